@@ -1,0 +1,399 @@
+"""Command line front door: ``sandbox [gui|train|backtest|fetch]``.
+
+Exit codes (the CLI contract): 0 success; 2 bad input or usage, with one plain line on
+stderr that says what and where; 130 cancelled by Ctrl-C, leaving no partial file; 1 an
+unexpected bug (with its traceback, so it can be reported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from sandbox import __version__
+from sandbox import constants as C
+from sandbox.config import (
+    DataSpec,
+    ModelConfig,
+    RunConfig,
+    SplitSpec,
+    StrategyConfig,
+    TrainConfig,
+)
+from sandbox.errors import Cancelled, ConfigError, SandboxError
+
+PROG = "sandbox"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one plain line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# --- argument groups ---------------------------------------------------------------------------
+
+
+def _add_data_flags(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+    g = p.add_argument_group("data (one of)")
+    src = g.add_mutually_exclusive_group(required=required)
+    src.add_argument("--sample", metavar="NAME", help=f"bundled sample: {', '.join(C.SAMPLES)}")
+    src.add_argument("--csv", metavar="PATH", help="a CSV file of daily or intraday OHLCV bars")
+    src.add_argument("--ticker", metavar="SYMBOL", help="download from Yahoo Finance (cached)")
+    g.add_argument("--start", metavar="DATE", help="first date to use (YYYY-MM-DD)")
+    g.add_argument("--end", metavar="DATE", help="last date to use (YYYY-MM-DD)")
+    g.add_argument("--interval", default="1d", choices=C.INTERVALS, help="bar size (default 1d)")
+    g.add_argument("--adj-close", action="store_true",
+                   help="CSV: use the 'Adj Close' column as close (O/H/L scaled to match)")
+
+
+def _add_model_flags(p: argparse.ArgumentParser) -> None:
+    m, t = ModelConfig(), TrainConfig()
+    g = p.add_argument_group("model and training")
+    g.add_argument("--model", choices=C.MODEL_KINDS, help=f"network (default {m.kind})")
+    g.add_argument("--window", type=int, help=f"bars per input window (default {m.window})")
+    g.add_argument("--hidden", type=int, help=f"hidden units (default {m.hidden})")
+    g.add_argument("--layers", type=int, help=f"recurrent layers (default {m.layers})")
+    g.add_argument("--dropout", type=float, help=f"dropout between layers (default {m.dropout})")
+    g.add_argument("--target", choices=C.TARGETS,
+                   help="'return' (next log return, default) or 'price' (teaching only)")
+    g.add_argument("--epochs", type=int, help=f"maximum epochs (default {t.epochs})")
+    g.add_argument("--patience", type=int, help=f"early-stopping patience (default {t.patience})")
+    g.add_argument("--batch-size", type=int, help=f"windows per step (default {t.batch_size})")
+    g.add_argument("--lr", type=float, help=f"Adam learning rate (default {t.lr:g})")
+    g.add_argument("--seed", type=int, help=f"random seed (default {t.seed})")
+    g.add_argument("--threads", type=int, help="torch threads (default: all cores but one)")
+    g.add_argument("--val-start", metavar="DATE", help="first validation date (default: 70%% mark)")
+    g.add_argument("--test-start", metavar="DATE", help="first test date (default: 85%% mark)")
+    s = StrategyConfig()
+    g = p.add_argument_group("paper trading")
+    g.add_argument("--strategy", choices=C.STRATEGIES, help=f"default {s.strategy}")
+    g.add_argument("--threshold-bps", type=float,
+                   help="threshold / dead band on the predicted return in bps (default 0)")
+    g.add_argument("--fill", choices=C.FILLS, help=f"default {s.fill}")
+    g.add_argument("--cost-bps", type=float,
+                   help=f"cost per unit of position change in bps (default {s.cost_bps:g})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sandbox`` argument parser (exposed for tests and docs)."""
+    parser = _Parser(
+        prog=PROG,
+        description="Trading Signal Sandbox: train RNN/LSTM/GRU models on price history and "
+        "paper-trade their signals beside honest baselines. With no command, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("gui", help="open the desktop app (default)")
+    _add_data_flags(p)
+    _add_model_flags(p)
+    p.add_argument("--autotrain", action="store_true", help="start training once data is shown")
+    p.add_argument("--screenshot", metavar="PNG",
+                   help="save the window to PNG and exit (after training with --autotrain)")
+
+    p = sub.add_parser("train", help="train a model and write predictions, metrics and the model")
+    _add_data_flags(p)
+    _add_model_flags(p)
+    p.add_argument("--out", metavar="DIR", required=True, help="output folder (created if missing)")
+
+    p = sub.add_parser("backtest", help="paper-trade a signals file against a price file")
+    p.add_argument("--csv", metavar="PRICES", required=True, help="price CSV (OHLCV)")
+    p.add_argument("--signals", metavar="SIGNALS.csv", required=True,
+                   help="CSV with columns date, position (position in [-1, 1])")
+    p.add_argument("--fill", choices=C.FILLS, default=C.FILL_NEXT_OPEN,
+                   help="next_open (default): held open t+1 -> open t+2; close: close t -> t+1")
+    p.add_argument("--cost-bps", type=float, default=0.0, help="cost per unit traded (default 0)")
+    p.add_argument("--out", metavar="DIR", required=True, help="output folder (created if missing)")
+
+    p = sub.add_parser("fetch", help="download a ticker into the cache (and optionally a file)")
+    p.add_argument("--ticker", metavar="SYMBOL", required=True)
+    p.add_argument("--start", metavar="DATE")
+    p.add_argument("--end", metavar="DATE")
+    p.add_argument("--interval", default="1d", choices=C.INTERVALS)
+    p.add_argument("--out", metavar="FILE", help="also write the prices to FILE (.csv or .parquet)")
+    return parser
+
+
+# --- building configs from flags -------------------------------------------------------------
+
+
+def data_spec_from_args(args: argparse.Namespace) -> DataSpec:
+    """The DataSpec the data flags describe (the default sample when none is given)."""
+    if getattr(args, "csv", None):
+        source = f"{C.SOURCE_CSV}:{args.csv}"
+    elif getattr(args, "ticker", None):
+        source = f"{C.SOURCE_YAHOO}:{args.ticker.strip().upper()}"
+    else:
+        source = f"{C.SOURCE_SAMPLE}:{(getattr(args, 'sample', None) or C.DEFAULT_SAMPLE).upper()}"
+    return DataSpec(
+        source=source,
+        start=getattr(args, "start", None),
+        end=getattr(args, "end", None),
+        interval=getattr(args, "interval", "1d"),
+        use_adj_close=bool(getattr(args, "adj_close", False)),
+    )
+
+
+_MODEL_FLAGS = {"model": "kind", "window": "window", "hidden": "hidden", "layers": "layers",
+                "dropout": "dropout", "target": "target"}
+_TRAIN_FLAGS = {"epochs": "epochs", "patience": "patience", "batch_size": "batch_size",
+                "lr": "lr", "seed": "seed", "threads": "threads"}
+_SPLIT_FLAGS = {"val_start": "val_start", "test_start": "test_start"}
+_STRATEGY_FLAGS = {"strategy": "strategy", "threshold_bps": "threshold_bps", "fill": "fill",
+                   "cost_bps": "cost_bps"}
+
+
+def _given(args: argparse.Namespace, mapping: dict[str, str]) -> dict[str, Any]:
+    return {field: getattr(args, flag) for flag, field in mapping.items()
+            if getattr(args, flag, None) is not None}
+
+
+def run_config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig the flags describe; defaults for every flag not given."""
+    return RunConfig(
+        data=data_spec_from_args(args),
+        split=SplitSpec(**_given(args, _SPLIT_FLAGS)),
+        model=ModelConfig(**_given(args, _MODEL_FLAGS)),
+        train=TrainConfig(**_given(args, _TRAIN_FLAGS)),
+        strategy=StrategyConfig(**_given(args, _STRATEGY_FLAGS)),
+    )
+
+
+def settings_given(args: argparse.Namespace) -> bool:
+    """True when any model, training, split or strategy flag was given."""
+    return any(_given(args, m) for m in (_MODEL_FLAGS, _TRAIN_FLAGS, _SPLIT_FLAGS, _STRATEGY_FLAGS))
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    config = run_config_from_args(args)  # refuse bad settings before Qt starts
+
+    from sandbox.ui.app import GuiOptions
+    from sandbox.ui.app import main as gui_main
+
+    explicit_source = any(getattr(args, k, None) for k in ("sample", "csv", "ticker"))
+    return gui_main(GuiOptions(
+        config=config,
+        autotrain=bool(getattr(args, "autotrain", False)),
+        screenshot=getattr(args, "screenshot", None),
+        explicit_source=explicit_source,
+        explicit_settings=settings_given(args),
+    ))
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    config = run_config_from_args(args)  # refuse bad settings before any heavy import
+    out = _prepare_out_dir(args.out)
+
+    from sandbox import export, pipeline
+
+    cancel = threading.Event()
+    progress = _Progress(sys.stderr)
+    with _sigint_sets(cancel):
+        result = pipeline.run(config, on_event=progress, cancel=cancel)
+        progress.close()
+        written = export.write_run(result, out)
+    model = result.metrics.get(C.MODEL, {})
+    rw = result.metrics.get("baselines", {}).get(C.RANDOM_WALK, {})
+    print(
+        f"test split: model rmse {_fmt(model.get(C.RMSE))} vs random walk {_fmt(rw.get(C.RMSE))}; "
+        f"total return {_fmt(model.get(C.TOTAL_RETURN))}, sharpe {_fmt(model.get(C.SHARPE))}"
+    )
+    for path in written.values():
+        print(path)
+    return 0
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from sandbox import atomic
+    from sandbox.backtest import backtest, check_positions, read_signals
+    from sandbox.data import load_prices
+
+    out = _prepare_out_dir(args.out, create=False)
+    prices = load_prices(DataSpec(source=f"{C.SOURCE_CSV}:{args.csv}")).frame
+    signals = read_signals(args.signals)
+    check_positions(signals, prices_index=prices.index, name=str(args.signals))
+    result = backtest(prices, signals, fill=args.fill, cost_bps=args.cost_bps)
+    frame = result.frame.loc[:, [C.POSITION, C.STRATEGY_RETURN, C.EQUITY]]
+    frame.index.name = C.INDEX_NAME
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_csv(out / C.BACKTEST_CSV, frame)
+    atomic.write_json(out / C.METRICS_JSON, result.metrics)
+    print(out / C.BACKTEST_CSV)
+    print(out / C.METRICS_JSON)
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from sandbox import atomic
+    from sandbox.data import load_prices
+
+    spec = DataSpec(source=f"{C.SOURCE_YAHOO}:{args.ticker.strip().upper()}",
+                    start=args.start, end=args.end, interval=args.interval)
+    loaded = load_prices(spec)
+    frame = loaded.frame
+    for warning in loaded.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    note = f" (offline: cached data from {loaded.cached_at})" if loaded.from_cache else ""
+    print(f"{loaded.label}: {len(frame)} bars, {frame.index[0]} .. {frame.index[-1]}{note}")
+    if args.out:
+        path = Path(args.out)
+        if path.suffix.lower() == ".parquet":
+            atomic.write_parquet(path, frame)
+        elif path.suffix.lower() == ".csv":
+            atomic.write_csv(path, frame)
+        else:
+            raise ConfigError(f"--out {path}: use a .csv or .parquet file name")
+        print(path)
+    return 0
+
+
+_COMMANDS = {"gui": _cmd_gui, "train": _cmd_train, "backtest": _cmd_backtest, "fetch": _cmd_fetch}
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _prepare_out_dir(value: str, *, create: bool = True) -> Path:
+    out = Path(value)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder")
+    if create:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
+    return out
+
+
+def _fmt(x: Any) -> str:
+    return "n/a" if x is None else f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+class _sigint_sets:
+    """While active, the first Ctrl-C sets ``event`` (the run stops within one batch)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+        self.previous: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.event.is_set():  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.event.set()
+
+    def __enter__(self) -> _sigint_sets:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+class _Progress:
+    """Training progress on stderr: a live bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.last_line = ""
+        self.last_draw = 0.0
+
+    def __call__(self, event: Any) -> None:
+        from sandbox.events import BatchEnd, DataLoaded, EpochEnd, StageStarted
+
+        if isinstance(event, DataLoaded):
+            note = f" (cached data from {event.cached_at})" if event.from_cache else ""
+            self._line(f"{event.label}: {event.n_rows} bars {event.first} .. {event.last}{note}")
+            for w in event.warnings:
+                self._line(f"warning: {w}")
+        elif isinstance(event, StageStarted):
+            self._line(event.message)
+        elif isinstance(event, BatchEnd) and self.tty:
+            now = time.monotonic()
+            if now - self.last_draw >= 0.1:
+                self.last_draw = now
+                done = (event.epoch - 1 + event.batch / event.n_batches) / event.epochs
+                self._bar(done, f"epoch {event.epoch}/{event.epochs} "
+                          f"batch {event.batch}/{event.n_batches} loss {event.train_loss:.4g}")
+        elif isinstance(event, EpochEnd):
+            text = (f"epoch {event.epoch}/{event.epochs}  train {event.train_loss:.4g}  "
+                    f"val {event.val_loss:.4g}  {event.samples_per_s:,.0f} samples/s  "
+                    f"ETA {_hms(event.eta_s)}")
+            if self.tty:
+                self._bar(event.epoch / event.epochs, text)
+            else:
+                self._line(text)
+
+    def _bar(self, fraction: float, text: str) -> None:
+        width = 24
+        filled = round(max(0.0, min(1.0, fraction)) * width)
+        line = f"[{'=' * filled}{' ' * (width - filled)}] {text}"
+        pad = max(0, len(self.last_line) - len(line))
+        self.stream.write("\r" + line + " " * pad)
+        self.stream.flush()
+        self.last_line = line
+
+    def _line(self, text: str) -> None:
+        if self.tty and self.last_line:
+            self.stream.write("\n")
+            self.last_line = ""
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.last_line:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.last_line = ""
+
+
+def _hms(seconds: float) -> str:
+    s = max(0, round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not verbose:
+        logging.getLogger("yfinance").setLevel(logging.CRITICAL)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``), run the command, return the exit code."""
+    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    if not any(w in _COMMANDS for w in words) and not {"-h", "--help", "--version"} & set(words):
+        words.insert(0, "gui")  # `sandbox [data flags]` opens the app
+    args = parser.parse_args(words)
+    _configure_logging(args.verbose)
+    try:
+        return _COMMANDS[args.command](args)
+    except Cancelled:
+        print(f"{PROG}: cancelled; no output was written", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"{PROG}: cancelled; no output was written", file=sys.stderr)
+        return 130
+    except SandboxError as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code

@@ -1,0 +1,226 @@
+"""Run configuration: frozen dataclasses with validation and a JSON round trip.
+
+Each dataclass checks its own values in ``__post_init__`` and raises
+:class:`~sandbox.errors.ConfigError` with a message that names the setting, the value and
+the allowed range, so a bad value is refused before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Self
+
+from sandbox import constants as C
+from sandbox.errors import ConfigError
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _finite(x: float) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+class _JsonMixin:
+    """``to_dict`` / ``from_dict`` for a (possibly nested) frozen dataclass."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
+        known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - set(known))
+        _check(not unknown, f"{cls.__name__}: unknown setting(s) {', '.join(unknown)}")
+        kwargs: dict[str, Any] = {}
+        for name, value in data.items():
+            sub = _NESTED.get((cls.__name__, name))
+            kwargs[name] = sub.from_dict(value) if sub is not None else value
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:  # wrong types reach the validators as TypeError
+            raise ConfigError(f"{cls.__name__}: {exc}") from None
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+@dataclass(frozen=True)
+class DataSpec(_JsonMixin):
+    """Where the prices come from.
+
+    ``source`` is ``"sample:NAME"``, ``"csv:PATH"`` or ``"yahoo:SYMBOL"``.
+    """
+
+    source: str = f"{C.SOURCE_SAMPLE}:{C.DEFAULT_SAMPLE}"  # bundled sample: works offline
+    start: str | None = None  # first date to keep (inclusive, ISO), None = all
+    end: str | None = None  # last date to keep (inclusive for files; yfinance's end is exclusive)
+    interval: str = "1d"  # bar size; yfinance intervals
+    auto_adjust: bool = True  # yfinance: prices adjusted for splits and dividends
+    use_adj_close: bool = False  # CSV: take "Adj Close" as close (and scale O/H/L with it)
+
+    def __post_init__(self) -> None:
+        kind, sep, value = self.source.partition(":")
+        _check(
+            bool(sep) and kind in C.SOURCE_KINDS and bool(value.strip()),
+            f"data source {self.source!r}: expected sample:NAME, csv:PATH or yahoo:SYMBOL",
+        )
+        _check(
+            self.interval in C.INTERVALS,
+            f"interval {self.interval!r}: expected one of {', '.join(C.INTERVALS)}",
+        )
+
+    @property
+    def kind(self) -> str:
+        return self.source.partition(":")[0]
+
+    @property
+    def value(self) -> str:
+        return self.source.partition(":")[2]
+
+    @property
+    def label(self) -> str:
+        """Short name for titles: the sample or ticker name, or the CSV file's stem."""
+        if self.kind == C.SOURCE_CSV:
+            from pathlib import Path
+
+            return Path(self.value).stem
+        return self.value.upper()
+
+
+@dataclass(frozen=True)
+class SplitSpec(_JsonMixin):
+    """Chronological train < validation < test split, by dates or by fractions."""
+
+    val_start: str | None = None  # first validation date; None = by fraction
+    test_start: str | None = None  # first test date; None = by fraction
+    train_frac: float = 0.70  # share of rows for training when dates are not given
+    val_frac: float = 0.15  # share for validation; the rest (0.15) is test
+
+    def __post_init__(self) -> None:
+        _check(
+            _finite(self.train_frac) and _finite(self.val_frac)
+            and self.train_frac > 0 and self.val_frac > 0
+            and self.train_frac + self.val_frac < 1,
+            f"split fractions train={self.train_frac}, val={self.val_frac}: each must be > 0 "
+            "and together < 1 so the test split is not empty",
+        )
+        if self.val_start is not None and self.test_start is not None:
+            _check(
+                str(self.val_start) < str(self.test_start),
+                f"--val-start {self.val_start} must come before --test-start {self.test_start}",
+            )
+
+
+@dataclass(frozen=True)
+class ModelConfig(_JsonMixin):
+    """Network shape (the seed's StockPredictor: LSTM, hidden 64, 2 layers)."""
+
+    kind: str = C.LSTM  # lstm | gru | rnn
+    window: int = 30  # bars per input window (features of t-W+1 .. t)
+    hidden: int = 64  # hidden units per recurrent layer
+    layers: int = 2  # stacked recurrent layers
+    dropout: float = 0.2  # between recurrent layers (ignored by torch when layers == 1)
+    target: str = C.TARGET_RETURN  # "return" (next log return) or "price" (teaching only)
+
+    def __post_init__(self) -> None:
+        _check(self.kind in C.MODEL_KINDS,
+               f"model {self.kind!r}: expected one of {', '.join(C.MODEL_KINDS)}")
+        _check(_is_int(self.window) and self.window >= 2,
+               f"window {self.window!r}: must be a whole number >= 2")
+        _check(_is_int(self.hidden) and self.hidden >= 1,
+               f"hidden {self.hidden!r}: must be a whole number >= 1")
+        _check(_is_int(self.layers) and self.layers >= 1,
+               f"layers {self.layers!r}: must be a whole number >= 1")
+        _check(_finite(self.dropout) and 0 <= self.dropout < 1,
+               f"dropout {self.dropout!r}: must be in [0, 1)")
+        _check(self.target in C.TARGETS,
+               f"target {self.target!r}: expected one of {', '.join(C.TARGETS)}")
+
+
+@dataclass(frozen=True)
+class TrainConfig(_JsonMixin):
+    """Optimisation settings."""
+
+    epochs: int = 50  # upper bound; early stopping usually ends sooner
+    patience: int = 5  # epochs without validation improvement before stopping (0 = never)
+    batch_size: int = 64  # windows per optimiser step
+    lr: float = 1e-3  # Adam learning rate
+    seed: int = 0  # torch/numpy seed; same seed + data + threads = identical predictions
+    threads: int | None = None  # torch threads; None = all cores but one
+    loss: str = "mse"  # "mse" or "huber"
+    grad_clip: float = 1.0  # max gradient norm (0 = off)
+    weight_decay: float = 0.0  # Adam L2 penalty
+
+    def __post_init__(self) -> None:
+        _check(_is_int(self.epochs) and self.epochs >= 1,
+               f"epochs {self.epochs!r}: must be a whole number >= 1")
+        _check(_is_int(self.patience) and self.patience >= 0,
+               f"patience {self.patience!r}: must be a whole number >= 0")
+        _check(_is_int(self.batch_size) and self.batch_size >= 1,
+               f"batch size {self.batch_size!r}: must be a whole number >= 1")
+        _check(_finite(self.lr) and self.lr > 0,
+               f"learning rate {self.lr!r}: must be a finite number > 0")
+        _check(_is_int(self.seed) and self.seed >= 0,
+               f"seed {self.seed!r}: must be a whole number >= 0")
+        _check(self.threads is None or (_is_int(self.threads) and self.threads >= 1),
+               f"threads {self.threads!r}: must be a whole number >= 1")
+        _check(self.loss in ("mse", "huber"), f"loss {self.loss!r}: expected mse or huber")
+        _check(_finite(self.grad_clip) and self.grad_clip >= 0,
+               f"gradient clip {self.grad_clip!r}: must be >= 0")
+        _check(_finite(self.weight_decay) and self.weight_decay >= 0,
+               f"weight decay {self.weight_decay!r}: must be >= 0")
+
+
+@dataclass(frozen=True)
+class StrategyConfig(_JsonMixin):
+    """How predictions become positions and how positions are filled."""
+
+    strategy: str = C.LONG_FLAT  # long_flat: 1 above threshold else 0; long_short: +-1 outside band
+    threshold_bps: float = 0.0  # threshold / dead band on the predicted return, in basis points
+    fill: str = C.FILL_NEXT_OPEN  # next_open (default) or close
+    cost_bps: float = 5.0  # cost per unit of position change, in basis points
+    periods_per_year: float | None = None  # None = inferred from the bar spacing
+
+    def __post_init__(self) -> None:
+        _check(self.strategy in C.STRATEGIES,
+               f"strategy {self.strategy!r}: expected one of {', '.join(C.STRATEGIES)}")
+        _check(_finite(self.threshold_bps) and self.threshold_bps >= 0,
+               f"threshold {self.threshold_bps!r} bps: must be a finite number >= 0")
+        _check(self.fill in C.FILLS, f"fill {self.fill!r}: expected one of {', '.join(C.FILLS)}")
+        _check(_finite(self.cost_bps) and self.cost_bps >= 0,
+               f"cost {self.cost_bps!r} bps: must be a finite number >= 0")
+        _check(self.periods_per_year is None
+               or (_finite(self.periods_per_year) and self.periods_per_year > 0),
+               f"periods per year {self.periods_per_year!r}: must be > 0")
+
+
+@dataclass(frozen=True)
+class RunConfig(_JsonMixin):
+    """Everything one run needs; the single input of :func:`sandbox.pipeline.run`."""
+
+    data: DataSpec = field(default_factory=DataSpec)
+    split: SplitSpec = field(default_factory=SplitSpec)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+_NESTED: dict[tuple[str, str], type[_JsonMixin]] = {
+    ("RunConfig", "data"): DataSpec,
+    ("RunConfig", "split"): SplitSpec,
+    ("RunConfig", "model"): ModelConfig,
+    ("RunConfig", "train"): TrainConfig,
+    ("RunConfig", "strategy"): StrategyConfig,
+}

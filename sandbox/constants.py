@@ -1,0 +1,99 @@
+"""Names shared across the project: one concept, one home.
+
+Column names, split names, metric names, baseline names and option values live here so
+the rest of the code (and the tests) never spell them as loose string literals.
+"""
+
+from __future__ import annotations
+
+# --- price frame (the data contract) ---------------------------------------------------
+INDEX_NAME = "date"
+OPEN = "open"
+HIGH = "high"
+LOW = "low"
+CLOSE = "close"
+VOLUME = "volume"
+PRICE_COLUMNS: tuple[str, ...] = (OPEN, HIGH, LOW, CLOSE, VOLUME)
+
+# --- splits ----------------------------------------------------------------------------
+TRAIN = "train"
+VAL = "val"
+TEST = "test"
+SPLITS: tuple[str, ...] = (TRAIN, VAL, TEST)
+
+# --- per-row outputs (predictions.csv, backtest.csv) --------------------------------------
+SPLIT = "split"
+ACTUAL_RETURN = "actual_return"
+PREDICTED_RETURN = "predicted_return"
+POSITION = "position"
+STRATEGY_RETURN = "strategy_return"
+EQUITY = "equity"
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    INDEX_NAME, SPLIT, CLOSE, ACTUAL_RETURN, PREDICTED_RETURN, POSITION, STRATEGY_RETURN, EQUITY,
+)
+BACKTEST_COLUMNS: tuple[str, ...] = (INDEX_NAME, POSITION, STRATEGY_RETURN, EQUITY)
+
+# --- metrics -----------------------------------------------------------------------------
+RMSE = "rmse"
+MAE = "mae"
+DIRECTIONAL_ACCURACY = "directional_accuracy"
+THEIL_U2 = "theil_u2"
+FORECAST_METRICS: tuple[str, ...] = (RMSE, MAE, DIRECTIONAL_ACCURACY, THEIL_U2)
+
+TOTAL_RETURN = "total_return"
+SHARPE = "sharpe"
+MAX_DRAWDOWN = "max_drawdown"
+N_TRADES = "n_trades"
+TURNOVER = "turnover"
+EXPOSURE = "exposure"
+CAGR = "cagr"
+WIN_RATE = "win_rate"
+TRADING_METRICS: tuple[str, ...] = (
+    TOTAL_RETURN, SHARPE, MAX_DRAWDOWN, N_TRADES, TURNOVER, EXPOSURE, CAGR, WIN_RATE,
+)
+
+# --- predictors ----------------------------------------------------------------------------
+MODEL = "model"
+RANDOM_WALK = "random_walk"
+MOMENTUM = "momentum"
+DRIFT = "drift"
+BUY_AND_HOLD = "buy_and_hold"
+FORECAST_BASELINES: tuple[str, ...] = (RANDOM_WALK, MOMENTUM, DRIFT)
+BASELINES: tuple[str, ...] = (RANDOM_WALK, MOMENTUM, DRIFT, BUY_AND_HOLD)
+
+# --- options -------------------------------------------------------------------------------
+FILL_NEXT_OPEN = "next_open"
+FILL_CLOSE = "close"
+FILLS: tuple[str, ...] = (FILL_NEXT_OPEN, FILL_CLOSE)
+
+LONG_FLAT = "long_flat"
+LONG_SHORT = "long_short"
+STRATEGIES: tuple[str, ...] = (LONG_FLAT, LONG_SHORT)
+
+LSTM = "lstm"
+GRU = "gru"
+RNN = "rnn"
+MODEL_KINDS: tuple[str, ...] = (LSTM, GRU, RNN)
+
+TARGET_RETURN = "return"
+TARGET_PRICE = "price"
+TARGETS: tuple[str, ...] = (TARGET_RETURN, TARGET_PRICE)
+
+INTERVALS: tuple[str, ...] = (
+    "1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo",
+)
+
+# --- source kinds (DataSpec.source is "KIND:VALUE") ---------------------------------------------
+SOURCE_SAMPLE = "sample"
+SOURCE_CSV = "csv"
+SOURCE_YAHOO = "yahoo"
+SOURCE_KINDS: tuple[str, ...] = (SOURCE_SAMPLE, SOURCE_CSV, SOURCE_YAHOO)
+SAMPLES: tuple[str, ...] = ("GSPC", "GOOG")
+DEFAULT_SAMPLE = "GSPC"
+
+# --- output files ----------------------------------------------------------------------------
+PREDICTIONS_CSV = "predictions.csv"
+METRICS_JSON = "metrics.json"
+MODEL_WEIGHTS = "model.safetensors"
+RUN_JSON = "run.json"
+BACKTEST_CSV = "backtest.csv"

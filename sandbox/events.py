@@ -1,0 +1,67 @@
+"""Progress events reported by the core through an ``on_event`` callback.
+
+Plain frozen dataclasses holding plain floats and ints (never tensors), so a front end
+can forward them across threads as they are. ``on_event`` may be ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StageStarted:
+    """A pipeline stage began: ``load``, ``features``, ``fit``, ``predict``, ``backtest``."""
+
+    stage: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DataLoaded:
+    """Prices are ready. ``cached_at`` is set when they came from the download cache."""
+
+    label: str
+    n_rows: int
+    first: str
+    last: str
+    from_cache: bool = False
+    cached_at: str | None = None  # ISO timestamp of the cached download
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BatchEnd:
+    """Throttled (about 20 per second at most): the running train loss inside an epoch."""
+
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # 1-based
+    n_batches: int
+    train_loss: float  # mean loss of this batch
+    samples_per_s: float
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    """One epoch finished."""
+
+    epoch: int  # 1-based
+    epochs: int
+    train_loss: float
+    val_loss: float
+    best_val_loss: float
+    samples_per_s: float
+    elapsed_s: float
+    eta_s: float  # estimate for the remaining epochs (upper bound: early stopping may end sooner)
+
+
+Event = StageStarted | DataLoaded | BatchEnd | EpochEnd
+OnEvent = Callable[[Event], None] | None
+
+
+def emit(on_event: OnEvent, event: Event) -> None:
+    """Call ``on_event(event)`` when a callback was given."""
+    if on_event is not None:
+        on_event(event)
