@@ -106,6 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_flags(p)
     p.add_argument("--out", metavar="DIR", required=True, help="output folder (created if missing)")
 
+    p = sub.add_parser("sweep", help="train a grid of configurations x seeds in parallel")
+    _add_data_flags(p)
+    _add_model_flags(p)
+    p.add_argument("--grid", required=True, metavar='"NAME=V1,V2 ..."',
+                   help='values to try, e.g. "model=lstm,gru hidden=16,64 window=20,60 lr=1e-3"')
+    p.add_argument("--seeds", type=int, default=5, help="seeds per configuration (default 5)")
+    p.add_argument("--jobs", type=int, default=2, help="parallel worker processes (default 2)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run on an existing Dask distributed cluster instead of local processes")
+    p.add_argument("--out", metavar="DIR", required=True, help="output folder (created if missing)")
+
     p = sub.add_parser("backtest", help="paper-trade a signals file against a price file")
     p.add_argument("--csv", metavar="PRICES", required=True, help="price CSV (OHLCV)")
     p.add_argument("--signals", metavar="SIGNALS.csv", required=True,
@@ -260,7 +271,33 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"gui": _cmd_gui, "train": _cmd_train, "backtest": _cmd_backtest, "fetch": _cmd_fetch}
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    base = run_config_from_args(args)
+    from sandbox import sweep
+
+    grid = sweep.parse_grid(args.grid)
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds {args.seeds}: must be a whole number >= 1")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: must be a whole number >= 1")
+    out = _prepare_out_dir(args.out, create=False)
+    cancel = threading.Event()
+    progress = _SweepProgress(sys.stderr)
+    with _sigint_sets(cancel):
+        result = sweep.run_sweep(base, grid, seeds=args.seeds, jobs=args.jobs,
+                                 scheduler=args.scheduler, on_result=progress, cancel=cancel)
+        progress.close()
+        out.mkdir(parents=True, exist_ok=True)
+        written = sweep.write_sweep(result, out)
+    for line in sweep.describe(result):
+        print(line)
+    for path in written.values():
+        print(path)
+    return 0
+
+
+_COMMANDS = {"gui": _cmd_gui, "train": _cmd_train, "sweep": _cmd_sweep,
+             "backtest": _cmd_backtest, "fetch": _cmd_fetch}
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -360,6 +397,25 @@ class _Progress:
             self.stream.write("\n")
             self.stream.flush()
             self.last_line = ""
+
+
+class _SweepProgress(_Progress):
+    """Sweep progress: runs done / total and ETA (``sweep.RunRecord`` events)."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.started = time.monotonic()
+
+    def __call__(self, record: Any) -> None:  # a finished (or failed) run
+        elapsed = time.monotonic() - self.started
+        done, total = record.done, record.total
+        eta = elapsed / done * (total - done) if done else 0.0
+        status = "failed: " + record.error if record.error else "ok"
+        text = f"run {done}/{total}  {record.label}  {status}  ETA {_hms(eta)}"
+        if self.tty:
+            self._bar(done / total, text)
+        else:
+            self._line(text)
 
 
 def _hms(seconds: float) -> str:
