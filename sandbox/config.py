@@ -61,7 +61,7 @@ class DataSpec(_JsonMixin):
 
     source: str = f"{C.SOURCE_SAMPLE}:{C.DEFAULT_SAMPLE}"  # bundled sample: works offline
     start: str | None = None  # first date to keep (inclusive, ISO), None = all
-    end: str | None = None  # last date to keep (inclusive for files; yfinance's end is exclusive)
+    end: str | None = None  # last date to keep (inclusive for every source)
     interval: str = "1d"  # bar size; yfinance intervals
     auto_adjust: bool = True  # yfinance: prices adjusted for splits and dividends
     use_adj_close: bool = False  # CSV: take "Adj Close" as close (and scale O/H/L with it)
