@@ -1,0 +1,224 @@
+"""Forecast metrics, naive baselines and per-split paper trading of every predictor.
+
+All P&L goes through :mod:`sandbox.backtest` (one fresh account per split). The metrics
+dictionaries have the ``metrics.json`` shape::
+
+    {"split": "test", "target": "return",
+     "model": {rmse, mae, directional_accuracy, theil_u2, <trading metrics>},
+     "baselines": {"random_walk": {...}, "momentum": {...}, "drift": {...},
+                   "buy_and_hold": {<trading metrics>}}}
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sandbox import constants as C
+from sandbox.config import StrategyConfig
+
+#: keys of a metrics dictionary not (yet) in sandbox.constants
+KEY_SPLIT = C.SPLIT
+KEY_TARGET = "target"
+KEY_MODEL = C.MODEL
+KEY_BASELINES = "baselines"
+
+#: columns of a predictions frame (index "date"), i.e. predictions.csv without the date
+FRAME_COLUMNS: tuple[str, ...] = tuple(c for c in C.PREDICTION_COLUMNS if c != C.INDEX_NAME)
+
+
+# --- forecast metrics -----------------------------------------------------------------------------
+
+
+def directional_accuracy(predicted: np.ndarray, actual: np.ndarray) -> float | None:
+    """Share of rows where ``sign(predicted) == sign(actual)``, over rows with ``actual != 0``.
+
+    A prediction of exactly 0 is a miss. ``None`` for a predictor that is 0 on every row
+    (it never calls a direction) or when no row has a non-zero actual return.
+    """
+    p, a = _finite_pairs(predicted, actual)
+    if p.size == 0 or not np.any(p != 0):
+        return None
+    moved = a != 0
+    if not np.any(moved):
+        return None
+    return float(np.mean(np.sign(p[moved]) == np.sign(a[moved])))
+
+
+def forecast_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float | None]:
+    """``rmse``, ``mae``, ``directional_accuracy`` and Theil's U2 of ``predicted``.
+
+    Rows where the actual value is unknown (NaN, the last bar) are left out. Theil's U2 is
+    the RMSE divided by that of the random walk (predicting a return of 0), so below 1 beats
+    the random walk. Undefined values are ``None``.
+    """
+    p, a = _finite_pairs(predicted, actual)
+    if p.size == 0:
+        return {C.RMSE: None, C.MAE: None, C.DIRECTIONAL_ACCURACY: None, C.THEIL_U2: None}
+    err = p - a
+    rmse = math.sqrt(float(np.mean(err**2)))
+    rw = math.sqrt(float(np.mean(a**2)))
+    return {
+        C.RMSE: rmse,
+        C.MAE: float(np.mean(np.abs(err))),
+        C.DIRECTIONAL_ACCURACY: directional_accuracy(p, a),
+        C.THEIL_U2: rmse / rw if rw > 0 else None,
+    }
+
+
+def _finite_pairs(predicted: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    p = np.asarray(predicted, dtype=np.float64)
+    a = np.asarray(actual, dtype=np.float64)
+    known = np.isfinite(a)
+    return p[known], a[known]
+
+
+# --- baselines ------------------------------------------------------------------------------------
+
+
+def baseline_forecasts(
+    momentum: np.ndarray, drift: float, n: int
+) -> dict[str, np.ndarray]:
+    """Predicted returns of the naive forecasters on ``n`` rows.
+
+    ``random_walk`` predicts 0; ``momentum`` the last log return ``ln(close[t]/close[t-1])``;
+    ``drift`` the mean training target. ``buy_and_hold`` has no forecast (NaN): it is long
+    on every row.
+    """
+    return {
+        C.RANDOM_WALK: np.zeros(n),
+        C.MOMENTUM: np.asarray(momentum, dtype=np.float64),
+        C.DRIFT: np.full(n, float(drift)),
+        C.BUY_AND_HOLD: np.full(n, np.nan),
+    }
+
+
+def predictor_frame(rows: pd.DatetimeIndex, split: np.ndarray, close: np.ndarray,
+                    actual: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
+    """A predictions frame without P&L (position, strategy_return and equity are NaN)."""
+    nan = np.full(len(rows), np.nan)
+    frame = pd.DataFrame({
+        C.SPLIT: np.asarray(split, dtype=object), C.CLOSE: close, C.ACTUAL_RETURN: actual,
+        C.PREDICTED_RETURN: np.asarray(predicted, dtype=np.float64),
+        C.POSITION: nan, C.STRATEGY_RETURN: nan.copy(), C.EQUITY: nan.copy(),
+    }, index=pd.DatetimeIndex(rows, name=C.INDEX_NAME))
+    return frame.loc[:, list(FRAME_COLUMNS)]
+
+
+# --- paper trading ------------------------------------------------------------------------------
+
+
+def paper_trade(
+    prices: pd.DataFrame,
+    frame: pd.DataFrame,
+    strategy: StrategyConfig,
+    *,
+    always_long: bool = False,
+) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """Positions, strategy returns and equity for each split, each a fresh account.
+
+    Parameters
+    ----------
+    prices : pandas.DataFrame
+        The full price frame (bars after a split's last row still fill its last positions).
+    frame : pandas.DataFrame
+        A predictions frame (:func:`predictor_frame`).
+    strategy : StrategyConfig
+        Rule, threshold, fill, costs.
+    always_long : bool
+        Buy and hold: position 1 on every row instead of the strategy rule.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        A copy with ``position``, ``strategy_return`` and ``equity`` filled.
+    metrics : dict
+        Split name -> trading metrics of that split.
+    """
+    from sandbox.backtest import backtest, positions_from_predictions
+
+    out = frame.copy()
+    metrics: dict[str, dict[str, Any]] = {}
+    labels = out[C.SPLIT].to_numpy()
+    for split in C.SPLITS:
+        mask = labels == split
+        if not mask.any():
+            continue
+        rows = out.index[mask]
+        if always_long:
+            positions = pd.Series(1.0, index=rows, name=C.POSITION)
+        else:
+            positions = positions_from_predictions(
+                out.loc[mask, C.PREDICTED_RETURN], strategy=strategy.strategy,
+                threshold_bps=strategy.threshold_bps,
+            )
+        result = backtest(prices, positions, fill=strategy.fill, cost_bps=strategy.cost_bps,
+                          periods_per_year=strategy.periods_per_year)
+        bt = result.frame.reindex(rows)
+        for col in (C.POSITION, C.STRATEGY_RETURN, C.EQUITY):
+            out.loc[mask, col] = bt[col].to_numpy(np.float64)
+        metrics[split] = dict(result.metrics)
+    return out, metrics
+
+
+def split_metrics(
+    split: str,
+    target: str,
+    model: pd.DataFrame,
+    model_trading: Mapping[str, Any],
+    baselines: Mapping[str, pd.DataFrame],
+    baseline_trading: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The ``metrics.json`` object of one split.
+
+    Parameters
+    ----------
+    split : str
+        ``train``, ``val`` or ``test``.
+    target : str
+        The model's target kind (``return`` or ``price``), recorded as a label.
+    model, baselines : pandas.DataFrame
+        Predictions frames (all splits); only the rows of ``split`` are used.
+    model_trading, baseline_trading : mapping
+        Trading metrics of ``split`` for the model and for each baseline.
+    """
+
+    def forecast(frame: pd.DataFrame) -> dict[str, Any]:
+        rows = frame[frame[C.SPLIT] == split]
+        return forecast_metrics(rows[C.PREDICTED_RETURN].to_numpy(),
+                                rows[C.ACTUAL_RETURN].to_numpy())
+
+    out: dict[str, Any] = {
+        KEY_SPLIT: split,
+        KEY_TARGET: target,
+        KEY_MODEL: {**forecast(model), **dict(model_trading)},
+        KEY_BASELINES: {},
+    }
+    for name in C.BASELINES:
+        trading = dict(baseline_trading.get(name, {}))
+        if name in C.FORECAST_BASELINES:
+            out[KEY_BASELINES][name] = {**forecast(baselines[name]), **trading}
+        else:
+            out[KEY_BASELINES][name] = trading
+    return out
+
+
+def replace_trading(metrics: Mapping[str, Any], model_trading: Mapping[str, Any],
+                    baseline_trading: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A copy of a split's metrics with new trading figures and the same forecast figures."""
+
+    def merge(old: Mapping[str, Any], trading: Mapping[str, Any]) -> dict[str, Any]:
+        kept = {k: v for k, v in old.items() if k in C.FORECAST_METRICS}
+        return {**kept, **dict(trading)}
+
+    return {
+        **metrics,
+        KEY_MODEL: merge(metrics[KEY_MODEL], model_trading),
+        KEY_BASELINES: {name: merge(metrics[KEY_BASELINES].get(name, {}),
+                                    baseline_trading.get(name, {}))
+                        for name in C.BASELINES},
+    }

@@ -1,0 +1,373 @@
+"""Per-bar features, the target, chronological splits, a train-only scaler and windows.
+
+Conventions (see ARCHITECTURE "Modelling and honesty"):
+
+- Row ``t`` is the bar at whose close the decision is made. The input window of row ``t``
+  covers the ``W`` bars ``t-W+1 .. t`` and nothing later.
+- Default features (``target="return"``), one vector per bar ``k``, all stationary and all
+  computed from bars ``k-1`` and ``k`` only:
+
+  ============  ============================================  ==========================
+  name          formula                                       meaning
+  ============  ============================================  ==========================
+  ret_close     ln(close[k] / close[k-1])                     the bar's log return
+  gap_open      ln(open[k] / close[k-1])                      overnight gap
+  ret_high      ln(high[k] / close[k-1])                      high vs previous close
+  ret_low       ln(low[k] / close[k-1])                       low vs previous close
+  dlog_volume   log1p(volume[k]) - log1p(volume[k-1])         volume change (finite at 0)
+  ============  ============================================  ==========================
+
+  The first bar of a window has no previous close inside the window, so a window of ``W``
+  bars is a sequence of ``W - 1`` feature vectors (bars ``t-W+2 .. t``); this is why the
+  smallest window is 2.
+- ``target="price"`` (teaching only, the seed article's set-up): the features are the raw
+  levels ``open, high, low, close, log1p(volume)`` of each bar (``W`` vectors per window)
+  and the target is the next close level. Both are standardised with training statistics.
+- The default target is ``ln(close[t+1] / close[t])``. The last bar has a window, hence a
+  prediction (tomorrow's signal), but no known target: its ``actual_return`` is NaN and it
+  is left out of every forecast metric.
+- Splits are chronological over the rows that have a prediction: by dates, or 70/15/15.
+  A row is used to fit (or to early-stop) only when its target bar lies in the same split,
+  so the last row of train and of validation (whose target is the next split's first bar)
+  is predicted and evaluated but never learned from.
+- The scaler is fitted on the feature rows of the training split alone: every bar from the
+  first bar with features up to the last training row (the bars training windows can see).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sandbox import constants as C
+from sandbox.config import SplitSpec
+from sandbox.errors import ConfigError, DataError
+
+RETURN_FEATURES: tuple[str, ...] = ("ret_close", "gap_open", "ret_high", "ret_low", "dlog_volume")
+PRICE_FEATURES: tuple[str, ...] = ("open", "high", "low", "close", "log_volume")
+
+#: fewest rows each split needs to be usable: train/validation rows to fit on, test rows
+MIN_FIT_ROWS = {C.TRAIN: 2, C.VAL: 1, C.TEST: 1}
+
+
+def feature_names(target: str) -> tuple[str, ...]:
+    """Names of the per-bar features used for ``target`` (``"return"`` or ``"price"``)."""
+    _check_target(target)
+    return PRICE_FEATURES if target == C.TARGET_PRICE else RETURN_FEATURES
+
+
+def first_feature_row(target: str) -> int:
+    """Position of the first bar that has features (1 for returns: it needs a previous close)."""
+    _check_target(target)
+    return 0 if target == C.TARGET_PRICE else 1
+
+
+def bar_features(prices: pd.DataFrame, *, target: str = C.TARGET_RETURN) -> pd.DataFrame:
+    """Per-bar feature frame (float64, same index as ``prices``; NaN where undefined).
+
+    Parameters
+    ----------
+    prices : pandas.DataFrame
+        A price frame obeying the data contract.
+    target : {"return", "price"}
+        Which feature set: stationary returns (default) or raw levels (teaching).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per name of :func:`feature_names`. For ``"return"`` the first row is NaN.
+    """
+    names = feature_names(target)
+    o, h, lo, c, v = (prices[col].to_numpy(np.float64) for col in C.PRICE_COLUMNS)
+    logv = np.log1p(np.maximum(v, 0.0))
+    if target == C.TARGET_PRICE:
+        data = np.column_stack([o, h, lo, c, logv])
+    else:
+        prev = np.empty_like(c)
+        prev[0] = np.nan
+        prev[1:] = c[:-1]
+        dlogv = np.empty_like(logv)
+        dlogv[0] = np.nan
+        dlogv[1:] = np.diff(logv)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            data = np.column_stack([
+                np.log(c / prev), np.log(o / prev), np.log(h / prev), np.log(lo / prev), dlogv,
+            ])
+    return pd.DataFrame(data, index=prices.index, columns=list(names))
+
+
+def next_log_return(prices: pd.DataFrame) -> np.ndarray:
+    """``ln(close[t+1] / close[t])`` for every bar; NaN for the last one."""
+    c = prices[C.CLOSE].to_numpy(np.float64)
+    out = np.full(c.shape, np.nan)
+    out[:-1] = np.log(c[1:] / c[:-1])
+    return out
+
+
+def _check_target(target: str) -> None:
+    if target not in C.TARGETS:
+        raise ConfigError(f"target {target!r}: expected one of {', '.join(C.TARGETS)}")
+
+
+# --- scaler ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Per-column standardisation ``(x - mean) / std`` (population std; 1 where std is 0)."""
+
+    mean: np.ndarray  # (F,)
+    std: np.ndarray  # (F,)
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Scaler:
+        """Fit on the rows of ``x`` (N, F), which must all be finite."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[:, None]
+        mean = x.mean(axis=0)
+        std = x.std(axis=0)
+        std = np.where(std > 0, std, 1.0)
+        return cls(mean=mean, std=std)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float64) - self.mean) / self.std
+
+    def inverse(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64) * self.std + self.mean
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"mean": [float(m) for m in self.mean], "std": [float(s) for s in self.std]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Scaler:
+        return cls(mean=np.asarray(data["mean"], dtype=np.float64),
+                   std=np.asarray(data["std"], dtype=np.float64))
+
+
+# --- splits --------------------------------------------------------------------------------------
+
+
+def split_labels(rows: pd.DatetimeIndex, spec: SplitSpec) -> np.ndarray:
+    """Label each prediction row ``train``, ``val`` or ``test``, chronologically.
+
+    A boundary given as a date (``val_start`` / ``test_start``) puts every row on or after
+    that date in the later split; a boundary not given falls at the fraction of the rows
+    (``train_frac``, ``train_frac + val_frac``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Object array of split names, one per row.
+    """
+    n = len(rows)
+    val_at = _boundary(rows, spec.val_start, round(n * spec.train_frac), "--val-start")
+    test_at = _boundary(rows, spec.test_start, round(n * (spec.train_frac + spec.val_frac)),
+                        "--test-start")
+    if test_at < val_at:
+        raise ConfigError(
+            f"the test split would start ({_date(rows, test_at)}) before the validation split "
+            f"({_date(rows, val_at)}); give both --val-start and --test-start"
+        )
+    labels = np.empty(n, dtype=object)
+    labels[:val_at] = C.TRAIN
+    labels[val_at:test_at] = C.VAL
+    labels[test_at:] = C.TEST
+    return labels
+
+
+def _boundary(rows: pd.DatetimeIndex, date: str | None, default: int, flag: str) -> int:
+    if date is None:
+        return int(default)
+    try:
+        ts = pd.Timestamp(date)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{flag} {date!r}: not a date (use YYYY-MM-DD)") from None
+    if rows.tz is not None and ts.tz is None:
+        ts = ts.tz_localize(rows.tz)
+    elif rows.tz is None and ts.tz is not None:
+        ts = ts.tz_convert(None)
+    return int(rows.searchsorted(ts, side="left"))
+
+
+def _date(rows: pd.DatetimeIndex, i: int) -> str:
+    return str(rows[min(i, len(rows) - 1)].date()) if len(rows) else "?"
+
+
+# --- the prepared data set -----------------------------------------------------------------------
+
+
+@dataclass
+class FeatureSet:
+    """Everything a run needs from the prices, as plain numpy arrays.
+
+    Row ``i`` of the per-row arrays is prediction row ``t = window - 1 + i`` of the prices.
+    """
+
+    rows: pd.DatetimeIndex  # dates of the rows that have a full window (and a prediction)
+    split: np.ndarray  # (N,) object: train / val / test
+    close: np.ndarray  # (N,) close[t]
+    actual_return: np.ndarray  # (N,) ln(close[t+1]/close[t]); NaN on the last bar
+    momentum: np.ndarray  # (N,) ln(close[t]/close[t-1])
+    x: np.ndarray  # (N + seq_len - 1, F) float32 scaled feature rows; windows are views of it
+    y: np.ndarray  # (N,) float32 scaled target; NaN where unknown
+    fit_rows: dict[str, np.ndarray]  # split -> row positions usable for fitting (target in split)
+    scaler: Scaler  # features, fitted on training rows
+    target_scaler: Scaler  # target, fitted on training fit rows
+    state: dict[str, Any]  # JSON-able: everything needed to rebuild x for new prices
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.state["seq_len"])
+
+    def rows_of(self, split: str) -> np.ndarray:
+        """Row positions of ``split``."""
+        return np.flatnonzero(self.split == split)
+
+    def unscale_target(self, y_scaled: np.ndarray) -> np.ndarray:
+        """Model outputs (scaled) back to target units (log return, or close level)."""
+        return self.target_scaler.inverse(y_scaled).ravel()
+
+
+def seq_len_for(window: int, target: str) -> int:
+    """Feature vectors per window of ``window`` bars."""
+    return window - first_feature_row(target)
+
+
+def prepare(
+    prices: pd.DataFrame,
+    *,
+    window: int,
+    target: str = C.TARGET_RETURN,
+    split: SplitSpec | None = None,
+    name: str = "prices",
+) -> FeatureSet:
+    """Features, target, splits and train-only scalers for one run.
+
+    Parameters
+    ----------
+    prices : pandas.DataFrame
+        A validated price frame.
+    window : int
+        Bars per input window (>= 2).
+    target : {"return", "price"}
+        ``"return"``: next log return (default); ``"price"``: next close level (teaching).
+    split : SplitSpec, optional
+        Chronological split (default 70/15/15 of the rows with a prediction).
+    name : str
+        Label of the data used in error messages.
+
+    Returns
+    -------
+    FeatureSet
+
+    Raises
+    ------
+    DataError
+        Too few bars for the window and three non-empty splits.
+    """
+    split = split or SplitSpec()
+    if not isinstance(window, int) or window < 2:
+        raise ConfigError(f"window {window!r}: must be a whole number >= 2")
+    n_bars = len(prices)
+    n_rows = n_bars - window + 1
+    need = window - 1 + sum(MIN_FIT_ROWS.values()) + 2
+    if n_rows < sum(MIN_FIT_ROWS.values()) + 2:
+        raise DataError(
+            f"{name}: {n_bars} bars are too few for a {window}-bar window and train/validation/"
+            f"test splits; need at least {need} (use a shorter --window or more data)"
+        )
+    first = first_feature_row(target)
+    seq_len = window - first
+    feats = bar_features(prices, target=target).to_numpy(np.float64)[first:]  # (n_bars-first, F)
+    rows = prices.index[window - 1:]
+    labels = split_labels(rows, split)
+
+    close_all = prices[C.CLOSE].to_numpy(np.float64)
+    close = close_all[window - 1:]
+    actual = next_log_return(prices)[window - 1:]
+    momentum = np.log(close / close_all[window - 2:-1])
+    level = np.full(n_rows, np.nan)
+    level[:-1] = close[1:]
+    y_raw = level if target == C.TARGET_PRICE else actual
+
+    # a row may be fitted on only when its target bar (t+1) is in the row's own split
+    same_next = np.zeros(n_rows, dtype=bool)
+    same_next[:-1] = labels[1:] == labels[:-1]
+    fit_rows = {s: np.flatnonzero((labels == s) & same_next) for s in (C.TRAIN, C.VAL)}
+    for s in (C.TRAIN, C.VAL, C.TEST):
+        have = len(fit_rows[s]) if s in fit_rows else int(np.sum(labels == s))
+        if have < MIN_FIT_ROWS[s]:
+            raise DataError(
+                f"{name}: the {_SPLIT_WORD[s]} split has {have} usable rows with a full "
+                f"{window}-bar window (need {MIN_FIT_ROWS[s]}); move --val-start/--test-start, "
+                "use a shorter --window or more data"
+            )
+
+    last_train = int(np.flatnonzero(labels == C.TRAIN)[-1])
+    train_feature_rows = feats[: last_train + seq_len]  # bars first .. the last training row
+    scaler = Scaler.fit(train_feature_rows)
+    target_scaler = Scaler.fit(y_raw[fit_rows[C.TRAIN]])
+    x = scaler.transform(feats).astype(np.float32)
+    y = target_scaler.transform(y_raw).ravel().astype(np.float32)
+    if not np.isfinite(x).all():
+        bad = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0]) + first
+        raise DataError(f"{name}: row {bad} ({prices.index[bad]}) gives a non-finite feature; "
+                        "check that prices are positive and volume is not negative")
+    state = {
+        "target": target,
+        "window": window,
+        "seq_len": seq_len,
+        "first_feature_row": first,
+        "feature_names": list(feature_names(target)),
+        "scaler": scaler.to_dict(),
+        "target_scaler": target_scaler.to_dict(),
+        "drift": float(np.mean(actual[fit_rows[C.TRAIN]])),
+    }
+    return FeatureSet(
+        rows=rows, split=labels, close=close, actual_return=actual, momentum=momentum,
+        x=x, y=y, fit_rows=fit_rows, scaler=scaler, target_scaler=target_scaler, state=state,
+    )
+
+
+_SPLIT_WORD = {C.TRAIN: "training", C.VAL: "validation", C.TEST: "test"}
+
+
+def transform(prices: pd.DataFrame, state: dict[str, Any]) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Scaled feature rows of new ``prices`` with a saved ``state`` (no refitting).
+
+    Returns
+    -------
+    rows : pandas.DatetimeIndex
+        Dates of the rows with a full window.
+    x : numpy.ndarray
+        (len(rows) + seq_len - 1, F) float32 feature rows; windows are views of it.
+    """
+    target, window = state["target"], int(state["window"])
+    if len(prices) < window:
+        raise DataError(f"{len(prices)} bars are fewer than the model's {window}-bar window")
+    first = int(state["first_feature_row"])
+    feats = bar_features(prices, target=target).to_numpy(np.float64)[first:]
+    x = Scaler.from_dict(state["scaler"]).transform(feats).astype(np.float32)
+    return prices.index[window - 1:], x
+
+
+def windows(x: Any, seq_len: int) -> Any:
+    """Sliding windows of feature rows as one strided view (no copy).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        (R, F) feature rows.
+    seq_len : int
+        Feature vectors per window.
+
+    Returns
+    -------
+    torch.Tensor
+        (R - seq_len + 1, seq_len, F) view: window ``i`` is rows ``i .. i + seq_len - 1``.
+    """
+    return x.unfold(0, seq_len, 1).transpose(1, 2)

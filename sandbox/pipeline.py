@@ -1,0 +1,238 @@
+"""``run(config) -> RunResult``: the single path from a config to predictions and metrics.
+
+load -> features -> fit -> predict -> evaluate -> backtest. The CLI and the GUI are two
+thin front ends over :func:`run`; :func:`retrade` re-runs only the paper trading when the
+user moves a strategy slider. Importing this module loads neither torch nor Qt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sandbox import constants as C
+from sandbox import evaluate
+from sandbox.config import RunConfig, StrategyConfig
+from sandbox.events import DataLoaded, OnEvent, StageStarted, emit
+
+if TYPE_CHECKING:
+    from sandbox.data import LoadedPrices
+    from sandbox.training import TrainHistory
+
+#: pipeline stage names (StageStarted.stage and keys of RunResult.timings)
+STAGE_LOAD = "load"
+STAGE_FEATURES = "features"
+STAGE_FIT = "fit"
+STAGE_PREDICT = "predict"
+STAGE_BACKTEST = "backtest"
+TIMING_TOTAL = "total"
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced. Frames are indexed by ``date``."""
+
+    config: RunConfig
+    data: LoadedPrices  # data.frame: the validated prices, all rows
+    #: rows with a prediction (all splits): split, close, actual_return, predicted_return,
+    #: position, strategy_return, equity (equity restarts at 1.0 in each split)
+    predictions: pd.DataFrame
+    baselines: dict[str, pd.DataFrame]  # random_walk, momentum, drift, buy_and_hold
+    metrics: dict  # metrics.json of the test split
+    metrics_by_split: dict[str, dict]  # the same for train, val and test
+    history: TrainHistory
+    model: Any  # the fitted torch module, in eval mode
+    feature_state: dict  # scalers, feature names, window, target kind (JSON-able)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+
+def run(
+    config: RunConfig,
+    on_event: OnEvent = None,
+    cancel: threading.Event | None = None,
+    *,
+    prices: LoadedPrices | pd.DataFrame | None = None,
+) -> RunResult:
+    """Load the data, train the model, predict every row and paper-trade it with baselines.
+
+    Parameters
+    ----------
+    config : RunConfig
+        Data, split, model, training and strategy settings.
+    on_event : callable, optional
+        Receives StageStarted, DataLoaded, BatchEnd (throttled) and EpochEnd events.
+    cancel : threading.Event, optional
+        Set it to stop; checked before every batch.
+    prices : LoadedPrices or pandas.DataFrame, optional
+        Use these prices instead of loading ``config.data`` (a frame is validated first).
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    Cancelled
+        ``cancel`` was set.
+    TrainingError
+        The loss became NaN or infinite.
+    DataError
+        Too little history for the window and the splits (or unusable data).
+    """
+    from sandbox import features
+
+    timings: dict[str, float] = {}
+    t_start = time.perf_counter()
+    _check_cancel(cancel, "before loading data")
+
+    emit(on_event, StageStarted(STAGE_LOAD, f"loading {config.data.source}"))
+    t = time.perf_counter()
+    loaded = _load(config, prices, on_event)
+    frame = loaded.frame
+    timings[STAGE_LOAD] = time.perf_counter() - t
+    _check_cancel(cancel, "after loading data")
+
+    emit(on_event, StageStarted(STAGE_FEATURES, "building features and splits"))
+    t = time.perf_counter()
+    fs = features.prepare(frame, window=config.model.window, target=config.model.target,
+                          split=config.split, name=loaded.label)
+    timings[STAGE_FEATURES] = time.perf_counter() - t
+
+    model, history, predicted, t_fit, t_pred = _fit_and_predict(config, fs, on_event, cancel)
+    timings[STAGE_FIT], timings[STAGE_PREDICT] = t_fit, t_pred
+
+    emit(on_event, StageStarted(STAGE_BACKTEST, "paper trading the model and the baselines"))
+    t = time.perf_counter()
+    model_frame = evaluate.predictor_frame(fs.rows, fs.split, fs.close, fs.actual_return,
+                                           predicted)
+    forecasts = evaluate.baseline_forecasts(fs.momentum, fs.state["drift"], len(fs.rows))
+    baseline_frames = {
+        name: evaluate.predictor_frame(fs.rows, fs.split, fs.close, fs.actual_return, values)
+        for name, values in forecasts.items()
+    }
+    result = RunResult(
+        config=config, data=loaded, predictions=model_frame, baselines=baseline_frames,
+        metrics={}, metrics_by_split={}, history=history, model=model,
+        feature_state=fs.state, timings=timings,
+    )
+    result = _trade(result, config.strategy, recompute_forecast=True)
+    timings[STAGE_BACKTEST] = time.perf_counter() - t
+    timings[TIMING_TOTAL] = time.perf_counter() - t_start
+    return result
+
+
+def retrade(result: RunResult, strategy: StrategyConfig) -> RunResult:
+    """Re-run only positions, P&L and trading metrics with a new strategy (fast).
+
+    Forecasts and forecast metrics are kept; the returned result shares the model,
+    the data and the training history with ``result``.
+    """
+    t = time.perf_counter()
+    new = dataclasses.replace(result, config=result.config.replace(strategy=strategy),
+                              timings=dict(result.timings))
+    new = _trade(new, strategy, recompute_forecast=False)
+    new.timings["retrade"] = time.perf_counter() - t
+    return new
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+def _load(config: RunConfig, prices: Any, on_event: OnEvent) -> LoadedPrices:
+    from sandbox.data import LoadedPrices, load_prices, validate_prices
+
+    min_rows = config.model.window + 5
+    if prices is None:
+        return load_prices(config.data, min_rows=min_rows, on_event=on_event)
+    if isinstance(prices, pd.DataFrame):
+        frame, warnings = validate_prices(prices, name="prices", min_rows=min_rows)
+        prices = LoadedPrices(frame=frame, label="prices", source="frame", warnings=warnings)
+    frame = prices.frame
+    emit(on_event, DataLoaded(
+        label=prices.label, n_rows=len(frame), first=str(frame.index[0]),
+        last=str(frame.index[-1]), from_cache=prices.from_cache, cached_at=prices.cached_at,
+        warnings=tuple(prices.warnings),
+    ))
+    return prices
+
+
+def _fit_and_predict(config: RunConfig, fs: Any, on_event: OnEvent,
+                     cancel: threading.Event | None) -> tuple[Any, Any, np.ndarray, float, float]:
+    import torch
+
+    from sandbox import features, models, training
+
+    emit(on_event, StageStarted(STAGE_FIT, f"training {config.model.kind} on "
+                                           f"{len(fs.fit_rows[C.TRAIN])} windows"))
+    t = time.perf_counter()
+    training.configure_torch(config.train)
+    x = torch.from_numpy(fs.x)  # (R, F)
+    windows = features.windows(x, fs.seq_len)  # (N, L, F) view
+    targets = torch.from_numpy(fs.y)  # (N,)
+    model = models.build_model(config.model, x.shape[1])
+    history = training.fit(
+        model, windows, targets,
+        torch.from_numpy(fs.fit_rows[C.TRAIN]), torch.from_numpy(fs.fit_rows[C.VAL]),
+        config.train, on_event=on_event, cancel=cancel,
+    )
+    t_fit = time.perf_counter() - t
+
+    emit(on_event, StageStarted(STAGE_PREDICT, "predicting every row (test split: once)"))
+    t = time.perf_counter()
+    predicted = predicted_returns(training.predict(model, windows), fs.state, fs.close)
+    return model, history, predicted, t_fit, time.perf_counter() - t
+
+
+def predicted_returns(outputs: np.ndarray, state: dict[str, Any],
+                      close: np.ndarray) -> np.ndarray:
+    """Model outputs (scaled) -> predicted log returns.
+
+    For the teaching ``price`` target the output is the next close level, and the predicted
+    return is ``ln(predicted_close / close[t])`` (NaN if a level <= 0 is predicted).
+    """
+    from sandbox.features import Scaler
+
+    values = Scaler.from_dict(state["target_scaler"]).inverse(
+        np.asarray(outputs, dtype=np.float64)).ravel()
+    if state["target"] == C.TARGET_PRICE:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(values > 0, np.log(values / close), np.nan)
+    return values
+
+
+def _trade(result: RunResult, strategy: StrategyConfig, *, recompute_forecast: bool) -> RunResult:
+    prices = result.data.frame
+    model_frame, model_trading = evaluate.paper_trade(prices, result.predictions, strategy)
+    frames: dict[str, pd.DataFrame] = {}
+    trading: dict[str, dict[str, dict]] = {}
+    for name, frame in result.baselines.items():
+        frames[name], trading[name] = evaluate.paper_trade(
+            prices, frame, strategy, always_long=name == C.BUY_AND_HOLD)
+    by_split: dict[str, dict] = {}
+    for split in C.SPLITS:
+        base_trading = {name: trading[name].get(split, {}) for name in trading}
+        if recompute_forecast:
+            by_split[split] = evaluate.split_metrics(
+                split, result.feature_state["target"], model_frame,
+                model_trading.get(split, {}), frames, base_trading)
+        else:
+            by_split[split] = evaluate.replace_trading(
+                result.metrics_by_split[split], model_trading.get(split, {}), base_trading)
+    result.predictions = model_frame
+    result.baselines = frames
+    result.metrics_by_split = by_split
+    result.metrics = by_split[C.TEST]
+    return result
+
+
+def _check_cancel(cancel: threading.Event | None, where: str) -> None:
+    if cancel is not None and cancel.is_set():
+        from sandbox.errors import Cancelled
+
+        raise Cancelled(f"run cancelled {where}")
