@@ -1,0 +1,870 @@
+"""Seed ensembles and hyperparameter sweeps, run in parallel and selected honestly.
+
+A grid such as ``"model=lstm,gru hidden=16,64 window=20,60 lr=1e-3"`` times N seeds is
+expanded into :class:`~sandbox.config.RunConfig` objects, executed with ``joblib.Parallel``
+(loky worker processes, or a Dask cluster through joblib's ``dask`` backend), and streamed
+back as :class:`RunRecord` values in completion order. Aggregation is per configuration
+(mean and std over seeds). The selection looks at the validation split only; the test
+split is reported for the selected configuration, with a deflated Sharpe ratio
+(Bailey & Lopez de Prado, 2014) that accounts for the number of trials. Test figures of
+every configuration are kept apart, in a section labelled for reference only.
+
+Every run uses one torch thread (``TrainConfig.threads = 1``), so workers do not
+oversubscribe the cores and a run gives the same numbers whichever worker executes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import itertools
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any
+
+import pandas as pd
+
+from sandbox import constants as C
+from sandbox.config import ModelConfig, RunConfig, StrategyConfig, TrainConfig
+from sandbox.errors import Cancelled, ConfigError, NetworkError, SandboxError
+
+SWEEP_CSV = "sweep.csv"
+SUMMARY_JSON = "summary.json"
+TEST_FOR_REFERENCE = "test_all_configs_for_reference_only"
+
+EULER_GAMMA = 0.5772156649015329  # Euler-Mascheroni constant (expected maximum of N normals)
+
+#: CLI spellings and short names accepted in a grid, mapped to config field names
+_ALIASES = {"model": "kind", "lr": "lr", "learning_rate": "lr"}
+#: fields that a grid may not vary: seeds come from ``seeds=``, threads are fixed at 1
+_FORBIDDEN = {
+    "seed": "seeds are not a grid parameter: use --seeds N (seed = base seed + 0 .. N-1)",
+    "threads": "threads are fixed at 1 per run so parallel workers do not oversubscribe",
+}
+_SECTIONS: tuple[tuple[str, type], ...] = (
+    ("model", ModelConfig), ("train", TrainConfig), ("strategy", StrategyConfig),
+)
+_SCHEDULER_TIMEOUT_S = 5.0  # connecting to a Dask scheduler: give up (NetworkError) after this
+
+# --- grid ------------------------------------------------------------------------------------
+
+
+def _grid_fields() -> dict[str, tuple[str, type, str]]:
+    """``{field name: (section, dataclass, annotation)}`` for every field a grid may vary."""
+    out: dict[str, tuple[str, type, str]] = {}
+    for section, cls in _SECTIONS:
+        for f in dataclasses.fields(cls):
+            out[f.name] = (section, cls, str(f.type))
+    return out
+
+
+def _parse_value(text: str, annotation: str) -> Any:
+    """Parse one grid value to the type named by a field annotation (raises ValueError)."""
+    optional = "None" in annotation
+    if optional and text.lower() in ("none", "null", "auto"):
+        return None
+    if annotation.startswith("int"):
+        try:
+            return int(text)
+        except ValueError:
+            number = float(text)  # "1e3" is a whole number written as a float
+            if not number.is_integer():
+                raise
+            return int(number)
+    if annotation.startswith("float"):
+        number = float(text)
+        if not math.isfinite(number):
+            raise ValueError(text)
+        return number
+    if annotation.startswith("bool"):
+        lowered = text.lower()
+        if lowered not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(text)
+        return lowered in ("true", "1", "yes")
+    return text
+
+
+def _type_name(annotation: str) -> str:
+    for prefix, name in (("int", "a whole number"), ("float", "a number"), ("bool", "true/false")):
+        if annotation.startswith(prefix):
+            return name
+    return "text"
+
+
+def parse_grid(text: str) -> dict[str, list]:
+    """Parse a grid description into ``{config field: [values]}``.
+
+    Parameters
+    ----------
+    text : str
+        Space-separated ``NAME=V1,V2,...`` parts, e.g.
+        ``"model=lstm,gru hidden=16,64 window=20,60 lr=1e-3"``. Names are fields of
+        ``ModelConfig``, ``TrainConfig`` or ``StrategyConfig``; CLI spellings are accepted
+        (``model`` for ``kind``, ``batch-size`` for ``batch_size``, ...). An empty text is an
+        empty grid: the base configuration alone (a seed ensemble).
+
+    Returns
+    -------
+    dict[str, list]
+        Field name to its values, parsed to the field's type, in the order given.
+
+    Raises
+    ------
+    ConfigError
+        Naming the bad part: unknown parameter, empty list, a value of the wrong type or
+        out of range, a parameter or value given twice, or ``seed``/``threads`` in the grid.
+    """
+    known = _grid_fields()
+    grid: dict[str, list] = {}
+    for part in text.split():
+        name_text, sep, values_text = part.partition("=")
+        if not sep or not name_text:
+            raise ConfigError(f"grid part {part!r}: expected NAME=VALUE1,VALUE2,...")
+        name = name_text.strip().lstrip("-").lower().replace("-", "_")
+        name = _ALIASES.get(name, name)
+        if name in _FORBIDDEN:
+            raise ConfigError(f"grid part {part!r}: {_FORBIDDEN[name]}")
+        if name not in known:
+            options = ", ".join([*sorted(n for n in known if n not in _FORBIDDEN), "model"])
+            raise ConfigError(f"grid part {part!r}: unknown parameter {name_text!r} "
+                              f"(known: {options})")
+        if name in grid:
+            raise ConfigError(f"grid part {part!r}: parameter {name!r} is given twice")
+        raw = [v.strip() for v in values_text.split(",")]
+        if not values_text.strip() or any(not v for v in raw):
+            raise ConfigError(f"grid part {part!r}: empty value list (write {name_text}=V1,V2)")
+        _section, cls, annotation = known[name]
+        values: list = []
+        for v in raw:
+            try:
+                value = _parse_value(v, annotation)
+            except ValueError:
+                raise ConfigError(f"grid part {part!r}: {name} value {v!r} is not "
+                                  f"{_type_name(annotation)}") from None
+            try:  # range and choice checks: the config class validates the value
+                cls(**{name: value})
+            except ConfigError as exc:
+                raise ConfigError(f"grid part {part!r}: {exc}") from None
+            if value in values:
+                raise ConfigError(f"grid part {part!r}: value {v!r} is given twice")
+            values.append(value)
+        grid[name] = values
+    return grid
+
+
+def _fmt_value(value: Any) -> str:
+    return str(value)
+
+
+def format_params(params: dict[str, Any], seed: int | None = None) -> str:
+    """A run's label: ``"kind=gru hidden=16 lr=0.001 seed=3"`` (``"base"`` for no params)."""
+    parts = [f"{k}={_fmt_value(v)}" for k, v in params.items()]
+    if seed is not None:
+        parts.append(f"seed={seed}")
+    return " ".join(parts) if parts else "base"
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One run to execute: a configuration of the grid with one seed."""
+
+    index: int
+    config_id: str
+    params: dict[str, Any]
+    seed: int
+    config: RunConfig
+
+
+def expand_grid(base: RunConfig, grid: dict[str, list], *, seeds: int = 1) -> list[_Task]:
+    """Every combination of ``grid`` values times ``seeds`` seeds, as tasks.
+
+    Seeds are ``base.train.seed + 0 .. seeds - 1``; every run uses one torch thread.
+    Configurations are numbered ``c01, c02, ...`` in grid order (first parameter slowest).
+    """
+    if not (isinstance(seeds, int) and seeds >= 1):
+        raise ConfigError(f"seeds {seeds!r}: must be a whole number >= 1")
+    known = _grid_fields()
+    for name in grid:
+        if name not in known or name in _FORBIDDEN:
+            raise ConfigError(f"grid parameter {name!r}: not a model, training or strategy field")
+    names = list(grid)
+    combos = list(itertools.product(*(grid[n] for n in names)))
+    width = max(2, len(str(len(combos))))
+    tasks: list[_Task] = []
+    for ci, combo in enumerate(combos):
+        params = dict(zip(names, combo, strict=True))
+        changes: dict[str, dict[str, Any]] = {s: {} for s, _ in _SECTIONS}
+        for name, value in params.items():
+            changes[known[name][0]][name] = value
+        config_id = f"c{ci + 1:0{width}d}"
+        for k in range(seeds):
+            seed = base.train.seed + k
+            config = RunConfig(
+                data=base.data,
+                split=base.split,
+                model=base.model.replace(**changes["model"]),
+                train=base.train.replace(**changes["train"], seed=seed, threads=1),
+                strategy=base.strategy.replace(**changes["strategy"]),
+            )
+            tasks.append(_Task(len(tasks), config_id, params, seed, config))
+    return tasks
+
+
+# --- one run ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished (or failed) run, streamed to ``on_result`` in completion order.
+
+    Plain data only (floats, ints, strings, dicts of them), so a GUI worker can forward it
+    across threads as it is.
+    """
+
+    done: int  # runs finished so far, this one included
+    total: int  # runs in the sweep
+    label: str  # e.g. "kind=gru hidden=16 window=20 lr=0.001 seed=3"
+    config_id: str  # the grid configuration (c01, c02, ...), shared by its seeds
+    seed: int
+    params: dict  # the grid values of this configuration
+    error: str | None  # why the run failed (e.g. NaN loss); None when it succeeded
+    val_loss: float | None  # best validation loss (the early-stopping criterion)
+    val_metrics: dict  # model metrics on the validation split
+    test_metrics: dict  # model metrics on the test split (never used for selection)
+    seconds: float  # wall time of the run inside its worker
+    test_baselines: dict = field(default_factory=dict)  # {baseline: metrics} on the test split
+    test_returns: dict = field(default_factory=dict)  # n, mean, std, skewness, kurtosis
+    best_epoch: int | None = None
+    config: dict = field(default_factory=dict)  # the full RunConfig.to_dict() of this run
+    #: the run's predictions frame (pipeline ``RunResult.predictions``) with
+    #: ``run_sweep(keep_predictions=True)``, e.g. to draw a seed ensemble's band; else None
+    predictions: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def return_moments(returns: Sequence[float] | pd.Series) -> dict[str, float | int | None]:
+    """Count, mean, std (ddof 1), skewness and (non-excess) kurtosis of per-bar returns.
+
+    Skewness and kurtosis are the sample moment ratios ``m3 / m2**1.5`` and ``m4 / m2**2``
+    (a normal distribution has kurtosis 3), as in Bailey & Lopez de Prado.
+    """
+    import numpy as np
+
+    r = np.asarray(pd.Series(returns, dtype="float64").dropna(), dtype=np.float64)
+    n = int(r.size)
+    if n < 2:
+        return {"n": n, "mean": float(r.mean()) if n else None, "std": None,
+                "skewness": None, "kurtosis": None, "sharpe_per_bar": None}
+    mean = float(r.mean())
+    std = float(r.std(ddof=1))
+    d = r - mean
+    m2 = float(np.mean(d**2))
+    skew = float(np.mean(d**3) / m2**1.5) if m2 > 0 else None
+    kurt = float(np.mean(d**4) / m2**2) if m2 > 0 else None
+    return {"n": n, "mean": mean, "std": std, "skewness": skew, "kurtosis": kurt,
+            "sharpe_per_bar": mean / std if std > 0 else 0.0}
+
+
+def _result_payload(result: Any) -> dict[str, Any]:
+    """The plain-data part of a ``pipeline.RunResult`` a sweep keeps."""
+    by_split = _get(result, "metrics_by_split", {}) or {}
+    val = by_split.get(C.VAL, {}) or {}
+    test = by_split.get(C.TEST, {}) or {}
+    if not test:
+        test = _get(result, "metrics", {}) or {}
+    history = _get(result, "history", {}) or {}
+    val_losses = [float(v) for v in (_get(history, "val_loss", []) or [])]
+    best_epoch = _get(history, "best_epoch")
+    val_loss: float | None = None
+    finite = [v for v in val_losses if math.isfinite(v)]
+    if finite:
+        val_loss = min(finite)
+    predictions = _get(result, "predictions")
+    moments: dict[str, Any] = {}
+    if isinstance(predictions, pd.DataFrame) and C.STRATEGY_RETURN in predictions:
+        rows = predictions
+        if C.SPLIT in predictions:
+            rows = predictions[predictions[C.SPLIT] == C.TEST]
+        moments = return_moments(rows[C.STRATEGY_RETURN])
+    return {
+        "val_loss": val_loss,
+        "best_epoch": None if best_epoch is None else int(best_epoch),
+        "val_metrics": dict(val.get(C.MODEL, {}) or {}),
+        "test_metrics": dict(test.get(C.MODEL, {}) or {}),
+        "test_baselines": {k: dict(v) for k, v in (test.get("baselines", {}) or {}).items()},
+        "test_returns": moments,
+    }
+
+
+def _execute(task: _Task, prices: Any, cancel: threading.Event | None = None,
+             runner: Runner = None, keep_predictions: bool = False) -> dict[str, Any]:
+    """Run one task (in a worker process, or in-process for ``jobs=1``); never raises
+    except :class:`Cancelled`. Returns plain data."""
+    if runner is None:
+        from sandbox import pipeline
+
+        runner = pipeline.run
+    with contextlib.suppress(ImportError):
+        import torch
+
+        torch.set_num_threads(1)
+    start = time.perf_counter()
+    out: dict[str, Any] = {"index": task.index, "error": None}
+    try:
+        result = runner(task.config, cancel=cancel, prices=prices)
+        out.update(_result_payload(result))
+        if keep_predictions:
+            out["predictions"] = _get(result, "predictions")
+    except Cancelled:
+        raise
+    except SandboxError as exc:
+        out["error"] = str(exc)
+    except Exception as exc:  # an unexpected failure of one run must not end the sweep
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def _record(task: _Task, payload: dict[str, Any], done: int, total: int) -> RunRecord:
+    return RunRecord(
+        done=done,
+        total=total,
+        label=format_params(task.params, task.seed),
+        config_id=task.config_id,
+        seed=task.seed,
+        params=dict(task.params),
+        error=payload.get("error"),
+        val_loss=payload.get("val_loss"),
+        val_metrics=payload.get("val_metrics", {}) or {},
+        test_metrics=payload.get("test_metrics", {}) or {},
+        seconds=float(payload.get("seconds", 0.0)),
+        test_baselines=payload.get("test_baselines", {}) or {},
+        test_returns=payload.get("test_returns", {}) or {},
+        best_epoch=payload.get("best_epoch"),
+        config=task.config.to_dict(),
+        predictions=payload.get("predictions"),
+    )
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    """What a sweep produced: one row per run and the per-configuration summary."""
+
+    runs: pd.DataFrame  # one row per run, in task order (sweep.csv)
+    summary: dict  # aggregates, selection, n_trials, deflated Sharpe (summary.json)
+    records: list[RunRecord] = field(default_factory=list)  # in completion order
+
+
+OnResult = Callable[[RunRecord], None] | None
+#: runs one configuration: ``runner(config, cancel=..., prices=...) -> RunResult``
+Runner = Callable[..., Any] | None
+
+
+def run_sweep(
+    base: RunConfig,
+    grid: dict[str, list],
+    *,
+    seeds: int = 5,
+    jobs: int = 2,
+    scheduler: str | None = None,
+    on_result: OnResult = None,
+    cancel: threading.Event | None = None,
+    prices: Any = None,
+    keep_predictions: bool = False,
+    _runner: Runner = None,
+) -> SweepResult:
+    """Run every configuration of ``grid`` (applied to ``base``) with ``seeds`` seeds.
+
+    Parameters
+    ----------
+    base : RunConfig
+        Data, split and every setting the grid does not vary.
+    grid : dict[str, list]
+        ``{field: values}`` as returned by :func:`parse_grid`; ``{}`` runs ``base`` alone
+        (a seed ensemble).
+    seeds : int
+        Seeds per configuration: ``base.train.seed + 0 .. seeds - 1``.
+    jobs : int
+        Worker processes (loky). ``1`` runs in this process, one run after another.
+    scheduler : str or None
+        ``tcp://HOST:PORT`` of a Dask distributed scheduler: run there through joblib's
+        ``dask`` backend instead of local processes (needs the ``cluster`` extra).
+    on_result : callable or None
+        Called with each :class:`RunRecord` as its run finishes (completion order), in the
+        calling thread.
+    cancel : threading.Event or None
+        When set: stop dispatching, terminate the workers, raise :class:`Cancelled`.
+    prices : LoadedPrices or None
+        Prices already loaded for ``base.data`` (e.g. by the app); loaded here when None.
+    keep_predictions : bool
+        Bring each run's predictions frame back in :attr:`RunRecord.predictions` (a seed
+        ensemble's mean and band); off by default to keep the transfer small.
+
+    Returns
+    -------
+    SweepResult
+
+    Raises
+    ------
+    ConfigError
+        Bad grid, seeds or jobs; Dask requested but not installed.
+    NetworkError
+        The Dask scheduler could not be reached (within about 5 s).
+    Cancelled
+        ``cancel`` was set.
+    DataError, NetworkError
+        The prices could not be loaded (loaded once, here, before any run starts).
+    """
+    if not (isinstance(jobs, int) and jobs >= 1):
+        raise ConfigError(f"jobs {jobs!r}: must be a whole number >= 1")
+    tasks = expand_grid(base, grid, seeds=seeds)
+    cancel = cancel if cancel is not None else threading.Event()
+    if cancel.is_set():
+        raise Cancelled("sweep cancelled before it started")
+
+    if prices is None:
+        from sandbox.data import load_prices
+
+        prices = load_prices(base.data)  # once, in the parent; every run gets this copy
+    if cancel.is_set():
+        raise Cancelled("sweep cancelled before it started")
+
+    run_one = functools.partial(_execute, runner=_runner, keep_predictions=keep_predictions)
+    total = len(tasks)
+    records: list[RunRecord] = []
+    by_index: dict[int, RunRecord] = {}
+
+    def consume(stream: Iterator[dict[str, Any]]) -> None:
+        for payload in stream:
+            task = tasks[payload["index"]]
+            record = _record(task, payload, len(records) + 1, total)
+            records.append(record)
+            by_index[task.index] = record
+            if on_result is not None:
+                on_result(record)
+            if cancel.is_set():
+                raise Cancelled("sweep cancelled")
+
+    if scheduler is not None:
+        _run_dask(scheduler, tasks, prices, consume, cancel, run_one)
+    elif jobs == 1:
+        _run_sequential(tasks, prices, consume, cancel, run_one)
+    else:
+        _run_loky(jobs, tasks, prices, consume, cancel, run_one)
+    if cancel.is_set():
+        raise Cancelled("sweep cancelled")
+
+    ordered = [by_index[i] for i in sorted(by_index)]
+    return SweepResult(runs=runs_frame(ordered), summary=summarize(ordered, base=base, grid=grid),
+                       records=records)
+
+
+#: rough relative cost per step, measured on CPU with torch 2.13 (small models, 1 thread)
+_KIND_COST = {C.LSTM: 1.0, C.GRU: 1.7, C.RNN: 0.5}
+
+
+def _estimated_cost(task: _Task) -> float:
+    """A rough relative cost of a run: epochs x window (sequence length) x layers x width."""
+    m, t = task.config.model, task.config.train
+    return (t.epochs * (m.window + 10) * m.layers * (m.hidden + 32)
+            * _KIND_COST.get(m.kind, 1.0) / t.batch_size**0.5)
+
+
+def _tasks_until_cancelled(tasks: Sequence[_Task], prices: Any, cancel: threading.Event,
+                           run_one: Callable[..., dict]) -> Iterator[Any]:
+    """Lazily yield ``delayed`` calls, longest estimated runs first (so no worker is left
+    with a long run at the end while the others idle); stops once ``cancel`` is set."""
+    from joblib import delayed
+
+    for task in sorted(tasks, key=lambda t: (-_estimated_cost(t), t.index)):
+        if cancel.is_set():
+            return
+        yield delayed(run_one)(task, prices)
+
+
+def _run_sequential(tasks: Sequence[_Task], prices: Any, consume: Callable[..., None],
+                    cancel: threading.Event, run_one: Callable[..., dict]) -> None:
+    """``jobs=1``: in this process, one run after another (cancel reaches the run itself)."""
+    torch_threads = _torch_threads()
+    try:
+        consume(run_one(task, prices, cancel) for task in tasks if not cancel.is_set())
+    finally:
+        if torch_threads is not None:  # leave the caller's torch as it was
+            import torch
+
+            torch.set_num_threads(torch_threads)
+
+
+def _torch_threads() -> int | None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return None if torch is None else int(torch.get_num_threads())
+
+
+@contextlib.contextmanager
+def _on_cancel(cancel: threading.Event, action: Callable[[], None]) -> Iterator[None]:
+    """While the block runs, a watcher thread calls ``action()`` once ``cancel`` is set
+    (the consumer is blocked waiting for a result; ``action`` makes that wait end).
+    An exception leaving the block after a cancel becomes :class:`Cancelled`."""
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.wait(0.05):
+            if cancel.is_set():
+                with contextlib.suppress(Exception):  # best effort: the workers may be gone
+                    action()
+                return
+
+    watcher = threading.Thread(target=watch, name="sweep-cancel-watcher", daemon=True)
+    watcher.start()
+    try:
+        yield
+    except Cancelled:
+        raise
+    except Exception:
+        if cancel.is_set():  # the workers were stopped on purpose
+            raise Cancelled("sweep cancelled") from None
+        raise
+    finally:
+        finished.set()
+        watcher.join()
+
+
+def _run_loky(jobs: int, tasks: Sequence[_Task], prices: Any, consume: Callable[..., None],
+              cancel: threading.Event, run_one: Callable[..., dict]) -> None:
+    """Local worker processes; they are killed when ``cancel`` is set."""
+    from joblib import Parallel
+    from joblib.externals.loky import get_reusable_executor
+
+    def kill_workers() -> None:  # the pending result then raises in the consumer
+        get_reusable_executor(reuse=True).shutdown(wait=False, kill_workers=True)
+
+    parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered",
+                        batch_size=1, pre_dispatch="2*n_jobs")
+    with _on_cancel(cancel, kill_workers):
+        consume(parallel(_tasks_until_cancelled(tasks, prices, cancel, run_one)))
+
+
+def _run_dask(address: str, tasks: Sequence[_Task], prices: Any, consume: Callable[..., None],
+              cancel: threading.Event, run_one: Callable[..., dict]) -> None:
+    """The same runs on an existing Dask distributed cluster (joblib's ``dask`` backend).
+
+    On cancel the client's pending work is cancelled; a run already executing on a worker
+    finishes there (Dask cannot interrupt it) but its result is dropped.
+    """
+    if "://" not in address and ":" not in address:
+        raise ConfigError(f"--scheduler {address!r}: expected tcp://HOST:PORT")
+    try:
+        import distributed
+    except ImportError:
+        raise ConfigError(
+            "--scheduler needs Dask distributed: install the 'cluster' extra "
+            "(pip install 'trading-signal-sandbox[cluster]')"
+        ) from None
+    from joblib import Parallel, parallel_config
+
+    try:
+        client = distributed.Client(address, timeout=_SCHEDULER_TIMEOUT_S, set_as_default=True)
+    except (OSError, TimeoutError, ValueError):
+        raise NetworkError(f"could not reach the Dask scheduler at {address} within "
+                           f"{_SCHEDULER_TIMEOUT_S:g} s: is it running, and is the address "
+                           "right?") from None
+    try:
+        workers = client.scheduler_info().get("workers", {}).values()
+        n_workers = max(1, sum(int(w.get("nthreads", 1)) for w in workers))
+        with parallel_config(backend="dask"), _on_cancel(cancel, client.close):
+            consume(Parallel(n_jobs=n_workers, return_as="generator_unordered", batch_size=1,
+                             pre_dispatch="2*n_jobs")(
+                _tasks_until_cancelled(tasks, prices, cancel, run_one)))
+    finally:
+        client.close()
+
+
+# --- aggregation and selection ---------------------------------------------------------------
+
+_VAL_KEYS = (C.TOTAL_RETURN, C.SHARPE)
+
+
+def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """One row per run: id, label, seed, grid values, error, seconds, val and test columns.
+
+    Validation columns are prefixed ``val_``, test columns ``test_`` (never used to select).
+    """
+    rows = []
+    param_names: list[str] = []
+    for r in records:
+        for k in r.params:
+            if k not in param_names:
+                param_names.append(k)
+    for r in records:
+        row: dict[str, Any] = {"config_id": r.config_id, "label": r.label, "seed": r.seed}
+        row.update({k: r.params.get(k) for k in param_names})
+        row["status"] = "failed" if r.error else "ok"
+        row["error"] = r.error or ""
+        row["seconds"] = r.seconds
+        row["best_epoch"] = r.best_epoch
+        row["val_loss"] = r.val_loss
+        for k, v in r.val_metrics.items():
+            row[f"val_{k}"] = v
+        for k, v in r.test_metrics.items():
+            row[f"test_{k}"] = v
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _mean_std(values: Sequence[float | None]) -> dict[str, float | None]:
+    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not xs:
+        return {"mean": None, "std": None, "n": 0}
+    mean = math.fsum(xs) / len(xs)
+    std = (math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
+           if len(xs) > 1 else None)
+    return {"mean": mean, "std": std, "n": len(xs)}
+
+
+def _metric_stats(dicts: Sequence[dict], keys: Sequence[str] | None = None) -> dict[str, Any]:
+    names: list[str] = list(keys) if keys is not None else []
+    if keys is None:
+        for d in dicts:
+            names.extend(k for k in d if k not in names)
+    out = {}
+    for k in names:
+        vals = [d.get(k) for d in dicts]
+        if all(v is None or isinstance(v, int | float) for v in vals):
+            out[k] = _mean_std(vals)
+    return out
+
+
+def _selection_key(cfg: dict[str, Any]) -> tuple:
+    loss = cfg["val"]["loss"]["mean"]
+    sharpe = cfg["val"][C.SHARPE]["mean"]
+    return (
+        cfg["n_failed"] > 0,  # a configuration with a failed seed only if nothing else ran clean
+        math.inf if loss is None else loss,
+        math.inf if sharpe is None else -sharpe,
+        cfg["order"],
+    )
+
+
+def expected_max_sharpe(n_trials: int, variance: float) -> float:
+    """Expected maximum Sharpe ratio of ``n_trials`` zero-skill trials (Bailey & Lopez de Prado).
+
+    ``SR0 = sqrt(V) * ((1 - g) * Z^-1(1 - 1/N) + g * Z^-1(1 - 1/(N e)))`` with ``g`` the
+    Euler-Mascheroni constant; 0 for a single trial or no variance.
+    """
+    if n_trials <= 1 or not variance > 0:
+        return 0.0
+    z = NormalDist()
+    n = float(n_trials)
+    return math.sqrt(variance) * ((1 - EULER_GAMMA) * z.inv_cdf(1 - 1 / n)
+                                  + EULER_GAMMA * z.inv_cdf(1 - 1 / (n * math.e)))
+
+
+def deflated_sharpe_ratio(sharpe: float, *, n_obs: int, n_trials: int, variance: float,
+                          skewness: float = 0.0, kurtosis: float = 3.0) -> float | None:
+    """Deflated Sharpe ratio (Bailey & Lopez de Prado, 2014): the probability that the true
+    Sharpe ratio exceeds the best one expected from ``n_trials`` zero-skill trials.
+
+    Parameters
+    ----------
+    sharpe : float
+        The observed Sharpe ratio per bar (not annualised).
+    n_obs : int
+        Number of returns it was measured on.
+    n_trials : int
+        Number of trials (configurations x seeds) the selection looked at.
+    variance : float
+        Variance across the trials' per-bar Sharpe ratios.
+    skewness, kurtosis : float
+        Of the returns (kurtosis non-excess: 3 for normal returns).
+
+    Returns
+    -------
+    float or None
+        ``Z((SR - SR0) * sqrt(T - 1) / sqrt(1 - skew * SR + (kurt - 1) / 4 * SR^2))``;
+        None when it is undefined (fewer than 2 returns, a non-positive denominator).
+    """
+    if n_obs < 2 or not math.isfinite(sharpe):
+        return None
+    sr0 = expected_max_sharpe(n_trials, variance)
+    denom = 1 - skewness * sharpe + (kurtosis - 1) / 4 * sharpe**2
+    if not denom > 0:
+        return None
+    return NormalDist().cdf((sharpe - sr0) * math.sqrt(n_obs - 1) / math.sqrt(denom))
+
+
+def summarize(records: Sequence[RunRecord], *, base: RunConfig | None = None,
+              grid: dict[str, list] | None = None) -> dict[str, Any]:
+    """Per-configuration aggregates, the validation-only selection and the deflated Sharpe.
+
+    Selection: the configuration with the lowest mean validation loss over its seeds
+    (ties: higher mean validation Sharpe, then grid order); one with a failed seed is
+    chosen only when no configuration ran clean. The test split is not looked at to
+    select; test figures of every configuration are in ``test_all_configs_for_reference_only``.
+    """
+    by_config: dict[str, list[RunRecord]] = {}
+    for r in records:
+        by_config.setdefault(r.config_id, []).append(r)
+    configs: list[dict[str, Any]] = []
+    reference: list[dict[str, Any]] = []
+    for order, (cid, runs) in enumerate(sorted(by_config.items())):
+        ok = [r for r in runs if r.error is None]
+        val = {"loss": _mean_std([r.val_loss for r in ok])}
+        val.update(_metric_stats([r.val_metrics for r in ok], _VAL_KEYS))
+        configs.append({
+            "config_id": cid,
+            "label": format_params(runs[0].params),
+            "params": dict(runs[0].params),
+            "seeds": sorted(r.seed for r in runs),
+            "n_runs": len(runs),
+            "n_failed": len(runs) - len(ok),
+            "errors": sorted({r.error for r in runs if r.error}),
+            "val": val,
+            "val_all_metrics": _metric_stats([r.val_metrics for r in ok]),
+            "order": order,
+        })
+        reference.append({
+            "config_id": cid,
+            "label": format_params(runs[0].params),
+            "test": _metric_stats([r.test_metrics for r in ok]),
+        })
+    eligible = [c for c in configs if c["n_runs"] > c["n_failed"]]
+    selected: dict[str, Any] | None = None
+    dsr: dict[str, Any] | None = None
+    n_trials = len(records)
+    if eligible:
+        best = min(eligible, key=_selection_key)
+        best_ok = [r for r in by_config[best["config_id"]] if r.error is None]
+        selected = {
+            "config_id": best["config_id"],
+            "label": best["label"],
+            "params": best["params"],
+            "val": best["val"],
+            "test": _metric_stats([r.test_metrics for r in best_ok]),
+            "test_baselines": {
+                name: _metric_stats([r.test_baselines.get(name, {}) for r in best_ok],
+                                    (C.TOTAL_RETURN, C.SHARPE))
+                for name in C.BASELINES
+                if any(name in r.test_baselines for r in best_ok)
+            },
+        }
+        dsr = _deflated_summary(best_ok, [r for r in records if r.error is None], n_trials)
+    for c in configs:
+        c.pop("order")
+    return {
+        "n_configs": len(configs),
+        "n_runs": len(records),
+        "n_failed": sum(1 for r in records if r.error),
+        "n_trials": n_trials,
+        "selection_rule": "lowest mean validation loss over seeds; ties by higher mean "
+                          "validation sharpe; the test split is not used to select",
+        "grid": grid or {},
+        "base_config": base.to_dict() if base is not None else None,
+        "configs": configs,
+        "selected": selected,
+        "deflated_sharpe": dsr,
+        TEST_FOR_REFERENCE: reference,
+    }
+
+
+def _deflated_summary(selected_runs: Sequence[RunRecord], trial_runs: Sequence[RunRecord],
+                      n_trials: int) -> dict[str, Any]:
+    """DSR of the selected configuration's test Sharpe (mean over its seeds, per bar),
+    with the variance of every trial's per-bar test Sharpe and the selected runs' mean
+    skewness and kurtosis."""
+    def per_bar(runs: Sequence[RunRecord], key: str) -> list[float]:
+        return [float(r.test_returns[key]) for r in runs
+                if r.test_returns.get(key) is not None and math.isfinite(r.test_returns[key])]
+
+    sharpes = per_bar(selected_runs, "sharpe_per_bar")
+    trials = per_bar(trial_runs, "sharpe_per_bar")
+    n_obs = [int(r.test_returns.get("n", 0)) for r in selected_runs]
+    skews = per_bar(selected_runs, "skewness")
+    kurts = per_bar(selected_runs, "kurtosis")
+    variance = _mean_std(trials)["std"]
+    variance = variance**2 if variance is not None else 0.0
+    out: dict[str, Any] = {
+        "sharpe_annualized": _mean_std([r.test_metrics.get(C.SHARPE) for r in selected_runs])[
+            "mean"],
+        "sharpe_per_bar": None, "n_returns": min(n_obs) if n_obs else 0,
+        "n_trials": n_trials, "trials_sharpe_variance": variance,
+        "trials_sharpe_source": "per-bar test sharpe of every successful run",
+        "expected_max_sharpe_per_bar": expected_max_sharpe(n_trials, variance),
+        "skewness": None, "kurtosis": None, "dsr": None,
+    }
+    if not sharpes:
+        return out
+    sr = math.fsum(sharpes) / len(sharpes)
+    skew = math.fsum(skews) / len(skews) if skews else 0.0
+    kurt = math.fsum(kurts) / len(kurts) if kurts else 3.0
+    out.update(sharpe_per_bar=sr, skewness=skew, kurtosis=kurt,
+               dsr=deflated_sharpe_ratio(sr, n_obs=out["n_returns"], n_trials=n_trials,
+                                         variance=variance, skewness=skew, kurtosis=kurt))
+    return out
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def write_sweep(result: SweepResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``sweep.csv`` (one row per run) and ``summary.json`` atomically into ``out_dir``.
+
+    Returns ``{"runs": path, "summary": path}``.
+    """
+    from sandbox import atomic
+
+    out = Path(out_dir)
+    csv_path = atomic.write_csv(out / SWEEP_CSV, result.runs, index=False)
+    json_path = atomic.write_json(out / SUMMARY_JSON, result.summary)
+    return {"runs": csv_path, "summary": json_path}
+
+
+def _f(x: Any, spec: str = ".4g") -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def _pm(stats: dict[str, Any] | None, spec: str = ".4g") -> str:
+    if not stats or stats.get("mean") is None:
+        return "n/a"
+    std = stats.get("std")
+    return _f(stats["mean"], spec) + ("" if std is None else f" ± {_f(std, spec)}")
+
+
+def describe(result: SweepResult) -> list[str]:
+    """A few lines for a terminal: the selected configuration, its validation and test
+    figures, the number of trials and the deflated Sharpe ratio."""
+    s = result.summary
+    lines = [f"{s['n_runs']} runs ({s['n_configs']} configurations), {s['n_failed']} failed"]
+    sel = s.get("selected")
+    if sel is None:
+        lines.append("no configuration finished a run: nothing to select")
+        return lines
+    lines.append(f"selected on validation: {sel['config_id']} {sel['label']}")
+    v, t = sel["val"], sel["test"]
+    lines.append(f"  val:  loss {_pm(v.get('loss'))}  total return "
+                 f"{_pm(v.get(C.TOTAL_RETURN))}  sharpe {_pm(v.get(C.SHARPE))}")
+    lines.append(f"  test: total return {_pm(t.get(C.TOTAL_RETURN))}  sharpe "
+                 f"{_pm(t.get(C.SHARPE))}  rmse {_pm(t.get(C.RMSE))}")
+    bh = sel.get("test_baselines", {}).get(C.BUY_AND_HOLD)
+    if bh:
+        lines.append(f"  test buy and hold: total return {_pm(bh.get(C.TOTAL_RETURN))}  "
+                     f"sharpe {_pm(bh.get(C.SHARPE))}")
+    d = s.get("deflated_sharpe") or {}
+    lines.append(f"trials: {s['n_trials']}; deflated Sharpe ratio (probability the test "
+                 f"sharpe beats {s['n_trials']} zero-skill trials): {_f(d.get('dsr'), '.3f')}")
+    return lines
