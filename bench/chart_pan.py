@@ -1,0 +1,241 @@
+"""Chart protocol: pan and zoom 100,000 candles, ours against finplot, in one run.
+
+Protocol (ARCHITECTURE.md, "Chart protocol"): 100,000 daily candles from a seeded geometric
+random walk (numpy ``default_rng(0)``, open = previous close, high / low beyond both); a
+1400x900 window; ``first_paint_s`` = from handing the data to the chart to the first completed
+``grab()``; pan = show the last 2,000 bars, then 200 steps each moving the x range left by 1%
+of its width; zoom = 50 steps growing the visible range geometrically from 2,000 bars to all
+100,000 (anchored on the last bar). Every step is timed from setting the range to a completed
+``grab()`` (pending events processed first); the y range follows the visible bars.
+
+Both charts show candles and volume. finplot 1.9.7 depends on PyQt6, so it runs in a child
+process (``--finplot``) with ``PYQTGRAPH_QT_LIB=PyQt6``; ours runs on PySide6 in this one.
+
+Run::
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python bench/chart_pan.py
+
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+N_BARS = 100_000
+WIDTH, HEIGHT = 1400, 900
+PAN_BARS = 2_000
+PAN_STEPS = 200
+PAN_STEP_FRACTION = 0.01
+ZOOM_STEPS = 50
+
+
+def make_bars(n: int = N_BARS, *, seed: int = 0) -> pd.DataFrame:
+    """Daily candles from a geometric random walk: open = previous close, high/low beyond both."""
+    rng = np.random.default_rng(seed)
+    log_returns = rng.normal(0.0002, 0.012, n)
+    close = 100.0 * np.exp(np.cumsum(log_returns))
+    open_ = np.empty(n)
+    open_[0] = 100.0
+    open_[1:] = close[:-1]
+    top = np.maximum(open_, close)
+    bottom = np.minimum(open_, close)
+    high = top * (1.0 + np.abs(rng.normal(0.0, 0.006, n)))
+    low = bottom * (1.0 - np.abs(rng.normal(0.0, 0.006, n)))
+    volume = np.round(rng.lognormal(13.0, 0.5, n))
+    # Business days from 1850 keep 100,000 bars inside pandas' nanosecond range.
+    index = pd.bdate_range("1850-01-01", periods=n, name="date")
+    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close,
+                         "volume": volume}, index=index)
+
+
+def pan_ranges(n: int) -> list[tuple[float, float]]:
+    """The 200 pan steps: last 2,000 bars, then 1% of the width to the left each step."""
+    x0, x1 = n - PAN_BARS - 0.5, n - 0.5
+    out = []
+    for _ in range(PAN_STEPS):
+        shift = (x1 - x0) * PAN_STEP_FRACTION
+        x0, x1 = x0 - shift, x1 - shift
+        out.append((x0, x1))
+    return out
+
+
+def zoom_ranges(n: int) -> list[tuple[float, float]]:
+    """The 50 zoom steps: widths growing geometrically from 2,000 to n bars, right-anchored."""
+    ratio = (n / PAN_BARS) ** (1.0 / ZOOM_STEPS)
+    return [(n - 0.5 - PAN_BARS * ratio**i, n - 0.5) for i in range(1, ZOOM_STEPS + 1)]
+
+
+def summarise(times_s: list[float]) -> tuple[float, float]:
+    """Median and 95th percentile, in milliseconds."""
+    ms = np.asarray(times_s) * 1000.0
+    return float(np.median(ms)), float(np.percentile(ms, 95))
+
+
+# ----------------------------------------------------------------------------- ours -----------
+def run_ours(frame: pd.DataFrame) -> dict:
+    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")  # as sandbox.ui does
+    from pyqtgraph.Qt import QtWidgets
+
+    from sandbox.ui.charts import PriceChart
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    chart = PriceChart(dark=True)
+    chart.resize(WIDTH, HEIGHT)
+    chart.show()
+    app.processEvents()
+    chart.grab()  # the window is up and painted once before the data arrives
+
+    t0 = time.perf_counter()
+    chart.set_prices(frame, title="random walk")
+    app.processEvents()
+    chart.grab()
+    first_paint = time.perf_counter() - t0
+    items = [chart.items_drawn()]
+    cached = [chart.candles.cached_items]
+
+    def step(x0: float, x1: float) -> float:
+        t = time.perf_counter()
+        chart.set_x_range(x0, x1)
+        app.processEvents()
+        chart.grab()
+        dt = time.perf_counter() - t
+        items.append(chart.items_drawn())
+        cached.append(chart.candles.cached_items)
+        return dt
+
+    n = len(frame)
+    chart.set_x_range(n - PAN_BARS - 0.5, n - 0.5)
+    app.processEvents()
+    chart.grab()
+    rebuilds0 = chart.candles.rebuilds
+    pan = [step(a, b) for a, b in pan_ranges(n)]
+    pan_rebuilds = chart.candles.rebuilds - rebuilds0
+    chart.set_x_range(n - PAN_BARS - 0.5, n - 0.5)
+    app.processEvents()
+    chart.grab()
+    rebuilds0 = chart.candles.rebuilds
+    zoom = [step(a, b) for a, b in zoom_ranges(n)]
+    zoom_rebuilds = chart.candles.rebuilds - rebuilds0
+    # The last zoom step shows everything: the y range must cover every bar.
+    (_, _), (y0, y1) = chart.price_plot.getViewBox().viewRange()
+    assert y0 <= frame["low"].min() and y1 >= frame["high"].max(), "y does not follow the bars"
+    chart.close()
+    return {"first_paint_s": first_paint, "pan": pan, "zoom": zoom,
+            "max_items_drawn": max(items), "max_items_cached": max(cached),
+            "pan_rebuilds": pan_rebuilds, "zoom_rebuilds": zoom_rebuilds}
+
+
+# ----------------------------------------------------------------------------- finplot --------
+def run_finplot(frame: pd.DataFrame) -> dict:
+    """The same protocol with finplot (needs PyQt6; run in its own process)."""
+    import finplot as fplt
+    from pyqtgraph.Qt import QtWidgets
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    ax = fplt.create_plot("finplot", maximize=False)
+    win = fplt.windows[0]
+    win.resize(WIDTH, HEIGHT)
+    fplt.show(qt_exec=False)
+    app.processEvents()
+    win.grab()
+
+    df = frame.reset_index()
+    t0 = time.perf_counter()
+    fplt.candlestick_ochl(df[["date", "open", "close", "high", "low"]], ax=ax)
+    fplt.volume_ocv(df[["date", "open", "close", "volume"]], ax=ax.overlay())
+    fplt.refresh()
+    app.processEvents()
+    win.grab()
+    first_paint = time.perf_counter() - t0
+
+    def step(x0: float, x1: float) -> float:
+        t = time.perf_counter()
+        ax.vb.update_y_zoom(x0, x1)  # what finplot does on a user pan / zoom: x and y together
+        app.processEvents()
+        win.grab()
+        return time.perf_counter() - t
+
+    n = len(frame)
+    ax.vb.update_y_zoom(n - PAN_BARS - 0.5, n - 0.5)
+    app.processEvents()
+    win.grab()
+    pan = [step(a, b) for a, b in pan_ranges(n)]
+    ax.vb.update_y_zoom(n - PAN_BARS - 0.5, n - 0.5)
+    app.processEvents()
+    win.grab()
+    zoom = [step(a, b) for a, b in zoom_ranges(n)]
+    return {"first_paint_s": first_paint, "pan": pan, "zoom": zoom}
+
+
+def measure_finplot() -> dict | None:
+    """Run :func:`run_finplot` in a child process; None if finplot is not installed."""
+    env = dict(os.environ, PYQTGRAPH_QT_LIB="PyQt6")
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    proc = subprocess.run([sys.executable, __file__, "--finplot"], env=env, capture_output=True,
+                          text=True, timeout=600, check=False)
+    if proc.returncode != 0:
+        print(f"finplot run failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}",
+              file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--finplot", action="store_true", help="(internal) run finplot only")
+    parser.add_argument("--no-finplot", action="store_true", help="skip the finplot baseline")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    frame = make_bars()
+    if args.finplot:
+        print(json.dumps(run_finplot(frame)))
+        return 0
+
+    # finplot first, in its own process, so the two never share a CPU.
+    theirs = None if args.no_finplot else measure_finplot()
+    ours = run_ours(frame)
+    pan_med, pan_p95 = summarise(ours["pan"])
+    zoom_med, zoom_p95 = summarise(ours["zoom"])
+    result = {
+        "bench": "chart_pan",
+        "first_paint_s": round(ours["first_paint_s"], 4),
+        "pan_ms_median": round(pan_med, 2),
+        "pan_ms_p95": round(pan_p95, 2),
+        "zoom_ms_median": round(zoom_med, 2),
+        "zoom_ms_p95": round(zoom_p95, 2),
+        "max_items_drawn": ours["max_items_drawn"],
+        "finplot_pan_ms_median": None,
+        "finplot_zoom_ms_median": None,
+    }
+    print(f"ours:    first paint {ours['first_paint_s']:.3f} s   pan median {pan_med:.1f} ms "
+          f"(p95 {pan_p95:.1f})   zoom median {zoom_med:.1f} ms (p95 {zoom_p95:.1f})   "
+          f"items drawn <= {ours['max_items_drawn']} (cached picture <= "
+          f"{ours['max_items_cached']})   picture rebuilds: pan {ours['pan_rebuilds']}/"
+          f"{PAN_STEPS}, zoom {ours['zoom_rebuilds']}/{ZOOM_STEPS}")
+    if theirs is not None:
+        f_pan_med, f_pan_p95 = summarise(theirs["pan"])
+        f_zoom_med, f_zoom_p95 = summarise(theirs["zoom"])
+        result["finplot_pan_ms_median"] = round(f_pan_med, 2)
+        result["finplot_zoom_ms_median"] = round(f_zoom_med, 2)
+        print(f"finplot: first paint {theirs['first_paint_s']:.3f} s   pan median "
+              f"{f_pan_med:.1f} ms (p95 {f_pan_p95:.1f})   zoom median {f_zoom_med:.1f} ms "
+              f"(p95 {f_zoom_p95:.1f})")
+        print(f"ratio ours/finplot: pan {pan_med / f_pan_med:.2f}   zoom "
+              f"{zoom_med / f_zoom_med:.2f}   (<= 1.00 is the target)")
+    print(f"targets: first paint <= 0.5 s ({'ok' if ours['first_paint_s'] <= 0.5 else 'MISSED'}),"
+          f" items <= ~3000 ({'ok' if ours['max_items_drawn'] <= 3000 else 'MISSED'})")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""The equity pane: the model's account against buy-and-hold and the best naive baseline.
+
+Every split is a fresh account that starts at 1.0, so each curve is broken at split
+boundaries. Pure helpers (:func:`best_baseline`, :func:`bar_aligned`) hold the logic the
+tests check; :class:`EquityPane` only owns the pyqtgraph items.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyqtgraph as pg
+
+from sandbox.constants import (
+    BUY_AND_HOLD,
+    EQUITY,
+    FORECAST_BASELINES,
+    MODEL,
+    SPLIT,
+    TEST,
+)
+
+__all__ = ["EquityPane", "bar_aligned", "best_baseline", "broken_line", "split_total_return"]
+
+MODEL_COLOR = "#ffb300"  # amber: the model, everywhere in the chart
+HOLD_COLOR = "#42a5f5"  # blue
+BASELINE_COLOR = "#ab47bc"  # purple
+
+
+def split_total_return(frame: pd.DataFrame, split: str = TEST) -> float | None:
+    """Total return of ``frame``'s equity over one split (last finite equity - 1), or None.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Has an ``equity`` column and, optionally, a ``split`` column (all rows count without it).
+    split : str
+        Which split to read.
+
+    Returns
+    -------
+    float or None
+    """
+    if EQUITY not in frame.columns:
+        return None
+    rows = frame[frame[SPLIT] == split] if SPLIT in frame.columns else frame
+    equity = rows[EQUITY].to_numpy(dtype=np.float64)
+    equity = equity[np.isfinite(equity)]
+    if equity.size == 0:
+        return None
+    return float(equity[-1] - 1.0)
+
+
+def best_baseline(baselines: dict[str, pd.DataFrame] | None, *, split: str = TEST) -> str | None:
+    """Name of the naive forecast baseline with the highest total return on ``split``.
+
+    Only the forecast baselines (random walk, momentum, drift) compete; buy-and-hold is shown
+    on its own. Ties keep the first in ``FORECAST_BASELINES`` order.
+
+    Parameters
+    ----------
+    baselines : dict of str to pandas.DataFrame, or None
+        Per-baseline frames with ``split`` and ``equity`` columns.
+    split : str
+        The split that decides.
+
+    Returns
+    -------
+    str or None
+        None when no forecast baseline has a return on that split.
+    """
+    best: tuple[float, str] | None = None
+    for name in FORECAST_BASELINES:
+        frame = (baselines or {}).get(name)
+        if frame is None:
+            continue
+        total = split_total_return(frame, split)
+        if total is not None and (best is None or total > best[0]):
+            best = (total, name)
+    return None if best is None else best[1]
+
+
+def bar_aligned(values: pd.Series, bar_index: np.ndarray, n: int) -> np.ndarray:
+    """Spread ``values`` onto ``n`` bars (NaN where a bar has no value).
+
+    Parameters
+    ----------
+    values : pandas.Series
+        One value per row.
+    bar_index : numpy.ndarray
+        Bar position of each row (-1 for rows that are not on the chart).
+    n : int
+        Number of bars.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    out = np.full(n, np.nan)
+    keep = bar_index >= 0
+    out[bar_index[keep]] = values.to_numpy(dtype=np.float64)[keep]
+    return out
+
+
+def broken_line(x: np.ndarray, y: np.ndarray, breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Insert a NaN point after every ``True`` in ``breaks`` so a ``connect="finite"`` curve
+    stops there. ``x`` stays increasing (the NaN point sits half-way), as clip-to-view needs.
+    """
+    where = np.flatnonzero(breaks[:-1]) + 1 if breaks.size else np.empty(0, dtype=np.int64)
+    if where.size == 0:
+        return x.astype(np.float64), y.astype(np.float64)
+    mid = (x[where - 1] + x[where]) * 0.5
+    return (np.insert(x.astype(np.float64), where, mid),
+            np.insert(y.astype(np.float64), where, np.nan))
+
+
+def _curve(color: str, width: float) -> pg.PlotDataItem:
+    # No ``name``: the pane's legend is filled by hand, with the best baseline's name in it.
+    item = pg.PlotDataItem(pen=pg.mkPen(color, width=width), connect="finite")
+    item.setClipToView(True)
+    item.setDownsampling(auto=True, method="peak")
+    return item
+
+
+class EquityPane:
+    """The curves of the equity pane, on a :class:`pyqtgraph.PlotItem` it does not own.
+
+    Parameters
+    ----------
+    plot : pyqtgraph.PlotItem
+        The pane (x linked to the price pane by the caller).
+    """
+
+    def __init__(self, plot: pg.PlotItem) -> None:
+        self.plot = plot
+        self.legend = plot.addLegend(offset=(8, 2), labelTextSize="8pt", colCount=3)
+        self.one = pg.InfiniteLine(pos=1.0, angle=0, movable=False,
+                                   pen=pg.mkPen((128, 128, 128), width=1,
+                                                style=pg.QtCore.Qt.PenStyle.DashLine))
+        plot.addItem(self.one, ignoreBounds=True)
+        self.model = _curve(MODEL_COLOR, 1.6)
+        self.hold = _curve(HOLD_COLOR, 1.1)
+        self.baseline = _curve(BASELINE_COLOR, 1.1)
+        self.model.setZValue(3)  # the model on top
+        for item in (self.model, self.hold, self.baseline):
+            plot.addItem(item)  # added once, empty; data comes and goes with setData
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self._stack = np.empty((0, 0))  # bar-aligned values of the visible curves, for y range
+        self.baseline_name: str | None = None
+
+    def set_data(self, bar_index: np.ndarray, n: int, predictions: pd.DataFrame,
+                 baselines: dict[str, pd.DataFrame] | None, dates: pd.DatetimeIndex) -> None:
+        """Draw model, buy-and-hold and best-baseline equity, one account per split."""
+        self.clear()
+        rows: list[np.ndarray] = []
+        series = [(MODEL, self.model, "model", predictions)]
+        if baselines and BUY_AND_HOLD in baselines:
+            series.append((BUY_AND_HOLD, self.hold, "buy & hold", baselines[BUY_AND_HOLD]))
+        self.baseline_name = best_baseline(baselines)
+        if self.baseline_name is not None:
+            series.append((self.baseline_name, self.baseline,
+                           f"best baseline: {self.baseline_name.replace('_', ' ')}",
+                           baselines[self.baseline_name]))
+        for key, item, label, frame in series:
+            if EQUITY not in frame.columns:
+                continue
+            idx = dates.get_indexer(frame.index) if frame is not predictions else bar_index
+            keep = idx >= 0
+            if not keep.any():
+                continue
+            x = idx[keep].astype(np.float64)
+            y = frame[EQUITY].to_numpy(dtype=np.float64)[keep]
+            split = (frame[SPLIT].to_numpy()[keep] if SPLIT in frame.columns
+                     else np.zeros(x.shape[0], dtype=object))
+            breaks = np.zeros(x.shape[0], dtype=bool)
+            breaks[:-1] = (split[1:] != split[:-1]) | (np.diff(x) != 1)
+            bx, by = broken_line(x, y, breaks)
+            item.setData(bx, by)
+            self.legend.addItem(item, label)
+            self.curves[key] = item
+            rows.append(bar_aligned(frame[EQUITY], idx, n))
+        self._stack = np.vstack(rows) if rows else np.empty((0, n))
+
+    def clear(self) -> None:
+        """Remove every curve (the pane stays, empty)."""
+        for item in self.curves.values():
+            self.legend.removeItem(item)
+            item.setData([], [])
+        self.curves = {}
+        self._stack = np.empty((0, 0))
+        self.baseline_name = None
+
+    def y_range(self, start: int, stop: int) -> tuple[float, float] | None:
+        """Lowest and highest equity of the drawn curves over bars ``start .. stop-1``."""
+        if self._stack.size == 0 or stop <= start:
+            return None
+        values = self._stack[:, start:stop]
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            return None
+        return float(values.min()), float(values.max())

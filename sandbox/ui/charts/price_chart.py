@@ -1,0 +1,603 @@
+"""The composite price chart: candles + volume on top, equity below, x axes linked.
+
+x is the integer bar index (no weekend gaps); :class:`~sandbox.ui.charts.axis.DateIndexAxis`
+labels it with dates. The y ranges follow the visible bars as the user pans and zooms
+(mouse drag pans, wheel zooms, both in x only). A crosshair, rate-limited to ~30 updates per
+second, reads out the bar under the mouse in a label above the chart and through
+:attr:`PriceChart.hovered`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyqtgraph as pg
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+
+from sandbox.constants import (
+    ACTUAL_RETURN,
+    CLOSE,
+    HIGH,
+    INDEX_NAME,
+    LOW,
+    OPEN,
+    POSITION,
+    PREDICTED_RETURN,
+    SPLIT,
+    SPLITS,
+    TEST,
+    TRAIN,
+    VAL,
+    VOLUME,
+)
+from sandbox.ui.charts.axis import CompactAxis, DateIndexAxis
+from sandbox.ui.charts.candles import (
+    DOWN_COLOR,
+    UP_COLOR,
+    CandleItem,
+    OhlcSeries,
+    VolumeItem,
+)
+from sandbox.ui.charts.equity import MODEL_COLOR, EquityPane, broken_line
+
+__all__ = ["SPLIT_COLORS", "PriceChart", "position_changes"]
+
+SPLIT_COLORS: dict[str, tuple[int, int, int]] = {
+    TRAIN: (66, 165, 245),  # blue
+    VAL: (255, 202, 40),  # amber
+    TEST: (171, 71, 188),  # purple
+}
+_SPLIT_ALPHA = {True: 34, False: 40}  # region fill alpha on a dark / light background
+_PREDICTED_NAME = "predicted next close"
+_CROSSHAIR_RATE = 30  # crosshair updates per second, at most
+_Y_PADDING = 0.06
+_MARKER_PX = 7.0  # markers are shown while there is at least this many pixels per marker
+
+Signal = QtCore.Signal
+
+
+def _marker(up: bool) -> QtGui.QPainterPath:
+    """A triangle drawn wholly below (buy, pointing up) or above (sell, pointing down) its
+    anchor point, so markers placed at a bar's low / high never hide the bar. Symbol space is
+    [-0.5, 0.5] with +y down on screen (pyqtgraph renders symbols into that square)."""
+    path = QtGui.QPainterPath()
+    if up:
+        path.moveTo(0.0, 0.06)
+        path.lineTo(0.3, 0.5)
+        path.lineTo(-0.3, 0.5)
+    else:
+        path.moveTo(0.0, -0.06)
+        path.lineTo(0.3, -0.5)
+        path.lineTo(-0.3, -0.5)
+    path.closeSubpath()
+    return path
+
+
+def position_changes(predictions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Rows where the position goes up (buy) and down (sell).
+
+    Each split is a fresh account that starts flat, so the first row of a split trades if
+    its position is not 0.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        Has ``position`` and, optionally, ``split`` columns.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Boolean masks over the rows: buys, sells.
+    """
+    position = predictions[POSITION].to_numpy(dtype=np.float64)
+    position = np.where(np.isfinite(position), position, 0.0)
+    previous = np.empty_like(position)
+    if position.size:
+        previous[0] = 0.0
+        previous[1:] = position[:-1]
+    if SPLIT in predictions.columns and position.size:
+        split = predictions[SPLIT].to_numpy()
+        fresh = np.empty(position.size, dtype=bool)
+        fresh[0] = True
+        fresh[1:] = split[1:] != split[:-1]
+        previous[fresh] = 0.0
+    change = position - previous
+    return change > 0, change < 0
+
+
+def _is_dark(widget: QtWidgets.QWidget | None) -> bool:
+    palette = widget.palette() if widget is not None else QtGui.QGuiApplication.palette()
+    return palette.color(QtGui.QPalette.ColorRole.Window).lightness() < 128
+
+
+class PriceChart(QtWidgets.QWidget):
+    """Linked-x panes: candles (+ volume) on top, equity below. Integer bar index on x,
+    dates as ticks.
+
+    Parameters
+    ----------
+    parent : QWidget, optional
+        Qt parent.
+    dark : bool, optional
+        Dark background; by default follows the application palette.
+
+    Attributes
+    ----------
+    hovered : Signal(dict)
+        The bar under the crosshair: ``index``, ``date``, ``open``, ``high``, ``low``,
+        ``close``, ``volume`` and, where predictions are shown, ``predicted_return``,
+        ``actual_return`` and ``position``.
+    """
+
+    hovered = Signal(dict)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None, *,
+                 dark: bool | None = None) -> None:
+        super().__init__(parent)
+        self._dark = _is_dark(parent) if dark is None else dark
+        self._dates = pd.DatetimeIndex([], name=INDEX_NAME)
+        self._series: OhlcSeries | None = None
+        self._pred: dict[str, np.ndarray] = {}  # bar-aligned prediction columns
+        self._pred_close = np.empty(0)  # bar-aligned predicted close (at the predicted bar)
+        self._regions: list[tuple[pg.PlotItem, pg.LinearRegionItem]] = []
+        self._labels: list[pg.InfLineLabel] = []
+        self._title = ""
+
+        # -- header: title and crosshair readout --------------------------------------------
+        self.title_label = QtWidgets.QLabel()
+        self.title_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        font = self.title_label.font()
+        font.setBold(True)
+        self.title_label.setFont(font)
+        self.readout_label = QtWidgets.QLabel()
+        self.readout_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.readout_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight
+                                        | QtCore.Qt.AlignmentFlag.AlignVCenter)
+        self.readout_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
+                                         QtWidgets.QSizePolicy.Policy.Preferred)
+        header = QtWidgets.QHBoxLayout()
+        header.setContentsMargins(6, 2, 6, 0)
+        header.addWidget(self.title_label)
+        header.addWidget(self.readout_label, 1)
+
+        # -- plots -------------------------------------------------------------------------------
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.ci.setContentsMargins(2, 2, 8, 2)
+        self.graphics.ci.setSpacing(0)
+        self.axes = [DateIndexAxis("bottom") for _ in range(3)]
+        self.price_plot: pg.PlotItem = self.graphics.addPlot(row=0, col=0,
+                                                             axisItems={"bottom": self.axes[0]})
+        self.volume_plot: pg.PlotItem = self.graphics.addPlot(
+            row=1, col=0, axisItems={"bottom": self.axes[1], "left": CompactAxis("left")})
+        self.equity_plot: pg.PlotItem = self.graphics.addPlot(row=2, col=0,
+                                                              axisItems={"bottom": self.axes[2]})
+        layout = self.graphics.ci.layout
+        layout.setRowStretchFactor(0, 6)
+        layout.setRowStretchFactor(1, 1)
+        layout.setRowStretchFactor(2, 3)
+        for plot in (self.price_plot, self.volume_plot):
+            plot.hideAxis("bottom")
+        for plot in self._plots():
+            plot.setMenuEnabled(False)
+            plot.hideButtons()
+            plot.getAxis("left").setWidth(68)
+            vb = plot.getViewBox()
+            vb.setMouseEnabled(x=True, y=False)
+            vb.disableAutoRange()
+            vb.setDefaultPadding(0.0)
+        self.volume_plot.setXLink(self.price_plot)
+        self.equity_plot.setXLink(self.price_plot)
+        self.price_plot.getAxis("left").setLabel("price")
+        self.volume_plot.getAxis("left").setLabel("volume")
+        self.equity_plot.getAxis("left").setLabel("equity")
+        for plot in (self.volume_plot, self.equity_plot):  # short panes: major ticks only
+            plot.getAxis("left").setStyle(maxTickLevel=0)
+
+        self.candles = CandleItem()
+        self.volume = VolumeItem()
+        self.price_plot.addItem(self.candles)
+        self.volume_plot.addItem(self.volume)
+
+        # Overlays: real close and predicted next close, trade markers.
+        self.close_curve = pg.PlotDataItem(connect="finite")
+        self.predicted_curve = pg.PlotDataItem(connect="finite")
+        for curve in (self.close_curve, self.predicted_curve):
+            curve.setClipToView(True)
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setZValue(5)
+            self.price_plot.addItem(curve)
+        self.buy_markers = pg.ScatterPlotItem(symbol=_marker(True), size=18, pxMode=True)
+        self.sell_markers = pg.ScatterPlotItem(symbol=_marker(False), size=18, pxMode=True)
+        self._marker_x = np.empty(0)  # sorted x of every marker, to thin them when crowded
+        for markers in (self.buy_markers, self.sell_markers):
+            markers.setZValue(6)
+            self.price_plot.addItem(markers)
+        self.price_legend = self.price_plot.addLegend(offset=(8, -4), labelTextSize="8pt",
+                                                      colCount=4)
+        self.price_legend.addItem(self.close_curve, "close")
+        self.price_legend.addItem(self.predicted_curve, _PREDICTED_NAME)
+        # The markers hide while they crowd; the legend shows stand-ins so it never greys out.
+        self._legend_buy = pg.ScatterPlotItem(symbol="t1", size=9)
+        self._legend_sell = pg.ScatterPlotItem(symbol="t", size=9)
+        self.price_legend.addItem(self._legend_buy, "buy")
+        self.price_legend.addItem(self._legend_sell, "sell")
+        self.price_legend.setVisible(False)
+        self.equity = EquityPane(self.equity_plot)
+
+        # Crosshair: a vertical line through every pane, a horizontal one in the price pane.
+        self._vlines = []
+        for plot in self._plots():
+            line = pg.InfiniteLine(angle=90, movable=False)
+            line.setZValue(20)
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)
+            self._vlines.append(line)
+        self._hline = pg.InfiniteLine(angle=0, movable=False)
+        self._hline.setZValue(20)
+        self._hline.setVisible(False)
+        self.price_plot.addItem(self._hline, ignoreBounds=True)
+        self._mouse_proxy = pg.SignalProxy(self.graphics.scene().sigMouseMoved,
+                                           rateLimit=_CROSSHAIR_RATE, slot=self._on_mouse_moved)
+
+        self.price_plot.getViewBox().sigXRangeChanged.connect(self._on_x_range_changed)
+
+        box = QtWidgets.QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(0)
+        box.addLayout(header)
+        box.addWidget(self.graphics, 1)
+        self.set_dark(self._dark)
+
+    # ================================================================== public API ==========
+    def set_prices(self, frame: pd.DataFrame, *, title: str = "") -> None:
+        """Show a price frame (data contract: DatetimeIndex ``date``; open, high, low, close,
+        volume). Clears predictions and splits; shows every bar.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            The bars.
+        title : str
+            Shown above the chart (e.g. the symbol); the date span is appended.
+        """
+        self.clear_predictions()
+        self.set_splits(None)
+        self._dates = pd.DatetimeIndex(frame.index)
+        n = len(self._dates)
+        self._series = OhlcSeries(frame[OPEN], frame[HIGH], frame[LOW], frame[CLOSE],
+                                  frame[VOLUME])
+        for axis in self.axes:
+            axis.set_dates(self._dates)
+        self._title = title
+        span = (f"{self._dates[0]:%Y-%m-%d} .. {self._dates[-1]:%Y-%m-%d}  ({n:,} bars)"
+                if n else "no bars")
+        self.title_label.setText(f"{title}  {span}" if title else span)
+        self.readout_label.setText("")
+        pad = max(5.0, n * 0.02)
+        for plot in self._plots():
+            plot.getViewBox().setLimits(xMin=-pad, xMax=n - 1 + pad, minXRange=5)
+        self.candles.set_series(self._series)
+        self.volume.set_series(self._series)
+        if n:
+            self.show_range(0, n - 1)
+            self.readout_label.setText(_format_readout(self.readout(n - 1)))
+
+    def set_splits(self, splits: pd.Series | None) -> None:
+        """Shade and label the train / val / test regions.
+
+        Parameters
+        ----------
+        splits : pandas.Series or None
+            Index: dates (as in the price frame); values: ``"train"``, ``"val"`` or ``"test"``.
+            Dates not on the chart are ignored; None removes the regions.
+        """
+        for plot, region in self._regions:
+            plot.removeItem(region)
+        self._regions = []
+        self._labels = []
+        if splits is None or len(splits) == 0 or len(self._dates) == 0:
+            return
+        idx = self._dates.get_indexer(pd.DatetimeIndex(splits.index))
+        keep = idx >= 0
+        idx = idx[keep]
+        names = np.asarray(splits.to_numpy()[keep], dtype=object)
+        order = np.argsort(idx, kind="stable")
+        idx, names = idx[order], names[order]
+        for name in SPLITS:
+            where = idx[names == name]
+            if where.size == 0:
+                continue
+            lo, hi = float(where.min()) - 0.5, float(where.max()) + 0.5
+            for plot in self._plots():
+                region = self._make_region(name, lo, hi, label=plot is self.price_plot)
+                plot.addItem(region, ignoreBounds=True)
+                self._regions.append((plot, region))
+
+    def set_predictions(self, predictions: pd.DataFrame,
+                        baselines: dict[str, pd.DataFrame] | None = None) -> None:
+        """Overlay a run's predictions and paper-trading results.
+
+        Parameters
+        ----------
+        predictions : pandas.DataFrame
+            Index: date; columns ``split, close, actual_return, predicted_return, position,
+            strategy_return, equity`` (all splits in one frame; equity restarts at 1.0 per
+            split). Draws the predicted next close ``close * exp(predicted_return)`` on the bar
+            it predicts, buy / sell markers where the position changes, and the model's equity.
+        baselines : dict of str to pandas.DataFrame, optional
+            Same layout per baseline (``buy_and_hold``, ``random_walk``, ...); the equity pane
+            shows buy-and-hold and the naive baseline with the best test total return.
+
+        Raises
+        ------
+        ValueError
+            If no prices are shown yet (:meth:`set_prices` comes first).
+        """
+        if self._series is None:
+            raise ValueError("set_prices must be called before set_predictions")
+        self.clear_predictions()
+        n = self._series.n
+        bar = self._dates.get_indexer(pd.DatetimeIndex(predictions.index))
+        keep = bar >= 0
+        frame = predictions.loc[keep]
+        bar = bar[keep]
+        if bar.size == 0:
+            return
+        x = bar.astype(np.float64)
+        close = (frame[CLOSE].to_numpy(dtype=np.float64) if CLOSE in frame.columns
+                 else self._series.close[bar])
+        predicted = frame[PREDICTED_RETURN].to_numpy(dtype=np.float64)
+        split = frame[SPLIT].to_numpy() if SPLIT in frame.columns else np.zeros(bar.size)
+        breaks = np.zeros(bar.size, dtype=bool)
+        breaks[:-1] = (split[1:] != split[:-1]) | (np.diff(bar) != 1)
+        # Real close on the prediction rows; predicted close on the bar it predicts (t + 1).
+        self.close_curve.setData(*broken_line(x, close, breaks))
+        predicted_close = close * np.exp(predicted)
+        self.predicted_curve.setData(*broken_line(x + 1.0, predicted_close, breaks))
+
+        buys, sells = position_changes(frame)
+        self.buy_markers.setData(x=x[buys], y=self._series.low[bar[buys]])
+        self.sell_markers.setData(x=x[sells], y=self._series.high[bar[sells]])
+        self._marker_x = np.sort(np.concatenate([x[buys], x[sells]]))
+
+        self._pred = {}
+        for column in (PREDICTED_RETURN, ACTUAL_RETURN, POSITION):
+            if column in frame.columns:
+                aligned = np.full(n, np.nan)
+                aligned[bar] = frame[column].to_numpy(dtype=np.float64)
+                self._pred[column] = aligned
+        self._pred_close = np.full(n + 1, np.nan)
+        self._pred_close[bar + 1] = predicted_close
+        self.equity.set_data(bar, n, frame, baselines, self._dates)
+        self.price_legend.setVisible(True)
+        self._apply_overlay_style()
+        self._update_y_ranges()
+
+    def clear_predictions(self) -> None:
+        """Remove the prediction overlays, markers and equity curves (candles stay)."""
+        self.close_curve.setData([], [])
+        self.predicted_curve.setData([], [])
+        self.buy_markers.clear()
+        self.sell_markers.clear()
+        self._marker_x = np.empty(0)
+        self.equity.clear()
+        self._pred = {}
+        self._pred_close = np.empty(0)
+        self.price_legend.setVisible(False)
+
+    def show_range(self, first: int, last: int) -> None:
+        """Show bars ``first`` .. ``last`` (bar indices, inclusive); y follows the visible bars."""
+        if last < first:
+            first, last = last, first
+        self.set_x_range(first - 0.5, last + 0.5)
+
+    def set_x_range(self, x0: float, x1: float) -> None:
+        """Show the x range ``[x0, x1]`` (fractional bar indices); y follows the visible bars."""
+        before = self.visible_range()
+        self.price_plot.getViewBox().setXRange(x0, x1, padding=0.0)
+        if self.visible_range() == before:  # no sigXRangeChanged: y may still be stale
+            self._update_y_ranges()
+
+    def visible_range(self) -> tuple[float, float]:
+        """The x range shown, in bar indices."""
+        (x0, x1), _ = self.price_plot.getViewBox().viewRange()
+        return float(x0), float(x1)
+
+    def items_drawn(self) -> int:
+        """Candles (or OHLC buckets, when zoomed out) drawn in the visible range."""
+        x0, x1 = self.visible_range()
+        return self.candles.items_in(x0, x1)
+
+    def readout(self, index: int) -> dict[str, Any]:
+        """What the crosshair reads out for bar ``index`` (empty outside the data)."""
+        if self._series is None or not 0 <= index < self._series.n:
+            return {}
+        s = self._series
+        out: dict[str, Any] = {
+            "index": int(index),
+            INDEX_NAME: self._dates[index],
+            OPEN: float(s.open[index]),
+            HIGH: float(s.high[index]),
+            LOW: float(s.low[index]),
+            CLOSE: float(s.close[index]),
+            VOLUME: float(s.volume[index]),
+        }
+        for column, values in self._pred.items():
+            value = values[index]
+            if np.isfinite(value):
+                out[column] = float(value)
+        return out
+
+    def set_dark(self, dark: bool) -> None:
+        """Switch between a dark and a light background."""
+        self._dark = dark
+        background = QtGui.QColor("#131722") if dark else QtGui.QColor("#ffffff")
+        foreground = QtGui.QColor("#b2b5be") if dark else QtGui.QColor("#333333")
+        self.graphics.setBackground(background)
+        self.volume.set_background(background)
+        for plot in self._plots():
+            for name in ("left", "bottom"):
+                axis = plot.getAxis(name)
+                axis.setPen(pg.mkPen(foreground))
+                axis.setTextPen(pg.mkPen(foreground))
+        cross = pg.mkPen((200, 200, 200, 150) if dark else (60, 60, 60, 150), width=1,
+                         style=QtCore.Qt.PenStyle.DashLine)
+        for line in [*self._vlines, self._hline]:
+            line.setPen(cross)
+        palette = self.palette()
+        for role in (QtGui.QPalette.ColorRole.Window,):
+            palette.setColor(role, background)
+        palette.setColor(QtGui.QPalette.ColorRole.WindowText, foreground)
+        self.setAutoFillBackground(True)
+        self.setPalette(palette)
+        for legend in (self.price_legend, self.equity.legend):
+            legend.setLabelTextColor(foreground)
+            for _sample, label in legend.items:  # setLabelTextColor does not re-render them
+                label.setText(label.text)
+            legend.setBrush(pg.mkBrush(background.red(), background.green(), background.blue(),
+                                       200))
+        self._apply_overlay_style()
+        for _plot, region in self._regions:
+            name = region.property("split")
+            region.setBrush(self._region_brush(name))
+
+    # ================================================================== internals ==========
+    def _plots(self) -> tuple[pg.PlotItem, pg.PlotItem, pg.PlotItem]:
+        return self.price_plot, self.volume_plot, self.equity_plot
+
+    def _apply_overlay_style(self) -> None:
+        neutral = (220, 220, 220, 170) if self._dark else (40, 40, 40, 170)
+        self.close_curve.setPen(pg.mkPen(neutral, width=1))
+        model = QtGui.QColor(MODEL_COLOR)
+        model.setAlpha(220)
+        self.predicted_curve.setPen(pg.mkPen(model, width=1.3))
+        edge = pg.mkPen("#131722" if self._dark else "#ffffff", width=0.8)
+        for markers in (self.buy_markers, self._legend_buy):
+            markers.setPen(edge)
+            markers.setBrush(pg.mkBrush(UP_COLOR))
+        for markers in (self.sell_markers, self._legend_sell):
+            markers.setPen(edge)
+            markers.setBrush(pg.mkBrush(DOWN_COLOR))
+
+    def _region_brush(self, name: str) -> QtGui.QBrush:
+        r, g, b = SPLIT_COLORS.get(name, (128, 128, 128))
+        return pg.mkBrush(r, g, b, _SPLIT_ALPHA[self._dark])
+
+    def _make_region(self, name: str, lo: float, hi: float, *, label: bool) -> pg.LinearRegionItem:
+        r, g, b = SPLIT_COLORS.get(name, (128, 128, 128))
+        region = pg.LinearRegionItem(values=(lo, hi), orientation="vertical", movable=False,
+                                     brush=self._region_brush(name),
+                                     pen=pg.mkPen(r, g, b, 110, width=1))
+        region.setProperty("split", name)
+        region.setZValue(-10)  # behind the candles
+        if label:
+            color = QtGui.QColor(r, g, b)
+            color = color.lighter(135) if self._dark else color.darker(135)
+            text = pg.InfLineLabel(region.lines[0], text=name, position=0.97,
+                                   anchors=[(0, 0), (0, 0)], color=color, fill=None)
+            font = QtGui.QFont()
+            font.setBold(True)
+            text.setFont(font)
+            self._labels.append(text)
+        return region
+
+    def _on_x_range_changed(self, *_args) -> None:
+        self._update_y_ranges()
+
+    def _update_y_ranges(self) -> None:
+        series = self._series
+        if series is None or series.n == 0:
+            return
+        x0, x1 = self.visible_range()
+        prices = series.price_range(x0, x1)
+        if prices is None:
+            return
+        lo, hi = prices
+        s = series.visible_slice(x0, x1)
+        if self._pred_close.size:
+            window = self._pred_close[s.start:s.stop]
+            finite = window[np.isfinite(window)]
+            if finite.size:
+                lo = min(lo, float(finite.min()))
+                hi = max(hi, float(finite.max()))
+        pad = (hi - lo) * _Y_PADDING or abs(hi) * 0.01 or 1.0
+        # Extra room at the bottom and top for the buy / sell markers (drawn beyond the bars).
+        marker_pad = pad if self._pred else 0.0
+        self.price_plot.getViewBox().setYRange(lo - pad - marker_pad, hi + pad + marker_pad,
+                                               padding=0.0)
+        if self._marker_x.size:
+            # Markers are for reading trades, not for texture: hide them while they crowd.
+            shown = (np.searchsorted(self._marker_x, x1, side="right")
+                     - np.searchsorted(self._marker_x, x0))
+            room = self.price_plot.getViewBox().width() / _MARKER_PX
+            for markers in (self.buy_markers, self.sell_markers):
+                markers.setVisible(bool(shown <= room))
+        vmax = series.volume_max(x0, x1, size=max(1, self.volume.bucket_size))
+        self.volume_plot.getViewBox().setYRange(0.0, vmax * 1.08 if vmax > 0 else 1.0,
+                                                padding=0.0)
+        equity = self.equity.y_range(s.start, s.stop) or (1.0, 1.0)  # empty: 1.0 centred
+        elo, ehi = min(equity[0], 1.0), max(equity[1], 1.0)
+        epad = (ehi - elo) * 0.08 or 0.1
+        self.equity_plot.getViewBox().setYRange(elo - epad, ehi + epad, padding=0.0)
+
+    def _on_mouse_moved(self, event) -> None:
+        pos = event[0]
+        series = self._series
+        if series is None or series.n == 0:
+            return
+        inside = None
+        for plot in self._plots():
+            if plot.getViewBox().sceneBoundingRect().contains(pos):
+                inside = plot
+                break
+        if inside is None:
+            for line in [*self._vlines, self._hline]:
+                line.setVisible(False)
+            return
+        point = inside.getViewBox().mapSceneToView(pos)
+        index = min(max(round(point.x()), 0), series.n - 1)
+        for line in self._vlines:
+            line.setPos(index)
+            line.setVisible(True)
+        if inside is self.price_plot:
+            self._hline.setPos(point.y())
+            self._hline.setVisible(True)
+        else:
+            self._hline.setVisible(False)
+        info = self.readout(index)
+        self.readout_label.setText(_format_readout(info))
+        self.hovered.emit(info)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._update_y_ranges()
+
+
+def _format_readout(info: dict[str, Any]) -> str:
+    if not info:
+        return ""
+    date = info[INDEX_NAME]
+    when = f"{date:%Y-%m-%d %H:%M}" if (date.hour or date.minute) else f"{date:%Y-%m-%d}"
+    parts = [when]
+    for key, short in ((OPEN, "O"), (HIGH, "H"), (LOW, "L"), (CLOSE, "C")):
+        parts.append(f"{short} {_price(info[key])}")
+    if PREDICTED_RETURN in info:
+        parts.append(f"pred {info[PREDICTED_RETURN] * 100:+.2f}%")
+    if ACTUAL_RETURN in info:
+        parts.append(f"actual {info[ACTUAL_RETURN] * 100:+.2f}%")
+    if POSITION in info:
+        parts.append(f"pos {info[POSITION]:g}")
+    return "   ".join(parts)
+
+
+def _price(value: float) -> str:
+    if not math.isfinite(value):
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.1f}"
+    if abs(value) >= 1:
+        return f"{value:,.2f}"
+    return f"{value:.4g}"
