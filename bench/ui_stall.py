@@ -1,0 +1,183 @@
+"""UI responsiveness while the app trains and exports: a 10 ms heartbeat on the UI thread.
+
+The real main window (offscreen unless a display is set) loads the GSPC sample, then:
+
+1. ``warm_up``: the app imports torch on a worker thread after the data shows (measured,
+   reported on its own: it happens once per session, before the first Train);
+2. ``training``: Train with the seed configuration (LSTM, window 60, hidden 64, 2 layers,
+   batch 64, ``EPOCHS`` epochs) until the overlays and metrics are drawn;
+3. ``export``: Export predictions (CSV and Parquet), Save model (the bundle: a checkpoint)
+   and Export chart (PNG), one after the other, as the menu actions do.
+
+A single-shot ``QTimer`` (precise, 10 ms) re-arms itself on every tick; lateness is how much
+later than due each tick fires. ``lateness_ms_p99`` / ``lateness_ms_max`` cover training and
+export together (the targets: p99 <= 16 ms, max <= 100 ms).
+
+Run::
+
+    .venv/bin/python bench/ui_stall.py
+
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+EPOCHS = 3
+INTERVAL_MS = 10
+
+
+def main() -> None:
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import sandbox.data  # pandas before Qt, as the app does
+    import sandbox.ui  # noqa: F401
+
+    # isort: split
+    from PySide6 import QtCore, QtWidgets
+
+    from sandbox.config import DataSpec, ModelConfig, RunConfig, TrainConfig
+    from sandbox.ui.app import GuiOptions
+    from sandbox.ui.workers import MainThreadGC
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    collector = MainThreadGC(app)
+    from sandbox.ui.main_window import MainWindow
+
+    config = RunConfig(
+        data=DataSpec(source="sample:GSPC"),
+        model=ModelConfig(kind="lstm", window=60, hidden=64, layers=2, dropout=0.2),
+        train=TrainConfig(epochs=EPOCHS, patience=0, batch_size=64, seed=0),
+    )
+    window = MainWindow(GuiOptions(config=config, explicit_source=True,
+                                   explicit_settings=True), persist=False)
+    window.resize(1400, 900)
+    window.show()
+
+    heartbeat = _Heartbeat()
+
+    def run_until(predicate, timeout_s: float = 600.0) -> None:
+        """Run the real event loop until ``predicate()`` holds."""
+        deadline = time.monotonic() + timeout_s
+        loop = QtCore.QEventLoop()
+        check = QtCore.QTimer()
+        check.setInterval(20)
+
+        def poll() -> None:
+            if predicate() or time.monotonic() > deadline:
+                loop.quit()
+
+        check.timeout.connect(poll)
+        check.start()
+        loop.exec()
+        check.stop()
+        if not predicate():
+            raise SystemExit("timed out")
+
+    shown: list[object] = []
+    window.data_shown.connect(lambda *_: shown.append(1))
+    heartbeat.start("warm_up")
+    window.start()
+    run_until(lambda: bool(shown))
+    # the app imports torch in the background shortly after the data shows
+    run_until(lambda: "torch" in sys.modules and not window.is_busy())
+
+    heartbeat.phase = "training"
+    trained: list[object] = []
+    window.run_shown.connect(lambda result: trained.append(result))
+    started = time.perf_counter()
+    window.act_train.trigger()
+    run_until(lambda: bool(trained))
+    train_s = time.perf_counter() - started
+
+    heartbeat.phase = "export"
+    with tempfile.TemporaryDirectory() as tmp:
+        ended: list[tuple] = []
+        window.task_ended.connect(lambda kind, ok: ended.append((kind, ok)))
+        jobs = [
+            lambda: window.export_predictions_to(str(Path(tmp) / "predictions.csv")),
+            lambda: window.export_predictions_to(str(Path(tmp) / "predictions.parquet")),
+            lambda: window.save_model_to(str(Path(tmp) / "bundle")),
+            lambda: window.export_chart_to(str(Path(tmp) / "chart.png")),
+        ]
+        for i, job in enumerate(jobs):
+            job()
+            run_until(lambda i=i: len(ended) > i)
+        assert all(ok for _, ok in ended), ended
+    heartbeat.stop()
+    window.close()
+    collector.stop()
+
+    late = heartbeat.lateness
+    figures = {}
+    for phase in ("warm_up", "training", "export"):
+        values = np.asarray(late.get(phase, []))
+        if values.size:
+            figures[phase] = (values.size, float(np.percentile(values, 99)),
+                              float(values.max()))
+            print(f"{phase:9s} ticks {values.size:5d}  p99 {figures[phase][1]:6.1f} ms  "
+                  f"max {figures[phase][2]:6.1f} ms")
+    both = np.asarray(late.get("training", []) + late.get("export", []))
+    print(f"training took {train_s:.1f} s ({EPOCHS} epochs, torch threads: "
+          f"{_torch_threads()})")
+    print(json.dumps({
+        "bench": "ui_stall",
+        "lateness_ms_p99": round(float(np.percentile(both, 99)), 2),
+        "lateness_ms_max": round(float(both.max()), 2),
+        "training_ms_p99": round(figures["training"][1], 2),
+        "training_ms_max": round(figures["training"][2], 2),
+        "export_ms_p99": round(figures["export"][1], 2),
+        "export_ms_max": round(figures["export"][2], 2),
+        "warm_up_ms_max": round(figures["warm_up"][2], 2) if "warm_up" in figures else None,
+        "ticks": int(both.size),
+    }))
+
+
+class _Heartbeat:
+    """A 10 ms single-shot timer re-armed on every tick; records lateness per phase."""
+
+    def __init__(self) -> None:
+        from PySide6 import QtCore
+
+        self.timer = QtCore.QTimer()
+        self.timer.setSingleShot(True)
+        self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(INTERVAL_MS)
+        self.timer.timeout.connect(self._tick)
+        self.lateness: dict[str, list[float]] = {}
+        self.phase = ""
+        self.due = 0.0
+
+    def start(self, phase: str) -> None:
+        self.phase = phase
+        self._arm()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def _arm(self) -> None:
+        self.due = time.perf_counter() + INTERVAL_MS / 1000
+        self.timer.start()
+
+    def _tick(self) -> None:
+        late_ms = max(0.0, (time.perf_counter() - self.due) * 1000)
+        self.lateness.setdefault(self.phase, []).append(late_ms)
+        self._arm()
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Dialogs: errors with expandable details, file choosers and the About box.
+
+The main window reaches every modal dialog through the functions of this module
+(``dialogs.show_error(...)``, ``dialogs.ask_save_path(...)``), looked up at call time, so
+tests replace them with ``monkeypatch.setattr`` and never block on a modal box.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import traceback
+from dataclasses import dataclass
+
+from PySide6 import QtCore, QtWidgets
+
+from sandbox import __version__
+from sandbox.errors import SandboxError
+
+__all__ = [
+    "Failure",
+    "about_text",
+    "ask_directory",
+    "ask_open_path",
+    "ask_save_path",
+    "failure_from",
+    "show_about",
+    "show_error",
+]
+
+APP_TITLE = "Trading Signal Sandbox"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What went wrong, ready for a dialog.
+
+    ``message`` is the plain sentence shown as the dialog's text; ``details`` is the
+    traceback of an unexpected error (a bug), shown only under "Show Details...".
+    """
+
+    message: str
+    details: str | None = None
+    kind: str = "error"  # the exception class name, for the log
+
+    @property
+    def is_bug(self) -> bool:
+        """True for an unexpected exception (not a SandboxError)."""
+        return self.details is not None
+
+
+def failure_from(exc: BaseException) -> Failure:
+    """A :class:`Failure` for ``exc``: the user message of a SandboxError as it is, or a
+    one-line summary of a bug with its traceback as details."""
+    if isinstance(exc, SandboxError):
+        return Failure(message=str(exc), kind=type(exc).__name__)
+    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    summary = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    message = (f"Something unexpected went wrong ({type(exc).__name__}: {summary}). "
+               "This is a bug in the app; the details below help to report it.")
+    return Failure(message=message, details=details, kind=type(exc).__name__)
+
+
+def show_error(parent: QtWidgets.QWidget | None, title: str, failure: Failure) -> None:
+    """A modal error box: the plain message as text, the traceback (bugs only) under
+    "Show Details...".
+
+    Parameters
+    ----------
+    parent : QWidget or None
+        The window the box belongs to.
+    title : str
+        What was being done, e.g. ``"Could not load the data"``.
+    failure : Failure
+        The message and the optional details.
+    """
+    box = QtWidgets.QMessageBox(parent)
+    box.setIcon(QtWidgets.QMessageBox.Icon.Critical if failure.is_bug
+                else QtWidgets.QMessageBox.Icon.Warning)
+    box.setWindowTitle(f"{title} - {APP_TITLE}")
+    box.setTextFormat(QtCore.Qt.TextFormat.PlainText)  # messages may hold "<" and ">"
+    box.setText(f"{title}.\n\n{failure.message}")
+    if failure.details:
+        box.setDetailedText(failure.details)
+    box.setStandardButtons(QtWidgets.QMessageBox.StandardButton.Ok)
+    box.exec()
+
+
+def ask_open_path(parent: QtWidgets.QWidget | None, title: str, folder: str,
+                  filters: str) -> str | None:
+    """A file to open, or None when the user cancels."""
+    path, _ = QtWidgets.QFileDialog.getOpenFileName(parent, title, folder, filters)
+    return path or None
+
+
+def ask_save_path(parent: QtWidgets.QWidget | None, title: str, suggested: str,
+                  filters: str) -> tuple[str, str] | None:
+    """A file to write and the chosen filter, or None when the user cancels."""
+    path, chosen = QtWidgets.QFileDialog.getSaveFileName(parent, title, suggested, filters)
+    return (path, chosen) if path else None
+
+
+def ask_directory(parent: QtWidgets.QWidget | None, title: str, folder: str) -> str | None:
+    """A folder, or None when the user cancels."""
+    path = QtWidgets.QFileDialog.getExistingDirectory(parent, title, folder)
+    return path or None
+
+
+def versions() -> dict[str, str]:
+    """Versions shown in the About box. torch is listed only when it is already imported
+    (asking for it would load it)."""
+    import numpy
+    import pandas
+    import pyqtgraph
+    import PySide6
+
+    out = {
+        APP_TITLE: __version__,
+        "Python": platform.python_version(),
+        "Qt": QtCore.qVersion(),
+        "PySide6": PySide6.__version__,
+        "pyqtgraph": pyqtgraph.__version__,
+        "pandas": pandas.__version__,
+        "numpy": numpy.__version__,
+    }
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        out["PyTorch"] = str(getattr(torch, "__version__", "?"))
+    return out
+
+
+def about_text() -> str:
+    """The About box's text (rich text)."""
+    rows = "".join(f"<tr><td>{name}</td><td>&nbsp;&nbsp;{version}</td></tr>"
+                   for name, version in versions().items())
+    return (
+        f"<h3>{APP_TITLE}</h3>"
+        "<p>Train RNN, GRU and LSTM models on price history and paper-trade their signals "
+        "beside honest baselines.<br>It does not place orders; nothing in it is investment "
+        "advice.</p>"
+        f"<table>{rows}</table>"
+    )
+
+
+def show_about(parent: QtWidgets.QWidget | None) -> None:
+    """The Help > About box with the versions of the app and its main libraries."""
+    QtWidgets.QMessageBox.about(parent, f"About {APP_TITLE}", about_text())

@@ -1,0 +1,1118 @@
+"""The main window: side panel (Data, Model, Strategy), chart, Loss / Metrics / Log tabs.
+
+Every slow job runs on a worker thread (:mod:`sandbox.ui.workers`): loading and downloading,
+training, re-running the paper trading, exports and model bundles. The window keeps at most
+one worker of each kind (load, train, task), reacts to their signals in ``_on_<event>``
+handlers, and on close cancels them and waits for their threads before it goes away.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from sandbox import constants as C
+from sandbox.config import DataSpec, RunConfig
+from sandbox.errors import ConfigError
+from sandbox.ui import dialogs
+from sandbox.ui.app import GuiOptions
+from sandbox.ui.charts import LossPlot, PriceChart
+from sandbox.ui.dialogs import Failure
+from sandbox.ui.metrics_view import MetricsView
+from sandbox.ui.panels import DataPanel, ModelPanel, StrategyPanel, csv_filters
+from sandbox.ui.settings import Settings, resolve_config
+from sandbox.ui.workers import LoadWorker, PendingLoad, TaskWorker, TrainWorker, WorkerPool
+
+__all__ = ["MainWindow"]
+
+Signal = QtCore.Signal
+
+DEFAULT_SIZE = (1400, 900)
+RETRADE_DELAY_MS = 120  # strategy edits are re-traded once the user pauses this long
+WARM_UP_DELAY_MS = 400  # torch is imported in the background this long after the data shows
+PROGRESS_STEPS = 1000
+
+# what each background task is called in dialogs and in the log
+_TASK_TITLES = {
+    "retrade": "Could not re-run the paper trading",
+    "export_predictions": "Could not export the predictions",
+    "export_chart": "Could not export the chart",
+    "save_model": "Could not save the model",
+    "load_model": "Could not predict with the saved model",
+}
+
+
+def _hms(seconds: float) -> str:
+    s = max(0, round(seconds)) if math.isfinite(seconds) else 0
+    if s >= 3600:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def _png_bytes(image: QtGui.QImage) -> bytes:
+    """PNG-encode ``image`` (safe on any thread: QImage, not QPixmap)."""
+    buffer = QtCore.QBuffer()
+    buffer.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    return bytes(buffer.data())
+
+
+def _svg_bytes(widget: QtWidgets.QWidget) -> bytes:
+    """``widget`` drawn as SVG (vector: pyqtgraph paints with QPainter paths).
+
+    Rendered with QSvgGenerator rather than pyqtgraph's SVGExporter, whose path parser does
+    not read the path syntax of Qt 6.11's generator.
+    """
+    from PySide6 import QtSvg
+
+    buffer = QtCore.QBuffer()
+    buffer.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
+    generator = QtSvg.QSvgGenerator()
+    generator.setOutputDevice(buffer)
+    generator.setSize(widget.size())
+    generator.setViewBox(QtCore.QRect(QtCore.QPoint(0, 0), widget.size()))
+    generator.setTitle(dialogs.APP_TITLE)
+    painter = QtGui.QPainter(generator)
+    widget.render(painter, QtCore.QPoint())
+    painter.end()
+    return bytes(buffer.data())
+
+
+def _write_png(path: str, image: QtGui.QImage) -> Path:
+    from sandbox import atomic
+
+    return atomic.write_bytes(path, _png_bytes(image))
+
+
+def _import_torch() -> str:
+    """Import torch and the training code ahead of the first Train (worker thread).
+
+    Also what ``torch.use_deterministic_algorithms`` imports on its first call (the
+    inductor config: sympy and ~800 modules, about a second): done during training, those
+    imports hold the GIL in long stretches and the UI would stall.
+    """
+    import torch
+    import torch._inductor.config
+
+    import sandbox.models
+    import sandbox.training  # noqa: F401
+
+    return str(torch.__version__)
+
+
+def _freeze_startup_objects() -> None:
+    """Move what importing torch, pandas and Qt created out of the garbage collector's view.
+
+    Those ~360,000 long-lived objects make every full collection take ~180 ms, and a full
+    collection holds the GIL: the UI would hitch now and then during training. Objects
+    created later are collected as usual. Once per process, after the torch warm-up (or the
+    first epoch, when Train came first).
+    """
+    import gc
+
+    if "torch" in sys.modules and gc.get_freeze_count() == 0:
+        gc.freeze()
+
+
+def _with_suffix(path: str, chosen: str, suffixes: dict[str, str]) -> str:
+    """``path`` with the suffix of the chosen filter when it has none of ``suffixes``."""
+    if Path(path).suffix.lower() in suffixes.values():
+        return path
+    for name, suffix in suffixes.items():
+        if name in chosen:
+            return path + suffix
+    return path + next(iter(suffixes.values()))
+
+
+def _strategy_text(strategy: Any) -> str:
+    rule = "long/flat" if strategy.strategy == C.LONG_FLAT else "long/short"
+    fill = "next open" if strategy.fill == C.FILL_NEXT_OPEN else "same close"
+    return (f"{rule}, threshold {strategy.threshold_bps:g} bps, cost {strategy.cost_bps:g} bps, "
+            f"fill at {fill}")
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """The app's window.
+
+    Parameters
+    ----------
+    options : GuiOptions, optional
+        Command line choices (source, settings, autotrain).
+    persist : bool
+        Read and write QSettings (off for ``--screenshot`` runs).
+    headless : bool
+        Report failures through :attr:`failure_reported` only, never a modal dialog.
+    settings : Settings, optional
+        The settings store (the user's by default).
+    pending : PendingLoad, optional
+        The initial data, already loading (the app starts it before building the window).
+
+    Signals
+    -------
+    data_shown(LoadedPrices)
+        New prices are on the chart.
+    run_started(TrainWorker)
+        Training started (tests connect to the worker's signals).
+    run_shown(RunResult)
+        A run's overlays and metrics are drawn (after training, re-trading or Load model).
+    run_ended(str)
+        Training ended: ``"finished"``, ``"failed"`` or ``"cancelled"``.
+    task_ended(str, bool)
+        A background task (export, save, load model, re-trade) ended; kind and success.
+    failure_reported(str, Failure)
+        Something failed (also shown as a dialog unless headless).
+    """
+
+    data_shown = Signal(object)
+    run_started = Signal(object)
+    run_shown = Signal(object)
+    run_ended = Signal(str)
+    task_ended = Signal(str, bool)
+    failure_reported = Signal(str, object)
+
+    def __init__(self, options: GuiOptions | None = None, *, persist: bool = True,
+                 headless: bool = False, settings: Settings | None = None,
+                 pending: PendingLoad | None = None) -> None:
+        super().__init__()
+        self.options = options or GuiOptions()
+        self.persist = persist
+        self.headless = headless
+        self.settings = settings if settings is not None else Settings()
+        self.pool = WorkerPool(self)
+
+        config = resolve_config(self.options, self.settings if persist else None)
+        self._config: RunConfig = config
+        self._pending = pending
+        self._prices: Any = None  # LoadedPrices on the chart
+        self._loaded_spec: DataSpec | None = None
+        self._loading_spec: DataSpec | None = None
+        self._result: Any = None  # RunResult shown
+        self._load_worker: LoadWorker | None = None
+        self._train_worker: TrainWorker | None = None
+        self._task_worker: TaskWorker | None = None
+        self._task_kind = ""
+        self._task_context: Any = None
+        self._warmup_worker: TaskWorker | None = None
+        self._retrade_pending = False
+        self._form_error: str | None = None
+        self._closing = False
+        self._autotrain_pending = self.options.autotrain
+        self._fallback_to_default = persist and not self.options.explicit_source
+        self._train_started = 0.0
+        self._last_epoch: dict[str, float] | None = None
+        self._preview_window: int | None = None
+        self._preview: pd.Series | None = None
+        self._ended = "finished"  # how the running training ended
+        self._task_ok = False
+        self._show_token = 0  # bumps with every result drawn; stale drawing steps stop
+        self._drawing = False
+
+        self._build_ui()
+        self._build_actions()
+        self._build_menus()
+        self.data_panel.set_spec(config.data)
+        self.model_panel.set_configs(config.model, config.train)
+        self.strategy_panel.set_config(config.strategy)
+        self._connect_panels()
+        self._restore_window()
+        self._validate_form()
+        self._update_actions()
+
+    # ============================================================== building ============
+    def _build_ui(self) -> None:
+        self.setWindowTitle(dialogs.APP_TITLE)
+        dark = self.settings.dark_chart() if self.persist else None
+        self._dark = True if dark is None else dark
+
+        from sandbox.data import list_samples
+
+        self.data_panel = DataPanel(list_samples())
+        self.model_panel = ModelPanel()
+        self.strategy_panel = StrategyPanel()
+        self.form_error = QtWidgets.QLabel()
+        self.form_error.setWordWrap(True)
+        self.form_error.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.form_error.setStyleSheet("color: #c62828;")
+        self.form_error.setVisible(False)
+        self.train_button = QtWidgets.QPushButton("Train")
+        self.train_button.setToolTip("Train the model on the loaded data (Ctrl+R)")
+        self.stop_button = QtWidgets.QPushButton("Stop")
+        self.stop_button.setToolTip("Stop training or loading (Esc)")
+        buttons = QtWidgets.QHBoxLayout()
+        buttons.addWidget(self.train_button)
+        buttons.addWidget(self.stop_button)
+
+        side = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout(side)
+        column.setContentsMargins(6, 6, 6, 6)
+        column.addWidget(self.data_panel)
+        column.addWidget(self.model_panel)
+        column.addWidget(self.strategy_panel)
+        column.addWidget(self.form_error)
+        column.addLayout(buttons)
+        column.addStretch(1)
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setWidget(side)
+        scroll.setMinimumWidth(side.sizeHint().width() + 16)
+        self.dock = QtWidgets.QDockWidget("Settings", self)
+        self.dock.setObjectName("settings_dock")
+        self.dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable
+                              | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.dock.setAllowedAreas(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
+                                  | QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        self.dock.setWidget(scroll)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
+
+        self.chart = PriceChart(dark=self._dark)
+        self.loss_plot = LossPlot()
+        # The grid costs ~9 ms per repaint (of ~12): too much for a plot redrawn many times
+        # a second while training runs.
+        self.loss_plot.plot.showGrid(x=False, y=False)
+        self.metrics_view = MetricsView()
+        self.log_view = QtWidgets.QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(5000)
+        self.log_view.setFont(QtGui.QFontDatabase.systemFont(
+            QtGui.QFontDatabase.SystemFont.FixedFont))
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.loss_plot, "Loss")
+        self.tabs.addTab(self.metrics_view, "Metrics")
+        self.tabs.addTab(self.log_view, "Log")
+        self.splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.splitter.setObjectName("chart_splitter")
+        self.splitter.addWidget(self.chart)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([620, 260])
+        self.splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(self.splitter)
+        self._apply_dark(self._dark)
+
+        self.status_text = QtWidgets.QLabel()
+        self.status_text.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setRange(0, PROGRESS_STEPS)
+        self.progress.setValue(0)
+        self.progress.setFixedWidth(180)
+        self.progress.setTextVisible(True)
+        self.source_label = QtWidgets.QLabel()
+        self.source_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        status = self.statusBar()
+        status.addWidget(self.status_text, 1)
+        status.addPermanentWidget(self.progress)
+        status.addPermanentWidget(self.source_label)
+
+        self._retrade_timer = QtCore.QTimer(self)
+        self._retrade_timer.setSingleShot(True)
+        self._retrade_timer.setInterval(RETRADE_DELAY_MS)
+        self._retrade_timer.timeout.connect(self._retrade)
+
+    def _action(self, text: str, slot: Any, *, shortcut: Any = None, tip: str = "",
+                checkable: bool = False) -> QtGui.QAction:
+        action = QtGui.QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QtGui.QKeySequence(shortcut))
+            action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work while the menu bar is hidden too
+        return action
+
+    def _build_actions(self) -> None:
+        self.act_open_csv = self._action("&Open CSV...", self.open_csv, shortcut="Ctrl+O",
+                                         tip="Load prices from a CSV file")
+        self.act_export_predictions = self._action(
+            "&Export predictions...", self.export_predictions, shortcut="Ctrl+E",
+            tip="Write the predictions table as CSV or Parquet")
+        self.act_export_chart = self._action("Export &chart...", self.export_chart,
+                                             shortcut="Ctrl+Shift+E",
+                                             tip="Save the chart as a PNG or SVG image")
+        self.act_save_model = self._action("&Save model...", self.save_model, shortcut="Ctrl+S",
+                                           tip="Save the trained model (weights and settings)")
+        self.act_load_model = self._action("&Load model...", self.load_model,
+                                           shortcut="Ctrl+L",
+                                           tip="Predict on the loaded data with a saved model, "
+                                               "without training")
+        self.act_quit = self._action("&Quit", self.close, shortcut="Ctrl+Q", tip="Quit the app")
+        self.act_train = self._action("&Train", self.train, shortcut="Ctrl+R",
+                                      tip="Train the model on the loaded data")
+        self.act_stop = self._action("&Stop", self.stop, shortcut=QtCore.Qt.Key.Key_Escape,
+                                     tip="Stop training or loading")
+        self.act_dark = self._action("&Dark chart", self._on_dark_toggled, checkable=True,
+                                     tip="Dark or light chart background")
+        self.act_dark.setChecked(self._dark)
+        self.act_show_all = self._action("Show &all bars", self.show_all, shortcut="Ctrl+0",
+                                         tip="Zoom out to every bar")
+        self.act_show_test = self._action("Show the &test split", self.show_test_split,
+                                          shortcut="Ctrl+T", tip="Zoom to the test split")
+        self.act_about = self._action("&About", self._on_about,
+                                      tip="Versions of the app and its libraries")
+        self.act_tabs = []
+        for i in range(self.tabs.count()):
+            action = self._action(f"{self.tabs.tabText(i)} tab",
+                                  lambda _=False, i=i: self.tabs.setCurrentIndex(i),
+                                  shortcut=f"Ctrl+{i + 1}")
+            self.act_tabs.append(action)
+        self.train_button.clicked.connect(self.act_train.trigger)
+        self.stop_button.clicked.connect(self.act_stop.trigger)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.act_open_csv)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_export_predictions)
+        file_menu.addAction(self.act_export_chart)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_save_model)
+        file_menu.addAction(self.act_load_model)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_quit)
+        run_menu = bar.addMenu("&Run")
+        run_menu.addAction(self.act_train)
+        run_menu.addAction(self.act_stop)
+        view_menu = bar.addMenu("&View")
+        toggle = self.dock.toggleViewAction()
+        toggle.setText("Settings &panel")
+        toggle.setShortcut(QtGui.QKeySequence("Ctrl+B"))
+        view_menu.addAction(toggle)
+        view_menu.addAction(self.act_dark)
+        view_menu.addSeparator()
+        view_menu.addAction(self.act_show_all)
+        view_menu.addAction(self.act_show_test)
+        view_menu.addSeparator()
+        for action in self.act_tabs:
+            view_menu.addAction(action)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.act_about)
+
+    def _connect_panels(self) -> None:
+        self.data_panel.load_requested.connect(self.load)
+        self.data_panel.open_csv_requested.connect(self.open_csv)
+        self.model_panel.changed.connect(self._on_model_changed)
+        self.strategy_panel.changed.connect(self._on_strategy_changed)
+
+    def _restore_window(self) -> None:
+        geometry = self.settings.geometry() if self.persist else None
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(*DEFAULT_SIZE)
+        if self.persist:
+            state = self.settings.window_state()
+            if state is not None:
+                self.restoreState(state)
+            splitter = self.settings.splitter_state()
+            if splitter is not None:
+                self.splitter.restoreState(splitter)
+
+    # ============================================================== public API ==========
+    def start(self) -> None:
+        """Load the initial data (call once the window is shown)."""
+        self.log(f"{dialogs.APP_TITLE} started")
+        pending, self._pending = self._pending, None
+        self.load(self._config.data, pending=pending)
+
+    @property
+    def prices(self) -> Any:
+        """The LoadedPrices on the chart, or None."""
+        return self._prices
+
+    @property
+    def result(self) -> Any:
+        """The RunResult shown, or None."""
+        return self._result
+
+    def is_training(self) -> bool:
+        return self._train_worker is not None
+
+    def is_loading(self) -> bool:
+        return self._load_worker is not None
+
+    def is_busy(self) -> bool:
+        """True while any worker (load, train, task, warm-up) runs."""
+        return self.pool.is_busy()
+
+    def is_idle(self) -> bool:
+        """No load, training or task running and no result half drawn."""
+        return (self._load_worker is None and self._train_worker is None
+                and self._task_worker is None and not self._drawing)
+
+    def load(self, spec: DataSpec, *, pending: PendingLoad | None = None) -> None:
+        """Load ``spec`` on a worker thread; the chart shows it when it arrives."""
+        if self._closing or self.is_training() or self.is_loading():
+            return
+        worker = LoadWorker(spec, pending=pending)
+        worker.loaded.connect(self._on_loaded)
+        worker.failed.connect(self._on_load_failed)
+        worker.cancelled.connect(self._on_load_cancelled)
+        worker.finished.connect(self._on_load_finished)
+        self._load_worker = worker
+        self._loading_spec = spec
+        self.data_panel.set_busy(True)
+        what = "downloading" if spec.kind == C.SOURCE_YAHOO else "loading"
+        self.data_panel.set_note(f"{what} {spec.label}...")
+        self._set_status(f"{what.capitalize()} {spec.label}...")
+        if not self.is_training():
+            self.progress.setRange(0, 0)
+        self.pool.start(worker, name="sandbox-load")
+        self._update_actions()
+
+    def train(self) -> None:
+        """Train with the form's settings on the loaded data (on a worker thread)."""
+        if self._form_error is not None and self._prices is not None and not self._closing:
+            # reached through --autotrain or a shortcut: say why nothing happens
+            self._report("Cannot train", Failure(message=self._form_error, kind="ConfigError"))
+            return
+        if not self._can_train():
+            return
+        model = self.model_panel.model_config()
+        train = self.model_panel.train_config()
+        strategy = self.strategy_panel.strategy_config()
+        config = RunConfig(data=self._loaded_spec, split=self._config.split, model=model,
+                           train=train, strategy=strategy)
+        self._config = config
+        worker = TrainWorker(config, prices=self._prices)
+        worker.stage_started.connect(self._on_stage_started)
+        worker.batch_done.connect(self._on_batch_done)
+        worker.epoch_done.connect(self._on_epoch_done)
+        worker.trained.connect(self._on_trained)
+        worker.failed.connect(self._on_train_failed)
+        worker.cancelled.connect(self._on_train_cancelled)
+        worker.finished.connect(self._on_train_finished)
+        self._train_worker = worker
+        self._result = None
+        self._show_token += 1  # a re-trade still being drawn stops here
+        self._drawing = False
+        self._last_epoch = None
+        self._train_started = time.monotonic()
+        self.chart.clear_predictions()
+        self.loss_plot.reset()
+        self.metrics_view.clear("Training...")
+        self.progress.setRange(0, PROGRESS_STEPS)
+        self.progress.setValue(0)
+        self.tabs.setCurrentWidget(self.loss_plot)
+        self._set_status(f"Training {model.kind.upper()} (window {model.window}, hidden "
+                         f"{model.hidden}, {model.layers} layer(s)) for up to {train.epochs} "
+                         "epochs...")
+        self.log(f"training {model.kind} window={model.window} hidden={model.hidden} "
+                 f"layers={model.layers} dropout={model.dropout:g} epochs={train.epochs} "
+                 f"patience={train.patience} batch={train.batch_size} lr={train.lr:g} "
+                 f"seed={train.seed} on {self._prices.label}")
+        self.pool.start(worker, name="sandbox-train")
+        self.run_started.emit(worker)
+        self._update_actions()
+
+    def stop(self) -> None:
+        """Stop training or loading (answers within one batch)."""
+        for worker in (self._train_worker, self._load_worker):
+            if worker is not None:
+                worker.cancel()  # sets an Event: direct call from the UI thread
+        if self._train_worker is not None:
+            self._set_status("Stopping...")
+
+    def show_all(self) -> None:
+        if self._prices is not None:
+            self.chart.show_range(0, len(self._prices.frame) - 1)
+
+    def show_test_split(self) -> None:
+        splits = self._split_series()
+        if splits is None or self._prices is None:
+            return
+        test = splits.index[splits.to_numpy() == C.TEST]
+        if len(test):
+            index = self._prices.frame.index
+            first, last = index.get_indexer([test[0], test[-1]])
+            self.chart.show_range(int(first), int(last))
+
+    def open_csv(self) -> None:
+        """File > Open CSV...: choose a file and load it."""
+        if self.is_training() or self.is_loading():
+            return
+        path = dialogs.ask_open_path(self, "Open a price CSV", self._folder(), csv_filters())
+        if not path:
+            return
+        self._remember_folder(path)
+        self.data_panel.set_csv_path(path)
+        try:
+            spec = self.data_panel.spec()
+        except ConfigError as exc:
+            self._report("Could not load the data", dialogs.failure_from(exc))
+            return
+        self.load(spec)
+
+    def export_predictions(self) -> None:
+        """File > Export predictions...: CSV or Parquet."""
+        if self._result is None:
+            return
+        suggested = str(Path(self._folder()) / f"{self._result.data.label}_predictions.csv")
+        chosen = dialogs.ask_save_path(self, "Export predictions", suggested,
+                                       "CSV (*.csv);;Parquet (*.parquet)")
+        if chosen is None:
+            return
+        path = _with_suffix(chosen[0], chosen[1], {"CSV": ".csv", "Parquet": ".parquet"})
+        self._remember_folder(path)
+        self.export_predictions_to(path)
+
+    def export_predictions_to(self, path: str) -> None:
+        """Write the predictions table to ``path`` (.csv or .parquet) on a worker thread."""
+        if self._result is None:
+            return
+        from sandbox import export
+
+        self._start_task("export_predictions", TaskWorker(export.write_predictions,
+                                                          self._result, path))
+
+    def export_chart(self) -> None:
+        """File > Export chart...: PNG or SVG."""
+        if self._prices is None:
+            return
+        suggested = str(Path(self._folder()) / f"{self._prices.label}_chart.png")
+        chosen = dialogs.ask_save_path(self, "Export chart", suggested,
+                                       "PNG image (*.png);;SVG image (*.svg)")
+        if chosen is None:
+            return
+        path = _with_suffix(chosen[0], chosen[1], {"PNG": ".png", "SVG": ".svg"})
+        self._remember_folder(path)
+        self.export_chart_to(path)
+
+    def export_chart_to(self, path: str) -> None:
+        """Render the chart (UI thread) and write it to ``path`` (worker thread)."""
+        from sandbox import atomic
+
+        if Path(path).suffix.lower() == ".svg":
+            worker = TaskWorker(atomic.write_bytes, path, _svg_bytes(self.chart))
+        else:
+            worker = TaskWorker(_write_png, path, self.chart.grab().toImage())
+        self._start_task("export_chart", worker)
+
+    def save_model(self) -> None:
+        """File > Save model...: the trained model's bundle into a folder."""
+        if self._result is None:
+            return
+        folder = dialogs.ask_directory(self, "Save the model into a folder", self._folder())
+        if folder:
+            self._remember_folder(folder)
+            self.save_model_to(folder)
+
+    def save_model_to(self, folder: str) -> None:
+        from sandbox import export
+
+        self._start_task("save_model", TaskWorker(export.save_bundle, self._result, folder))
+
+    def load_model(self) -> None:
+        """File > Load model...: predict the loaded data with a saved model, no training."""
+        if self._prices is None:
+            return
+        folder = dialogs.ask_directory(self, "Load a saved model (its folder)", self._folder())
+        if folder:
+            self._remember_folder(folder)
+            self.load_model_from(folder)
+
+    def load_model_from(self, folder: str) -> None:
+        if self._prices is None or self.is_training():
+            return
+        try:
+            strategy = self.strategy_panel.strategy_config()
+        except ConfigError as exc:
+            self._report(_TASK_TITLES["load_model"], dialogs.failure_from(exc))
+            return
+        from sandbox.ui.bundle_run import predict_with_bundle
+
+        worker = TaskWorker(predict_with_bundle, folder, self._prices, self._loaded_spec,
+                            strategy)
+        self._start_task("load_model", worker, context=folder)
+
+    def png_bytes(self) -> bytes:
+        """The whole window as PNG bytes (for ``--screenshot``)."""
+        return _png_bytes(self.grab().toImage())
+
+    def log(self, message: str) -> None:
+        """Add a line to the Log tab."""
+        self.log_view.appendPlainText(f"{time.strftime('%H:%M:%S')}  {message}")
+
+    # ============================================================== loading =============
+    @QtCore.Slot(object)
+    def _on_loaded(self, loaded: Any) -> None:
+        if self._closing:
+            return
+        spec = self._loading_spec
+        self._prices = loaded
+        self._loaded_spec = spec
+        self._result = None
+        self._fallback_to_default = False
+        frame = loaded.frame
+        self.chart.set_prices(frame, title=loaded.label)
+        self._preview_window = None
+        self._update_split_preview()
+        self.loss_plot.reset()
+        self.metrics_view.clear()
+        first, last = frame.index[0], frame.index[-1]
+        text = f"{loaded.label}: {len(frame):,} bars, {first:%Y-%m-%d} .. {last:%Y-%m-%d}"
+        source = f"{loaded.label} \u00b7 {len(frame):,} bars"
+        if loaded.from_cache:
+            when = str(loaded.cached_at or "an earlier download")[:16].replace("T", " ")
+            text += f"\ncached data from {when} (the download failed)"
+            source += f" \u00b7 cached data from {when}"
+        self.data_panel.set_note(text)
+        self.source_label.setText(source)
+        self.setWindowTitle(f"{loaded.label} - {dialogs.APP_TITLE}")
+        self.log(text.replace("\n", "; "))
+        for warning in loaded.warnings:
+            self.log(f"warning: {warning}")
+        self._set_status(f"Loaded {loaded.label}. Press Train (Ctrl+R) to fit the model.")
+        if self.persist and spec is not None:
+            self.settings.save_data(spec)
+        self._validate_form()
+        self.data_shown.emit(loaded)
+        if self._autotrain_pending:
+            self._autotrain_pending = False
+            QtCore.QTimer.singleShot(0, self.train)
+        elif not self.headless:
+            QtCore.QTimer.singleShot(WARM_UP_DELAY_MS, self._warm_up)
+
+    @QtCore.Slot(object)
+    def _on_load_failed(self, failure: Failure) -> None:
+        if self._closing:
+            return
+        spec = self._loading_spec
+        self.data_panel.set_note(failure.message)
+        self._set_status("Loading failed.")
+        self._report("Could not load the data", failure)
+        if self._fallback_to_default and spec is not None and spec != DataSpec():
+            # the remembered source is gone (a moved file, say): fall back to the sample
+            self._fallback_to_default = False
+            self.log("falling back to the bundled sample")
+            default = DataSpec()
+            self.data_panel.set_spec(default)
+            QtCore.QTimer.singleShot(0, lambda: self.load(default))
+
+    @QtCore.Slot()
+    def _on_load_cancelled(self) -> None:
+        if self._closing:
+            return
+        self.data_panel.set_note("loading stopped")
+        self._set_status("Loading stopped.")
+        self.log("loading stopped")
+
+    @QtCore.Slot()
+    def _on_load_finished(self) -> None:
+        self._load_worker = None
+        if self._closing:
+            return
+        self.data_panel.set_busy(False)
+        if not self.is_training():
+            self.progress.setRange(0, PROGRESS_STEPS)
+        self._update_actions()
+
+    def _warm_up(self) -> None:
+        """Import torch on a worker thread before the first Train, so that click is quick."""
+        if self._closing or self._warmup_worker is not None or "torch" in sys.modules:
+            return
+        worker = TaskWorker(_import_torch)
+        worker.finished.connect(self._on_warm_up_finished)
+        self._warmup_worker = worker
+        self.pool.start(worker, name="sandbox-warm-up")
+
+    @QtCore.Slot()
+    def _on_warm_up_finished(self) -> None:
+        self._warmup_worker = None
+        _freeze_startup_objects()
+
+    # ============================================================== training ============
+    @QtCore.Slot(str, str)
+    def _on_stage_started(self, stage: str, message: str) -> None:
+        if self._closing:
+            return
+        self.log(message)
+        if self._last_epoch is None:
+            self._set_status(message[:1].upper() + message[1:] + "...")
+
+    @QtCore.Slot(float, float, float, int)
+    def _on_batch_done(self, position: float, loss: float, samples_per_s: float,
+                       epochs: int) -> None:
+        if self._closing:
+            return
+        self.loss_plot.add_batch(position, loss)
+        self.progress.setValue(round(PROGRESS_STEPS * min(1.0, position / max(epochs, 1))))
+        elapsed = time.monotonic() - self._train_started
+        eta = elapsed / position * (epochs - position) if position > 0 else float("nan")
+        text = f"epoch {math.ceil(position)}/{epochs}  batch loss {loss:.4g}"
+        if self._last_epoch is not None:
+            text += (f"  train {self._last_epoch['train_loss']:.4g}"
+                     f"  val {self._last_epoch['val_loss']:.4g}")
+        text += f"  {samples_per_s:,.0f} samples/s  ETA {_hms(eta)}"
+        self._set_status(text)
+
+    @QtCore.Slot(dict)
+    def _on_epoch_done(self, info: dict) -> None:
+        if self._closing:
+            return
+        self._last_epoch = info
+        epoch, epochs = int(info["epoch"]), int(info["epochs"])
+        if epoch == 1:
+            _freeze_startup_objects()  # torch came in with this run if Train beat the warm-up
+        self.loss_plot.add_epoch(epoch, info["train_loss"], info["val_loss"])
+        self.progress.setValue(round(PROGRESS_STEPS * epoch / max(epochs, 1)))
+        text = (f"epoch {epoch}/{epochs}  train {info['train_loss']:.4g}  "
+                f"val {info['val_loss']:.4g}  {info['samples_per_s']:,.0f} samples/s  "
+                f"ETA {_hms(info['eta_s'])}")
+        self._set_status(text)
+        best = " (best)" if info["val_loss"] <= info["best_val_loss"] else ""
+        self.log(f"epoch {epoch}/{epochs}: train {info['train_loss']:.5g}, "
+                 f"val {info['val_loss']:.5g}{best}, {info['samples_per_s']:,.0f} samples/s")
+
+    @QtCore.Slot(object)
+    def _on_trained(self, result: Any) -> None:
+        if self._closing:
+            return
+        self.loss_plot.flush()
+        hist = result.history
+        seconds = time.monotonic() - self._train_started
+        stopped = " (early stop)" if hist.stopped_early else ""
+        self.log(f"trained {hist.epochs_run} epoch(s){stopped} in {seconds:.1f} s; best "
+                 f"validation loss {hist.best_val_loss:.5g} at epoch {hist.best_epoch}")
+        self._show_result(result)
+        self.tabs.setCurrentWidget(self.metrics_view)
+        model = result.metrics.get(C.MODEL, {})
+        rw = result.metrics.get("baselines", {}).get(C.RANDOM_WALK, {})
+        self._set_status(
+            f"Trained in {_hms(seconds)}: test RMSE {_fmt(model.get(C.RMSE), 6)} vs random "
+            f"walk {_fmt(rw.get(C.RMSE), 6)}; total return {_pct(model.get(C.TOTAL_RETURN))} "
+            "after costs.")
+        self.progress.setValue(PROGRESS_STEPS)
+        # the strategy may have been edited while training ran
+        try:
+            if self.strategy_panel.strategy_config() != result.config.strategy:
+                self._retrade_timer.start()
+        except ConfigError:
+            pass
+
+    @QtCore.Slot(object)
+    def _on_train_failed(self, failure: Failure) -> None:
+        if self._closing:
+            return
+        self._set_status("Training failed.")
+        self.progress.setValue(0)
+        self.metrics_view.clear()
+        self._report("Training failed", failure)
+        self._ended = "failed"
+
+    @QtCore.Slot()
+    def _on_train_cancelled(self) -> None:
+        if self._closing:
+            return
+        epoch = f" after epoch {int(self._last_epoch['epoch'])}" if self._last_epoch else ""
+        self._set_status(f"Training stopped{epoch}. Nothing was kept.")
+        self.log(f"training stopped{epoch}")
+        self.metrics_view.clear("Training was stopped; press Train to start again.")
+        self.progress.setValue(0)
+        self._ended = "cancelled"
+
+    @QtCore.Slot()
+    def _on_train_finished(self) -> None:
+        self._train_worker = None
+        if self._closing:
+            return
+        how, self._ended = self._ended, "finished"
+        self._update_actions()
+        self.run_ended.emit(how)
+
+    def _show_result(self, result: Any) -> None:
+        """Draw a run's overlays and fill the metrics table, then emit ``run_shown``.
+
+        Done in three turns of the event loop (splits, overlays, table) so that no single
+        step keeps the UI thread busy for long; a newer result supersedes an older one.
+        """
+        self._result = result
+        self._show_token += 1
+        self._drawing = True
+        token = self._show_token
+        steps = [self._draw_splits, self._draw_overlays, self._fill_metrics]
+
+        def step() -> None:
+            if self._closing or token != self._show_token:
+                return
+            steps.pop(0)(result)
+            if steps:
+                QtCore.QTimer.singleShot(0, step)
+            else:
+                self._drawing = False
+                self._update_actions()
+                self.run_shown.emit(result)
+
+        step()
+
+    def _draw_splits(self, result: Any) -> None:
+        self.chart.set_splits(result.predictions[C.SPLIT])
+
+    def _draw_overlays(self, result: Any) -> None:
+        self.chart.set_predictions(result.predictions, result.baselines)
+
+    def _fill_metrics(self, result: Any) -> None:
+        predictions = result.predictions
+        test = predictions.index[predictions[C.SPLIT].to_numpy() == C.TEST]
+        span = (f"{test[0]:%Y-%m-%d} .. {test[-1]:%Y-%m-%d}, {len(test):,} rows"
+                if len(test) else "no rows")
+        caption = (f"Test split ({span}); {_strategy_text(result.config.strategy)}. "
+                   f"\u2605 = best of the column.")
+        self.metrics_view.set_metrics(result.metrics, caption=caption,
+                                      model_label=f"model ({result.config.model.kind})")
+
+    # ============================================================== strategy ============
+    @QtCore.Slot()
+    def _on_model_changed(self) -> None:
+        self._validate_form()
+        self._update_split_preview()
+
+    @QtCore.Slot()
+    def _on_strategy_changed(self) -> None:
+        self._validate_form()
+        if self._result is not None and self._form_error is None and not self.is_training():
+            self._retrade_timer.start()  # restarts: one re-trade once the edits pause
+
+    def _retrade(self) -> None:
+        if self._closing or self._result is None or self.is_training():
+            return
+        try:
+            strategy = self.strategy_panel.strategy_config()
+        except ConfigError:
+            return
+        if strategy == self._result.config.strategy:
+            return
+        if self._task_worker is not None:
+            self._retrade_pending = True
+            return
+        from sandbox import pipeline
+
+        self._start_task("retrade", TaskWorker(pipeline.retrade, self._result, strategy),
+                         context=self._result)
+
+    # ============================================================== tasks ===============
+    def _start_task(self, kind: str, worker: TaskWorker, *, context: Any = None) -> None:
+        if self._closing:
+            return
+        if self._task_worker is not None:
+            self._set_status("Another export is still running; try again in a moment.")
+            return
+        worker.returned.connect(self._on_task_returned)
+        worker.failed.connect(self._on_task_failed)
+        worker.finished.connect(self._on_task_finished)
+        self._task_worker = worker
+        self._task_kind = kind
+        self._task_context = context
+        self._task_ok = False
+        self.pool.start(worker, name=f"sandbox-{kind}")
+        self._update_actions()
+
+    @QtCore.Slot(object)
+    def _on_task_returned(self, value: Any) -> None:
+        if self._closing:
+            return
+        kind = self._task_kind
+        self._task_ok = True
+        if kind == "retrade":
+            if self._task_context is self._result:  # still the run on screen
+                self._show_result(value)
+                model = value.metrics.get(C.MODEL, {})
+                self.log(f"re-traded ({_strategy_text(value.config.strategy)}): total return "
+                         f"{_pct(model.get(C.TOTAL_RETURN))}, sharpe "
+                         f"{_fmt(model.get(C.SHARPE))}")
+                self._set_status(f"Paper trading updated: {_strategy_text(value.config.strategy)}"
+                                 f"; model total return {_pct(model.get(C.TOTAL_RETURN))}.")
+        elif kind == "load_model":
+            if self.is_training():
+                return
+            self.loss_plot.reset()
+            self._show_result(value)
+            self.tabs.setCurrentWidget(self.metrics_view)
+            self.log(f"predicted {value.data.label} with the model saved in "
+                     f"{self._task_context} (no training); rows are labelled with the model's "
+                     "own split rule, so on data it never saw every row is out of sample")
+            self._set_status(f"Predictions from the saved {value.config.model.kind.upper()} "
+                             f"model in {self._task_context}.")
+        else:
+            path = value
+            self.log(f"wrote {path}")
+            self._set_status(f"Wrote {path}")
+
+    @QtCore.Slot(object)
+    def _on_task_failed(self, failure: Failure) -> None:
+        if self._closing:
+            return
+        self._set_status(_TASK_TITLES.get(self._task_kind, "Failed") + ".")
+        self._report(_TASK_TITLES.get(self._task_kind, "Something failed"), failure)
+
+    @QtCore.Slot()
+    def _on_task_finished(self) -> None:
+        kind, ok = self._task_kind, self._task_ok
+        self._task_worker = None
+        self._task_kind = ""
+        self._task_context = None
+        if self._closing:
+            return
+        self._update_actions()
+        if self._retrade_pending:
+            self._retrade_pending = False
+            self._retrade()
+        self.task_ended.emit(kind, ok)
+
+    # ============================================================== form & state ========
+    def _validate_form(self) -> None:
+        error = None
+        try:
+            model = self.model_panel.model_config()
+            self.model_panel.train_config()
+            self.strategy_panel.strategy_config()
+            if self._prices is not None and model.window >= len(self._prices.frame):
+                raise ConfigError(f"window {model.window}: longer than the "
+                                  f"{len(self._prices.frame):,} bars loaded; use a shorter "
+                                  "window or more data")
+        except ConfigError as exc:
+            error = str(exc)
+        self._form_error = error
+        self.form_error.setText(f"Cannot train: {error}" if error else "")
+        self.form_error.setVisible(error is not None)
+        self._update_actions()
+
+    def _can_train(self) -> bool:
+        return (not self._closing and self._prices is not None and self._form_error is None
+                and not self.is_training() and not self.is_loading())
+
+    def _update_actions(self) -> None:
+        if not hasattr(self, "act_train"):
+            return
+        training, loading = self.is_training(), self.is_loading()
+        task = self._task_worker is not None
+        has_data = self._prices is not None
+        has_result = self._result is not None
+        self.act_train.setEnabled(self._can_train())
+        self.act_stop.setEnabled(training or loading)
+        self.act_open_csv.setEnabled(not training and not loading)
+        self.act_export_predictions.setEnabled(has_result and not task)
+        self.act_save_model.setEnabled(has_result and not task)
+        self.act_export_chart.setEnabled(has_data and not task)
+        self.act_load_model.setEnabled(has_data and not training and not task)
+        self.act_show_test.setEnabled(has_data)
+        self.act_show_all.setEnabled(has_data)
+        self.progress.setTextVisible(training)
+        self.train_button.setEnabled(self.act_train.isEnabled())
+        self.stop_button.setEnabled(self.act_stop.isEnabled())
+        self.data_panel.setEnabled(not training)
+        self.data_panel.set_busy(loading)
+        self.model_panel.setEnabled(not training)
+
+    def _split_series(self) -> pd.Series | None:
+        if self._result is not None:
+            return self._result.predictions[C.SPLIT]
+        return self._preview
+
+    def _update_split_preview(self) -> None:
+        """Shade where the splits will fall before any training (they depend on the window)."""
+        self._preview = None
+        if self._prices is None or self._result is not None or self.is_training():
+            return
+        try:
+            window = self.model_panel.model_config().window
+        except ConfigError:
+            return
+        from sandbox.features import split_labels
+
+        rows = self._prices.frame.index[window - 1:]
+        try:
+            labels = split_labels(rows, self._config.split) if len(rows) >= 3 else None
+        except ConfigError:
+            labels = None
+        if labels is None:
+            self.chart.set_splits(None)
+            return
+        self._preview = pd.Series(labels, index=rows)
+        if window != self._preview_window:
+            self._preview_window = window
+            self.chart.set_splits(self._preview)
+
+    def _set_status(self, text: str) -> None:
+        self.status_text.setText(text)
+
+    def _report(self, title: str, failure: Failure) -> None:
+        """Log a failure and show it as a dialog (unless headless)."""
+        self.log(f"{title}: {failure.message}")
+        if failure.details:
+            self.log(failure.details.rstrip())
+        self.failure_reported.emit(title, failure)
+        if not self.headless and not self._closing:
+            dialogs.show_error(self, title, failure)
+
+    def _folder(self) -> str:
+        return self.settings.last_folder() if self.persist else ""
+
+    def _remember_folder(self, path: str) -> None:
+        if self.persist:
+            p = Path(path)
+            self.settings.set_last_folder(str(p if p.is_dir() else p.parent))
+
+    def _on_dark_toggled(self, checked: bool) -> None:
+        self._apply_dark(checked)
+        if self.persist:
+            self.settings.set_dark_chart(checked)
+
+    def _apply_dark(self, dark: bool) -> None:
+        self._dark = dark
+        self.chart.set_dark(dark)
+        self.loss_plot.plot_widget.setBackground("#131722" if dark else "w")
+
+    def _on_about(self) -> None:
+        dialogs.show_about(self)
+
+    # ============================================================== closing =============
+    def current_config(self) -> RunConfig:
+        """The form's settings as a RunConfig (the last valid ones when the form is invalid)."""
+        try:
+            return RunConfig(data=self._loaded_spec or self._config.data,
+                             split=self._config.split,
+                             model=self.model_panel.model_config(),
+                             train=self.model_panel.train_config(),
+                             strategy=self.strategy_panel.strategy_config())
+        except ConfigError:
+            return self._config
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        if not self._closing:
+            self._closing = True
+            self._retrade_timer.stop()
+            if self.persist:
+                self.settings.save_config(self.current_config())
+                self.settings.save_window(self.saveGeometry(), self.saveState(),
+                                          self.splitter.saveState())
+                self.settings.sync()
+            if self.pool.is_busy():
+                self.hide()  # feels closed at once; training stops within one batch
+                self.pool.shutdown()
+        event.accept()
+
+
+def _fmt(value: Any, decimals: int | None = None) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return "n/a"
+    if decimals is not None:
+        return f"{value:.{decimals}f}"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _pct(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return "n/a"
+    return f"{value * 100:+.2f}%"
+

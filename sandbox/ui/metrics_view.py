@@ -1,0 +1,206 @@
+"""The Metrics tab: the model beside every baseline on the test split.
+
+Pure helpers (:func:`table_rows`, :func:`best_rows`, :func:`verdict`) hold the logic the tests
+check; :class:`MetricsView` only fills a ``QTableWidget`` and a label.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from sandbox import constants as C
+
+__all__ = ["COLUMNS", "Column", "MetricsView", "best_rows", "table_rows", "verdict"]
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:+.2f}%"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One metric column: key in metrics.json, header, which way is better, format."""
+
+    key: str
+    header: str
+    better: str | None  # "low", "high" or None (no best)
+    fmt: Callable[[float], str]
+    tip: str
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column(C.RMSE, "RMSE", "low", lambda x: f"{x:.6f}",
+           "Root mean squared error of the predicted next log return (lower is better)"),
+    Column(C.DIRECTIONAL_ACCURACY, "Direction", "high", lambda x: f"{x * 100:.1f}%",
+           "Share of days with the right sign (0 moves left out; 50% is a coin toss; "
+           "empty for a predictor that always says 0)"),
+    Column(C.TOTAL_RETURN, "Total return", "high", _pct,
+           "Growth of the account over the test split, after costs"),
+    Column(C.SHARPE, "Sharpe", "high", lambda x: f"{x:.2f}",
+           "Annualised Sharpe ratio of the strategy returns (no risk-free rate)"),
+    Column(C.MAX_DRAWDOWN, "Max drawdown", "high", lambda x: f"{x * 100:.2f}%",
+           "Worst fall from a running peak (closer to 0 is better)"),
+    Column(C.N_TRADES, "Trades", None, lambda x: f"{x:,.0f}",
+           "Days on which the position changed (neither more nor fewer is better by itself, "
+           "so no best is marked; costs already show in the returns)"),
+)
+
+#: row labels, in table order
+PREDICTOR_LABELS: dict[str, str] = {
+    C.MODEL: "model",
+    C.RANDOM_WALK: "random walk",
+    C.MOMENTUM: "momentum",
+    C.DRIFT: "drift",
+    C.BUY_AND_HOLD: "buy & hold",
+}
+BEST_MARK = "\u2605"  # a star after the best value of a column
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def table_rows(metrics: Mapping[str, Any]) -> list[tuple[str, dict[str, float | None]]]:
+    """(predictor, {column key: value or None}) for the model and every baseline."""
+    rows = [(C.MODEL, dict(metrics.get(C.MODEL, {})))]
+    baselines = metrics.get("baselines", {})
+    for name in C.BASELINES:
+        if name in baselines:
+            rows.append((name, dict(baselines[name])))
+    return [(name, {col.key: _number(values.get(col.key)) for col in COLUMNS})
+            for name, values in rows]
+
+
+def best_rows(rows: list[tuple[str, dict[str, float | None]]]) -> dict[str, set[str]]:
+    """Column key -> the predictors holding the best value (ties all marked)."""
+    out: dict[str, set[str]] = {}
+    for col in COLUMNS:
+        if col.better is None:
+            continue
+        values = {name: v[col.key] for name, v in rows if v[col.key] is not None}
+        if not values:
+            continue
+        pick = min if col.better == "low" else max
+        best = pick(values.values())
+        out[col.key] = {name for name, v in values.items() if math.isclose(v, best,
+                                                                           rel_tol=1e-12,
+                                                                           abs_tol=1e-15)}
+    return out
+
+
+def verdict(metrics: Mapping[str, Any]) -> str:
+    """Plain-language reading of the test split: does the model beat the random walk?"""
+    model = metrics.get(C.MODEL, {})
+    baselines = metrics.get("baselines", {})
+    rmse = _number(model.get(C.RMSE))
+    rw = _number(baselines.get(C.RANDOM_WALK, {}).get(C.RMSE))
+    parts: list[str] = []
+    if rmse is None or rw is None:
+        parts.append("Not enough test rows to compare the model with the random walk.")
+    elif rmse >= rw:
+        parts.append(
+            f"The model does not beat the random walk: on the test split its RMSE "
+            f"({rmse:.6f}) is no better than always predicting \"no change\" ({rw:.6f})."
+        )
+    else:
+        gain = (1 - rmse / rw) * 100
+        caution = ("a gap this small is usually noise; check other seeds before trusting it"
+                   if gain < 1 else "check that this holds for other seeds before trusting it")
+        parts.append(
+            f"The model's RMSE ({rmse:.6f}) is {gain:.2f}% below the random walk's "
+            f"({rw:.6f}) on the test split: {caution}."
+        )
+    total = _number(model.get(C.TOTAL_RETURN))
+    hold = _number(baselines.get(C.BUY_AND_HOLD, {}).get(C.TOTAL_RETURN))
+    if total is not None and hold is not None:
+        if math.isclose(total, hold, rel_tol=1e-9, abs_tol=1e-12):
+            word = "matches"  # e.g. a model that is long every day
+        else:
+            word = "beats" if total > hold else "trails"
+        parts.append(f"After costs the model returned {_pct(total)}; it {word} buy & hold "
+                     f"({_pct(hold)}).")
+    return " ".join(parts)
+
+
+class MetricsView(QtWidgets.QWidget):
+    """Table of the test-split metrics plus the plain-language verdict."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.caption = QtWidgets.QLabel()
+        self.caption.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
+        for i, col in enumerate(COLUMNS):
+            item = QtWidgets.QTableWidgetItem(col.header)
+            item.setToolTip(col.tip)
+            self.table.setHorizontalHeaderItem(i, item)
+        self.verdict_label = QtWidgets.QLabel()
+        self.verdict_label.setWordWrap(True)
+        self.verdict_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.verdict_label.setTextInteractionFlags(
+            QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        box = QtWidgets.QVBoxLayout(self)
+        box.setContentsMargins(6, 6, 6, 6)
+        box.addWidget(self.caption)
+        box.addWidget(self.table, 1)
+        box.addWidget(self.verdict_label)
+        self.clear()
+
+    def clear(self, text: str = "Train a model to compare it with the baselines.") -> None:
+        self.table.setRowCount(0)
+        self.caption.setText(text)
+        self.verdict_label.setText("")
+
+    def set_metrics(self, metrics: Mapping[str, Any], *, caption: str = "",
+                    model_label: str = "model") -> None:
+        """Fill the table from a metrics.json object (one split)."""
+        rows = table_rows(metrics)
+        best = best_rows(rows)
+        self.table.setRowCount(len(rows))
+        bold = QtGui.QFont(self.table.font())
+        bold.setBold(True)
+        for r, (name, values) in enumerate(rows):
+            label = model_label if name == C.MODEL else PREDICTOR_LABELS.get(name, name)
+            head = QtWidgets.QTableWidgetItem(label)
+            if name == C.MODEL:
+                head.setFont(bold)
+            self.table.setVerticalHeaderItem(r, head)
+            for c, col in enumerate(COLUMNS):
+                value = values[col.key]
+                is_best = name in best.get(col.key, set())
+                text = "n/a" if value is None else col.fmt(value)
+                item = QtWidgets.QTableWidgetItem(f"{text} {BEST_MARK}" if is_best else text)
+                item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight
+                                      | QtCore.Qt.AlignmentFlag.AlignVCenter)
+                if is_best:
+                    item.setFont(bold)
+                    item.setToolTip(f"best {col.header.lower()} of the table")
+                item.setData(QtCore.Qt.ItemDataRole.UserRole, value)
+                self.table.setItem(r, c, item)
+        self.caption.setText(caption or f"{metrics.get(C.SPLIT, C.TEST)} split "
+                             f"({BEST_MARK} = best of the column)")
+        self.verdict_label.setText(verdict(metrics))
+
+    def best_cells(self) -> dict[str, list[str]]:
+        """Column header -> row labels marked best (for tests and screen readers)."""
+        out: dict[str, list[str]] = {}
+        for c, col in enumerate(COLUMNS):
+            for r in range(self.table.rowCount()):
+                item = self.table.item(r, c)
+                if item is not None and item.text().endswith(BEST_MARK):
+                    out.setdefault(col.header, []).append(
+                        self.table.verticalHeaderItem(r).text())
+        return out

@@ -1,0 +1,419 @@
+"""The side panel's forms: Data, Model (and training) and Strategy.
+
+Each panel turns its widgets into the matching config dataclasses; building them is the
+validation (a :class:`~sandbox.errors.ConfigError` carries the reason the form shows).
+Panels emit ``changed`` whenever a value changes and know nothing about runs or threads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+from sandbox import constants as C
+from sandbox.config import DataSpec, ModelConfig, StrategyConfig, TrainConfig
+from sandbox.errors import ConfigError
+
+__all__ = ["DataPanel", "ModelPanel", "StrategyPanel"]
+
+Signal = QtCore.Signal
+
+_STRATEGY_LABELS = {C.LONG_FLAT: "long / flat", C.LONG_SHORT: "long / short"}
+_FILL_LABELS = {C.FILL_NEXT_OPEN: "next open", C.FILL_CLOSE: "same close"}
+_TARGET_LABELS = {C.TARGET_RETURN: "next return", C.TARGET_PRICE: "next price (teaching)"}
+
+
+def _combo(items: dict[str, str] | tuple[str, ...], tip: str) -> QtWidgets.QComboBox:
+    box = QtWidgets.QComboBox()
+    pairs = items.items() if isinstance(items, dict) else ((v, v) for v in items)
+    for value, label in pairs:
+        box.addItem(label, value)
+    box.setToolTip(tip)
+    return box
+
+
+def _select(box: QtWidgets.QComboBox, value: str) -> None:
+    index = box.findData(value)
+    if index >= 0:
+        box.setCurrentIndex(index)
+
+
+def _spin(low: int, high: int, tip: str, *, step: int = 1) -> QtWidgets.QSpinBox:
+    box = QtWidgets.QSpinBox()
+    box.setRange(low, high)
+    box.setSingleStep(step)
+    box.setToolTip(tip)
+    box.setAccelerated(True)
+    return box
+
+
+def _dspin(low: float, high: float, step: float, decimals: int, tip: str,
+           *, suffix: str = "") -> QtWidgets.QDoubleSpinBox:
+    box = QtWidgets.QDoubleSpinBox()
+    box.setRange(low, high)
+    box.setSingleStep(step)
+    box.setDecimals(decimals)
+    box.setSuffix(suffix)
+    box.setToolTip(tip)
+    return box
+
+
+def _form() -> QtWidgets.QFormLayout:
+    form = QtWidgets.QFormLayout()
+    form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    form.setLabelAlignment(QtCore.Qt.AlignmentFlag.AlignRight)
+    form.setHorizontalSpacing(8)
+    form.setVerticalSpacing(4)
+    return form
+
+
+def _check_date(text: str, what: str) -> str | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{what} {text!r}: not a date (use YYYY-MM-DD, or leave it empty)"
+                          ) from None
+    return text
+
+
+# ============================================================================== Data ======
+class DataPanel(QtWidgets.QGroupBox):
+    """Where the prices come from: a bundled sample, a CSV file or a ticker.
+
+    Signals
+    -------
+    load_requested(DataSpec)
+        The user pressed Load with a valid source.
+    open_csv_requested()
+        The user pressed "Open CSV..." (the window shows the file dialog).
+    changed()
+        Any field changed.
+    """
+
+    load_requested = Signal(object)
+    open_csv_requested = Signal()
+    changed = Signal()
+
+    def __init__(self, samples: tuple[str, ...],
+                 parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__("Data", parent)
+        self.sample_radio = QtWidgets.QRadioButton("Sample")
+        self.csv_radio = QtWidgets.QRadioButton("CSV file")
+        self.ticker_radio = QtWidgets.QRadioButton("Ticker")
+        self.kind_group = QtWidgets.QButtonGroup(self)
+        for button, kind in ((self.sample_radio, C.SOURCE_SAMPLE), (self.csv_radio, C.SOURCE_CSV),
+                             (self.ticker_radio, C.SOURCE_YAHOO)):
+            button.setProperty("kind", kind)
+            self.kind_group.addButton(button)
+
+        self.sample_combo = _combo(samples, "Bundled price history (works offline)")
+        self.csv_edit = QtWidgets.QLineEdit()
+        self.csv_edit.setPlaceholderText("no file chosen")
+        self.csv_edit.setToolTip("A CSV of OHLCV bars: Date, Open, High, Low, Close, Volume")
+        self.csv_button = QtWidgets.QPushButton("Open CSV...")
+        self.csv_button.setToolTip("Choose a CSV file of prices (Ctrl+O)")
+        self.ticker_edit = QtWidgets.QLineEdit()
+        self.ticker_edit.setPlaceholderText("e.g. AAPL, ^GSPC, EURUSD=X")
+        self.ticker_edit.setToolTip("A Yahoo Finance symbol; downloads are cached and the "
+                                    "cached copy is used when offline")
+        self.interval_combo = _combo(C.INTERVALS, "Bar size of the download")
+        _select(self.interval_combo, "1d")
+        self.start_edit = QtWidgets.QLineEdit()
+        self.start_edit.setPlaceholderText("first bar (YYYY-MM-DD)")
+        self.start_edit.setToolTip("Keep bars from this date on (empty: from the first)")
+        self.end_edit = QtWidgets.QLineEdit()
+        self.end_edit.setPlaceholderText("last bar (YYYY-MM-DD)")
+        self.end_edit.setToolTip("Keep bars up to this date (empty: up to the last)")
+        self.load_button = QtWidgets.QPushButton("Load")
+        self.load_button.setToolTip("Load the chosen data (downloads run in the background)")
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setRange(0, 0)  # busy indicator
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(8)
+        self.progress.setVisible(False)
+        self.note = QtWidgets.QLabel()
+        self.note.setWordWrap(True)
+        self.note.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.note.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        grid = QtWidgets.QGridLayout()
+        grid.setHorizontalSpacing(6)
+        grid.setVerticalSpacing(4)
+        grid.addWidget(self.sample_radio, 0, 0)
+        grid.addWidget(self.sample_combo, 0, 1, 1, 2)
+        grid.addWidget(self.csv_radio, 1, 0)
+        grid.addWidget(self.csv_edit, 1, 1)
+        grid.addWidget(self.csv_button, 1, 2)
+        grid.addWidget(self.ticker_radio, 2, 0)
+        grid.addWidget(self.ticker_edit, 2, 1)
+        grid.addWidget(self.interval_combo, 2, 2)
+        grid.addWidget(QtWidgets.QLabel("From"), 3, 0, QtCore.Qt.AlignmentFlag.AlignRight)
+        grid.addWidget(self.start_edit, 3, 1, 1, 2)
+        grid.addWidget(QtWidgets.QLabel("To"), 4, 0, QtCore.Qt.AlignmentFlag.AlignRight)
+        grid.addWidget(self.end_edit, 4, 1, 1, 2)
+        grid.setColumnStretch(1, 1)
+        box = QtWidgets.QVBoxLayout(self)
+        box.addLayout(grid)
+        box.addWidget(self.load_button)
+        box.addWidget(self.progress)
+        box.addWidget(self.note)
+
+        self.sample_radio.setChecked(True)
+        self.kind_group.buttonToggled.connect(self._on_kind_toggled)
+        self.csv_button.clicked.connect(self.open_csv_requested)
+        self.load_button.clicked.connect(self._on_load_clicked)
+        self.ticker_edit.returnPressed.connect(self._on_load_clicked)
+        self.sample_combo.activated.connect(self._on_sample_activated)
+        for edit in (self.csv_edit, self.ticker_edit, self.start_edit, self.end_edit):
+            edit.textChanged.connect(self.changed)
+        for combo in (self.sample_combo, self.interval_combo):
+            combo.currentIndexChanged.connect(self.changed)
+        self._sync_enabled()
+
+    # -- public -------------------------------------------------------------------------------
+    def kind(self) -> str:
+        button = self.kind_group.checkedButton()
+        return str(button.property("kind")) if button is not None else C.SOURCE_SAMPLE
+
+    def spec(self) -> DataSpec:
+        """The source described by the form.
+
+        Raises
+        ------
+        ConfigError
+            A field is missing or not valid (the message says which and why).
+        """
+        kind = self.kind()
+        start = _check_date(self.start_edit.text(), "From")
+        end = _check_date(self.end_edit.text(), "To")
+        if start and end and start > end:
+            raise ConfigError(f"From {start} is after To {end}")
+        interval = "1d"
+        if kind == C.SOURCE_SAMPLE:
+            value = str(self.sample_combo.currentData() or C.DEFAULT_SAMPLE)
+        elif kind == C.SOURCE_CSV:
+            value = self.csv_edit.text().strip()
+            if not value:
+                raise ConfigError("choose a CSV file first (File > Open CSV...)")
+        else:
+            value = self.ticker_edit.text().strip().upper()
+            if not value:
+                raise ConfigError("type a ticker symbol first, e.g. AAPL")
+            if any(ch.isspace() for ch in value):
+                raise ConfigError(f"ticker {value!r}: a symbol has no spaces")
+            interval = str(self.interval_combo.currentData())
+        return DataSpec(source=f"{kind}:{value}", start=start, end=end, interval=interval)
+
+    def set_spec(self, spec: DataSpec) -> None:
+        """Show ``spec`` in the form (without emitting load_requested)."""
+        kind, value = spec.kind, spec.value
+        if kind == C.SOURCE_SAMPLE:
+            _select(self.sample_combo, value.upper())
+            self.sample_radio.setChecked(True)
+        elif kind == C.SOURCE_CSV:
+            self.csv_edit.setText(value)
+            self.csv_radio.setChecked(True)
+        else:
+            self.ticker_edit.setText(value)
+            _select(self.interval_combo, spec.interval)
+            self.ticker_radio.setChecked(True)
+        self.start_edit.setText(spec.start or "")
+        self.end_edit.setText(spec.end or "")
+        self._sync_enabled()
+
+    def set_csv_path(self, path: str) -> None:
+        """Select the CSV source with ``path``."""
+        self.csv_edit.setText(path)
+        self.csv_radio.setChecked(True)
+
+    def set_busy(self, busy: bool) -> None:
+        """Show the busy bar and lock the Load button while a load runs."""
+        self.progress.setVisible(busy)
+        self.load_button.setEnabled(not busy)
+
+    def set_note(self, text: str) -> None:
+        self.note.setText(text)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _sync_enabled(self) -> None:
+        kind = self.kind()
+        self.sample_combo.setEnabled(kind == C.SOURCE_SAMPLE)
+        self.csv_edit.setEnabled(kind == C.SOURCE_CSV)
+        self.ticker_edit.setEnabled(kind == C.SOURCE_YAHOO)
+        self.interval_combo.setEnabled(kind == C.SOURCE_YAHOO)
+
+    def _on_kind_toggled(self, _button: QtWidgets.QAbstractButton, checked: bool) -> None:
+        if checked:
+            self._sync_enabled()
+            self.changed.emit()
+
+    def _on_sample_activated(self, _index: int) -> None:
+        self.sample_radio.setChecked(True)
+
+    def _on_load_clicked(self) -> None:
+        try:
+            spec = self.spec()
+        except ConfigError as exc:
+            self.set_note(str(exc))
+            return
+        self.load_requested.emit(spec)
+
+
+# ============================================================================== Model =====
+class ModelPanel(QtWidgets.QGroupBox):
+    """Network shape and training settings."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__("Model", parent)
+        self.kind_combo = _combo({k: k.upper() for k in C.MODEL_KINDS},
+                                 "Recurrent network: LSTM, GRU or plain RNN")
+        self.window_spin = _spin(2, 100_000, "Bars per input window (features of t-W+1 .. t)")
+        self.hidden_spin = _spin(1, 100_000, "Hidden units per recurrent layer")
+        self.layers_spin = _spin(1, 64, "Stacked recurrent layers")
+        self.dropout_spin = _dspin(0.0, 0.999, 0.05, 3,
+                                   "Dropout between recurrent layers (not used with 1 layer)")
+        self.epochs_spin = _spin(1, 1_000_000, "Most epochs; early stopping usually ends sooner")
+        self.patience_spin = _spin(0, 1_000_000, "Epochs without a better validation loss before "
+                                            "stopping (off = never stop early)")
+        self.patience_spin.setSpecialValueText("off")
+        self.batch_spin = _spin(1, 10_000_000, "Windows per optimiser step", step=16)
+        self.lr_edit = QtWidgets.QLineEdit()
+        self.lr_edit.setToolTip("Adam learning rate, e.g. 0.001 or 1e-3")
+        self.seed_spin = _spin(0, 2**31 - 1, "Random seed: the same seed, data and settings "
+                                             "give the same predictions")
+        self.target_combo = _combo(_TARGET_LABELS, "What the network predicts: the next log "
+                                                   "return (default) or, for teaching, the next "
+                                                   "close level")
+        form = _form()
+        form.addRow("Network", self.kind_combo)
+        form.addRow("Window", self.window_spin)
+        form.addRow("Hidden", self.hidden_spin)
+        form.addRow("Layers", self.layers_spin)
+        form.addRow("Dropout", self.dropout_spin)
+        form.addRow("Target", self.target_combo)
+        form.addRow("Epochs", self.epochs_spin)
+        form.addRow("Patience", self.patience_spin)
+        form.addRow("Batch size", self.batch_spin)
+        form.addRow("Learning rate", self.lr_edit)
+        form.addRow("Seed", self.seed_spin)
+        self.setLayout(form)
+        self._extra_train: TrainConfig = TrainConfig()  # fields without a widget (threads, ...)
+        self.set_configs(ModelConfig(), TrainConfig())
+        for spin in (self.window_spin, self.hidden_spin, self.layers_spin, self.epochs_spin,
+                     self.patience_spin, self.batch_spin, self.seed_spin):
+            spin.valueChanged.connect(self.changed)
+        self.dropout_spin.valueChanged.connect(self.changed)
+        self.lr_edit.textChanged.connect(self.changed)
+        for combo in (self.kind_combo, self.target_combo):
+            combo.currentIndexChanged.connect(self.changed)
+
+    def set_configs(self, model: ModelConfig, train: TrainConfig) -> None:
+        """Show ``model`` and ``train`` in the form."""
+        _select(self.kind_combo, model.kind)
+        self.window_spin.setValue(model.window)
+        self.hidden_spin.setValue(model.hidden)
+        self.layers_spin.setValue(model.layers)
+        self.dropout_spin.setValue(model.dropout)
+        _select(self.target_combo, model.target)
+        self.epochs_spin.setValue(train.epochs)
+        self.patience_spin.setValue(train.patience)
+        self.batch_spin.setValue(train.batch_size)
+        self.lr_edit.setText(f"{train.lr:g}")
+        self.seed_spin.setValue(train.seed)
+        self._extra_train = train
+
+    def model_config(self) -> ModelConfig:
+        """The network settings (raises ConfigError with the reason when invalid)."""
+        return ModelConfig(
+            kind=str(self.kind_combo.currentData()),
+            window=self.window_spin.value(),
+            hidden=self.hidden_spin.value(),
+            layers=self.layers_spin.value(),
+            dropout=round(self.dropout_spin.value(), 4),
+            target=str(self.target_combo.currentData()),
+        )
+
+    def train_config(self) -> TrainConfig:
+        """The training settings (raises ConfigError with the reason when invalid)."""
+        text = self.lr_edit.text().strip()
+        try:
+            lr = float(text)
+        except ValueError:
+            raise ConfigError(f"learning rate {text!r}: not a number (e.g. 0.001 or 1e-3)"
+                              ) from None
+        return self._extra_train.replace(
+            epochs=self.epochs_spin.value(),
+            patience=self.patience_spin.value(),
+            batch_size=self.batch_spin.value(),
+            lr=lr,
+            seed=self.seed_spin.value(),
+        )
+
+
+# ============================================================================== Strategy ==
+class StrategyPanel(QtWidgets.QGroupBox):
+    """How predictions become positions and how they are filled (paper trading only)."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__("Strategy", parent)
+        self.strategy_combo = _combo(_STRATEGY_LABELS, "long / flat: long when the predicted "
+                                                       "return is above the threshold, else "
+                                                       "flat; long / short: +1 / -1 outside a "
+                                                       "dead band of +-threshold")
+        self.threshold_spin = _dspin(0.0, 10_000.0, 1.0, 2, "Threshold (dead band) on the "
+                                                            "predicted return, in basis points",
+                                     suffix=" bps")
+        self.cost_spin = _dspin(0.0, 10_000.0, 0.5, 2, "Cost per unit of position change, in "
+                                                       "basis points (charged to every "
+                                                       "predictor alike)", suffix=" bps")
+        self.fill_combo = _combo(_FILL_LABELS, "next open: decided at close t, held from open "
+                                               "t+1 to open t+2 (default, tradable); same "
+                                               "close: held close t to close t+1 (textbook)")
+        form = _form()
+        form.addRow("Rule", self.strategy_combo)
+        form.addRow("Threshold", self.threshold_spin)
+        form.addRow("Cost", self.cost_spin)
+        form.addRow("Fill", self.fill_combo)
+        self.setLayout(form)
+        self._extra = StrategyConfig()
+        self.set_config(StrategyConfig())
+        self.strategy_combo.currentIndexChanged.connect(self.changed)
+        self.fill_combo.currentIndexChanged.connect(self.changed)
+        self.threshold_spin.valueChanged.connect(self.changed)
+        self.cost_spin.valueChanged.connect(self.changed)
+
+    def set_config(self, strategy: StrategyConfig) -> None:
+        _select(self.strategy_combo, strategy.strategy)
+        self.threshold_spin.setValue(strategy.threshold_bps)
+        self.cost_spin.setValue(strategy.cost_bps)
+        _select(self.fill_combo, strategy.fill)
+        self._extra = strategy
+
+    def strategy_config(self) -> StrategyConfig:
+        """The strategy settings (raises ConfigError with the reason when invalid)."""
+        return self._extra.replace(
+            strategy=str(self.strategy_combo.currentData()),
+            threshold_bps=round(self.threshold_spin.value(), 6),
+            cost_bps=round(self.cost_spin.value(), 6),
+            fill=str(self.fill_combo.currentData()),
+        )
+
+
+def csv_filters() -> str:
+    """File dialog filters for price files."""
+    return "CSV files (*.csv *.txt);;All files (*)"
+
+
+def display_path(path: str) -> str:
+    """A short form of ``path`` for labels (the file name and its folder)."""
+    p = Path(path)
+    return f"{p.name}  ({p.parent})" if p.parent != Path(".") else p.name

@@ -1,0 +1,165 @@
+"""What the app remembers between sessions (QSettings): the last data source, the model,
+training and strategy settings, and the window geometry.
+
+Each part of the run configuration is stored as the JSON of its dataclass and read back
+through ``from_dict``, so a stored value that no longer validates (an older version, a hand
+edit) is dropped for the defaults instead of breaking the start-up.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from PySide6 import QtCore
+
+from sandbox.config import (
+    DataSpec,
+    ModelConfig,
+    RunConfig,
+    SplitSpec,
+    StrategyConfig,
+    TrainConfig,
+)
+from sandbox.errors import ConfigError
+
+__all__ = ["APPLICATION", "ORGANIZATION", "Settings", "resolve_config"]
+
+ORGANIZATION = "TradingSignalSandbox"
+APPLICATION = "Trading Signal Sandbox"
+
+KEY_DATA = "run/data"
+KEY_SPLIT = "run/split"
+KEY_MODEL = "run/model"
+KEY_TRAIN = "run/train"
+KEY_STRATEGY = "run/strategy"
+KEY_GEOMETRY = "window/geometry"
+KEY_STATE = "window/state"
+KEY_SPLITTER = "window/splitter"
+KEY_DARK = "view/dark_chart"
+KEY_LAST_FOLDER = "files/last_folder"
+
+_PARTS: dict[str, tuple[str, type]] = {
+    "data": (KEY_DATA, DataSpec),
+    "split": (KEY_SPLIT, SplitSpec),
+    "model": (KEY_MODEL, ModelConfig),
+    "train": (KEY_TRAIN, TrainConfig),
+    "strategy": (KEY_STRATEGY, StrategyConfig),
+}
+
+
+class Settings:
+    """Typed access to the app's QSettings.
+
+    Parameters
+    ----------
+    qsettings : QSettings, optional
+        The store; by default ``QSettings(ORGANIZATION, APPLICATION)`` (the user's).
+    """
+
+    def __init__(self, qsettings: QtCore.QSettings | None = None) -> None:
+        self.q = qsettings if qsettings is not None else QtCore.QSettings(ORGANIZATION,
+                                                                           APPLICATION)
+
+    # -- run configuration --------------------------------------------------------------------
+    def load_config(self, base: RunConfig, *, source: bool = True,
+                    settings: bool = True) -> RunConfig:
+        """``base`` with the stored parts put in.
+
+        Parameters
+        ----------
+        base : RunConfig
+            Defaults (or what the command line asked for).
+        source : bool
+            Take the stored data source.
+        settings : bool
+            Take the stored split, model, training and strategy settings.
+        """
+        wanted = {"data"} if source else set()
+        if settings:
+            wanted |= {"split", "model", "train", "strategy"}
+        changes: dict[str, Any] = {}
+        for name in wanted:
+            key, cls = _PARTS[name]
+            value = self._json(key)
+            if value is None:
+                continue
+            try:
+                changes[name] = cls.from_dict(value)
+            except ConfigError:
+                continue  # stale or edited by hand: keep the default
+        return base.replace(**changes) if changes else base
+
+    def save_config(self, config: RunConfig) -> None:
+        """Store every part of ``config``."""
+        for name, (key, _cls) in _PARTS.items():
+            self.q.setValue(key, json.dumps(getattr(config, name).to_dict()))
+
+    def save_data(self, spec: DataSpec) -> None:
+        """Store the data source (after it loaded)."""
+        self.q.setValue(KEY_DATA, json.dumps(spec.to_dict()))
+
+    # -- window ---------------------------------------------------------------------------------
+    def geometry(self) -> QtCore.QByteArray | None:
+        return self._bytes(KEY_GEOMETRY)
+
+    def window_state(self) -> QtCore.QByteArray | None:
+        return self._bytes(KEY_STATE)
+
+    def splitter_state(self) -> QtCore.QByteArray | None:
+        return self._bytes(KEY_SPLITTER)
+
+    def save_window(self, geometry: QtCore.QByteArray, state: QtCore.QByteArray,
+                    splitter: QtCore.QByteArray) -> None:
+        self.q.setValue(KEY_GEOMETRY, geometry)
+        self.q.setValue(KEY_STATE, state)
+        self.q.setValue(KEY_SPLITTER, splitter)
+
+    def dark_chart(self) -> bool | None:
+        value = self.q.value(KEY_DARK)
+        if value is None:
+            return None
+        return str(value).lower() in ("1", "true")
+
+    def set_dark_chart(self, dark: bool) -> None:
+        self.q.setValue(KEY_DARK, bool(dark))
+
+    def last_folder(self) -> str:
+        value = self.q.value(KEY_LAST_FOLDER)
+        return str(value) if value else ""
+
+    def set_last_folder(self, folder: str) -> None:
+        self.q.setValue(KEY_LAST_FOLDER, folder)
+
+    def sync(self) -> None:
+        self.q.sync()
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _json(self, key: str) -> dict | None:
+        raw = self.q.value(key)
+        if not raw:
+            return None
+        try:
+            value = json.loads(str(raw))
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def _bytes(self, key: str) -> QtCore.QByteArray | None:
+        value = self.q.value(key)
+        return value if isinstance(value, QtCore.QByteArray) and not value.isEmpty() else None
+
+
+def resolve_config(options: Any, settings: Settings | None) -> RunConfig:
+    """The configuration the window starts with.
+
+    The command line's ``options.config``, with the stored source and settings put in
+    unless the command line gave them explicitly (``explicit_source`` /
+    ``explicit_settings``); ``settings=None`` (a ``--screenshot`` run) uses the command line
+    alone.
+    """
+    config = options.config
+    if settings is None:
+        return config
+    return settings.load_config(config, source=not options.explicit_source,
+                                settings=not options.explicit_settings)
