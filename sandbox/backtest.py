@@ -436,12 +436,10 @@ def read_signals(path: str | Path) -> pd.Series:
         position that is missing, not a number or outside [-1, 1]; a repeated date. The
         message names the file and the line (header = line 1).
     """
-    p = Path(path)
+    from sandbox.data.sources import require_file
+
+    p = require_file(path)
     name = str(path)
-    if not p.exists():
-        raise DataError(f"{name}: no such file")
-    if p.is_dir():
-        raise DataError(f"{name} is a folder, not a CSV file")
     try:
         text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:

@@ -224,12 +224,8 @@ def read_price_csv(
         Nonexistent path, a folder, an empty or binary file, a header without rows, or any
         validation failure; the message names the path and the line (header = line 1).
     """
-    p = Path(path)
+    p = require_file(path)
     name = str(path)
-    if not p.exists():
-        raise DataError(f"{name}: no such file")
-    if p.is_dir():
-        raise DataError(f"{name} is a folder, not a CSV file")
     try:
         raw = p.read_bytes()
     except OSError as exc:
@@ -639,3 +635,13 @@ def _yf_history(symbol: str, **kwargs: Any) -> pd.DataFrame:
 
     _configure_yfinance(yf)
     return yf.Ticker(symbol).history(**kwargs)
+
+
+def require_file(path: str | Path) -> Path:
+    """``path`` as a Path, or a DataError naming it when it is missing or a folder."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{path}: no such file")
+    if p.is_dir():
+        raise DataError(f"{path} is a folder, not a CSV file")
+    return p
