@@ -557,14 +557,10 @@ class MainWindow(QtWidgets.QMainWindow):
         """File > Export predictions...: CSV or Parquet."""
         if self._result is None:
             return
-        suggested = str(Path(self._folder()) / f"{self._result.data.label}_predictions.csv")
-        chosen = dialogs.ask_save_path(self, "Export predictions", suggested,
-                                       "CSV (*.csv);;Parquet (*.parquet)")
-        if chosen is None:
-            return
-        path = _with_suffix(chosen[0], chosen[1], {"CSV": ".csv", "Parquet": ".parquet"})
-        self._remember_folder(path)
-        self.export_predictions_to(path)
+        path = self._ask_export_path("Export predictions", f"{self._result.data.label}_predictions",
+                                     {"CSV": ".csv", "Parquet": ".parquet"})
+        if path is not None:
+            self.export_predictions_to(path)
 
     def export_predictions_to(self, path: str) -> None:
         """Write the predictions table to ``path`` (.csv or .parquet) on a worker thread."""
@@ -579,14 +575,10 @@ class MainWindow(QtWidgets.QMainWindow):
         """File > Export chart...: PNG or SVG."""
         if self._prices is None:
             return
-        suggested = str(Path(self._folder()) / f"{self._prices.label}_chart.png")
-        chosen = dialogs.ask_save_path(self, "Export chart", suggested,
-                                       "PNG image (*.png);;SVG image (*.svg)")
-        if chosen is None:
-            return
-        path = _with_suffix(chosen[0], chosen[1], {"PNG": ".png", "SVG": ".svg"})
-        self._remember_folder(path)
-        self.export_chart_to(path)
+        path = self._ask_export_path("Export chart", f"{self._prices.label}_chart",
+                                     {"PNG image": ".png", "SVG image": ".svg"})
+        if path is not None:
+            self.export_chart_to(path)
 
     def export_chart_to(self, path: str) -> None:
         """Render the chart (UI thread) and write it to ``path`` (worker thread)."""
@@ -1054,6 +1046,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.failure_reported.emit(title, failure)
         if not self.headless and not self._closing:
             dialogs.show_error(self, title, failure)
+
+    def _ask_export_path(self, title: str, stem: str, kinds: dict[str, str]) -> str | None:
+        """Ask where to save; ``kinds`` maps a filter name to its suffix (first = default).
+
+        Returns the path with the chosen filter's suffix added when it has none, and
+        remembers its folder; None when the user cancels.
+        """
+        first = next(iter(kinds.values()))
+        suggested = str(Path(self._folder()) / f"{stem}{first}")
+        filters = ";;".join(f"{name} (*{suffix})" for name, suffix in kinds.items())
+        chosen = dialogs.ask_save_path(self, title, suggested, filters)
+        if chosen is None:
+            return None
+        path = _with_suffix(chosen[0], chosen[1], kinds)
+        self._remember_folder(path)
+        return path
 
     def _folder(self) -> str:
         return self.settings.last_folder() if self.persist else ""
