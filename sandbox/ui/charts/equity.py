@@ -134,6 +134,7 @@ class EquityPane:
     def __init__(self, plot: pg.PlotItem) -> None:
         self.plot = plot
         self.legend = plot.addLegend(offset=(8, 2), labelTextSize="8pt", colCount=3)
+        self.legend.setVisible(False)  # an empty legend is a stray box over the axis
         self.one = pg.InfiniteLine(pos=1.0, angle=0, movable=False,
                                    pen=pg.mkPen((128, 128, 128), width=1,
                                                 style=pg.QtCore.Qt.PenStyle.DashLine))
@@ -180,6 +181,7 @@ class EquityPane:
             self.curves[key] = item
             rows.append(bar_aligned(frame[EQUITY], idx, n))
         self._stack = np.vstack(rows) if rows else np.empty((0, n))
+        self.legend.setVisible(bool(self.curves))
 
     def clear(self) -> None:
         """Remove every curve (the pane stays, empty)."""
@@ -187,6 +189,7 @@ class EquityPane:
             self.legend.removeItem(item)
             item.setData([], [])
         self.curves = {}
+        self.legend.setVisible(False)
         self._stack = np.empty((0, 0))
         self.baseline_name = None
 
