@@ -245,6 +245,8 @@ class RunRecord:
     #: the run's predictions frame (pipeline ``RunResult.predictions``) with
     #: ``run_sweep(keep_predictions=True)``, e.g. to draw a seed ensemble's band; else None
     predictions: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    train_losses: tuple = ()  # mean training loss per epoch
+    val_losses: tuple = ()  # validation loss per epoch
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -285,6 +287,7 @@ def _result_payload(result: Any) -> dict[str, Any]:
         test = _get(result, "metrics", {}) or {}
     history = _get(result, "history", {}) or {}
     val_losses = [float(v) for v in (_get(history, "val_loss", []) or [])]
+    train_losses = [float(v) for v in (_get(history, "train_loss", []) or [])]
     best_epoch = _get(history, "best_epoch")
     val_loss: float | None = None
     finite = [v for v in val_losses if math.isfinite(v)]
@@ -304,6 +307,8 @@ def _result_payload(result: Any) -> dict[str, Any]:
         "test_metrics": dict(test.get(C.MODEL, {}) or {}),
         "test_baselines": {k: dict(v) for k, v in (test.get("baselines", {}) or {}).items()},
         "test_returns": moments,
+        "train_losses": tuple(train_losses),
+        "val_losses": tuple(val_losses),
     }
 
 
@@ -354,6 +359,8 @@ def _record(task: _Task, payload: dict[str, Any], done: int, total: int) -> RunR
         best_epoch=payload.get("best_epoch"),
         config=task.config.to_dict(),
         predictions=payload.get("predictions"),
+        train_losses=tuple(payload.get("train_losses", ())),
+        val_losses=tuple(payload.get("val_losses", ())),
     )
 
 
