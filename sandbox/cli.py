@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gui", help="open the desktop app (default)")
     _add_data_flags(p)
     _add_model_flags(p)
+    p.add_argument("--seeds", type=int, metavar="N",
+                   help="train N models (seeds seed .. seed+N-1) in parallel and show their "
+                        "averaged forecast with its range (default: the stored setting, 1)")
     p.add_argument("--autotrain", action="store_true", help="start training once data is shown")
     p.add_argument("--screenshot", metavar="PNG",
                    help="save the window to PNG and exit (after training with --autotrain)")
@@ -195,12 +198,17 @@ def _cmd_gui(args: argparse.Namespace) -> int:
     from sandbox.ui.app import main as gui_main
 
     explicit_source = any(getattr(args, k, None) for k in ("sample", "csv", "ticker"))
+    seeds = getattr(args, "seeds", None)
+    if seeds is not None and not 1 <= seeds <= C.MAX_ENSEMBLE_SEEDS:
+        raise ConfigError(f"--seeds {seeds}: must be a whole number from 1 to "
+                          f"{C.MAX_ENSEMBLE_SEEDS}")
     return gui_main(GuiOptions(
         config=config,
         autotrain=bool(getattr(args, "autotrain", False)),
         screenshot=getattr(args, "screenshot", None),
         explicit_source=explicit_source,
         explicit_settings=settings_given(args),
+        seeds=seeds,
     ))
 
 

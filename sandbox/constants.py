@@ -97,3 +97,6 @@ METRICS_JSON = "metrics.json"
 MODEL_WEIGHTS = "model.safetensors"
 RUN_JSON = "run.json"
 BACKTEST_CSV = "backtest.csv"
+
+#: most models one seed ensemble trains (the app's Seeds setting)
+MAX_ENSEMBLE_SEEDS = 64

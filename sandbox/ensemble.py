@@ -21,7 +21,6 @@ the figures a fresh ensemble would. Importing this module loads neither torch no
 from __future__ import annotations
 
 import dataclasses
-import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -216,17 +215,6 @@ def _trade(result: EnsembleResult, strategy: StrategyConfig, *, target: str) -> 
     return result
 
 
-def _mean_std(values: Sequence[Any]) -> dict[str, float | None]:
-    xs = [float(v) for v in values
-          if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
-    if not xs:
-        return {"mean": None, "std": None, "n": 0}
-    mean = math.fsum(xs) / len(xs)
-    std = (math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
-           if len(xs) > 1 else None)
-    return {"mean": mean, "std": std, "n": len(xs)}
-
-
 def member_stats(member_metrics: Mapping[int, Mapping[str, Mapping[str, Any]]]
                  ) -> dict[str, dict[str, dict[str, float | None]]]:
     """Split -> metric -> ``{"mean", "std", "n"}`` of the model's metric over the seeds.
@@ -238,7 +226,7 @@ def member_stats(member_metrics: Mapping[int, Mapping[str, Mapping[str, Any]]]
     out: dict[str, dict[str, dict[str, float | None]]] = {}
     for split in C.SPLITS:
         model = [m.get(split, {}).get(C.MODEL, {}) for m in member_metrics.values()]
-        out[split] = {key: _mean_std([d.get(key) for d in model]) for key in STAT_KEYS}
+        out[split] = {key: evaluate.mean_std([d.get(key) for d in model]) for key in STAT_KEYS}
     return out
 
 

@@ -12,7 +12,7 @@ dictionaries have the ``metrics.json`` shape::
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -75,6 +75,19 @@ def _finite_pairs(predicted: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray
     a = np.asarray(actual, dtype=np.float64)
     known = np.isfinite(a)
     return p[known], a[known]
+
+
+def mean_std(values: Sequence[Any]) -> dict[str, float | None]:
+    """Mean, sample standard deviation (ddof 1) and count of the finite numbers in ``values``
+    (None, NaN and non-numbers are left out; ``std`` is None for fewer than two)."""
+    xs = [float(v) for v in values
+          if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
+    if not xs:
+        return {"mean": None, "std": None, "n": 0}
+    mean = math.fsum(xs) / len(xs)
+    std = (math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
+           if len(xs) > 1 else None)
+    return {"mean": mean, "std": std, "n": len(xs)}
 
 
 # --- baselines ------------------------------------------------------------------------------------

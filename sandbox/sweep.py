@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from sandbox import constants as C
+from sandbox import evaluate
 from sandbox.config import ModelConfig, RunConfig, StrategyConfig, TrainConfig
 from sandbox.errors import Cancelled, ConfigError, NetworkError, SandboxError
 
@@ -634,16 +635,6 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _mean_std(values: Sequence[float | None]) -> dict[str, float | None]:
-    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    if not xs:
-        return {"mean": None, "std": None, "n": 0}
-    mean = math.fsum(xs) / len(xs)
-    std = (math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
-           if len(xs) > 1 else None)
-    return {"mean": mean, "std": std, "n": len(xs)}
-
-
 def _metric_stats(dicts: Sequence[dict], keys: Sequence[str] | None = None) -> dict[str, Any]:
     names: list[str] = list(keys) if keys is not None else []
     if keys is None:
@@ -653,7 +644,7 @@ def _metric_stats(dicts: Sequence[dict], keys: Sequence[str] | None = None) -> d
     for k in names:
         vals = [d.get(k) for d in dicts]
         if all(v is None or isinstance(v, int | float) for v in vals):
-            out[k] = _mean_std(vals)
+            out[k] = evaluate.mean_std(vals)
     return out
 
 
@@ -731,7 +722,7 @@ def summarize(records: Sequence[RunRecord], *, base: RunConfig | None = None,
     reference: list[dict[str, Any]] = []
     for order, (cid, runs) in enumerate(sorted(by_config.items())):
         ok = [r for r in runs if r.error is None]
-        val = {"loss": _mean_std([r.val_loss for r in ok])}
+        val = {"loss": evaluate.mean_std([r.val_loss for r in ok])}
         val.update(_metric_stats([r.val_metrics for r in ok], _VAL_KEYS))
         configs.append({
             "config_id": cid,
@@ -803,11 +794,11 @@ def _deflated_summary(selected_runs: Sequence[RunRecord], trial_runs: Sequence[R
     n_obs = [int(r.test_returns.get("n", 0)) for r in selected_runs]
     skews = per_bar(selected_runs, "skewness")
     kurts = per_bar(selected_runs, "kurtosis")
-    variance = _mean_std(trials)["std"]
+    variance = evaluate.mean_std(trials)["std"]
     variance = variance**2 if variance is not None else 0.0
     out: dict[str, Any] = {
-        "sharpe_annualized": _mean_std([r.test_metrics.get(C.SHARPE) for r in selected_runs])[
-            "mean"],
+        "sharpe_annualized": evaluate.mean_std(
+            [r.test_metrics.get(C.SHARPE) for r in selected_runs])["mean"],
         "sharpe_per_bar": None, "n_returns": min(n_obs) if n_obs else 0,
         "n_trials": n_trials, "trials_sharpe_variance": variance,
         "trials_sharpe_source": "per-bar test sharpe of every successful run",

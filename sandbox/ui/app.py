@@ -36,6 +36,7 @@ class GuiOptions:
     screenshot: str | None = None  # save the window to this PNG and exit
     explicit_source: bool = False  # a --sample/--csv/--ticker flag was given: it wins
     explicit_settings: bool = False  # a model/training/strategy flag was given: they win
+    seeds: int | None = None  # --seeds: models per training (None: the stored setting)
 
 
 def main(options: GuiOptions | None = None) -> int:

@@ -9,6 +9,7 @@ handlers, and on close cancels them and waits for their threads before it goes a
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,15 @@ from sandbox.ui.dialogs import Failure
 from sandbox.ui.metrics_view import MetricsView
 from sandbox.ui.panels import DataPanel, ModelPanel, StrategyPanel, csv_filters
 from sandbox.ui.settings import Settings, resolve_config
-from sandbox.ui.workers import LoadWorker, PendingLoad, TaskWorker, TrainWorker, WorkerPool
+from sandbox.ui.workers import (
+    LoadWorker,
+    PendingLoad,
+    StreamWorker,
+    TaskWorker,
+    TrainWorker,
+    Worker,
+    WorkerPool,
+)
 
 __all__ = ["MainWindow"]
 
@@ -46,6 +55,15 @@ _TASK_TITLES = {
     "save_model": "Could not save the model",
     "load_model": "Could not predict with the saved model",
 }
+
+
+def parallel_jobs(runs: int) -> int:
+    """Worker processes for ``runs`` parallel trainings: one per core, at most one per run."""
+    return max(1, min(runs, os.cpu_count() or 1))
+
+
+def _is_ensemble(result: Any) -> bool:
+    return hasattr(result, "members") and hasattr(result, "seeds")
 
 
 def _hms(seconds: float) -> str:
@@ -194,7 +212,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._loading_spec: DataSpec | None = None
         self._result: Any = None  # RunResult shown
         self._load_worker: LoadWorker | None = None
-        self._train_worker: TrainWorker | None = None
+        self._train_worker: Worker | None = None  # a TrainWorker, or a StreamWorker (seeds)
+        self._members_done = 0
         self._task_worker: TaskWorker | None = None
         self._task_kind = ""
         self._task_context: Any = None
@@ -218,6 +237,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_menus()
         self.data_panel.set_spec(config.data)
         self.model_panel.set_configs(config.model, config.train)
+        seeds = self.options.seeds
+        if seeds is None:
+            seeds = self.settings.seeds() if persist else 1
+        self.model_panel.set_seeds(seeds)
         self.strategy_panel.set_config(config.strategy)
         self._connect_panels()
         self._restore_window()
@@ -484,6 +507,10 @@ class MainWindow(QtWidgets.QMainWindow):
         config = RunConfig(data=self._loaded_spec, split=self._config.split, model=model,
                            train=train, strategy=strategy)
         self._config = config
+        seeds = self.model_panel.seeds()
+        if seeds > 1:
+            self._train_ensemble(config, seeds)
+            return
         worker = TrainWorker(config, prices=self._prices)
         worker.stage_started.connect(self._on_stage_started)
         worker.batch_done.connect(self._on_batch_done)
@@ -492,6 +519,48 @@ class MainWindow(QtWidgets.QMainWindow):
         worker.failed.connect(self._on_train_failed)
         worker.cancelled.connect(self._on_train_cancelled)
         worker.finished.connect(self._on_train_finished)
+        self._begin_training(worker)
+        self._set_status(f"Training {model.kind.upper()} (window {model.window}, hidden "
+                         f"{model.hidden}, {model.layers} layer(s)) for up to {train.epochs} "
+                         "epochs...")
+        self.log(f"training {model.kind} window={model.window} hidden={model.hidden} "
+                 f"layers={model.layers} dropout={model.dropout:g} epochs={train.epochs} "
+                 f"patience={train.patience} batch={train.batch_size} lr={train.lr:g} "
+                 f"seed={train.seed} on {self._prices.label}")
+        self.pool.start(worker, name="sandbox-train")
+        self.run_started.emit(worker)
+        self._update_actions()
+
+    def _train_ensemble(self, config: RunConfig, seeds: int) -> None:
+        """Train ``seeds`` models of ``config`` (seeds seed .. seed + N - 1) in parallel
+        worker processes; the chart then shows their averaged forecast and its spread."""
+        from sandbox import ensemble
+
+        jobs = parallel_jobs(seeds)
+        worker = StreamWorker(ensemble.run_ensemble, config, seeds=seeds, jobs=jobs,
+                              prices=self._prices, result_arg="on_member")
+        worker.streamed.connect(self._on_member_done)
+        worker.returned.connect(self._on_ensemble_trained)
+        worker.failed.connect(self._on_train_failed)
+        worker.cancelled.connect(self._on_train_cancelled)
+        worker.finished.connect(self._on_train_finished)
+        self._begin_training(worker)
+        self._members_done = 0
+        self.progress.setRange(0, 0)  # busy until the first member is back
+        model, train = config.model, config.train
+        last = train.seed + seeds - 1
+        self._set_status(f"Training {seeds} {model.kind.upper()} models (seeds {train.seed}.."
+                         f"{last}) in {jobs} worker process(es); each shows up as it finishes...")
+        self.log(f"training a {seeds}-seed ensemble of {model.kind} window={model.window} "
+                 f"hidden={model.hidden} layers={model.layers} epochs={train.epochs} "
+                 f"seeds={train.seed}..{last} in {jobs} process(es), 1 torch thread each, "
+                 f"on {self._prices.label}")
+        self.pool.start(worker, name="sandbox-ensemble")
+        self.run_started.emit(worker)
+        self._update_actions()
+
+    def _begin_training(self, worker: Worker) -> None:
+        """State shared by every kind of training: forget the shown run, reset the views."""
         self._train_worker = worker
         self._result = None
         self._show_token += 1  # a re-trade still being drawn stops here
@@ -504,16 +573,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress.setRange(0, PROGRESS_STEPS)
         self.progress.setValue(0)
         self.tabs.setCurrentWidget(self.loss_plot)
-        self._set_status(f"Training {model.kind.upper()} (window {model.window}, hidden "
-                         f"{model.hidden}, {model.layers} layer(s)) for up to {train.epochs} "
-                         "epochs...")
-        self.log(f"training {model.kind} window={model.window} hidden={model.hidden} "
-                 f"layers={model.layers} dropout={model.dropout:g} epochs={train.epochs} "
-                 f"patience={train.patience} batch={train.batch_size} lr={train.lr:g} "
-                 f"seed={train.seed} on {self._prices.label}")
-        self.pool.start(worker, name="sandbox-train")
-        self.run_started.emit(worker)
-        self._update_actions()
 
     def stop(self) -> None:
         """Stop training or loading (answers within one batch)."""
@@ -793,6 +852,51 @@ class MainWindow(QtWidgets.QMainWindow):
             pass
 
     @QtCore.Slot(object)
+    def _on_member_done(self, record: Any) -> None:
+        """One seed of an ensemble finished (or failed); its curves join the Loss tab."""
+        if self._closing:
+            return
+        self._members_done = int(record.done)
+        total = max(int(record.total), 1)
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, PROGRESS_STEPS)
+        self.progress.setValue(round(PROGRESS_STEPS * record.done / total))
+        elapsed = time.monotonic() - self._train_started
+        eta = elapsed / record.done * (total - record.done)
+        if record.error:
+            self.log(f"seed {record.seed} failed: {record.error}")
+        else:
+            self.loss_plot.add_member(list(record.train_losses), list(record.val_losses))
+            self.log(f"seed {record.seed} trained in {record.seconds:.1f} s: best validation "
+                     f"loss {_fmt(record.val_loss)} at epoch {record.best_epoch}; test RMSE "
+                     f"{_fmt(record.test_metrics.get(C.RMSE), 6)}")
+        self._set_status(f"{record.done}/{total} seeds trained  ETA {_hms(eta)}")
+
+    @QtCore.Slot(object)
+    def _on_ensemble_trained(self, result: Any) -> None:
+        if self._closing:
+            return
+        seconds = time.monotonic() - self._train_started
+        failed = "".join(f"; seed {s} failed: {e}" for s, e in sorted(result.failed.items()))
+        self.log(f"trained a {result.n_seeds}-seed ensemble in {seconds:.1f} s{failed}")
+        self._show_result(result)
+        self.tabs.setCurrentWidget(self.metrics_view)
+        stats = result.stats[C.TEST]
+        rmse, total = stats[C.RMSE], stats[C.TOTAL_RETURN]
+        rw = result.metrics.get("baselines", {}).get(C.RANDOM_WALK, {})
+        self._set_status(
+            f"Trained {result.n_seeds} seeds in {_hms(seconds)}: test RMSE "
+            f"{_fmt(rmse['mean'], 6)} \u00b1 {_fmt(rmse['std'], 6)} vs random walk "
+            f"{_fmt(rw.get(C.RMSE), 6)}; total return {_pct(total['mean'])} \u00b1 "
+            f"{_pct(total['std'])[1:]} after costs.")
+        self.progress.setValue(PROGRESS_STEPS)
+        try:
+            if self.strategy_panel.strategy_config() != result.config.strategy:
+                self._retrade_timer.start()
+        except ConfigError:
+            pass
+
+    @QtCore.Slot(object)
     def _on_train_failed(self, failure: Failure) -> None:
         if self._closing:
             return
@@ -807,6 +911,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._closing:
             return
         epoch = f" after epoch {int(self._last_epoch['epoch'])}" if self._last_epoch else ""
+        if isinstance(self._train_worker, StreamWorker):
+            epoch = f" after {self._members_done} seed(s)"
         self._set_status(f"Training stopped{epoch}. Nothing was kept.")
         self.log(f"training stopped{epoch}")
         self.metrics_view.clear("Training was stopped; press Train to start again.")
@@ -851,7 +957,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.chart.set_splits(result.predictions[C.SPLIT])
 
     def _draw_overlays(self, result: Any) -> None:
-        self.chart.set_predictions(result.predictions, result.baselines)
+        if _is_ensemble(result):
+            self.chart.set_predictions(
+                result.predictions, result.baselines, band=result.band,
+                model_label=f"model ({result.n_seeds}-seed average)")
+        else:
+            self.chart.set_predictions(result.predictions, result.baselines)
 
     def _fill_metrics(self, result: Any) -> None:
         predictions = result.predictions
@@ -860,8 +971,17 @@ class MainWindow(QtWidgets.QMainWindow):
                 if len(test) else "no rows")
         caption = (f"Test split ({span}); {_strategy_text(result.config.strategy)}. "
                    f"\u2605 = best of the column.")
-        self.metrics_view.set_metrics(result.metrics, caption=caption,
-                                      model_label=f"model ({result.config.model.kind})")
+        kind = result.config.model.kind
+        if _is_ensemble(result):
+            members = [result.member_metrics[s][C.TEST].get(C.MODEL, {}) for s in result.seeds]
+            caption = (f"{result.n_seeds} seeds ({result.seeds[0]}..{result.seeds[-1]}). "
+                       + caption)
+            self.metrics_view.set_metrics(
+                result.metrics, caption=caption, model_label=f"{kind} averaged forecast",
+                members=members, members_label=f"{kind} seeds (mean \u00b1 std)")
+        else:
+            self.metrics_view.set_metrics(result.metrics, caption=caption,
+                                          model_label=f"model ({kind})")
 
     # ============================================================== strategy ============
     @QtCore.Slot()
@@ -887,9 +1007,12 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._task_worker is not None:
             self._retrade_pending = True
             return
-        from sandbox import pipeline
+        if _is_ensemble(self._result):
+            from sandbox.ensemble import retrade
+        else:
+            from sandbox.pipeline import retrade
 
-        self._start_task("retrade", TaskWorker(pipeline.retrade, self._result, strategy),
+        self._start_task("retrade", TaskWorker(retrade, self._result, strategy),
                          context=self._result)
 
     # ============================================================== tasks ===============
@@ -994,7 +1117,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_stop.setEnabled(training or loading)
         self.act_open_csv.setEnabled(not training and not loading)
         self.act_export_predictions.setEnabled(has_result and not task)
-        self.act_save_model.setEnabled(has_result and not task)
+        self.act_save_model.setEnabled(has_result and not task
+                                       and getattr(self._result, "model", None) is not None)
         self.act_export_chart.setEnabled(has_data and not task)
         self.act_load_model.setEnabled(has_data and not training and not task)
         self.act_show_test.setEnabled(has_data)
@@ -1005,6 +1129,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.data_panel.setEnabled(not training)
         self.data_panel.set_busy(loading)
         self.model_panel.setEnabled(not training)
+        self.act_save_model.setToolTip(
+            "A seed ensemble keeps no model to save: train with Seeds 1 to save one"
+            if has_result and _is_ensemble(self._result)
+            else "Save the trained model (weights and settings)")
 
     def _split_series(self) -> pd.Series | None:
         if self._result is not None:
@@ -1102,6 +1230,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._retrade_timer.stop()
             if self.persist:
                 self.settings.save_config(self.current_config())
+                self.settings.set_seeds(self.model_panel.seeds())
                 self.settings.save_window(self.saveGeometry(), self.saveState(),
                                           self.splitter.saveState())
                 self.settings.sync()

@@ -7,15 +7,26 @@ check; :class:`MetricsView` only fills a ``QTableWidget`` and a label.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from sandbox import constants as C
+from sandbox.evaluate import mean_std
 
-__all__ = ["COLUMNS", "Column", "MetricsView", "best_rows", "table_rows", "verdict"]
+__all__ = [
+    "COLUMNS",
+    "MEMBERS",
+    "Column",
+    "MetricsView",
+    "best_rows",
+    "member_cells",
+    "seeds_verdict",
+    "table_rows",
+    "verdict",
+]
 
 
 def _pct(x: float) -> str:
@@ -59,6 +70,8 @@ PREDICTOR_LABELS: dict[str, str] = {
     C.BUY_AND_HOLD: "buy & hold",
 }
 BEST_MARK = "\u2605"  # a star after the best value of a column
+MEMBERS = "members"  # row key of a seed ensemble's members (mean +- std over the seeds)
+PLUS_MINUS = "\u00b1"
 
 
 def _number(value: Any) -> float | None:
@@ -95,8 +108,43 @@ def best_rows(rows: list[tuple[str, dict[str, float | None]]]) -> dict[str, set[
     return out
 
 
-def verdict(metrics: Mapping[str, Any]) -> str:
-    """Plain-language reading of the test split: does the model beat the random walk?"""
+def member_cells(members: Sequence[Mapping[str, Any]]
+                 ) -> dict[str, tuple[float | None, float | None]]:
+    """Column key -> (mean, sample std) over a seed ensemble's members (each a model metrics
+    dict of one split); None where no member has a finite value (std: fewer than two)."""
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for col in COLUMNS:
+        stats = mean_std([m.get(col.key) for m in members])
+        out[col.key] = (stats["mean"], stats["std"])
+    return out
+
+
+def seeds_verdict(members: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]) -> str:
+    """How many seeds beat the random walk's RMSE and buy & hold's return (one split)."""
+    baselines = metrics.get("baselines", {})
+    rw = _number(baselines.get(C.RANDOM_WALK, {}).get(C.RMSE))
+    hold = _number(baselines.get(C.BUY_AND_HOLD, {}).get(C.TOTAL_RETURN))
+    n = len(members)
+    parts = []
+    if rw is not None:
+        wins = sum(1 for m in members
+                   if (v := _number(m.get(C.RMSE))) is not None and v < rw)
+        parts.append(f"{wins} of {n} seeds beat the random walk's RMSE")
+    if hold is not None:
+        wins = sum(1 for m in members
+                   if (v := _number(m.get(C.TOTAL_RETURN))) is not None and v > hold)
+        parts.append(f"{wins} of {n} beat buy & hold after costs")
+    if not parts:
+        return ""
+    return "Across the seeds: " + "; ".join(parts) + "."
+
+
+def verdict(metrics: Mapping[str, Any], *, seeds: int = 1) -> str:
+    """Plain-language reading of the test split: does the model beat the random walk?
+
+    ``seeds`` > 1: the model is a seed ensemble's averaged forecast (the advice to check
+    other seeds is then replaced by the per-seed count of :func:`seeds_verdict`).
+    """
     model = metrics.get(C.MODEL, {})
     baselines = metrics.get("baselines", {})
     rmse = _number(model.get(C.RMSE))
@@ -111,8 +159,12 @@ def verdict(metrics: Mapping[str, Any]) -> str:
         )
     else:
         gain = (1 - rmse / rw) * 100
-        caution = ("a gap this small is usually noise; check other seeds before trusting it"
-                   if gain < 1 else "check that this holds for other seeds before trusting it")
+        if seeds > 1:
+            caution = ("a gap this small is usually noise" if gain < 1
+                       else "see below how many single seeds manage it")
+        else:
+            caution = ("a gap this small is usually noise; check other seeds before trusting it"
+                       if gain < 1 else "check that this holds for other seeds before trusting it")
         parts.append(
             f"The model's RMSE ({rmse:.6f}) is {gain:.2f}% below the random walk's "
             f"({rw:.6f}) on the test split: {caution}."
@@ -165,23 +217,38 @@ class MetricsView(QtWidgets.QWidget):
         self.verdict_label.setText("")
 
     def set_metrics(self, metrics: Mapping[str, Any], *, caption: str = "",
-                    model_label: str = "model") -> None:
-        """Fill the table from a metrics.json object (one split)."""
+                    model_label: str = "model",
+                    members: Sequence[Mapping[str, Any]] | None = None,
+                    members_label: str = "") -> None:
+        """Fill the table from a metrics.json object (one split).
+
+        ``members``: a seed ensemble's per-seed model metrics on the same split; a row
+        ``members_label`` then shows their mean and std (``mean ± std``) under the model's row,
+        and the best-of-column marks consider its means.
+        """
         rows = table_rows(metrics)
+        spread: dict[str, tuple[float | None, float | None]] = {}
+        if members:
+            spread = member_cells(members)
+            rows.insert(1, (MEMBERS, {k: mean for k, (mean, _std) in spread.items()}))
         best = best_rows(rows)
         self.table.setRowCount(len(rows))
         bold = QtGui.QFont(self.table.font())
         bold.setBold(True)
+        labels = {C.MODEL: model_label, MEMBERS: members_label or "seeds (mean \u00b1 std)"}
         for r, (name, values) in enumerate(rows):
-            label = model_label if name == C.MODEL else PREDICTOR_LABELS.get(name, name)
+            label = labels.get(name) or PREDICTOR_LABELS.get(name, name)
             head = QtWidgets.QTableWidgetItem(label)
-            if name == C.MODEL:
+            if name in (C.MODEL, MEMBERS):
                 head.setFont(bold)
             self.table.setVerticalHeaderItem(r, head)
             for c, col in enumerate(COLUMNS):
                 value = values[col.key]
                 is_best = name in best.get(col.key, set())
                 text = "n/a" if value is None else col.fmt(value)
+                if name == MEMBERS and value is not None:
+                    std = spread[col.key][1]
+                    text += f" {PLUS_MINUS} " + ("n/a" if std is None else _spread(col, std))
                 item = QtWidgets.QTableWidgetItem(f"{text} {BEST_MARK}" if is_best else text)
                 item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight
                                       | QtCore.Qt.AlignmentFlag.AlignVCenter)
@@ -192,7 +259,10 @@ class MetricsView(QtWidgets.QWidget):
                 self.table.setItem(r, c, item)
         self.caption.setText(caption or f"{metrics.get(C.SPLIT, C.TEST)} split "
                              f"({BEST_MARK} = best of the column)")
-        self.verdict_label.setText(verdict(metrics))
+        text = verdict(metrics, seeds=len(members or ()))
+        if members:
+            text = f"{text} {seeds_verdict(members, metrics)}".strip()
+        self.verdict_label.setText(text)
 
     def best_cells(self) -> dict[str, list[str]]:
         """Column header -> row labels marked best (for tests and screen readers)."""
@@ -204,3 +274,9 @@ class MetricsView(QtWidgets.QWidget):
                     out.setdefault(col.header, []).append(
                         self.table.verticalHeaderItem(r).text())
         return out
+
+
+def _spread(col: Column, std: float) -> str:
+    """A standard deviation in the column's units (no sign for percentages)."""
+    text = col.fmt(std)
+    return text[1:] if text.startswith("+") else text

@@ -15,6 +15,7 @@ from PySide6 import QtCore, QtWidgets
 from sandbox import constants as C
 from sandbox.config import DataSpec, ModelConfig, StrategyConfig, TrainConfig
 from sandbox.errors import ConfigError
+from sandbox.ui.settings import MAX_SEEDS
 
 __all__ = ["DataPanel", "ModelPanel", "StrategyPanel"]
 
@@ -288,6 +289,12 @@ class ModelPanel(QtWidgets.QGroupBox):
         self.lr_edit.setToolTip("Adam learning rate, e.g. 0.001 or 1e-3")
         self.seed_spin = _spin(0, 2**31 - 1, "Random seed: the same seed, data and settings "
                                              "give the same predictions")
+        self.seeds_spin = _spin(1, MAX_SEEDS, "Models to train, each with its own seed (seed, "
+                                              "seed + 1, ...), in parallel processes. With 2 or "
+                                              "more the chart shows their averaged forecast "
+                                              "with the range over the seeds, and the metrics "
+                                              "their mean \u00b1 std")
+        self.seeds_spin.setValue(1)
         self.target_combo = _combo(_TARGET_LABELS, "What the network predicts: the next log "
                                                    "return (default) or, for teaching, the next "
                                                    "close level")
@@ -303,11 +310,12 @@ class ModelPanel(QtWidgets.QGroupBox):
         form.addRow("Batch size", self.batch_spin)
         form.addRow("Learning rate", self.lr_edit)
         form.addRow("Seed", self.seed_spin)
+        form.addRow("Seeds", self.seeds_spin)
         self.setLayout(form)
         self._extra_train: TrainConfig = TrainConfig()  # fields without a widget (threads, ...)
         self.set_configs(ModelConfig(), TrainConfig())
         for spin in (self.window_spin, self.hidden_spin, self.layers_spin, self.epochs_spin,
-                     self.patience_spin, self.batch_spin, self.seed_spin):
+                     self.patience_spin, self.batch_spin, self.seed_spin, self.seeds_spin):
             spin.valueChanged.connect(self.changed)
         self.dropout_spin.valueChanged.connect(self.changed)
         self.lr_edit.textChanged.connect(self.changed)
@@ -328,6 +336,13 @@ class ModelPanel(QtWidgets.QGroupBox):
         self.lr_edit.setText(f"{train.lr:g}")
         self.seed_spin.setValue(train.seed)
         self._extra_train = train
+
+    def seeds(self) -> int:
+        """Models to train (a seed ensemble when > 1)."""
+        return self.seeds_spin.value()
+
+    def set_seeds(self, seeds: int) -> None:
+        self.seeds_spin.setValue(max(1, min(MAX_SEEDS, int(seeds))))
 
     def model_config(self) -> ModelConfig:
         """The network settings (raises ConfigError with the reason when invalid)."""

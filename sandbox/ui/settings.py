@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6 import QtCore
 
+from sandbox import constants as C
 from sandbox.config import (
     DataSpec,
     ModelConfig,
@@ -38,6 +39,10 @@ KEY_STATE = "window/state"
 KEY_SPLITTER = "window/splitter"
 KEY_DARK = "view/dark_chart"
 KEY_LAST_FOLDER = "files/last_folder"
+KEY_SEEDS = "run/seeds"
+KEY_SWEEP_GRID = "sweep/grid"
+KEY_SWEEP_SEEDS = "sweep/seeds"
+MAX_SEEDS = C.MAX_ENSEMBLE_SEEDS
 
 _PARTS: dict[str, tuple[str, type]] = {
     "data": (KEY_DATA, DataSpec),
@@ -130,6 +135,24 @@ class Settings:
 
     def set_last_folder(self, folder: str) -> None:
         self.q.setValue(KEY_LAST_FOLDER, folder)
+
+    def seeds(self, key: str = KEY_SEEDS) -> int:
+        """Seeds per training (1: a single model); 1 when unset or unreadable."""
+        try:
+            value = int(self.q.value(key, 1))
+        except (TypeError, ValueError):
+            return 1
+        return value if 1 <= value <= MAX_SEEDS else 1
+
+    def set_seeds(self, seeds: int, key: str = KEY_SEEDS) -> None:
+        self.q.setValue(key, int(seeds))
+
+    def sweep_grid(self) -> str:
+        value = self.q.value(KEY_SWEEP_GRID)
+        return value if isinstance(value, str) else ""
+
+    def set_sweep_grid(self, text: str) -> None:
+        self.q.setValue(KEY_SWEEP_GRID, str(text))
 
     def sync(self) -> None:
         self.q.sync()

@@ -32,6 +32,7 @@ __all__ = [
     "LoadWorker",
     "MainThreadGC",
     "PendingLoad",
+    "StreamWorker",
     "TaskWorker",
     "TrainWorker",
     "Worker",
@@ -107,6 +108,27 @@ class TaskWorker(Worker):
 
     def _emit_result(self, result: Any) -> None:
         self.returned.emit(result)
+
+
+class StreamWorker(TaskWorker):
+    """Run a job that streams partial results: ``fn(*args, on_result=..., cancel=...,
+    **kwargs)``.
+
+    Each value passed to ``on_result`` (on the worker thread) arrives as ``streamed``; the
+    return value as ``returned``. Used for seed ensembles and sweeps, whose runs finish one
+    by one in worker processes (:func:`sandbox.sweep.run_sweep`).
+    """
+
+    streamed = Signal(object)
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, result_arg: str = "on_result",
+                 **kwargs: Any) -> None:
+        super().__init__(fn, *args, **kwargs)
+        self.result_arg = result_arg
+
+    def work(self) -> Any:
+        return self.fn(*self.args, **{self.result_arg: self.streamed.emit,
+                                      "cancel": self._cancel}, **self.kwargs)
 
 
 class PendingLoad:

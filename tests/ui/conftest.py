@@ -90,6 +90,8 @@ def make_window(qtbot) -> Callable[..., object]:
         if start:
             with qtbot.waitSignal(window.data_shown, timeout=20_000):
                 window.start()
+            # data_shown comes before the load worker's thread has ended
+            qtbot.waitUntil(lambda: not window.is_loading(), timeout=20_000)
         return window
 
     return make

@@ -194,6 +194,7 @@ def assert_usable(window, qtbot):
     """After an error the window still loads data and can train."""
     with qtbot.waitSignal(window.data_shown, timeout=20_000):
         window.load(DataSpec(source="sample:GSPC", start="2014-01-01"))
+    qtbot.waitUntil(lambda: not window.is_loading(), timeout=20_000)
     assert window.act_train.isEnabled()
     assert not window.pool.is_busy() or window.is_loading() is False
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyqtgraph as pg
+from pyqtgraph.Qt import QtGui
 
 from sandbox.constants import (
     BUY_AND_HOLD,
@@ -20,7 +21,15 @@ from sandbox.constants import (
     TEST,
 )
 
-__all__ = ["EquityPane", "bar_aligned", "best_baseline", "broken_line", "split_total_return"]
+__all__ = [
+    "Band",
+    "EquityPane",
+    "band_lines",
+    "bar_aligned",
+    "best_baseline",
+    "broken_line",
+    "split_total_return",
+]
 
 MODEL_COLOR = "#ffb300"  # amber: the model, everywhere in the chart
 HOLD_COLOR = "#42a5f5"  # blue
@@ -114,6 +123,64 @@ def broken_line(x: np.ndarray, y: np.ndarray, breaks: np.ndarray) -> tuple[np.nd
             np.insert(y.astype(np.float64), where, np.nan))
 
 
+def band_lines(x: np.ndarray, low: np.ndarray, high: np.ndarray, breaks: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, low and high ready for a filled band: NaN in both edges wherever either is unknown
+    and after every break, so the two edges have the same gaps (pyqtgraph fills between
+    matching pieces)."""
+    low = np.asarray(low, dtype=np.float64).copy()
+    high = np.asarray(high, dtype=np.float64).copy()
+    unknown = ~(np.isfinite(low) & np.isfinite(high))
+    low[unknown] = np.nan
+    high[unknown] = np.nan
+    bx, blow = broken_line(x, low, breaks)
+    _, bhigh = broken_line(x, high, breaks)
+    return bx, blow, bhigh
+
+
+class Band:
+    """A filled band between two edges (e.g. the lowest and highest value over seeds).
+
+    Parameters
+    ----------
+    plot : pyqtgraph.PlotItem
+        Where the band is drawn (behind the curves).
+    color : str
+        Colour of the fill (translucent) and of the edges.
+    """
+
+    def __init__(self, plot: pg.PlotItem, color: str) -> None:
+        edge = QtGui.QColor(color)
+        edge.setAlpha(90)
+        fill = QtGui.QColor(color)
+        fill.setAlpha(55)
+        self.low = pg.PlotCurveItem(pen=pg.mkPen(edge, width=0.8), connect="finite")
+        self.high = pg.PlotCurveItem(pen=pg.mkPen(edge, width=0.8), connect="finite")
+        self.fill = pg.FillBetweenItem(self.low, self.high, brush=pg.mkBrush(fill))
+        for item in (self.fill, self.low, self.high):
+            item.setZValue(1)
+            plot.addItem(item)
+        # what a legend shows for the band (a legend cannot draw a FillBetweenItem itself)
+        self.legend_sample = pg.BarGraphItem(x=[0.0], height=[0.0], width=1.0,
+                                             brush=pg.mkBrush(fill), pen=pg.mkPen(edge))
+        self.points = 0
+
+    def set_data(self, x: np.ndarray, low: np.ndarray, high: np.ndarray,
+                 breaks: np.ndarray) -> None:
+        bx, blow, bhigh = band_lines(x, low, high, breaks)
+        self.low.setData(bx, blow)
+        self.high.setData(bx, bhigh)
+        self.points = int(np.isfinite(blow).sum())
+
+    def clear(self) -> None:
+        self.low.setData([], [])
+        self.high.setData([], [])
+        self.points = 0
+
+    def is_empty(self) -> bool:
+        return self.points == 0
+
+
 def _curve(color: str, width: float) -> pg.PlotDataItem:
     # No ``name``: the pane's legend is filled by hand, with the best baseline's name in it.
     item = pg.PlotDataItem(pen=pg.mkPen(color, width=width), connect="finite")
@@ -145,16 +212,23 @@ class EquityPane:
         self.model.setZValue(3)  # the model on top
         for item in (self.model, self.hold, self.baseline):
             plot.addItem(item)  # added once, empty; data comes and goes with setData
+        self.band = Band(plot, MODEL_COLOR)  # a seed ensemble's lowest .. highest equity
         self.curves: dict[str, pg.PlotDataItem] = {}
         self._stack = np.empty((0, 0))  # bar-aligned values of the visible curves, for y range
         self.baseline_name: str | None = None
 
     def set_data(self, bar_index: np.ndarray, n: int, predictions: pd.DataFrame,
-                 baselines: dict[str, pd.DataFrame] | None, dates: pd.DatetimeIndex) -> None:
-        """Draw model, buy-and-hold and best-baseline equity, one account per split."""
+                 baselines: dict[str, pd.DataFrame] | None, dates: pd.DatetimeIndex, *,
+                 band: tuple[np.ndarray, np.ndarray] | None = None,
+                 model_label: str = "model", band_label: str = "seed range") -> None:
+        """Draw model, buy-and-hold and best-baseline equity, one account per split.
+
+        ``band``: the lowest and highest equity over a seed ensemble's members, per row of
+        ``predictions``, drawn as a filled band behind the model's curve.
+        """
         self.clear()
         rows: list[np.ndarray] = []
-        series = [(MODEL, self.model, "model", predictions)]
+        series = [(MODEL, self.model, model_label, predictions)]
         if baselines and BUY_AND_HOLD in baselines:
             series.append((BUY_AND_HOLD, self.hold, "buy & hold", baselines[BUY_AND_HOLD]))
         self.baseline_name = best_baseline(baselines)
@@ -180,14 +254,23 @@ class EquityPane:
             self.legend.addItem(item, label)
             self.curves[key] = item
             rows.append(bar_aligned(frame[EQUITY], idx, n))
+            if key == MODEL and band is not None:
+                low, high = (np.asarray(b, dtype=np.float64)[keep] for b in band)
+                self.band.set_data(x, low, high, breaks)
+                self.legend.addItem(self.band.legend_sample, band_label)
+                self.curves["band"] = self.band.legend_sample
+                for values in (low, high):
+                    rows.append(bar_aligned(pd.Series(values), idx[keep], n))
         self._stack = np.vstack(rows) if rows else np.empty((0, n))
         self.legend.setVisible(bool(self.curves))
 
     def clear(self) -> None:
         """Remove every curve (the pane stays, empty)."""
-        for item in self.curves.values():
+        for key, item in self.curves.items():
             self.legend.removeItem(item)
-            item.setData([], [])
+            if key != "band":
+                item.setData([], [])
+        self.band.clear()
         self.curves = {}
         self.legend.setVisible(False)
         self._stack = np.empty((0, 0))

@@ -73,6 +73,10 @@ class LossPlot(QtWidgets.QWidget):
         self._epochs: list[float] = []
         self._train: list[float] = []
         self._val: list[float] = []
+        for item in getattr(self, "_members", []):
+            self.plot.removeItem(item)
+        self._members: list[pg.PlotDataItem] = []
+        self._n_members = 0
         self._timer.stop()
         self._redraw()
 
@@ -93,6 +97,23 @@ class LossPlot(QtWidgets.QWidget):
         self._train.append(float(train_loss))
         self._val.append(float(val_loss))
         self._schedule()
+
+    def add_member(self, train_loss: list[float], val_loss: list[float]) -> None:
+        """Add one seed ensemble member's finished curves (thin, per epoch), drawn at once."""
+        x = np.arange(1, len(train_loss) + 1, dtype=np.float64)
+        for values, color in ((train_loss, TRAIN_COLOR), (val_loss, VAL_COLOR)):
+            if not len(values):
+                continue
+            pen = pg.mkPen(color, width=1)
+            item = pg.PlotDataItem(x[:len(values)], _finite_or_nan(list(values)), pen=pen,
+                                   symbol="o", symbolSize=3, symbolBrush=color, symbolPen=None)
+            self.plot.addItem(item)
+            self._members.append(item)
+        self._n_members += 1
+
+    def members(self) -> int:
+        """Ensemble members drawn."""
+        return self._n_members
 
     def points(self) -> dict[str, int]:
         """How many points each curve holds (batch, train, val)."""

@@ -41,7 +41,7 @@ from sandbox.ui.charts.candles import (
     OhlcSeries,
     VolumeItem,
 )
-from sandbox.ui.charts.equity import MODEL_COLOR, EquityPane, broken_line
+from sandbox.ui.charts.equity import MODEL_COLOR, Band, EquityPane, broken_line
 
 __all__ = ["SPLIT_COLORS", "PriceChart", "position_changes"]
 
@@ -209,6 +209,8 @@ class PriceChart(QtWidgets.QWidget):
             curve.setDownsampling(auto=True, method="peak")
             curve.setZValue(5)
             self.price_plot.addItem(curve)
+        self.predicted_band = Band(self.price_plot, MODEL_COLOR)  # seed ensembles' range
+        self._band_close = np.empty((2, 0))  # bar-aligned band edges, for the y range
         self.buy_markers = pg.ScatterPlotItem(symbol=_marker(True), size=18, pxMode=True)
         self.sell_markers = pg.ScatterPlotItem(symbol=_marker(False), size=18, pxMode=True)
         self._marker_x = np.empty(0)  # sorted x of every marker, to thin them when crowded
@@ -317,7 +319,8 @@ class PriceChart(QtWidgets.QWidget):
                 self._regions.append((plot, region))
 
     def set_predictions(self, predictions: pd.DataFrame,
-                        baselines: dict[str, pd.DataFrame] | None = None) -> None:
+                        baselines: dict[str, pd.DataFrame] | None = None, *,
+                        band: pd.DataFrame | None = None, model_label: str = "model") -> None:
         """Overlay a run's predictions and paper-trading results.
 
         Parameters
@@ -330,6 +333,12 @@ class PriceChart(QtWidgets.QWidget):
         baselines : dict of str to pandas.DataFrame, optional
             Same layout per baseline (``buy_and_hold``, ``random_walk``, ...); the equity pane
             shows buy-and-hold and the naive baseline with the best test total return.
+        band : pandas.DataFrame, optional
+            A seed ensemble's spread, one row per prediction row: ``predicted_close_min``,
+            ``predicted_close_max`` (drawn around the predicted close, on the bar it predicts)
+            and ``equity_min``, ``equity_max`` (around the model's equity).
+        model_label : str
+            The model's name in the equity legend.
 
         Raises
         ------
@@ -371,7 +380,27 @@ class PriceChart(QtWidgets.QWidget):
                 self._pred[column] = aligned
         self._pred_close = np.full(n + 1, np.nan)
         self._pred_close[bar + 1] = predicted_close
-        self.equity.set_data(bar, n, frame, baselines, self._dates)
+        equity_band = None
+        if band is not None:
+            from sandbox.ensemble import (
+                BAND_EQUITY_HIGH,
+                BAND_EQUITY_LOW,
+                BAND_PREDICTED_HIGH,
+                BAND_PREDICTED_LOW,
+            )
+
+            rows = band.reindex(frame.index)
+            low = rows[BAND_PREDICTED_LOW].to_numpy(np.float64)
+            high = rows[BAND_PREDICTED_HIGH].to_numpy(np.float64)
+            self.predicted_band.set_data(x + 1.0, low, high, breaks)
+            self._band_close = np.full((2, n + 1), np.nan)
+            self._band_close[0, bar + 1] = low
+            self._band_close[1, bar + 1] = high
+            self.price_legend.addItem(self.predicted_band.legend_sample, "seed range")
+            equity_band = (rows[BAND_EQUITY_LOW].to_numpy(np.float64),
+                           rows[BAND_EQUITY_HIGH].to_numpy(np.float64))
+        self.equity.set_data(bar, n, frame, baselines, self._dates, band=equity_band,
+                             model_label=model_label)
         self.price_legend.setVisible(True)
         self._apply_overlay_style()
         self._update_y_ranges()
@@ -384,6 +413,9 @@ class PriceChart(QtWidgets.QWidget):
         self.sell_markers.clear()
         self._marker_x = np.empty(0)
         self.equity.clear()
+        self.price_legend.removeItem(self.predicted_band.legend_sample)  # no-op if absent
+        self.predicted_band.clear()
+        self._band_close = np.empty((2, 0))
         self._pred = {}
         self._pred_close = np.empty(0)
         self.price_legend.setVisible(False)
@@ -519,6 +551,8 @@ class PriceChart(QtWidgets.QWidget):
         s = series.visible_slice(x0, x1)
         if self._pred_close.size:
             window = self._pred_close[s.start:s.stop]
+            if self._band_close.size:
+                window = np.concatenate([window, self._band_close[:, s.start:s.stop].ravel()])
             finite = window[np.isfinite(window)]
             if finite.size:
                 lo = min(lo, float(finite.min()))
