@@ -157,6 +157,14 @@ def from_members(
     if not base_frames[C.RANDOM_WALK].index.equals(rows):
         raise ConfigError("ensemble members do not predict the rows the configuration gives; "
                           "were they trained on other data?")
+    labels = first[C.SPLIT].to_numpy()
+    if not np.array_equal(labels, base_frames[C.RANDOM_WALK][C.SPLIT].to_numpy()):
+        raise ConfigError("ensemble members were split into train/validation/test differently "
+                          "from the configuration; were they trained with another split?")
+    for seed in seeds[1:]:
+        if not np.array_equal(members[seed][C.SPLIT].to_numpy(), labels):
+            raise ConfigError(f"ensemble member seed {seed}: split differently from seed "
+                              f"{seeds[0]}")
     forecasts = np.vstack([members[s][C.PREDICTED_RETURN].to_numpy(np.float64) for s in seeds])
     with np.errstate(invalid="ignore"):
         mean = forecasts.mean(axis=0)  # NaN where any member has no forecast
@@ -179,7 +187,9 @@ def from_members(
 def retrade(result: EnsembleResult, strategy: StrategyConfig) -> EnsembleResult:
     """The same ensemble paper-traded with another strategy (forecasts are kept)."""
     new = dataclasses.replace(result, config=result.config.replace(strategy=strategy),
-                              members=dict(result.members), baselines=dict(result.baselines))
+                              members=dict(result.members), baselines=dict(result.baselines),
+                              seeds=list(result.seeds), failed=dict(result.failed),
+                              histories={k: dict(v) for k, v in result.histories.items()})
     return _trade(new, strategy, target=str(result.metrics.get("target", C.TARGET_RETURN)))
 
 
@@ -290,12 +300,14 @@ def run_ensemble(
     Raises
     ------
     TrainingError
-        Every member failed (the first reason is given).
+        Every member failed (each seed's reason is given).
     ConfigError, DataError, Cancelled
         As :func:`sandbox.sweep.run_sweep`.
     """
     from sandbox import sweep
 
+    if not (isinstance(jobs, int) and jobs >= 1):
+        raise ConfigError(f"jobs {jobs!r}: must be a whole number >= 1")
     if prices is None:
         from sandbox.data import load_prices
 
@@ -318,13 +330,19 @@ def from_records(config: RunConfig, prices: LoadedPrices,
     TrainingError
         No run succeeded.
     """
-    members = {int(r.seed): r.predictions for r in records
-               if r.error is None and r.predictions is not None}
-    failed = {int(r.seed): str(r.error) for r in records if r.error is not None}
+    members: dict[int, pd.DataFrame] = {}
+    failed: dict[int, str] = {}
+    histories: dict[int, dict[str, list[float]]] = {}
+    for r in records:
+        if r.error is not None:
+            failed[int(r.seed)] = str(r.error)
+        elif r.predictions is None:
+            failed[int(r.seed)] = "no predictions came back (run the sweep with keep_predictions)"
+        else:
+            members[int(r.seed)] = r.predictions
+            histories[int(r.seed)] = {"train_loss": list(r.train_losses),
+                                      "val_loss": list(r.val_losses)}
     if not members:
         reasons = "; ".join(f"seed {s}: {e}" for s, e in sorted(failed.items()))
-        raise TrainingError(f"every seed failed ({reasons or 'no predictions came back'})")
-    histories = {int(r.seed): {"train_loss": list(r.train_losses),
-                               "val_loss": list(r.val_losses)}
-                 for r in records if r.error is None}
+        raise TrainingError(f"every seed failed ({reasons or 'no runs'})")
     return from_members(config, prices, members, failed=failed, histories=histories)
