@@ -28,6 +28,7 @@ from sandbox.ui.dialogs import Failure
 from sandbox.ui.metrics_view import MetricsView
 from sandbox.ui.panels import DataPanel, ModelPanel, StrategyPanel, csv_filters
 from sandbox.ui.settings import Settings, resolve_config
+from sandbox.ui.sweep_view import SweepView, summary_lines
 from sandbox.ui.workers import (
     LoadWorker,
     PendingLoad,
@@ -54,6 +55,7 @@ _TASK_TITLES = {
     "export_chart": "Could not export the chart",
     "save_model": "Could not save the model",
     "load_model": "Could not predict with the saved model",
+    "open_sweep": "Could not open the sweep's run",
 }
 
 
@@ -63,7 +65,8 @@ def parallel_jobs(runs: int) -> int:
 
 
 def _is_ensemble(result: Any) -> bool:
-    return hasattr(result, "members") and hasattr(result, "seeds")
+    """A seed ensemble of two or more members (one member draws like a single model)."""
+    return hasattr(result, "members") and len(getattr(result, "seeds", ())) > 1
 
 
 def _hms(seconds: float) -> str:
@@ -181,6 +184,8 @@ class MainWindow(QtWidgets.QMainWindow):
         A run's overlays and metrics are drawn (after training, re-trading or Load model).
     run_ended(str)
         Training ended: ``"finished"``, ``"failed"`` or ``"cancelled"``.
+    sweep_ended(str)
+        A sweep (Sweep tab) ended: ``"finished"``, ``"failed"`` or ``"cancelled"``.
     task_ended(str, bool)
         A background task (export, save, load model, re-trade) ended; kind and success.
     failure_reported(str, Failure)
@@ -191,6 +196,7 @@ class MainWindow(QtWidgets.QMainWindow):
     run_started = Signal(object)
     run_shown = Signal(object)
     run_ended = Signal(str)
+    sweep_ended = Signal(str)
     task_ended = Signal(str, bool)
     failure_reported = Signal(str, object)
 
@@ -214,6 +220,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._load_worker: LoadWorker | None = None
         self._train_worker: Worker | None = None  # a TrainWorker, or a StreamWorker (seeds)
         self._members_done = 0
+        self._sweep_worker: StreamWorker | None = None
+        self._sweep_ended = "finished"
         self._task_worker: TaskWorker | None = None
         self._task_kind = ""
         self._task_context: Any = None
@@ -311,6 +319,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.addTab(self.loss_plot, "Loss")
         self.tabs.addTab(self.metrics_view, "Metrics")
         self.tabs.addTab(self.log_view, "Log")
+        self.sweep_view = SweepView()
+        self.sweep_view.set_jobs(parallel_jobs(os.cpu_count() or 1))
+        self.tabs.addTab(self.sweep_view, "Sweep")
         self.splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.splitter.setObjectName("chart_splitter")
         self.splitter.addWidget(self.chart)
@@ -428,6 +439,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.data_panel.open_csv_requested.connect(self.open_csv)
         self.model_panel.changed.connect(self._on_model_changed)
         self.strategy_panel.changed.connect(self._on_strategy_changed)
+        self.sweep_view.run_requested.connect(self.run_sweep)
+        self.sweep_view.stop_requested.connect(self.stop)
+        self.sweep_view.open_requested.connect(self.open_sweep_config)
 
     def _restore_window(self) -> None:
         geometry = self.settings.geometry() if self.persist else None
@@ -440,6 +454,7 @@ class MainWindow(QtWidgets.QMainWindow):
             splitter = self.settings.splitter_state()
             if splitter is not None:
                 self.splitter.restoreState(splitter)
+            self.sweep_view.set_form_values(self.settings.sweep_form())
 
     # ============================================================== public API ==========
     def start(self) -> None:
@@ -464,6 +479,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def is_loading(self) -> bool:
         return self._load_worker is not None
 
+    def is_sweeping(self) -> bool:
+        return self._sweep_worker is not None
+
     def is_busy(self) -> bool:
         """True while any worker (load, train, task, warm-up) runs."""
         return self.pool.is_busy()
@@ -471,11 +489,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def is_idle(self) -> bool:
         """No load, training or task running and no result half drawn."""
         return (self._load_worker is None and self._train_worker is None
-                and self._task_worker is None and not self._drawing)
+                and self._task_worker is None and self._sweep_worker is None
+                and not self._drawing)
 
     def load(self, spec: DataSpec, *, pending: PendingLoad | None = None) -> None:
         """Load ``spec`` on a worker thread; the chart shows it when it arrives."""
-        if self._closing or self.is_training() or self.is_loading():
+        if self._closing or self.is_training() or self.is_loading() or self.is_sweeping():
             return
         worker = LoadWorker(spec, pending=pending)
         worker.loaded.connect(self._on_loaded)
@@ -576,10 +595,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def stop(self) -> None:
         """Stop training or loading (answers within one batch)."""
-        for worker in (self._train_worker, self._load_worker):
+        for worker in (self._train_worker, self._load_worker, self._sweep_worker):
             if worker is not None:
                 worker.cancel()  # sets an Event: direct call from the UI thread
-        if self._train_worker is not None:
+        if self._train_worker is not None or self._sweep_worker is not None:
             self._set_status("Stopping...")
 
     def show_all(self) -> None:
@@ -598,7 +617,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_csv(self) -> None:
         """File > Open CSV...: choose a file and load it."""
-        if self.is_training() or self.is_loading():
+        if self.is_training() or self.is_loading() or self.is_sweeping():
             return
         path = dialogs.ask_open_path(self, "Open a price CSV", self._folder(), csv_filters())
         if not path:
@@ -686,6 +705,58 @@ class MainWindow(QtWidgets.QMainWindow):
                             strategy)
         self._start_task("load_model", worker, context=folder)
 
+    def run_sweep(self, grid: dict, seeds: int, jobs: int) -> None:
+        """Sweep tab: train every configuration of ``grid`` (over the side panel's settings)
+        x ``seeds`` in ``jobs`` worker processes; rows fill in as runs finish."""
+        if not self._can_train():
+            if self._form_error is not None:
+                self._report("Cannot run the sweep",
+                             Failure(message=self._form_error, kind="ConfigError"))
+            return
+        from sandbox import sweep
+
+        base = self.current_config()
+        try:
+            n_runs = len(sweep.expand_grid(base, grid, seeds=seeds))
+        except ConfigError as exc:
+            self._report("Cannot run the sweep", dialogs.failure_from(exc))
+            return
+        worker = StreamWorker(sweep.run_sweep, base, grid, seeds=seeds, jobs=jobs,
+                              prices=self._prices, keep_predictions=True)
+        worker.streamed.connect(self._on_sweep_run_done)
+        worker.returned.connect(self._on_sweep_returned)
+        worker.failed.connect(self._on_sweep_failed)
+        worker.cancelled.connect(self._on_sweep_cancelled)
+        worker.finished.connect(self._on_sweep_finished)
+        self._sweep_worker = worker
+        self._sweep_started = time.monotonic()
+        self._sweep_ended = "finished"
+        self.sweep_view.start(grid, seeds)
+        self.sweep_view.set_running(True)
+        self.progress.setRange(0, 0)
+        text = sweep.format_params({k: ",".join(map(str, v)) for k, v in grid.items()})
+        self._set_status(f"Sweep: {n_runs} runs ({text}, {seeds} seed(s)) in {jobs} "
+                         "process(es)...")
+        self.log(f"sweep started: {n_runs} runs, grid {text}, {seeds} seed(s) per "
+                 f"configuration, {jobs} process(es), on {self._prices.label}")
+        if self.persist:
+            self.settings.set_sweep_form(self.sweep_view.form_values())
+        self.pool.start(worker, name="sandbox-sweep")
+        self._update_actions()
+
+    def open_sweep_config(self, config_id: str) -> None:
+        """Show a finished sweep configuration (averaged over its seeds) on the chart."""
+        records = self.sweep_view.records(config_id)
+        if not records or self._prices is None or self.is_training() or self.is_sweeping():
+            return
+        from sandbox import ensemble
+
+        done = [r for r in records if r.error is None] or records
+        first = min(done, key=lambda r: r.seed)
+        config = RunConfig.from_dict(first.config)
+        worker = TaskWorker(ensemble.from_records, config, self._prices, records)
+        self._start_task("open_sweep", worker, context=config_id)
+
     def png_bytes(self) -> bytes:
         """The whole window as PNG bytes (for ``--screenshot``)."""
         return _png_bytes(self.grab().toImage())
@@ -710,6 +781,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_split_preview()
         self.loss_plot.reset()
         self.metrics_view.clear()
+        self.sweep_view.clear()  # a sweep's runs belong to the data they were trained on
         first, last = frame.index[0], frame.index[-1]
         text = f"{loaded.label}: {len(frame):,} bars, {first:%Y-%m-%d} .. {last:%Y-%m-%d}"
         source = f"{loaded.label} \u00b7 {len(frame):,} bars"
@@ -983,6 +1055,68 @@ class MainWindow(QtWidgets.QMainWindow):
             self.metrics_view.set_metrics(result.metrics, caption=caption,
                                           model_label=f"model ({kind})")
 
+    # ============================================================== sweep ===============
+    @QtCore.Slot(object)
+    def _on_sweep_run_done(self, record: Any) -> None:
+        if self._closing:
+            return
+        self.sweep_view.add_record(record)
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, PROGRESS_STEPS)
+        self.progress.setValue(round(PROGRESS_STEPS * record.done / max(record.total, 1)))
+        elapsed = time.monotonic() - self._sweep_started
+        eta = elapsed / record.done * (record.total - record.done)
+        outcome = f"failed: {record.error}" if record.error else (
+            f"val loss {_fmt(record.val_loss)}, val sharpe "
+            f"{_fmt(record.val_metrics.get(C.SHARPE))}")
+        self.log(f"sweep run {record.done}/{record.total} {record.config_id} {record.label}: "
+                 f"{outcome} ({record.seconds:.1f} s)")
+        self._set_status(f"Sweep: {record.done}/{record.total} runs  ETA {_hms(eta)}")
+
+    @QtCore.Slot(object)
+    def _on_sweep_returned(self, result: Any) -> None:
+        if self._closing:
+            return
+        self.sweep_view.set_result(result.summary)
+        for line in summary_lines(result.summary):
+            self.log(f"sweep: {line}")
+        self.progress.setValue(PROGRESS_STEPS)
+        selected = (result.summary.get("selected") or {}).get("config_id")
+        self._set_status(f"Sweep finished in {_hms(time.monotonic() - self._sweep_started)}"
+                         + (f"; {selected} selected on validation. Open it to see it on the "
+                            "chart." if selected else "; no run finished."))
+
+    @QtCore.Slot(object)
+    def _on_sweep_failed(self, failure: Failure) -> None:
+        if self._closing:
+            return
+        self._sweep_ended = "failed"
+        self.progress.setValue(0)
+        self._set_status("The sweep failed.")
+        self.sweep_view.clear(f"The sweep failed: {failure.message}")
+        self._report("The sweep failed", failure)
+
+    @QtCore.Slot()
+    def _on_sweep_cancelled(self) -> None:
+        if self._closing:
+            return
+        self._sweep_ended = "cancelled"
+        self.progress.setValue(0)
+        self._set_status("Sweep stopped. Nothing was kept.")
+        self.log("sweep stopped")
+        self.sweep_view.clear("The sweep was stopped; its runs were dropped.")
+
+    @QtCore.Slot()
+    def _on_sweep_finished(self) -> None:
+        self._sweep_worker = None
+        if self._closing:
+            return
+        self.sweep_view.set_running(False)
+        self.progress.setRange(0, PROGRESS_STEPS)
+        how, self._sweep_ended = self._sweep_ended, "finished"
+        self._update_actions()
+        self.sweep_ended.emit(how)
+
     # ============================================================== strategy ============
     @QtCore.Slot()
     def _on_model_changed(self) -> None:
@@ -990,6 +1124,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_split_preview()
 
     @QtCore.Slot()
+    def _adopt_config(self, result: Any) -> None:
+        """Put a shown run's settings in the side panel, so Train reproduces it."""
+        config = result.config
+        self.model_panel.set_configs(config.model, config.train)
+        self.model_panel.set_seeds(len(getattr(result, "seeds", [0])))
+        if self.strategy_panel.strategy_config() != config.strategy:
+            self.strategy_panel.set_config(config.strategy)
+        self._config = config
+
     def _on_strategy_changed(self) -> None:
         self._validate_form()
         if self._result is not None and self._form_error is None and not self.is_training():
@@ -1007,7 +1150,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._task_worker is not None:
             self._retrade_pending = True
             return
-        if _is_ensemble(self._result):
+        if hasattr(self._result, "members"):  # an ensemble, of any size
             from sandbox.ensemble import retrade
         else:
             from sandbox.pipeline import retrade
@@ -1047,6 +1190,22 @@ class MainWindow(QtWidgets.QMainWindow):
                          f"{_fmt(model.get(C.SHARPE))}")
                 self._set_status(f"Paper trading updated: {_strategy_text(value.config.strategy)}"
                                  f"; model total return {_pct(model.get(C.TOTAL_RETURN))}.")
+        elif kind == "open_sweep":
+            if self.is_training():
+                return
+            self._adopt_config(value)
+            self.loss_plot.reset()
+            for seed in value.seeds:
+                history = value.histories.get(seed, {})
+                self.loss_plot.add_member(history.get("train_loss", []),
+                                          history.get("val_loss", []))
+            self._show_result(value)
+            self.tabs.setCurrentWidget(self.metrics_view)
+            seeds = ", ".join(map(str, value.seeds))
+            self.log(f"opened sweep configuration {self._task_context} (seeds {seeds}); the "
+                     "side panel now holds its settings")
+            self._set_status(f"Showing sweep configuration {self._task_context}: "
+                             f"{value.n_seeds} seed(s) averaged.")
         elif kind == "load_model":
             if self.is_training():
                 return
@@ -1104,34 +1263,42 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _can_train(self) -> bool:
         return (not self._closing and self._prices is not None and self._form_error is None
-                and not self.is_training() and not self.is_loading())
+                and not self.is_training() and not self.is_loading()
+                and not self.is_sweeping())
 
     def _update_actions(self) -> None:
         if not hasattr(self, "act_train"):
             return
         training, loading = self.is_training(), self.is_loading()
+        sweeping = self.is_sweeping()
         task = self._task_worker is not None
         has_data = self._prices is not None
         has_result = self._result is not None
         self.act_train.setEnabled(self._can_train())
-        self.act_stop.setEnabled(training or loading)
-        self.act_open_csv.setEnabled(not training and not loading)
+        self.act_stop.setEnabled(training or loading or sweeping)
+        self.act_open_csv.setEnabled(not training and not loading and not sweeping)
         self.act_export_predictions.setEnabled(has_result and not task)
         self.act_save_model.setEnabled(has_result and not task
                                        and getattr(self._result, "model", None) is not None)
         self.act_export_chart.setEnabled(has_data and not task)
-        self.act_load_model.setEnabled(has_data and not training and not task)
+        self.act_load_model.setEnabled(has_data and not training and not task and not sweeping)
         self.act_show_test.setEnabled(has_data)
         self.act_show_all.setEnabled(has_data)
         self.progress.setTextVisible(training)
         self.train_button.setEnabled(self.act_train.isEnabled())
         self.stop_button.setEnabled(self.act_stop.isEnabled())
-        self.data_panel.setEnabled(not training)
+        self.data_panel.setEnabled(not training and not sweeping)
         self.data_panel.set_busy(loading)
-        self.model_panel.setEnabled(not training)
+        self.model_panel.setEnabled(not training and not sweeping)
+        why = ("load data first" if not has_data else "training is running" if training
+               else "data is loading" if loading else
+               f"fix the side panel: {self._form_error}" if self._form_error else "")
+        self.sweep_view.set_enabled_to_run(
+            has_data and not training and not loading and not sweeping and not task
+            and self._form_error is None, why)
         self.act_save_model.setToolTip(
-            "A seed ensemble keeps no model to save: train with Seeds 1 to save one"
-            if has_result and _is_ensemble(self._result)
+            "This run keeps no model to save (an ensemble, or a sweep's run): train with "
+            "Seeds 1 to save one" if has_result and hasattr(self._result, "members")
             else "Save the trained model (weights and settings)")
 
     def _split_series(self) -> pd.Series | None:
@@ -1231,6 +1398,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if self.persist:
                 self.settings.save_config(self.current_config())
                 self.settings.set_seeds(self.model_panel.seeds())
+                self.settings.set_sweep_form(self.sweep_view.form_values())
                 self.settings.save_window(self.saveGeometry(), self.saveState(),
                                           self.splitter.saveState())
                 self.settings.sync()

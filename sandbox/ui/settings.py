@@ -41,7 +41,6 @@ KEY_DARK = "view/dark_chart"
 KEY_LAST_FOLDER = "files/last_folder"
 KEY_SEEDS = "run/seeds"
 KEY_SWEEP_GRID = "sweep/grid"
-KEY_SWEEP_SEEDS = "sweep/seeds"
 MAX_SEEDS = C.MAX_ENSEMBLE_SEEDS
 
 _PARTS: dict[str, tuple[str, type]] = {
@@ -147,12 +146,15 @@ class Settings:
     def set_seeds(self, seeds: int, key: str = KEY_SEEDS) -> None:
         self.q.setValue(key, int(seeds))
 
-    def sweep_grid(self) -> str:
-        value = self.q.value(KEY_SWEEP_GRID)
-        return value if isinstance(value, str) else ""
+    def sweep_form(self) -> dict[str, str]:
+        """The Sweep tab's field texts (``{grid name: text}``); empty when unset."""
+        value = self._json(KEY_SWEEP_GRID)
+        if not isinstance(value, dict):
+            return {}
+        return {str(k): v for k, v in value.items() if isinstance(v, str)}
 
-    def set_sweep_grid(self, text: str) -> None:
-        self.q.setValue(KEY_SWEEP_GRID, str(text))
+    def set_sweep_form(self, values: dict[str, str]) -> None:
+        self.q.setValue(KEY_SWEEP_GRID, json.dumps(dict(values)))
 
     def sync(self) -> None:
         self.q.sync()

@@ -1,0 +1,442 @@
+"""The Sweep tab: a grid form, a live sortable table of configurations, "Open this run".
+
+The form turns its fields into a grid text for :func:`sandbox.sweep.parse_grid` (so the
+checks and messages are the command line's); blank fields keep the side panel's value. The
+window runs the sweep on a worker thread and hands each finished run to :meth:`SweepView.
+add_record`; the table shows one row per configuration with its validation figures only
+(mean and std over the seeds, as they come in). Once the sweep ends, :meth:`SweepView.
+set_result` marks the configuration selected on validation and shows its test figures and
+the deflated Sharpe ratio below the table: the test split never ranks the table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from sandbox import constants as C
+from sandbox.errors import ConfigError
+from sandbox.evaluate import mean_std
+
+__all__ = ["GRID_FIELDS", "SweepView", "grid_text"]
+
+Signal = QtCore.Signal
+
+#: (grid name, form label, tip) of the fields the form offers, in order
+GRID_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("model", "Networks", "e.g. lstm,gru,rnn"),
+    ("window", "Windows", "e.g. 20,60"),
+    ("hidden", "Hidden", "e.g. 16,64"),
+    ("layers", "Layers", "e.g. 1,2"),
+    ("dropout", "Dropout", "e.g. 0,0.2"),
+    ("lr", "Learning rates", "e.g. 1e-3,3e-4"),
+    ("epochs", "Epochs", "e.g. 10,30"),
+    ("threshold_bps", "Threshold bps", "e.g. 0,10 (strategy: needs no retraining)"),
+)
+SORT_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
+SELECTED_MARK = "\u2605"
+
+
+def grid_text(values: dict[str, str]) -> str:
+    """The grid text of the form's fields (``{grid name: "v1,v2"}``); blanks are left out."""
+    parts = []
+    for name, _label, _tip in GRID_FIELDS:
+        text = "".join(values.get(name, "").split())
+        if text:
+            parts.append(f"{name}={text}")
+    return " ".join(parts)
+
+
+@dataclass
+class _Row:
+    config_id: str
+    params: dict
+    seeds: int  # seeds per configuration
+    records: list
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _pm(stats: dict[str, Any], fmt: str, std_fmt: str | None = None) -> str:
+    mean, std = stats.get("mean"), stats.get("std")
+    if mean is None:
+        return "n/a"
+    text = format(mean, fmt)
+    return text if std is None else f"{text} \u00b1 {format(std, std_fmt or fmt.lstrip('+'))}"
+
+
+class SweepView(QtWidgets.QWidget):
+    """The Sweep tab's widgets; the window owns the worker and the data.
+
+    Signals
+    -------
+    run_requested(dict, int, int)
+        Run the grid (``{field: [values]}``) with this many seeds and worker processes.
+    stop_requested()
+        Stop the running sweep.
+    open_requested(str)
+        Show the finished configuration with this id on the chart.
+    """
+
+    run_requested = Signal(object, int, int)  # object: a dict keeps its order
+    stop_requested = Signal()
+    open_requested = Signal(str)
+
+    HEADERS = ("", "Configuration", "Seeds", "Val loss", "Val Sharpe", "Val total return",
+               "Failed")
+    TIPS = (
+        f"{SELECTED_MARK}: selected on validation (lowest mean validation loss) once the "
+        "sweep has finished",
+        "The grid values of this configuration (everything else: the side panel's settings)",
+        "Seeds finished / seeds asked for",
+        "Best validation loss, mean \u00b1 std over the seeds (the selection criterion)",
+        "Annualised Sharpe ratio on the validation split, mean \u00b1 std over the seeds",
+        "Total return on the validation split after costs, mean \u00b1 std over the seeds",
+        "Seeds that failed (hover for the reason)",
+    )
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rows: dict[str, _Row] = {}
+        self._seeds = 1
+        self._running = False
+        self._finished = False
+        self._grid: dict[str, list] | None = None
+
+        # -- form ---------------------------------------------------------------------------
+        form = QtWidgets.QFormLayout()
+        form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.edits: dict[str, QtWidgets.QLineEdit] = {}
+        for name, label, tip in GRID_FIELDS:
+            edit = QtWidgets.QLineEdit()
+            edit.setPlaceholderText("side panel's value")
+            edit.setToolTip(f"Comma-separated values to try, {tip}; blank: the side "
+                            "panel's value")
+            edit.textChanged.connect(self._validate)
+            self.edits[name] = edit
+            form.addRow(label, edit)
+        self.seeds_spin = QtWidgets.QSpinBox()
+        self.seeds_spin.setRange(1, C.MAX_ENSEMBLE_SEEDS)
+        self.seeds_spin.setValue(3)
+        self.seeds_spin.setToolTip("Seeds per configuration (seed, seed + 1, ...): results are "
+                                   "averaged over them and selection uses the mean")
+        self.seeds_spin.valueChanged.connect(self._validate)
+        self.jobs_spin = QtWidgets.QSpinBox()
+        self.jobs_spin.setRange(1, 256)
+        self.jobs_spin.setToolTip("Worker processes training in parallel (one torch thread "
+                                  "each); one per core is the fastest")
+        form.addRow("Seeds", self.seeds_spin)
+        form.addRow("Processes", self.jobs_spin)
+        self.plan_label = QtWidgets.QLabel()
+        self.plan_label.setWordWrap(True)
+        self.plan_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.run_button = QtWidgets.QPushButton("Run sweep")
+        self.run_button.setToolTip("Train every configuration x seed in parallel processes")
+        self.stop_button = QtWidgets.QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the sweep: the workers are ended, nothing is kept")
+        self.run_button.clicked.connect(self._on_run_clicked)
+        self.stop_button.clicked.connect(self.stop_requested)
+        buttons = QtWidgets.QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.stop_button)
+        left = QtWidgets.QVBoxLayout()
+        left.addLayout(form)
+        left.addWidget(self.plan_label)
+        left.addLayout(buttons)
+        left.addStretch(1)
+        left_box = QtWidgets.QWidget()
+        left_box.setLayout(left)
+        left_box.setMaximumWidth(340)
+
+        # -- table --------------------------------------------------------------------------
+        self.model = QtGui.QStandardItemModel(0, len(self.HEADERS), self)
+        for c, (text, tip) in enumerate(zip(self.HEADERS, self.TIPS, strict=True)):
+            item = QtGui.QStandardItem(text)
+            item.setToolTip(tip)
+            self.model.setHorizontalHeaderItem(c, item)
+        self.proxy = QtCore.QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.table = QtWidgets.QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(1, QtCore.Qt.SortOrder.AscendingOrder)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.table.doubleClicked.connect(lambda _index: self._on_open_clicked())
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._sync_buttons())
+        self.open_button = QtWidgets.QPushButton("Open this run")
+        self.open_button.setToolTip("Show the selected configuration's predictions (averaged "
+                                    "over its seeds) on the chart, with its metrics")
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.result_label = QtWidgets.QLabel()
+        self.result_label.setWordWrap(True)
+        self.result_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.result_label.setTextInteractionFlags(
+            QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        under = QtWidgets.QHBoxLayout()
+        under.addWidget(self.result_label, 1)
+        under.addWidget(self.open_button, 0, QtCore.Qt.AlignmentFlag.AlignTop)
+        right = QtWidgets.QVBoxLayout()
+        right.addWidget(self.table, 1)
+        right.addLayout(under)
+
+        box = QtWidgets.QHBoxLayout(self)
+        box.setContentsMargins(6, 6, 6, 6)
+        box.addWidget(left_box)
+        box.addLayout(right, 1)
+        self.clear()
+        self._validate()
+
+    # -- the form ------------------------------------------------------------------------
+    def form_values(self) -> dict[str, str]:
+        return {name: edit.text() for name, edit in self.edits.items()}
+
+    def set_form_values(self, values: dict[str, str]) -> None:
+        for name, edit in self.edits.items():
+            edit.setText(values.get(name, ""))
+
+    def grid(self) -> dict[str, list]:
+        """The form's grid (raises ConfigError naming the bad field)."""
+        from sandbox.sweep import parse_grid
+
+        labels = {name: label for name, label, _tip in GRID_FIELDS}
+        for name, text in self.form_values().items():
+            try:
+                parse_grid(grid_text({name: text}))
+            except ConfigError as exc:
+                raise ConfigError(f"{labels[name]}: {exc}") from None
+        return parse_grid(grid_text(self.form_values()))
+
+    def set_jobs(self, jobs: int) -> None:
+        self.jobs_spin.setValue(jobs)
+
+    def set_enabled_to_run(self, can_run: bool, why: str = "") -> None:
+        """Whether a sweep may start now (data loaded, no training running)."""
+        self._can_run = can_run
+        self._why_not = why
+        self._sync_buttons()
+
+    # -- results -------------------------------------------------------------------------
+    def clear(self, text: str = "") -> None:
+        """Forget every result (new data, or a new sweep)."""
+        self.model.removeRows(0, self.model.rowCount())
+        self._rows = {}
+        self._finished = False
+        self.result_label.setText(text or "Fill in the values to try and press Run sweep. "
+                                          "Configurations are ranked on the validation split; "
+                                          "the test split is shown only for the one selected.")
+        self._sync_buttons()
+
+    def set_running(self, running: bool) -> None:
+        self._running = running
+        for edit in self.edits.values():
+            edit.setEnabled(not running)
+        self.seeds_spin.setEnabled(not running)
+        self.jobs_spin.setEnabled(not running)
+        self._sync_buttons()
+
+    def start(self, grid: dict[str, list], seeds: int) -> None:
+        """A sweep of ``grid`` x ``seeds`` started: an empty table."""
+        self.clear("Running...")
+        self._grid = grid
+        self._seeds = seeds
+
+    def add_record(self, record: Any) -> None:
+        """One run finished (a :class:`sandbox.sweep.RunRecord`): update its row."""
+        row = self._rows.get(record.config_id)
+        if row is None:
+            row = _Row(record.config_id, dict(record.params), self._seeds, [])
+            self._rows[record.config_id] = row
+            self.model.appendRow([QtGui.QStandardItem() for _ in self.HEADERS])
+            self.model.item(self.model.rowCount() - 1, 1).setData(record.config_id,
+                                                                  QtCore.Qt.ItemDataRole.UserRole)
+        row.records.append(record)
+        self._fill(self._source_row(record.config_id), row)
+        self.result_label.setText(f"{record.done}/{record.total} runs finished.")
+        self._sync_buttons()
+
+    def set_result(self, summary: dict[str, Any]) -> None:
+        """The sweep ended: mark the selection, show its test figures and the deflated Sharpe."""
+        self._finished = True
+        selected = (summary.get("selected") or {}).get("config_id")
+        for r in range(self.model.rowCount()):
+            item = self.model.item(r, 0)
+            is_selected = self._row_id(r) == selected
+            item.setText(SELECTED_MARK if is_selected else "")
+            item.setData(0 if is_selected else 1, SORT_ROLE)
+            item.setToolTip("selected on validation" if is_selected else "")
+        self.result_label.setText("\n".join(summary_lines(summary)))
+        if selected is not None:
+            self.select(selected)
+        self._sync_buttons()
+
+    def select(self, config_id: str) -> None:
+        r = self._source_row(config_id)
+        if r < 0:
+            return
+        index = self.proxy.mapFromSource(self.model.index(r, 1))
+        self.table.selectRow(index.row())
+
+    def selected_id(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows(1)
+        if not rows:
+            return None
+        return self._row_id(self.proxy.mapToSource(rows[0]).row())
+
+    def records(self, config_id: str) -> list[Any]:
+        """The finished runs of a configuration (failed ones too)."""
+        row = self._rows.get(config_id)
+        return list(row.records) if row else []
+
+    def row_ids(self) -> list[str]:
+        """Configuration ids in the table's current (sorted) order."""
+        return [self._row_id(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
+                for r in range(self.proxy.rowCount())]
+
+    # -- internals -----------------------------------------------------------------------
+    def _row_id(self, source_row: int) -> str:
+        return str(self.model.item(source_row, 1).data(QtCore.Qt.ItemDataRole.UserRole))
+
+    def _source_row(self, config_id: str) -> int:
+        for r in range(self.model.rowCount()):
+            if self._row_id(r) == config_id:
+                return r
+        return -1
+
+    def _fill(self, r: int, row: _Row) -> None:
+        ok = [x for x in row.records if x.error is None]
+        failed = [x for x in row.records if x.error is not None]
+        loss = mean_std([x.val_loss for x in ok])
+        sharpe = mean_std([x.val_metrics.get(C.SHARPE) for x in ok])
+        total = mean_std([x.val_metrics.get(C.TOTAL_RETURN) for x in ok])
+        label = " ".join(f"{k}={v}" for k, v in row.params.items()) or "side panel settings"
+        cells: list[tuple[str, Any]] = [
+            ("", 1),
+            (f"{row.config_id}  {label}", row.config_id),
+            (f"{len(row.records)}/{row.seeds}", len(row.records)),
+            (_pm(loss, ".5g", ".2g"), _sortable(loss["mean"])),
+            (_pm(sharpe, ".2f"), _sortable(sharpe["mean"], descending=True)),
+            (_pm({k: None if v is None else v * 100 for k, v in total.items()}, "+.2f")
+             + ("%" if total["mean"] is not None else ""),
+             _sortable(total["mean"], descending=True)),
+            (str(len(failed)) if failed else "", len(failed)),
+        ]
+        for c, (text, key) in enumerate(cells):
+            item = self.model.item(r, c)
+            if c == 0 and item.text():
+                continue  # the selection mark stays
+            item.setText(text)
+            item.setData(key, SORT_ROLE)
+            if c >= 2:
+                item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight
+                                      | QtCore.Qt.AlignmentFlag.AlignVCenter)
+        if failed:
+            self.model.item(r, 6).setToolTip("\n".join(f"seed {x.seed}: {x.error}"
+                                                       for x in failed))
+
+    def _validate(self) -> None:
+        try:
+            grid = self.grid()
+        except ConfigError as exc:
+            self._grid_error = str(exc)
+            self.plan_label.setText(f"Cannot run: {exc}")
+            self.plan_label.setStyleSheet("color: #c62828;")
+        else:
+            self._grid_error = None
+            n = math.prod(len(v) for v in grid.values()) if grid else 1
+            seeds = self.seeds_spin.value()
+            self.plan_label.setText(f"{n} configuration(s) x {seeds} seed(s) = {n * seeds} "
+                                    "runs; each run uses one torch thread.")
+            self.plan_label.setStyleSheet("")
+        self._sync_buttons()
+
+    def _sync_buttons(self) -> None:
+        can_run = getattr(self, "_can_run", False)
+        error = getattr(self, "_grid_error", None)
+        self.run_button.setEnabled(can_run and not self._running and error is None)
+        why = getattr(self, "_why_not", "")
+        self.run_button.setToolTip(why if not can_run and why else
+                                   "Train every configuration x seed in parallel processes")
+        self.stop_button.setEnabled(self._running)
+        chosen = self.selected_id()
+        usable = chosen is not None and any(
+            x.error is None and x.predictions is not None for x in self.records(chosen))
+        self.open_button.setEnabled(usable and not self._running)
+
+    def _on_run_clicked(self) -> None:
+        try:
+            grid = self.grid()
+        except ConfigError:
+            return
+        self.run_requested.emit(grid, self.seeds_spin.value(), self.jobs_spin.value())
+
+    def _on_open_clicked(self) -> None:
+        chosen = self.selected_id()
+        if chosen is not None and self.open_button.isEnabled():
+            self.open_requested.emit(chosen)
+
+
+def _sortable(value: float | None, *, descending: bool = False) -> float:
+    """A sort key: missing values last whichever way is better."""
+    if value is None:
+        return math.inf
+    return -value if descending else value
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """What the tab says under the table once a sweep ended (from ``summary.json``)."""
+    lines = [f"{summary.get('n_runs', 0)} runs of {summary.get('n_configs', 0)} "
+             f"configuration(s), {summary.get('n_failed', 0)} failed."]
+    sel = summary.get("selected")
+    if not sel:
+        lines.append("No configuration finished a run: nothing to select.")
+        return lines
+    test = sel.get("test", {})
+    lines.append(f"Selected on validation (lowest mean validation loss): {sel['config_id']} "
+                 f"{sel['label']}.")
+    parts = [f"Test split of the selected configuration only: total return "
+             f"{_pct_pm(test.get(C.TOTAL_RETURN, {}))}, Sharpe "
+             f"{_pm(test.get(C.SHARPE, {}), '.2f')}"]
+    hold = sel.get("test_baselines", {}).get(C.BUY_AND_HOLD)
+    if hold:
+        mean = _num((hold.get(C.TOTAL_RETURN) or {}).get("mean"))  # the same for every seed
+        if mean is not None:
+            parts.append(f"buy & hold {mean * 100:+.2f}%")
+    lines.append("; ".join(parts) + ".")
+    dsr = (summary.get("deflated_sharpe") or {}).get("dsr")
+    n = summary.get("n_trials", 0)
+    if _num(dsr) is not None:
+        lines.append(f"Deflated Sharpe ratio after {n} trials: {dsr:.3f} (the probability that "
+                     "the test Sharpe beats the best of as many zero-skill trials).")
+    else:
+        lines.append(f"Deflated Sharpe ratio after {n} trials: n/a (too few test returns).")
+    return lines
+
+
+def _pct_pm(stats: dict[str, Any]) -> str:
+    scaled = {k: (v * 100 if isinstance(v, float) and k in ("mean", "std") else v)
+              for k, v in stats.items()}
+    text = _pm(scaled, "+.2f")
+    return text if text == "n/a" else text + "%"
+
+
+def config_records(records: Sequence[Any]) -> list[Any]:
+    """The runs of one configuration that can be shown (finished, with predictions)."""
+    return [r for r in records if r.error is None and r.predictions is not None]
