@@ -153,9 +153,16 @@ class SweepView(QtWidgets.QWidget):
         left.addWidget(self.plan_label)
         left.addLayout(buttons)
         left.addStretch(1)
-        left_box = QtWidgets.QWidget()
-        left_box.setLayout(left)
-        left_box.setMaximumWidth(340)
+        form_box = QtWidgets.QWidget()
+        form_box.setLayout(left)
+        # scrolls rather than making the tab (and so the window's lower pane) tall
+        left_box = QtWidgets.QScrollArea()
+        left_box.setWidget(form_box)
+        left_box.setWidgetResizable(True)
+        left_box.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        left_box.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left_box.setMinimumWidth(form_box.sizeHint().width() + 18)
+        left_box.setMaximumWidth(360)
 
         # -- table --------------------------------------------------------------------------
         self.model = QtGui.QStandardItemModel(0, len(self.HEADERS), self)
