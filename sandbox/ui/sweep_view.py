@@ -160,8 +160,7 @@ class SweepView(QtWidgets.QWidget):
         left_box.setWidget(form_box)
         left_box.setWidgetResizable(True)
         left_box.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        left_box.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        left_box.setMinimumWidth(form_box.sizeHint().width() + 18)
+        left_box.setMinimumWidth(200)  # a small window scrolls the form instead
         left_box.setMaximumWidth(360)
 
         # -- table --------------------------------------------------------------------------
