@@ -144,3 +144,14 @@ def test_train_from_the_bundle_writes_outputs(bundle, tmp_path):
     assert (out / C.MODEL_WEIGHTS).stat().st_size > 0
     run = json.loads((out / C.RUN_JSON).read_text(encoding="utf-8"))
     assert sandbox.__version__ in set(_strings(run)), "run.json does not name the app version"
+
+
+def test_seed_ensemble_trains_in_worker_processes_of_the_bundle(bundle, tmp_path):
+    """The app's Seeds setting and the Sweep tab run loky workers: the frozen program has to
+    play the Python interpreter for them (packaging/entry.py)."""
+    shot = tmp_path / "ensemble.png"
+    done = _run([str(bundle), "gui", "--sample", "GSPC", "--start", "2014-01-01", "--seeds", "2",
+                 "--epochs", "1", "--hidden", "4", "--layers", "1", "--window", "10",
+                 "--autotrain", "--screenshot", str(shot)], tmp_path)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert shot.stat().st_size > 20_000

@@ -454,7 +454,7 @@ class MainWindow(QtWidgets.QMainWindow):
             splitter = self.settings.splitter_state()
             if splitter is not None:
                 self.splitter.restoreState(splitter)
-            self.sweep_view.set_form_values(self.settings.sweep_form())
+            self.sweep_view.restore_state(self.settings.sweep_form())
 
     # ============================================================== public API ==========
     def start(self) -> None:
@@ -740,7 +740,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.log(f"sweep started: {n_runs} runs, grid {text}, {seeds} seed(s) per "
                  f"configuration, {jobs} process(es), on {self._prices.label}")
         if self.persist:
-            self.settings.set_sweep_form(self.sweep_view.form_values())
+            self.settings.set_sweep_form(self.sweep_view.saved_state())
         self.pool.start(worker, name="sandbox-sweep")
         self._update_actions()
 
@@ -960,7 +960,9 @@ class MainWindow(QtWidgets.QMainWindow):
             f"Trained {result.n_seeds} seeds in {_hms(seconds)}: test RMSE "
             f"{_fmt(rmse['mean'], 6)} \u00b1 {_fmt(rmse['std'], 6)} vs random walk "
             f"{_fmt(rw.get(C.RMSE), 6)}; total return {_pct(total['mean'])} \u00b1 "
-            f"{_pct(total['std'])[1:]} after costs.")
+            f"{_pct(total['std']).lstrip('+')} after costs"
+            + (f"; {len(result.failed)} seed(s) failed (see the Log)." if result.failed
+               else "."))
         self.progress.setValue(PROGRESS_STEPS)
         try:
             if self.strategy_panel.strategy_config() != result.config.strategy:
@@ -1044,6 +1046,10 @@ class MainWindow(QtWidgets.QMainWindow):
         caption = (f"Test split ({span}); {_strategy_text(result.config.strategy)}. "
                    f"\u2605 = best of the column.")
         kind = result.config.model.kind
+        failed = getattr(result, "failed", None)
+        if failed:
+            caption += (f" Left out: seed(s) {', '.join(map(str, sorted(failed)))} failed "
+                        "(see the Log).")
         if _is_ensemble(result):
             members = [result.member_metrics[s][C.TEST].get(C.MODEL, {}) for s in result.seeds]
             caption = (f"{result.n_seeds} seeds ({result.seeds[0]}..{result.seeds[-1]}). "
@@ -1127,7 +1133,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def _adopt_config(self, result: Any) -> None:
         """Put a shown run's settings in the side panel, so Train reproduces it."""
         config = result.config
-        self.model_panel.set_configs(config.model, config.train)
+        try:  # sweep runs use one torch thread each; Train keeps the user's thread count
+            threads = self.model_panel.train_config().threads
+        except ConfigError:
+            threads = None
+        self.model_panel.set_configs(config.model, config.train.replace(threads=threads))
         self.model_panel.set_seeds(len(getattr(result, "seeds", [0])))
         if self.strategy_panel.strategy_config() != config.strategy:
             self.strategy_panel.set_config(config.strategy)
@@ -1398,7 +1408,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if self.persist:
                 self.settings.save_config(self.current_config())
                 self.settings.set_seeds(self.model_panel.seeds())
-                self.settings.set_sweep_form(self.sweep_view.form_values())
+                self.settings.set_sweep_form(self.sweep_view.saved_state())
                 self.settings.save_window(self.saveGeometry(), self.saveState(),
                                           self.splitter.saveState())
                 self.settings.sync()

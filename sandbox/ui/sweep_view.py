@@ -218,6 +218,19 @@ class SweepView(QtWidgets.QWidget):
         for name, edit in self.edits.items():
             edit.setText(values.get(name, ""))
 
+    def saved_state(self) -> dict[str, str]:
+        """The form to remember between sessions: the fields, the seeds and the processes."""
+        return {**self.form_values(), "_seeds": str(self.seeds_spin.value()),
+                "_jobs": str(self.jobs_spin.value())}
+
+    def restore_state(self, state: dict[str, str]) -> None:
+        """Put back what :meth:`saved_state` returned (unknown or bad values are skipped)."""
+        self.set_form_values(state)
+        for key, spin in (("_seeds", self.seeds_spin), ("_jobs", self.jobs_spin)):
+            text = state.get(key, "")
+            if text.isdigit() and spin.minimum() <= int(text) <= spin.maximum():
+                spin.setValue(int(text))
+
     def grid(self) -> dict[str, list]:
         """The form's grid (raises ConfigError naming the bad field)."""
         from sandbox.sweep import parse_grid
@@ -384,7 +397,7 @@ class SweepView(QtWidgets.QWidget):
         chosen = self.selected_id()
         usable = chosen is not None and any(
             x.error is None and x.predictions is not None for x in self.records(chosen))
-        self.open_button.setEnabled(usable and not self._running)
+        self.open_button.setEnabled(usable and not self._running and can_run)
 
     def _on_run_clicked(self) -> None:
         try:
