@@ -1012,7 +1012,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._show_token += 1
         self._drawing = True
         token = self._show_token
-        steps = [self._draw_splits, self._draw_overlays, self._fill_metrics]
+        steps = [self._draw_splits, self._draw_overlays, self._draw_band, self._fill_metrics]
 
         def step() -> None:
             if self._closing or token != self._show_token:
@@ -1032,11 +1032,14 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _draw_overlays(self, result: Any) -> None:
         if _is_ensemble(result):
-            self.chart.set_predictions(
-                result.predictions, result.baselines, band=result.band,
-                model_label=f"model ({result.n_seeds}-seed average)")
+            self.chart.set_predictions(result.predictions, result.baselines,
+                                       model_label=f"model ({result.n_seeds}-seed average)")
         else:
             self.chart.set_predictions(result.predictions, result.baselines)
+
+    def _draw_band(self, result: Any) -> None:
+        if _is_ensemble(result):
+            self.chart.set_band(result.band)
 
     def _fill_metrics(self, result: Any) -> None:
         predictions = result.predictions

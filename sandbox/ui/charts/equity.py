@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyqtgraph as pg
-from pyqtgraph.Qt import QtGui
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from sandbox.constants import (
     BUY_AND_HOLD,
@@ -25,6 +25,7 @@ __all__ = [
     "Band",
     "EquityPane",
     "band_lines",
+    "band_polygons",
     "bar_aligned",
     "best_baseline",
     "broken_line",
@@ -138,8 +139,31 @@ def band_lines(x: np.ndarray, low: np.ndarray, high: np.ndarray, breaks: np.ndar
     return bx, blow, bhigh
 
 
+def band_polygons(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> QtGui.QPainterPath:
+    """The filled area between ``low`` and ``high``: one closed polygon per run of rows where
+    both are finite (along ``low``, back along ``high``), built with numpy in one go."""
+    known = np.isfinite(low) & np.isfinite(high)
+    if not known.any():
+        return QtGui.QPainterPath()
+    edges = np.diff(np.concatenate([[0], known.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    xs, ys, connect = [], [], []
+    for a, b in zip(starts, stops, strict=True):
+        xs += [x[a:b], x[a:b][::-1]]
+        ys += [low[a:b], high[a:b][::-1]]
+        run = np.ones(2 * (b - a), dtype=np.int32)
+        run[-1] = 0  # the next polygon starts a new subpath
+        connect.append(run)
+    return pg.arrayToQPath(np.concatenate(xs), np.concatenate(ys),
+                           connect=np.concatenate(connect))
+
+
 class Band:
     """A filled band between two edges (e.g. the lowest and highest value over seeds).
+
+    The fill is a plain path item built with :func:`band_polygons` (pyqtgraph's
+    ``FillBetweenItem`` rebuilds its path from both curves on every change: ~10 ms per
+    edge for a few thousand rows, on the UI thread).
 
     Parameters
     ----------
@@ -156,11 +180,13 @@ class Band:
         fill.setAlpha(55)
         self.low = pg.PlotCurveItem(pen=pg.mkPen(edge, width=0.8), connect="finite")
         self.high = pg.PlotCurveItem(pen=pg.mkPen(edge, width=0.8), connect="finite")
-        self.fill = pg.FillBetweenItem(self.low, self.high, brush=pg.mkBrush(fill))
+        self.fill = QtWidgets.QGraphicsPathItem()
+        self.fill.setPen(QtGui.QPen(QtCore.Qt.PenStyle.NoPen))
+        self.fill.setBrush(pg.mkBrush(fill))
         for item in (self.fill, self.low, self.high):
             item.setZValue(1)
-            plot.addItem(item)
-        # what a legend shows for the band (a legend cannot draw a FillBetweenItem itself)
+            plot.addItem(item, ignoreBounds=True)
+        # what a legend shows for the band (a legend cannot draw a path item itself)
         self.legend_sample = pg.BarGraphItem(x=[0.0], height=[0.0], width=1.0,
                                              brush=pg.mkBrush(fill), pen=pg.mkPen(edge))
         self.points = 0
@@ -170,11 +196,15 @@ class Band:
         bx, blow, bhigh = band_lines(x, low, high, breaks)
         self.low.setData(bx, blow)
         self.high.setData(bx, bhigh)
+        self.fill.setPath(band_polygons(bx, blow, bhigh))
         self.points = int(np.isfinite(blow).sum())
 
     def clear(self) -> None:
+        if self.points == 0:
+            return
         self.low.setData([], [])
         self.high.setData([], [])
+        self.fill.setPath(QtGui.QPainterPath())
         self.points = 0
 
     def is_empty(self) -> bool:
@@ -213,19 +243,15 @@ class EquityPane:
         for item in (self.model, self.hold, self.baseline):
             plot.addItem(item)  # added once, empty; data comes and goes with setData
         self.band = Band(plot, MODEL_COLOR)  # a seed ensemble's lowest .. highest equity
+        self._band_stack = np.empty((0, 0))  # its bar-aligned edges, for the y range
         self.curves: dict[str, pg.PlotDataItem] = {}
         self._stack = np.empty((0, 0))  # bar-aligned values of the visible curves, for y range
         self.baseline_name: str | None = None
 
     def set_data(self, bar_index: np.ndarray, n: int, predictions: pd.DataFrame,
                  baselines: dict[str, pd.DataFrame] | None, dates: pd.DatetimeIndex, *,
-                 band: tuple[np.ndarray, np.ndarray] | None = None,
-                 model_label: str = "model", band_label: str = "seed range") -> None:
-        """Draw model, buy-and-hold and best-baseline equity, one account per split.
-
-        ``band``: the lowest and highest equity over a seed ensemble's members, per row of
-        ``predictions``, drawn as a filled band behind the model's curve.
-        """
+                 model_label: str = "model") -> None:
+        """Draw model, buy-and-hold and best-baseline equity, one account per split."""
         self.clear()
         rows: list[np.ndarray] = []
         series = [(MODEL, self.model, model_label, predictions)]
@@ -254,23 +280,34 @@ class EquityPane:
             self.legend.addItem(item, label)
             self.curves[key] = item
             rows.append(bar_aligned(frame[EQUITY], idx, n))
-            if key == MODEL and band is not None:
-                low, high = (np.asarray(b, dtype=np.float64)[keep] for b in band)
-                self.band.set_data(x, low, high, breaks)
-                self.legend.addItem(self.band.legend_sample, band_label)
-                self.curves["band"] = self.band.legend_sample
-                for values in (low, high):
-                    rows.append(bar_aligned(pd.Series(values), idx[keep], n))
         self._stack = np.vstack(rows) if rows else np.empty((0, n))
+        self.legend.setVisible(bool(self.curves))
+
+    def set_band(self, bar_index: np.ndarray, n: int, x: np.ndarray, low: np.ndarray,
+                 high: np.ndarray, breaks: np.ndarray, label: str = "seed range") -> None:
+        """Shade ``low`` .. ``high`` (a seed ensemble's lowest and highest equity per row of
+        the model's predictions, at bars ``bar_index``) behind the model's curve."""
+        self.clear_band()
+        self.band.set_data(x, low, high, breaks)
+        self.legend.addItem(self.band.legend_sample, label)
+        self.curves["band"] = self.band.legend_sample
+        self._band_stack = np.vstack([bar_aligned(pd.Series(values), bar_index, n)
+                                      for values in (low, high)])
+        self.legend.setVisible(True)
+
+    def clear_band(self) -> None:
+        if "band" in self.curves:
+            self.legend.removeItem(self.curves.pop("band"))
+        self.band.clear()
+        self._band_stack = np.empty((0, 0))
         self.legend.setVisible(bool(self.curves))
 
     def clear(self) -> None:
         """Remove every curve (the pane stays, empty)."""
-        for key, item in self.curves.items():
+        self.clear_band()
+        for item in self.curves.values():
             self.legend.removeItem(item)
-            if key != "band":
-                item.setData([], [])
-        self.band.clear()
+            item.setData([], [])
         self.curves = {}
         self.legend.setVisible(False)
         self._stack = np.empty((0, 0))
@@ -281,6 +318,8 @@ class EquityPane:
         if self._stack.size == 0 or stop <= start:
             return None
         values = self._stack[:, start:stop]
+        if self._band_stack.size:
+            values = np.vstack([values, self._band_stack[:, start:stop]])
         values = values[np.isfinite(values)]
         if values.size == 0:
             return None

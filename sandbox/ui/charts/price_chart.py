@@ -211,6 +211,7 @@ class PriceChart(QtWidgets.QWidget):
             self.price_plot.addItem(curve)
         self.predicted_band = Band(self.price_plot, MODEL_COLOR)  # seed ensembles' range
         self._band_close = np.empty((2, 0))  # bar-aligned band edges, for the y range
+        self._overlay_rows: tuple | None = None  # index, bar, x, breaks of the predictions
         self.buy_markers = pg.ScatterPlotItem(symbol=_marker(True), size=18, pxMode=True)
         self.sell_markers = pg.ScatterPlotItem(symbol=_marker(False), size=18, pxMode=True)
         self._marker_x = np.empty(0)  # sorted x of every marker, to thin them when crowded
@@ -380,30 +381,53 @@ class PriceChart(QtWidgets.QWidget):
                 self._pred[column] = aligned
         self._pred_close = np.full(n + 1, np.nan)
         self._pred_close[bar + 1] = predicted_close
-        equity_band = None
-        if band is not None:
-            from sandbox.ensemble import (
-                BAND_EQUITY_HIGH,
-                BAND_EQUITY_LOW,
-                BAND_PREDICTED_HIGH,
-                BAND_PREDICTED_LOW,
-            )
-
-            rows = band.reindex(frame.index)
-            low = rows[BAND_PREDICTED_LOW].to_numpy(np.float64)
-            high = rows[BAND_PREDICTED_HIGH].to_numpy(np.float64)
-            self.predicted_band.set_data(x + 1.0, low, high, breaks)
-            self._band_close = np.full((2, n + 1), np.nan)
-            self._band_close[0, bar + 1] = low
-            self._band_close[1, bar + 1] = high
-            self.price_legend.addItem(self.predicted_band.legend_sample, "seed range")
-            equity_band = (rows[BAND_EQUITY_LOW].to_numpy(np.float64),
-                           rows[BAND_EQUITY_HIGH].to_numpy(np.float64))
-        self.equity.set_data(bar, n, frame, baselines, self._dates, band=equity_band,
-                             model_label=model_label)
+        self._overlay_rows = (frame.index, bar, x, breaks)
+        self.equity.set_data(bar, n, frame, baselines, self._dates, model_label=model_label)
         self.price_legend.setVisible(True)
         self._apply_overlay_style()
+        if band is not None:
+            self.set_band(band)  # updates the y ranges
+        else:
+            self._update_y_ranges()
+
+    def set_band(self, band: pd.DataFrame | None) -> None:
+        """Shade a seed ensemble's spread around the predictions shown (None removes it).
+
+        ``band`` has one row per prediction row: ``predicted_close_min`` /
+        ``predicted_close_max`` (drawn on the bar each predicts, like the predicted close)
+        and ``equity_min`` / ``equity_max`` (around the model's equity). A separate step from
+        :meth:`set_predictions`, so the app can draw it in a turn of the event loop of its own.
+        """
+        self._remove_band()
+        if band is None or self._overlay_rows is None:
+            self._update_y_ranges()
+            return
+        from sandbox.ensemble import (
+            BAND_EQUITY_HIGH,
+            BAND_EQUITY_LOW,
+            BAND_PREDICTED_HIGH,
+            BAND_PREDICTED_LOW,
+        )
+
+        index, bar, x, breaks = self._overlay_rows
+        n = self._series.n if self._series is not None else 0
+        rows = band.reindex(index)
+        low = rows[BAND_PREDICTED_LOW].to_numpy(np.float64)
+        high = rows[BAND_PREDICTED_HIGH].to_numpy(np.float64)
+        self.predicted_band.set_data(x + 1.0, low, high, breaks)
+        self._band_close = np.full((2, n + 1), np.nan)
+        self._band_close[0, bar + 1] = low
+        self._band_close[1, bar + 1] = high
+        self.price_legend.addItem(self.predicted_band.legend_sample, "seed range")
+        self.equity.set_band(bar, n, x, rows[BAND_EQUITY_LOW].to_numpy(np.float64),
+                             rows[BAND_EQUITY_HIGH].to_numpy(np.float64), breaks)
         self._update_y_ranges()
+
+    def _remove_band(self) -> None:
+        self.price_legend.removeItem(self.predicted_band.legend_sample)  # no-op if absent
+        self.predicted_band.clear()
+        self._band_close = np.empty((2, 0))
+        self.equity.clear_band()
 
     def clear_predictions(self) -> None:
         """Remove the prediction overlays, markers and equity curves (candles stay)."""
@@ -413,9 +437,8 @@ class PriceChart(QtWidgets.QWidget):
         self.sell_markers.clear()
         self._marker_x = np.empty(0)
         self.equity.clear()
-        self.price_legend.removeItem(self.predicted_band.legend_sample)  # no-op if absent
-        self.predicted_band.clear()
-        self._band_close = np.empty((2, 0))
+        self._remove_band()
+        self._overlay_rows = None
         self._pred = {}
         self._pred_close = np.empty(0)
         self.price_legend.setVisible(False)
