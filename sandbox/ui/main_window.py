@@ -56,6 +56,7 @@ _TASK_TITLES = {
     "save_model": "Could not save the model",
     "load_model": "Could not predict with the saved model",
     "open_sweep": "Could not open the sweep's run",
+    "export_sweep": "Could not export the sweep's results",
 }
 
 
@@ -221,6 +222,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._train_worker: Worker | None = None  # a TrainWorker, or a StreamWorker (seeds)
         self._members_done = 0
         self._sweep_worker: StreamWorker | None = None
+        self._sweep_result: Any = None  # the last finished sweep (sweep.SweepResult)
         self._sweep_ended = "finished"
         self._task_worker: TaskWorker | None = None
         self._task_kind = ""
@@ -442,6 +444,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.sweep_view.run_requested.connect(self.run_sweep)
         self.sweep_view.stop_requested.connect(self.stop)
         self.sweep_view.open_requested.connect(self.open_sweep_config)
+        self.sweep_view.export_requested.connect(self.export_sweep)
 
     def _restore_window(self) -> None:
         geometry = self.settings.geometry() if self.persist else None
@@ -731,6 +734,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._sweep_worker = worker
         self._sweep_started = time.monotonic()
         self._sweep_ended = "finished"
+        self._sweep_result = None
         self.sweep_view.start(grid, seeds)
         self.sweep_view.set_running(True)
         self.progress.setRange(0, 0)
@@ -743,6 +747,24 @@ class MainWindow(QtWidgets.QMainWindow):
             self.settings.set_sweep_form(self.sweep_view.saved_state())
         self.pool.start(worker, name="sandbox-sweep")
         self._update_actions()
+
+    def export_sweep(self) -> None:
+        """Sweep tab > Export results...: sweep.csv and summary.json into a folder."""
+        if self._sweep_result is None:
+            return
+        folder = dialogs.ask_directory(self, "Export the sweep's results into a folder",
+                                       self._folder())
+        if folder:
+            self._remember_folder(folder)
+            self.export_sweep_to(folder)
+
+    def export_sweep_to(self, folder: str) -> None:
+        if self._sweep_result is None:
+            return
+        from sandbox import sweep
+
+        self._start_task("export_sweep", TaskWorker(sweep.write_sweep, self._sweep_result,
+                                                    folder))
 
     def open_sweep_config(self, config_id: str) -> None:
         """Show a finished sweep configuration (averaged over its seeds) on the chart."""
@@ -782,6 +804,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.loss_plot.reset()
         self.metrics_view.clear()
         self.sweep_view.clear()  # a sweep's runs belong to the data they were trained on
+        self._sweep_result = None
         first, last = frame.index[0], frame.index[-1]
         text = f"{loaded.label}: {len(frame):,} bars, {first:%Y-%m-%d} .. {last:%Y-%m-%d}"
         source = f"{loaded.label} \u00b7 {len(frame):,} bars"
@@ -1086,6 +1109,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_sweep_returned(self, result: Any) -> None:
         if self._closing:
             return
+        self._sweep_result = result
         self.sweep_view.set_result(result.summary)
         for line in summary_lines(result.summary):
             self.log(f"sweep: {line}")
@@ -1230,6 +1254,10 @@ class MainWindow(QtWidgets.QMainWindow):
                      "own split rule, so on data it never saw every row is out of sample")
             self._set_status(f"Predictions from the saved {value.config.model.kind.upper()} "
                              f"model in {self._task_context}.")
+        elif kind == "export_sweep":
+            paths = ", ".join(str(p) for p in value.values())
+            self.log(f"wrote {paths}")
+            self._set_status(f"Wrote {paths}")
         else:
             path = value
             self.log(f"wrote {path}")

@@ -84,11 +84,14 @@ class SweepView(QtWidgets.QWidget):
         Stop the running sweep.
     open_requested(str)
         Show the finished configuration with this id on the chart.
+    export_requested()
+        Write the finished sweep's ``sweep.csv`` and ``summary.json``.
     """
 
     run_requested = Signal(object, int, int)  # object: a dict keeps its order
     stop_requested = Signal()
     open_requested = Signal(str)
+    export_requested = Signal()
 
     HEADERS = ("", "Configuration", "Seeds", "Val loss", "Val Sharpe", "Val total return",
                "Failed")
@@ -191,6 +194,11 @@ class SweepView(QtWidgets.QWidget):
         self.open_button.setToolTip("Show the selected configuration's predictions (averaged "
                                     "over its seeds) on the chart, with its metrics")
         self.open_button.clicked.connect(self._on_open_clicked)
+        self.export_button = QtWidgets.QPushButton("Export results...")
+        self.export_button.setToolTip("Write sweep.csv (one row per run) and summary.json (per "
+                                      "configuration, the selection, the deflated Sharpe) "
+                                      "into a folder, as `sandbox sweep` does")
+        self.export_button.clicked.connect(self.export_requested)
         self.result_label = QtWidgets.QLabel()
         self.result_label.setWordWrap(True)
         self.result_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
@@ -198,7 +206,11 @@ class SweepView(QtWidgets.QWidget):
             QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         under = QtWidgets.QHBoxLayout()
         under.addWidget(self.result_label, 1)
-        under.addWidget(self.open_button, 0, QtCore.Qt.AlignmentFlag.AlignTop)
+        side = QtWidgets.QVBoxLayout()
+        side.addWidget(self.open_button)
+        side.addWidget(self.export_button)
+        side.addStretch(1)
+        under.addLayout(side)
         right = QtWidgets.QVBoxLayout()
         right.addWidget(self.table, 1)
         right.addLayout(under)
@@ -398,6 +410,7 @@ class SweepView(QtWidgets.QWidget):
         usable = chosen is not None and any(
             x.error is None and x.predictions is not None for x in self.records(chosen))
         self.open_button.setEnabled(usable and not self._running and can_run)
+        self.export_button.setEnabled(self._finished and not self._running)
 
     def _on_run_clicked(self) -> None:
         try:

@@ -384,3 +384,48 @@ def test_sweep_form_persists_through_settings(make_window):
     assert second.sweep_view.seeds_spin.value() == 4
     assert second.sweep_view.jobs_spin.value() == 1
     assert "32 configuration(s)" in second.sweep_view.plan_label.text()
+
+
+def test_export_writes_the_cli_files_and_refuses_an_unwritable_folder(make_window, qtbot,
+                                                                      tmp_path, dialogs_shown):
+    import json
+    import os
+
+    window = make_window(TINY)
+    view = window.sweep_view
+    assert not view.export_button.isEnabled()  # nothing finished yet
+    view.edits["hidden"].setText("4,8")
+    view.seeds_spin.setValue(1)
+    view.jobs_spin.setValue(1)
+    assert run_sweep_and_wait(qtbot, window) == "finished"
+    assert view.export_button.isEnabled()
+    with qtbot.waitSignal(window.task_ended, timeout=20_000) as ended:
+        window.export_sweep_to(str(tmp_path))
+    assert ended.args == ["export_sweep", True]
+    runs = pd.read_csv(tmp_path / sweep.SWEEP_CSV)
+    assert sorted(runs["config_id"]) == ["c01", "c02"] and list(runs["hidden"]) == [4, 8]
+    summary = json.loads((tmp_path / sweep.SUMMARY_JSON).read_text(encoding="utf-8"))
+    assert summary["selected"]["config_id"] == view.selected_id()
+    assert summary["n_trials"] == 2
+
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        with qtbot.waitSignal(window.task_ended, timeout=20_000) as ended:
+            window.export_sweep_to(str(locked))
+        assert ended.args == ["export_sweep", False]
+        assert dialogs_shown[-1][0] == "Could not export the sweep's results"
+        assert "Traceback" not in dialogs_shown[-1][1].message
+        assert list(locked.iterdir()) == []
+    missing = tmp_path / "file.txt"
+    missing.write_text("x")
+    with qtbot.waitSignal(window.task_ended, timeout=20_000) as ended:
+        window.export_sweep_to(str(missing / "sub"))  # a path under a file: cannot exist
+    assert ended.args == ["export_sweep", False]
+    assert "Traceback" not in dialogs_shown[-1][1].message
+    # new data forgets the sweep: nothing left to export
+    with qtbot.waitSignal(window.data_shown, timeout=20_000):
+        window.load(DataSpec(source="sample:GSPC", start="2017-01-01"))
+    qtbot.waitUntil(lambda: not window.is_loading(), timeout=20_000)
+    assert not view.export_button.isEnabled()
