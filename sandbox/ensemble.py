@@ -43,6 +43,7 @@ __all__ = [
     "BAND_EQUITY_LOW",
     "BAND_PREDICTED_HIGH",
     "BAND_PREDICTED_LOW",
+    "STAT_KEYS",
     "EnsembleResult",
     "from_members",
     "member_stats",
@@ -85,10 +86,18 @@ class EnsembleResult:
     failed: dict[int, str] = field(default_factory=dict)  # seed -> why it failed
     histories: dict[int, dict[str, list[float]]] = field(default_factory=dict)  # loss curves
     model: Any = None  # never a fitted model: there are ``len(seeds)`` of them, not kept
+    #: the test split stays hidden (a sweep configuration that was not selected: showing its
+    #: test figures would let the test split choose between configurations)
+    test_hidden: bool = False
 
     @property
     def n_seeds(self) -> int:
         return len(self.seeds)
+
+    @property
+    def all_seeds(self) -> list[int]:
+        """Every seed that was run, the failed ones too."""
+        return sorted({*self.seeds, *self.failed})
 
 
 # --- building --------------------------------------------------------------------------------
@@ -190,7 +199,8 @@ def retrade(result: EnsembleResult, strategy: StrategyConfig) -> EnsembleResult:
                               members=dict(result.members), baselines=dict(result.baselines),
                               seeds=list(result.seeds), failed=dict(result.failed),
                               histories={k: dict(v) for k, v in result.histories.items()})
-    return _trade(new, strategy, target=str(result.metrics.get("target", C.TARGET_RETURN)))
+    return _trade(new, strategy,
+                  target=str(result.metrics.get(evaluate.KEY_TARGET, C.TARGET_RETURN)))
 
 
 def _trade(result: EnsembleResult, strategy: StrategyConfig, *, target: str) -> EnsembleResult:

@@ -12,6 +12,7 @@ dictionaries have the ``metrics.json`` shape::
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -81,7 +82,8 @@ def mean_std(values: Sequence[Any]) -> dict[str, float | None]:
     """Mean, sample standard deviation (ddof 1) and count of the finite numbers in ``values``
     (None, NaN and non-numbers are left out; ``std`` is None for fewer than two)."""
     xs = [float(v) for v in values
-          if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
+          if isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_)
+          and math.isfinite(v)]
     if not xs:
         return {"mean": None, "std": None, "n": 0}
     mean = math.fsum(xs) / len(xs)

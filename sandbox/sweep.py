@@ -33,7 +33,7 @@ import pandas as pd
 from sandbox import constants as C
 from sandbox import evaluate
 from sandbox.config import ModelConfig, RunConfig, StrategyConfig, TrainConfig
-from sandbox.errors import Cancelled, ConfigError, NetworkError, SandboxError
+from sandbox.errors import Cancelled, ConfigError, NetworkError, SandboxError, TrainingError
 
 SWEEP_CSV = "sweep.csv"
 SUMMARY_JSON = "summary.json"
@@ -564,8 +564,16 @@ def _run_loky(jobs: int, tasks: Sequence[_Task], prices: Any, consume: Callable[
 
     parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered",
                         batch_size=1, pre_dispatch="2*n_jobs")
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
     with _on_cancel(cancel, kill_workers):
-        consume(parallel(_tasks_until_cancelled(tasks, prices, cancel, run_one)))
+        try:
+            consume(parallel(_tasks_until_cancelled(tasks, prices, cancel, run_one)))
+        except TerminatedWorkerError:
+            if cancel.is_set():
+                raise  # stopped on purpose: _on_cancel makes it Cancelled
+            raise TrainingError("a worker process ended unexpectedly (out of memory?); try "
+                                "fewer processes or a smaller model") from None
 
 
 def _run_dask(address: str, tasks: Sequence[_Task], prices: Any, consume: Callable[..., None],

@@ -230,6 +230,21 @@ def test_local_workers_stream_every_run_once():
     assert (result.runs["status"] == "failed").sum() == 4
 
 
+def dying_run(config, cancel=None, prices=None):
+    """A run whose worker process dies (as when the system kills it for memory)."""
+    import os
+
+    os._exit(3)
+
+
+def test_a_worker_process_that_dies_is_a_clear_training_error():
+    from sandbox.errors import TrainingError
+
+    with pytest.raises(TrainingError, match="worker process ended unexpectedly"):
+        sweep.run_sweep(RunConfig(train=TrainConfig(epochs=1)), {}, seeds=2, jobs=2,
+                        prices="p", _runner=dying_run)
+
+
 def test_seed_ensemble_keeps_predictions_on_request():
     seen: list[sweep.RunRecord] = []
     sweep.run_sweep(RunConfig(train=TrainConfig(epochs=1)), {}, seeds=3, jobs=1, prices="p",

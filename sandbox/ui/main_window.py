@@ -60,9 +60,35 @@ _TASK_TITLES = {
 }
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (the affinity mask where there is one, e.g. a container)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def parallel_jobs(runs: int) -> int:
-    """Worker processes for ``runs`` parallel trainings: one per core, at most one per run."""
-    return max(1, min(runs, os.cpu_count() or 1))
+    """Worker processes for ``runs`` parallel trainings: one per core, at most one per run.
+
+    Every core, unlike in-process training (all but one): the workers are other processes,
+    so the UI thread never waits for their interpreter lock (bench/ui_stall.py measures it).
+    """
+    return max(1, min(runs, usable_cores()))
+
+
+def _open_sweep_run(config: RunConfig, prices: Any, records: list, *, hide_test: bool) -> Any:
+    """A sweep configuration's runs as an ensemble (worker thread); ``hide_test`` keeps its
+    test split out of sight (it was not the configuration selected on validation)."""
+    import dataclasses
+
+    from sandbox import ensemble
+
+    return dataclasses.replace(ensemble.from_records(config, prices, records),
+                               test_hidden=hide_test)
+
+
+def _without_test(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame[C.SPLIT].to_numpy() != C.TEST]
 
 
 def _is_ensemble(result: Any) -> bool:
@@ -322,7 +348,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.addTab(self.metrics_view, "Metrics")
         self.tabs.addTab(self.log_view, "Log")
         self.sweep_view = SweepView()
-        self.sweep_view.set_jobs(parallel_jobs(os.cpu_count() or 1))
+        self.sweep_view.set_jobs(usable_cores())
         self.tabs.addTab(self.sweep_view, "Sweep")
         self.splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.splitter.setObjectName("chart_splitter")
@@ -771,12 +797,11 @@ class MainWindow(QtWidgets.QMainWindow):
         records = self.sweep_view.records(config_id)
         if not records or self._prices is None or self.is_training() or self.is_sweeping():
             return
-        from sandbox import ensemble
-
         done = [r for r in records if r.error is None] or records
         first = min(done, key=lambda r: r.seed)
         config = RunConfig.from_dict(first.config)
-        worker = TaskWorker(ensemble.from_records, config, self._prices, records)
+        hide_test = config_id != self.sweep_view.selected_config_id()
+        worker = TaskWorker(_open_sweep_run, config, self._prices, records, hide_test=hide_test)
         self._start_task("open_sweep", worker, context=config_id)
 
     def png_bytes(self) -> bytes:
@@ -1021,6 +1046,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._train_worker = None
         if self._closing:
             return
+        self.progress.setRange(0, PROGRESS_STEPS)  # an ensemble stopped early was "busy"
         how, self._ended = self._ended, "finished"
         self._update_actions()
         self.run_ended.emit(how)
@@ -1054,11 +1080,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.chart.set_splits(result.predictions[C.SPLIT])
 
     def _draw_overlays(self, result: Any) -> None:
+        predictions, baselines = result.predictions, result.baselines
+        if getattr(result, "test_hidden", False):
+            predictions = _without_test(predictions)
+            baselines = {name: _without_test(frame) for name, frame in baselines.items()}
         if _is_ensemble(result):
-            self.chart.set_predictions(result.predictions, result.baselines,
+            self.chart.set_predictions(predictions, baselines,
                                        model_label=f"model ({result.n_seeds}-seed average)")
         else:
-            self.chart.set_predictions(result.predictions, result.baselines)
+            self.chart.set_predictions(predictions, baselines)
 
     def _draw_band(self, result: Any) -> None:
         if _is_ensemble(result):
@@ -1066,25 +1096,31 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _fill_metrics(self, result: Any) -> None:
         predictions = result.predictions
-        test = predictions.index[predictions[C.SPLIT].to_numpy() == C.TEST]
-        span = (f"{test[0]:%Y-%m-%d} .. {test[-1]:%Y-%m-%d}, {len(test):,} rows"
-                if len(test) else "no rows")
-        caption = (f"Test split ({span}); {_strategy_text(result.config.strategy)}. "
+        split = C.VAL if getattr(result, "test_hidden", False) else C.TEST
+        rows = predictions.index[predictions[C.SPLIT].to_numpy() == split]
+        span = (f"{rows[0]:%Y-%m-%d} .. {rows[-1]:%Y-%m-%d}, {len(rows):,} rows"
+                if len(rows) else "no rows")
+        name = "Validation" if split == C.VAL else "Test"
+        caption = (f"{name} split ({span}); {_strategy_text(result.config.strategy)}. "
                    f"\u2605 = best of the column.")
+        if split == C.VAL:
+            caption += (" The test split stays hidden: this configuration was not the one "
+                        "selected on validation (open the \u2605 row to see its test split).")
+        metrics = result.metrics_by_split[split]
         kind = result.config.model.kind
         failed = getattr(result, "failed", None)
         if failed:
             caption += (f" Left out: seed(s) {', '.join(map(str, sorted(failed)))} failed "
                         "(see the Log).")
         if _is_ensemble(result):
-            members = [result.member_metrics[s][C.TEST].get(C.MODEL, {}) for s in result.seeds]
+            members = [result.member_metrics[s][split].get(C.MODEL, {}) for s in result.seeds]
             caption = (f"{result.n_seeds} seeds ({result.seeds[0]}..{result.seeds[-1]}). "
                        + caption)
             self.metrics_view.set_metrics(
-                result.metrics, caption=caption, model_label=f"{kind} averaged forecast",
+                metrics, caption=caption, model_label=f"{kind} averaged forecast",
                 members=members, members_label=f"{kind} seeds (mean \u00b1 std)")
         else:
-            self.metrics_view.set_metrics(result.metrics, caption=caption,
+            self.metrics_view.set_metrics(metrics, caption=caption,
                                           model_label=f"model ({kind})")
 
     # ============================================================== sweep ===============
@@ -1156,7 +1192,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._validate_form()
         self._update_split_preview()
 
-    @QtCore.Slot()
     def _adopt_config(self, result: Any) -> None:
         """Put a shown run's settings in the side panel, so Train reproduces it."""
         config = result.config
@@ -1165,11 +1200,18 @@ class MainWindow(QtWidgets.QMainWindow):
         except ConfigError:
             threads = None
         self.model_panel.set_configs(config.model, config.train.replace(threads=threads))
-        self.model_panel.set_seeds(len(getattr(result, "seeds", [0])))
-        if self.strategy_panel.strategy_config() != config.strategy:
+        seeds = getattr(result, "all_seeds", None) or [config.train.seed]
+        self.model_panel.seed_spin.setValue(min(seeds))
+        self.model_panel.set_seeds(len(seeds))
+        try:
+            same = self.strategy_panel.strategy_config() == config.strategy
+        except ConfigError:  # the panel holds an invalid edit: the run's strategy replaces it
+            same = False
+        if not same:
             self.strategy_panel.set_config(config.strategy)
         self._config = config
 
+    @QtCore.Slot()
     def _on_strategy_changed(self) -> None:
         self._validate_form()
         if self._result is not None and self._form_error is None and not self.is_training():
@@ -1200,7 +1242,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._closing:
             return
         if self._task_worker is not None:
-            self._set_status("Another export is still running; try again in a moment.")
+            self._set_status("Another task (an export, a model or a re-trade) is still "
+                             "running; try again in a moment.")
             return
         worker.returned.connect(self._on_task_returned)
         worker.failed.connect(self._on_task_failed)
@@ -1228,7 +1271,9 @@ class MainWindow(QtWidgets.QMainWindow):
                 self._set_status(f"Paper trading updated: {_strategy_text(value.config.strategy)}"
                                  f"; model total return {_pct(model.get(C.TOTAL_RETURN))}.")
         elif kind == "open_sweep":
-            if self.is_training():
+            if self.is_training() or value.data is not self._prices:
+                self.log(f"not showing sweep configuration {self._task_context}: the data or "
+                         "the run changed meanwhile")
                 return
             self._adopt_config(value)
             self.loss_plot.reset()
@@ -1241,10 +1286,14 @@ class MainWindow(QtWidgets.QMainWindow):
             seeds = ", ".join(map(str, value.seeds))
             self.log(f"opened sweep configuration {self._task_context} (seeds {seeds}); the "
                      "side panel now holds its settings")
+            hidden = ("; validation only: its test split stays hidden because another "
+                      "configuration was selected" if value.test_hidden else "")
             self._set_status(f"Showing sweep configuration {self._task_context}: "
-                             f"{value.n_seeds} seed(s) averaged.")
+                             f"{value.n_seeds} seed(s) averaged{hidden}.")
         elif kind == "load_model":
-            if self.is_training():
+            if self.is_training() or value.data.frame is not self._prices.frame:
+                self.log("not showing the saved model's predictions: the data changed "
+                         "meanwhile")
                 return
             self.loss_plot.reset()
             self._show_result(value)
@@ -1318,7 +1367,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_train.setEnabled(self._can_train())
         self.act_stop.setEnabled(training or loading or sweeping)
         self.act_open_csv.setEnabled(not training and not loading and not sweeping)
-        self.act_export_predictions.setEnabled(has_result and not task)
+        test_hidden = has_result and getattr(self._result, "test_hidden", False)
+        self.act_export_predictions.setEnabled(has_result and not task and not test_hidden)
+        self.act_export_predictions.setToolTip(
+            "Its test split is hidden: open the configuration selected on validation (\u2605) "
+            "to export predictions" if test_hidden
+            else "Write the predictions table as CSV or Parquet")
         self.act_save_model.setEnabled(has_result and not task
                                        and getattr(self._result, "model", None) is not None)
         self.act_export_chart.setEnabled(has_data and not task)
@@ -1332,8 +1386,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.data_panel.set_busy(loading)
         self.model_panel.setEnabled(not training and not sweeping)
         why = ("load data first" if not has_data else "training is running" if training
-               else "data is loading" if loading else
-               f"fix the side panel: {self._form_error}" if self._form_error else "")
+               else "data is loading" if loading
+               else "wait for the export or other task to finish" if task
+               else f"fix the side panel: {self._form_error}" if self._form_error else "")
         self.sweep_view.set_enabled_to_run(
             has_data and not training and not loading and not sweeping and not task
             and self._form_error is None, why)

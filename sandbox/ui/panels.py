@@ -15,7 +15,6 @@ from PySide6 import QtCore, QtWidgets
 from sandbox import constants as C
 from sandbox.config import DataSpec, ModelConfig, StrategyConfig, TrainConfig
 from sandbox.errors import ConfigError
-from sandbox.ui.settings import MAX_SEEDS
 
 __all__ = ["DataPanel", "ModelPanel", "StrategyPanel"]
 
@@ -289,11 +288,11 @@ class ModelPanel(QtWidgets.QGroupBox):
         self.lr_edit.setToolTip("Adam learning rate, e.g. 0.001 or 1e-3")
         self.seed_spin = _spin(0, 2**31 - 1, "Random seed: the same seed, data and settings "
                                              "give the same predictions")
-        self.seeds_spin = _spin(1, MAX_SEEDS, "Models to train, each with its own seed (seed, "
-                                              "seed + 1, ...), in parallel processes. With 2 or "
-                                              "more the chart shows their averaged forecast "
-                                              "with the range over the seeds, and the metrics "
-                                              "their mean \u00b1 std")
+        self.seeds_spin = _spin(1, C.MAX_ENSEMBLE_SEEDS,
+                                "Models to train, each with its own seed (seed, seed + 1, ...), "
+                                "in parallel processes. With 2 or more the chart shows their "
+                                "averaged forecast with the range of the single seeds, and the "
+                                "metrics their mean \u00b1 std")
         self.seeds_spin.setValue(1)
         self.target_combo = _combo(_TARGET_LABELS, "What the network predicts: the next log "
                                                    "return (default) or, for teaching, the next "
@@ -342,7 +341,7 @@ class ModelPanel(QtWidgets.QGroupBox):
         return self.seeds_spin.value()
 
     def set_seeds(self, seeds: int) -> None:
-        self.seeds_spin.setValue(max(1, min(MAX_SEEDS, int(seeds))))
+        self.seeds_spin.setValue(max(1, min(C.MAX_ENSEMBLE_SEEDS, int(seeds))))
 
     def model_config(self) -> ModelConfig:
         """The network settings (raises ConfigError with the reason when invalid)."""

@@ -41,7 +41,6 @@ KEY_DARK = "view/dark_chart"
 KEY_LAST_FOLDER = "files/last_folder"
 KEY_SEEDS = "run/seeds"
 KEY_SWEEP_GRID = "sweep/grid"
-MAX_SEEDS = C.MAX_ENSEMBLE_SEEDS
 
 _PARTS: dict[str, tuple[str, type]] = {
     "data": (KEY_DATA, DataSpec),
@@ -141,7 +140,7 @@ class Settings:
             value = int(self.q.value(key, 1))
         except (TypeError, ValueError):
             return 1
-        return value if 1 <= value <= MAX_SEEDS else 1
+        return value if 1 <= value <= C.MAX_ENSEMBLE_SEEDS else 1
 
     def set_seeds(self, seeds: int, key: str = KEY_SEEDS) -> None:
         self.q.setValue(key, int(seeds))

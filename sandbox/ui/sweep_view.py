@@ -12,7 +12,6 @@ the deflated Sharpe ratio below the table: the test split never ranks the table.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +34,7 @@ GRID_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("dropout", "Dropout", "e.g. 0,0.2"),
     ("lr", "Learning rates", "e.g. 1e-3,3e-4"),
     ("epochs", "Epochs", "e.g. 10,30"),
-    ("threshold_bps", "Threshold bps", "e.g. 0,10 (strategy: needs no retraining)"),
+    ("threshold_bps", "Threshold bps", "e.g. 0,10 (the strategy's threshold)"),
 )
 SORT_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
 SELECTED_MARK = "\u2605"
@@ -112,7 +111,7 @@ class SweepView(QtWidgets.QWidget):
         self._seeds = 1
         self._running = False
         self._finished = False
-        self._grid: dict[str, list] | None = None
+        self._selected: str | None = None  # the configuration selected on validation
 
         # -- form ---------------------------------------------------------------------------
         form = QtWidgets.QFormLayout()
@@ -270,6 +269,7 @@ class SweepView(QtWidgets.QWidget):
         self.model.removeRows(0, self.model.rowCount())
         self._rows = {}
         self._finished = False
+        self._selected = None
         self.result_label.setText(text or "Fill in the values to try and press Run sweep. "
                                           "Configurations are ranked on the validation split; "
                                           "the test split is shown only for the one selected.")
@@ -286,7 +286,6 @@ class SweepView(QtWidgets.QWidget):
     def start(self, grid: dict[str, list], seeds: int) -> None:
         """A sweep of ``grid`` x ``seeds`` started: an empty table."""
         self.clear("Running...")
-        self._grid = grid
         self._seeds = seeds
 
     def add_record(self, record: Any) -> None:
@@ -307,6 +306,7 @@ class SweepView(QtWidgets.QWidget):
         """The sweep ended: mark the selection, show its test figures and the deflated Sharpe."""
         self._finished = True
         selected = (summary.get("selected") or {}).get("config_id")
+        self._selected = selected
         for r in range(self.model.rowCount()):
             item = self.model.item(r, 0)
             is_selected = self._row_id(r) == selected
@@ -324,6 +324,10 @@ class SweepView(QtWidgets.QWidget):
             return
         index = self.proxy.mapFromSource(self.model.index(r, 1))
         self.table.selectRow(index.row())
+
+    def selected_config_id(self) -> str | None:
+        """The configuration selected on validation (None until a sweep has finished)."""
+        return self._selected
 
     def selected_id(self) -> str | None:
         rows = self.table.selectionModel().selectedRows(1)
@@ -443,8 +447,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     test = sel.get("test", {})
     lines.append(f"Selected on validation (lowest mean validation loss): {sel['config_id']} "
                  f"{sel['label']}.")
-    parts = [f"Test split of the selected configuration only: total return "
-             f"{_pct_pm(test.get(C.TOTAL_RETURN, {}))}, Sharpe "
+    parts = ["Test split of the selected configuration only (mean over its seeds): total "
+             f"return {_pct_pm(test.get(C.TOTAL_RETURN, {}))}, Sharpe "
              f"{_pm(test.get(C.SHARPE, {}), '.2f')}"]
     hold = sel.get("test_baselines", {}).get(C.BUY_AND_HOLD)
     if hold:
@@ -467,8 +471,3 @@ def _pct_pm(stats: dict[str, Any]) -> str:
               for k, v in stats.items()}
     text = _pm(scaled, "+.2f")
     return text if text == "n/a" else text + "%"
-
-
-def config_records(records: Sequence[Any]) -> list[Any]:
-    """The runs of one configuration that can be shown (finished, with predictions)."""
-    return [r for r in records if r.error is None and r.predictions is not None]

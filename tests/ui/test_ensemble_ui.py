@@ -109,7 +109,7 @@ def test_two_seeds_in_worker_processes_show_mean_band_and_members(make_window, q
     assert not window.chart.predicted_band.is_empty()
     assert "band" in window.chart.equity.curves
     legend = [label.text for _sample, label in window.chart.price_legend.items]
-    assert "seed range" in legend
+    assert "single-seed range" in legend
     x, _y = window.chart.predicted_curve.getData()
     assert x is not None and len(x) > 0
     # the metrics: the averaged forecast's row, then the members' mean +- std
@@ -190,6 +190,7 @@ def test_stop_during_an_ensemble_keeps_nothing(make_window, qtbot, monkeypatch, 
     assert window.loss_plot.members() == 0
     assert window.chart.predicted_band.is_empty()
     assert "training stopped after 0 seed(s)" in window.log_view.toPlainText()
+    assert window.progress.maximum() > 0  # not left in the busy animation
     assert dialogs_shown == []
     assert window.act_train.isEnabled()
     # and it trains again
@@ -390,25 +391,25 @@ def test_price_chart_band_comes_and_goes(qtbot):
     chart.set_predictions(predictions, band=band, model_label="model (3-seed average)")
     assert not chart.predicted_band.is_empty()
     assert chart.predicted_band.points == 200 - 1  # every row but the unknown one
-    assert price_legend().count("seed range") == 1
+    assert price_legend().count("single-seed range") == 1
     assert "band" in chart.equity.curves and not chart.equity.band.is_empty()
-    assert "model (3-seed average)" in equity_legend() and "seed range" in equity_legend()
+    assert "model (3-seed average)" in equity_legend() and "single-seed range" in equity_legend()
     _, low = chart.predicted_band.low.getData()
     _, high = chart.predicted_band.high.getData()
     np.testing.assert_array_equal(np.isnan(low), np.isnan(high))
     # the same again: the legend entry is not doubled
     chart.set_predictions(predictions, band=band)
-    assert price_legend().count("seed range") == 1
+    assert price_legend().count("single-seed range") == 1
     chart.clear_predictions()
     assert chart.predicted_band.is_empty() and chart.equity.band.is_empty()
-    assert "seed range" not in price_legend()
-    assert chart.equity.curves == {} and "seed range" not in equity_legend()
+    assert "single-seed range" not in price_legend()
+    assert chart.equity.curves == {} and "single-seed range" not in equity_legend()
     _, low = chart.predicted_band.low.getData()
     assert low is None or len(low) == 0
     # a single model afterwards: no band at all
     chart.set_predictions(predictions)
     assert chart.predicted_band.is_empty() and "band" not in chart.equity.curves
-    assert "seed range" not in price_legend()
+    assert "single-seed range" not in price_legend()
 
 
 # ---------------------------------------------------------------------- command line ----

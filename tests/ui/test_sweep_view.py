@@ -429,3 +429,81 @@ def test_export_writes_the_cli_files_and_refuses_an_unwritable_folder(make_windo
         window.load(DataSpec(source="sample:GSPC", start="2017-01-01"))
     qtbot.waitUntil(lambda: not window.is_loading(), timeout=20_000)
     assert not view.export_button.isEnabled()
+
+
+def test_a_configuration_not_selected_opens_without_its_test_split(make_window, qtbot,
+                                                                   dialogs_shown):
+    window = make_window(TINY)
+    view = window.sweep_view
+    view.edits["hidden"].setText("4,8")
+    view.seeds_spin.setValue(1)
+    view.jobs_spin.setValue(1)
+    assert run_sweep_and_wait(qtbot, window) == "finished"
+    chosen = view.selected_config_id()
+    other = next(i for i in view.row_ids() if i != chosen)
+
+    def open_config(config_id: str):
+        shown = []
+        window.run_shown.connect(shown.append)
+        view.select(config_id)
+        with qtbot.waitSignal(window.task_ended, timeout=20_000) as ended:
+            view.open_button.click()
+        assert ended.args == ["open_sweep", True]
+        qtbot.waitUntil(lambda: bool(shown), timeout=20_000)
+        window.run_shown.disconnect(shown.append)
+        return shown[0]
+
+    result = open_config(other)
+    assert result.test_hidden
+    caption = window.metrics_view.caption.text()
+    assert caption.startswith("Validation split") and "test split stays hidden" in caption
+    first_test = result.predictions.index[result.predictions[C.SPLIT] == C.TEST][0]
+    first_test_bar = window.prices.frame.index.get_loc(first_test)
+    x, _ = window.chart.predicted_curve.getData()
+    assert len(x) > 0 and float(x.max()) <= first_test_bar  # nothing drawn in the test split
+    ex, _ = window.chart.equity.model.getData()
+    assert float(ex.max()) < first_test_bar
+    assert not window.act_export_predictions.isEnabled()
+    assert "validation only" in window.status_text.text()
+    # the model row holds the validation figures of the run, not the test ones
+    row = [window.metrics_view.table.item(0, c).data(QtCore.Qt.ItemDataRole.UserRole)
+           for c in range(window.metrics_view.table.columnCount())]
+    assert row[0] == pytest.approx(result.metrics_by_split[C.VAL]["model"][C.RMSE])
+
+    result = open_config(chosen)
+    assert not result.test_hidden
+    assert window.metrics_view.caption.text().startswith("Test split")
+    x, _ = window.chart.predicted_curve.getData()
+    assert float(x.max()) > first_test_bar
+    assert window.act_export_predictions.isEnabled()
+    assert dialogs_shown == []
+
+
+def test_a_run_opened_on_data_that_has_since_changed_is_not_drawn(make_window, qtbot,
+                                                                 monkeypatch):
+    import threading
+
+    from sandbox.ui import main_window
+
+    window = make_window(TINY)
+    view = window.sweep_view
+    view.seeds_spin.setValue(1)
+    view.jobs_spin.setValue(1)
+    assert run_sweep_and_wait(qtbot, window) == "finished"
+    release = threading.Event()
+    real = main_window._open_sweep_run
+
+    def slow_open(*args, **kwargs):
+        release.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(main_window, "_open_sweep_run", slow_open)
+    shown = []
+    window.run_shown.connect(shown.append)
+    window.open_sweep_config(view.selected_id())
+    with qtbot.waitSignal(window.data_shown, timeout=20_000):
+        window.load(DataSpec(source="sample:GSPC", start="2017-01-01"))
+    with qtbot.waitSignal(window.task_ended, timeout=20_000):
+        release.set()
+    assert shown == [] and window.result is None
+    assert "the data or the run changed meanwhile" in window.log_view.toPlainText()

@@ -284,7 +284,7 @@ class EquityPane:
         self.legend.setVisible(bool(self.curves))
 
     def set_band(self, bar_index: np.ndarray, n: int, x: np.ndarray, low: np.ndarray,
-                 high: np.ndarray, breaks: np.ndarray, label: str = "seed range") -> None:
+                 high: np.ndarray, breaks: np.ndarray, label: str = "single-seed range") -> None:
         """Shade ``low`` .. ``high`` (a seed ensemble's lowest and highest equity per row of
         the model's predictions, at bars ``bar_index``) behind the model's curve."""
         self.clear_band()

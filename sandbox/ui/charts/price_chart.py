@@ -418,7 +418,7 @@ class PriceChart(QtWidgets.QWidget):
         self._band_close = np.full((2, n + 1), np.nan)
         self._band_close[0, bar + 1] = low
         self._band_close[1, bar + 1] = high
-        self.price_legend.addItem(self.predicted_band.legend_sample, "seed range")
+        self.price_legend.addItem(self.predicted_band.legend_sample, "single-seed range")
         self.equity.set_band(bar, n, x, rows[BAND_EQUITY_LOW].to_numpy(np.float64),
                              rows[BAND_EQUITY_HIGH].to_numpy(np.float64), breaks)
         self._update_y_ranges()
