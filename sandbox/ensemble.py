@@ -116,11 +116,8 @@ def baseline_frames(config: RunConfig, prices: Any) -> tuple[dict[str, pd.DataFr
     frame = _prices_frame(prices)
     fs = features.prepare(frame, window=config.model.window, target=config.model.target,
                           split=config.split, name=getattr(prices, "label", "prices"))
-    forecasts = evaluate.baseline_forecasts(fs.momentum, fs.state["drift"], len(fs.rows))
-    frames = {
-        name: evaluate.predictor_frame(fs.rows, fs.split, fs.close, fs.actual_return, values)
-        for name, values in forecasts.items()
-    }
+    frames = evaluate.baseline_frames(fs.rows, fs.split, fs.close, fs.actual_return,
+                                      fs.momentum, fs.state["drift"])
     return frames, str(fs.state["target"])
 
 
@@ -205,21 +202,11 @@ def retrade(result: EnsembleResult, strategy: StrategyConfig) -> EnsembleResult:
 
 def _trade(result: EnsembleResult, strategy: StrategyConfig, *, target: str) -> EnsembleResult:
     prices = _prices_frame(result.data)
-    frames: dict[str, pd.DataFrame] = {}
-    base_trading: dict[str, dict[str, dict]] = {}
-    for name, frame in result.baselines.items():
-        frames[name], base_trading[name] = evaluate.paper_trade(
-            prices, frame, strategy, always_long=name == C.BUY_AND_HOLD)
+    frames, base_trading = evaluate.trade_baselines(prices, result.baselines, strategy)
 
     def metrics_of(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict]]:
         traded, trading = evaluate.paper_trade(prices, frame, strategy)
-        by_split = {
-            split: evaluate.split_metrics(
-                split, target, traded, trading.get(split, {}), frames,
-                {name: base_trading[name].get(split, {}) for name in base_trading})
-            for split in C.SPLITS
-        }
-        return traded, by_split
+        return traded, evaluate.all_split_metrics(target, traded, trading, frames, base_trading)
 
     members: dict[int, pd.DataFrame] = {}
     member_metrics: dict[int, dict[str, dict]] = {}

@@ -112,6 +112,41 @@ def baseline_forecasts(
     }
 
 
+def baseline_frames(rows: pd.DatetimeIndex, split: np.ndarray, close: np.ndarray,
+                    actual: np.ndarray, momentum: np.ndarray, drift: float
+                    ) -> dict[str, pd.DataFrame]:
+    """Every baseline's predictions frame (not yet traded) on the model's rows."""
+    forecasts = baseline_forecasts(momentum, drift, len(rows))
+    return {name: predictor_frame(rows, split, close, actual, values)
+            for name, values in forecasts.items()}
+
+
+def trade_baselines(prices: pd.DataFrame, baselines: Mapping[str, pd.DataFrame],
+                    strategy: StrategyConfig
+                    ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, dict[str, Any]]]]:
+    """:func:`paper_trade` every baseline (buy and hold: always long); frames and
+    ``{baseline: {split: trading metrics}}``."""
+    frames: dict[str, pd.DataFrame] = {}
+    trading: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, frame in baselines.items():
+        frames[name], trading[name] = paper_trade(prices, frame, strategy,
+                                                  always_long=name == C.BUY_AND_HOLD)
+    return frames, trading
+
+
+def all_split_metrics(target: str, model: pd.DataFrame,
+                      model_trading: Mapping[str, Mapping[str, Any]],
+                      baselines: Mapping[str, pd.DataFrame],
+                      baseline_trading: Mapping[str, Mapping[str, Mapping[str, Any]]]
+                      ) -> dict[str, dict[str, Any]]:
+    """:func:`split_metrics` of every split: ``{split: metrics.json object}``."""
+    return {
+        split: split_metrics(split, target, model, model_trading.get(split, {}), baselines,
+                             {name: t.get(split, {}) for name, t in baseline_trading.items()})
+        for split in C.SPLITS
+    }
+
+
 def predictor_frame(rows: pd.DatetimeIndex, split: np.ndarray, close: np.ndarray,
                     actual: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
     """A predictions frame without P&L (position, strategy_return and equity are NaN)."""

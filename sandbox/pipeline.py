@@ -111,11 +111,8 @@ def run(
     t = time.perf_counter()
     model_frame = evaluate.predictor_frame(fs.rows, fs.split, fs.close, fs.actual_return,
                                            predicted)
-    forecasts = evaluate.baseline_forecasts(fs.momentum, fs.state["drift"], len(fs.rows))
-    baseline_frames = {
-        name: evaluate.predictor_frame(fs.rows, fs.split, fs.close, fs.actual_return, values)
-        for name, values in forecasts.items()
-    }
+    baseline_frames = evaluate.baseline_frames(fs.rows, fs.split, fs.close, fs.actual_return,
+                                               fs.momentum, fs.state["drift"])
     result = RunResult(
         config=config, data=loaded, predictions=model_frame, baselines=baseline_frames,
         metrics={}, metrics_by_split={}, history=history, model=model,
@@ -209,21 +206,17 @@ def predicted_returns(outputs: np.ndarray, state: dict[str, Any],
 def _trade(result: RunResult, strategy: StrategyConfig, *, recompute_forecast: bool) -> RunResult:
     prices = result.data.frame
     model_frame, model_trading = evaluate.paper_trade(prices, result.predictions, strategy)
-    frames: dict[str, pd.DataFrame] = {}
-    trading: dict[str, dict[str, dict]] = {}
-    for name, frame in result.baselines.items():
-        frames[name], trading[name] = evaluate.paper_trade(
-            prices, frame, strategy, always_long=name == C.BUY_AND_HOLD)
-    by_split: dict[str, dict] = {}
-    for split in C.SPLITS:
-        base_trading = {name: trading[name].get(split, {}) for name in trading}
-        if recompute_forecast:
-            by_split[split] = evaluate.split_metrics(
-                split, result.feature_state["target"], model_frame,
-                model_trading.get(split, {}), frames, base_trading)
-        else:
-            by_split[split] = evaluate.replace_trading(
-                result.metrics_by_split[split], model_trading.get(split, {}), base_trading)
+    frames, trading = evaluate.trade_baselines(prices, result.baselines, strategy)
+    if recompute_forecast:
+        by_split = evaluate.all_split_metrics(result.feature_state["target"], model_frame,
+                                              model_trading, frames, trading)
+    else:
+        by_split = {
+            split: evaluate.replace_trading(
+                result.metrics_by_split[split], model_trading.get(split, {}),
+                {name: t.get(split, {}) for name, t in trading.items()})
+            for split in C.SPLITS
+        }
     result.predictions = model_frame
     result.baselines = frames
     result.metrics_by_split = by_split

@@ -67,21 +67,12 @@ def predict_with_bundle(folder: str | os.PathLike[str], prices: LoadedPrices, sp
 
     model_frame = evaluate.predictor_frame(rows, labels, close, actual,
                                            predicted[C.PREDICTED_RETURN].to_numpy(np.float64))
-    forecasts = evaluate.baseline_forecasts(momentum, float(bundle.feature_state["drift"]),
-                                            len(rows))
-    baseline_frames = {name: evaluate.predictor_frame(rows, labels, close, actual, values)
-                       for name, values in forecasts.items()}
-
+    baselines = evaluate.baseline_frames(rows, labels, close, actual, momentum,
+                                         float(bundle.feature_state["drift"]))
     model_frame, model_trading = evaluate.paper_trade(frame, model_frame, strategy)
-    frames, trading = {}, {}
-    for name, base in baseline_frames.items():
-        frames[name], trading[name] = evaluate.paper_trade(
-            frame, base, strategy, always_long=name == C.BUY_AND_HOLD)
-    by_split = {}
-    for split in C.SPLITS:
-        by_split[split] = evaluate.split_metrics(
-            split, bundle.feature_state["target"], model_frame, model_trading.get(split, {}),
-            frames, {name: trading[name].get(split, {}) for name in trading})
+    frames, trading = evaluate.trade_baselines(frame, baselines, strategy)
+    by_split = evaluate.all_split_metrics(bundle.feature_state["target"], model_frame,
+                                          model_trading, frames, trading)
     return RunResult(
         config=bundle.config.replace(data=spec, strategy=strategy),
         data=prices,

@@ -178,6 +178,14 @@ def _with_suffix(path: str, chosen: str, suffixes: dict[str, str]) -> str:
     return path + next(iter(suffixes.values()))
 
 
+def _settings_text(config: RunConfig) -> str:
+    """The model and training settings of a run, for the log."""
+    model, train = config.model, config.train
+    return (f"{model.kind} window={model.window} hidden={model.hidden} layers={model.layers} "
+            f"dropout={model.dropout:g} epochs={train.epochs} patience={train.patience} "
+            f"batch={train.batch_size} lr={train.lr:g}")
+
+
 def _strategy_text(strategy: Any) -> str:
     rule = "long/flat" if strategy.strategy == C.LONG_FLAT else "long/short"
     fill = "next open" if strategy.fill == C.FILL_NEXT_OPEN else "same close"
@@ -564,20 +572,12 @@ class MainWindow(QtWidgets.QMainWindow):
         worker.batch_done.connect(self._on_batch_done)
         worker.epoch_done.connect(self._on_epoch_done)
         worker.trained.connect(self._on_trained)
-        worker.failed.connect(self._on_train_failed)
-        worker.cancelled.connect(self._on_train_cancelled)
-        worker.finished.connect(self._on_train_finished)
         self._begin_training(worker)
         self._set_status(f"Training {model.kind.upper()} (window {model.window}, hidden "
                          f"{model.hidden}, {model.layers} layer(s)) for up to {train.epochs} "
                          "epochs...")
-        self.log(f"training {model.kind} window={model.window} hidden={model.hidden} "
-                 f"layers={model.layers} dropout={model.dropout:g} epochs={train.epochs} "
-                 f"patience={train.patience} batch={train.batch_size} lr={train.lr:g} "
-                 f"seed={train.seed} on {self._prices.label}")
-        self.pool.start(worker, name="sandbox-train")
-        self.run_started.emit(worker)
-        self._update_actions()
+        self.log(f"training {_settings_text(config)} seed={train.seed} on {self._prices.label}")
+        self._launch_training(worker, "sandbox-train")
 
     def _train_ensemble(self, config: RunConfig, seeds: int) -> None:
         """Train ``seeds`` models of ``config`` (seeds seed .. seed + N - 1) in parallel
@@ -589,9 +589,6 @@ class MainWindow(QtWidgets.QMainWindow):
                               prices=self._prices, result_arg="on_member")
         worker.streamed.connect(self._on_member_done)
         worker.returned.connect(self._on_ensemble_trained)
-        worker.failed.connect(self._on_train_failed)
-        worker.cancelled.connect(self._on_train_cancelled)
-        worker.finished.connect(self._on_train_finished)
         self._begin_training(worker)
         self._members_done = 0
         self.progress.setRange(0, 0)  # busy until the first member is back
@@ -599,16 +596,22 @@ class MainWindow(QtWidgets.QMainWindow):
         last = train.seed + seeds - 1
         self._set_status(f"Training {seeds} {model.kind.upper()} models (seeds {train.seed}.."
                          f"{last}) in {jobs} worker process(es); each shows up as it finishes...")
-        self.log(f"training a {seeds}-seed ensemble of {model.kind} window={model.window} "
-                 f"hidden={model.hidden} layers={model.layers} epochs={train.epochs} "
+        self.log(f"training a {seeds}-seed ensemble: {_settings_text(config)} "
                  f"seeds={train.seed}..{last} in {jobs} process(es), 1 torch thread each, "
                  f"on {self._prices.label}")
-        self.pool.start(worker, name="sandbox-ensemble")
+        self._launch_training(worker, "sandbox-ensemble")
+
+    def _launch_training(self, worker: Worker, name: str) -> None:
+        self.pool.start(worker, name=name)
         self.run_started.emit(worker)
         self._update_actions()
 
     def _begin_training(self, worker: Worker) -> None:
-        """State shared by every kind of training: forget the shown run, reset the views."""
+        """What every kind of training shares: its ending signals, forgetting the shown run,
+        resetting the views."""
+        worker.failed.connect(self._on_train_failed)
+        worker.cancelled.connect(self._on_train_cancelled)
+        worker.finished.connect(self._on_train_finished)
         self._train_worker = worker
         self._result = None
         self._show_token += 1  # a re-trade still being drawn stops here
@@ -978,11 +981,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self._members_done = int(record.done)
         total = max(int(record.total), 1)
-        if self.progress.maximum() == 0:
-            self.progress.setRange(0, PROGRESS_STEPS)
-        self.progress.setValue(round(PROGRESS_STEPS * record.done / total))
-        elapsed = time.monotonic() - self._train_started
-        eta = elapsed / record.done * (total - record.done)
+        eta = self._count_run_done(record, self._train_started)
         if record.error:
             self.log(f"seed {record.seed} failed: {record.error}")
         else:
@@ -991,6 +990,15 @@ class MainWindow(QtWidgets.QMainWindow):
                      f"loss {_fmt(record.val_loss)} at epoch {record.best_epoch}; test RMSE "
                      f"{_fmt(record.test_metrics.get(C.RMSE), 6)}")
         self._set_status(f"{record.done}/{total} seeds trained  ETA {_hms(eta)}")
+
+    def _count_run_done(self, record: Any, started: float) -> float:
+        """Move the progress bar to ``record.done / record.total``; return the ETA (s)."""
+        total = max(int(record.total), 1)
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, PROGRESS_STEPS)  # busy until the first run is back
+        self.progress.setValue(round(PROGRESS_STEPS * record.done / total))
+        elapsed = time.monotonic() - started
+        return elapsed / max(record.done, 1) * (total - record.done)
 
     @QtCore.Slot(object)
     def _on_ensemble_trained(self, result: Any) -> None:
@@ -1129,11 +1137,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._closing:
             return
         self.sweep_view.add_record(record)
-        if self.progress.maximum() == 0:
-            self.progress.setRange(0, PROGRESS_STEPS)
-        self.progress.setValue(round(PROGRESS_STEPS * record.done / max(record.total, 1)))
-        elapsed = time.monotonic() - self._sweep_started
-        eta = elapsed / record.done * (record.total - record.done)
+        eta = self._count_run_done(record, self._sweep_started)
         outcome = f"failed: {record.error}" if record.error else (
             f"val loss {_fmt(record.val_loss)}, val sharpe "
             f"{_fmt(record.val_metrics.get(C.SHARPE))}")
