@@ -371,6 +371,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.status_text = QtWidgets.QLabel()
         self.status_text.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        # a long message is cut at the window's edge; it never widens the window
+        self.status_text.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
+                                       QtWidgets.QSizePolicy.Policy.Preferred)
         self.progress = QtWidgets.QProgressBar()
         self.progress.setRange(0, PROGRESS_STEPS)
         self.progress.setValue(0)

@@ -51,7 +51,7 @@ COLUMNS: tuple[Column, ...] = (
            "Share of days with the right sign (0 moves left out; 50% is a coin toss; "
            "empty for a predictor that always says 0)"),
     Column(C.TOTAL_RETURN, "Total return", "high", _pct,
-           "Growth of the account over the test split, after costs"),
+           "Growth of the account over the split, after costs"),
     Column(C.SHARPE, "Sharpe", "high", lambda x: f"{x:.2f}",
            "Annualised Sharpe ratio of the strategy returns (no risk-free rate)"),
     Column(C.MAX_DRAWDOWN, "Max drawdown", "high", lambda x: f"{x * 100:.2f}%",
@@ -147,6 +147,7 @@ def verdict(metrics: Mapping[str, Any], *, seeds: int = 1) -> str:
     """
     model = metrics.get(C.MODEL, {})
     baselines = metrics.get("baselines", {})
+    where = {C.TRAIN: "training", C.VAL: "validation"}.get(metrics.get(C.SPLIT), "test")
     rmse = _number(model.get(C.RMSE))
     rw = _number(baselines.get(C.RANDOM_WALK, {}).get(C.RMSE))
     parts: list[str] = []
@@ -154,7 +155,7 @@ def verdict(metrics: Mapping[str, Any], *, seeds: int = 1) -> str:
         parts.append("Not enough test rows to compare the model with the random walk.")
     elif rmse >= rw:
         parts.append(
-            f"The model does not beat the random walk: on the test split its RMSE "
+            f"The model does not beat the random walk: on the {where} split its RMSE "
             f"({rmse:.6f}) is no better than always predicting \"no change\" ({rw:.6f})."
         )
     else:
@@ -167,7 +168,7 @@ def verdict(metrics: Mapping[str, Any], *, seeds: int = 1) -> str:
                        if gain < 1 else "check that this holds for other seeds before trusting it")
         parts.append(
             f"The model's RMSE ({rmse:.6f}) is {gain:.2f}% below the random walk's "
-            f"({rw:.6f}) on the test split: {caution}."
+            f"({rw:.6f}) on the {where} split: {caution}."
         )
     total = _number(model.get(C.TOTAL_RETURN))
     hold = _number(baselines.get(C.BUY_AND_HOLD, {}).get(C.TOTAL_RETURN))
@@ -188,6 +189,7 @@ class MetricsView(QtWidgets.QWidget):
         super().__init__(parent)
         self.caption = QtWidgets.QLabel()
         self.caption.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.caption.setWordWrap(True)  # a long caption must not widen the window
         self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)

@@ -69,3 +69,29 @@ def test_view_marks_the_best_cells(qtbot):
     assert view.table.item(1, 1).text() == "n/a"  # random walk: direction undefined
     assert view.table.item(0, 0).text().endswith(BEST_MARK)
     assert "below the random walk" in view.verdict_label.text()
+
+
+def test_the_verdict_names_the_split_it_reads():
+    metrics = {"split": "val", "model": {"rmse": 0.02},
+               "baselines": {"random_walk": {"rmse": 0.01}}}
+    assert "on the validation split" in verdict(metrics)
+    metrics["split"] = "test"
+    assert "on the test split" in verdict(metrics)
+
+
+@pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+def test_long_texts_never_widen_the_window(qtbot):
+    from sandbox.ui.main_window import MainWindow
+
+    window = MainWindow(persist=False, headless=True)
+    qtbot.addWidget(window)
+    window.resize(780, 560)  # inside the offscreen platform's 800x600 screen
+    window.show()
+    qtbot.waitExposed(window)
+    long_text = "a very long message " * 40
+    window.status_text.setText(long_text)
+    window.metrics_view.caption.setText(long_text)
+    window.metrics_view.verdict_label.setText(long_text)
+    window.tabs.setCurrentWidget(window.metrics_view)
+    qtbot.wait(50)
+    assert window.width() == 780
