@@ -969,13 +969,7 @@ class MainWindow(QtWidgets.QMainWindow):
             f"Trained in {_hms(seconds)}: test RMSE {_fmt(model.get(C.RMSE), 6)} vs random "
             f"walk {_fmt(rw.get(C.RMSE), 6)}; total return {_pct(model.get(C.TOTAL_RETURN))} "
             "after costs.")
-        self.progress.setValue(PROGRESS_STEPS)
-        # the strategy may have been edited while training ran
-        try:
-            if self.strategy_panel.strategy_config() != result.config.strategy:
-                self._retrade_timer.start()
-        except ConfigError:
-            pass
+        self._after_training(result)
 
     @QtCore.Slot(object)
     def _on_member_done(self, record: Any) -> None:
@@ -1022,6 +1016,11 @@ class MainWindow(QtWidgets.QMainWindow):
             f"{_pct(total['std']).lstrip('+')} after costs"
             + (f"; {len(result.failed)} seed(s) failed (see the Log)." if result.failed
                else "."))
+        self._after_training(result)
+
+    def _after_training(self, result: Any) -> None:
+        """A run is in: a full progress bar, and a re-trade if the strategy was edited while
+        it trained."""
         self.progress.setValue(PROGRESS_STEPS)
         try:
             if self.strategy_panel.strategy_config() != result.config.strategy:
