@@ -25,7 +25,7 @@ from sandbox.ui import dialogs
 from sandbox.ui.app import GuiOptions
 from sandbox.ui.charts import LossPlot, PriceChart
 from sandbox.ui.dialogs import Failure
-from sandbox.ui.metrics_view import MetricsView
+from sandbox.ui.metrics_view import MetricsView, finite_number
 from sandbox.ui.panels import DataPanel, ModelPanel, StrategyPanel, csv_filters
 from sandbox.ui.settings import Settings, resolve_config
 from sandbox.ui.sweep_view import SweepView, summary_lines
@@ -1511,7 +1511,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
 
 def _fmt(value: Any, decimals: int | None = None) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if finite_number(value) is None:
         return "n/a"
     if decimals is not None:
         return f"{value:.{decimals}f}"
@@ -1519,7 +1519,7 @@ def _fmt(value: Any, decimals: int | None = None) -> str:
 
 
 def _pct(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if finite_number(value) is None:
         return "n/a"
     return f"{value * 100:+.2f}%"
 

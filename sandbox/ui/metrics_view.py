@@ -22,6 +22,7 @@ __all__ = [
     "Column",
     "MetricsView",
     "best_rows",
+    "finite_number",
     "member_cells",
     "seeds_verdict",
     "table_rows",
@@ -74,7 +75,8 @@ MEMBERS = "members"  # row key of a seed ensemble's members (mean +- std over th
 PLUS_MINUS = "\u00b1"
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
+    """``value`` as a float when it is a finite int or float (not a bool); else None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
@@ -87,7 +89,7 @@ def table_rows(metrics: Mapping[str, Any]) -> list[tuple[str, dict[str, float | 
     for name in C.BASELINES:
         if name in baselines:
             rows.append((name, dict(baselines[name])))
-    return [(name, {col.key: _number(values.get(col.key)) for col in COLUMNS})
+    return [(name, {col.key: finite_number(values.get(col.key)) for col in COLUMNS})
             for name, values in rows]
 
 
@@ -122,17 +124,17 @@ def member_cells(members: Sequence[Mapping[str, Any]]
 def seeds_verdict(members: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]) -> str:
     """How many seeds beat the random walk's RMSE and buy & hold's return (one split)."""
     baselines = metrics.get("baselines", {})
-    rw = _number(baselines.get(C.RANDOM_WALK, {}).get(C.RMSE))
-    hold = _number(baselines.get(C.BUY_AND_HOLD, {}).get(C.TOTAL_RETURN))
+    rw = finite_number(baselines.get(C.RANDOM_WALK, {}).get(C.RMSE))
+    hold = finite_number(baselines.get(C.BUY_AND_HOLD, {}).get(C.TOTAL_RETURN))
     n = len(members)
     parts = []
     if rw is not None:
         wins = sum(1 for m in members
-                   if (v := _number(m.get(C.RMSE))) is not None and v < rw)
+                   if (v := finite_number(m.get(C.RMSE))) is not None and v < rw)
         parts.append(f"{wins} of {n} seeds beat the random walk's RMSE")
     if hold is not None:
         wins = sum(1 for m in members
-                   if (v := _number(m.get(C.TOTAL_RETURN))) is not None and v > hold)
+                   if (v := finite_number(m.get(C.TOTAL_RETURN))) is not None and v > hold)
         parts.append(f"{wins} of {n} beat buy & hold after costs")
     if not parts:
         return ""
@@ -148,8 +150,8 @@ def verdict(metrics: Mapping[str, Any], *, seeds: int = 1) -> str:
     model = metrics.get(C.MODEL, {})
     baselines = metrics.get("baselines", {})
     where = {C.TRAIN: "training", C.VAL: "validation"}.get(metrics.get(C.SPLIT), "test")
-    rmse = _number(model.get(C.RMSE))
-    rw = _number(baselines.get(C.RANDOM_WALK, {}).get(C.RMSE))
+    rmse = finite_number(model.get(C.RMSE))
+    rw = finite_number(baselines.get(C.RANDOM_WALK, {}).get(C.RMSE))
     parts: list[str] = []
     if rmse is None or rw is None:
         parts.append("Not enough test rows to compare the model with the random walk.")
@@ -170,8 +172,8 @@ def verdict(metrics: Mapping[str, Any], *, seeds: int = 1) -> str:
             f"The model's RMSE ({rmse:.6f}) is {gain:.2f}% below the random walk's "
             f"({rw:.6f}) on the {where} split: {caution}."
         )
-    total = _number(model.get(C.TOTAL_RETURN))
-    hold = _number(baselines.get(C.BUY_AND_HOLD, {}).get(C.TOTAL_RETURN))
+    total = finite_number(model.get(C.TOTAL_RETURN))
+    hold = finite_number(baselines.get(C.BUY_AND_HOLD, {}).get(C.TOTAL_RETURN))
     if total is not None and hold is not None:
         if math.isclose(total, hold, rel_tol=1e-9, abs_tol=1e-12):
             word = "matches"  # e.g. a model that is long every day

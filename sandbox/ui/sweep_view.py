@@ -20,6 +20,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from sandbox import constants as C
 from sandbox.errors import ConfigError
 from sandbox.evaluate import mean_std
+from sandbox.ui.metrics_view import finite_number
 
 __all__ = ["GRID_FIELDS", "SweepView", "grid_text"]
 
@@ -56,12 +57,6 @@ class _Row:
     params: dict
     seeds: int  # seeds per configuration
     records: list
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def _pm(stats: dict[str, Any], fmt: str, std_fmt: str | None = None) -> str:
@@ -452,13 +447,14 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
              f"{_pm(test.get(C.SHARPE, {}), '.2f')}"]
     hold = sel.get("test_baselines", {}).get(C.BUY_AND_HOLD)
     if hold:
-        mean = _num((hold.get(C.TOTAL_RETURN) or {}).get("mean"))  # the same for every seed
+        # the same for every seed: no spread to show
+        mean = finite_number((hold.get(C.TOTAL_RETURN) or {}).get("mean"))
         if mean is not None:
             parts.append(f"buy & hold {mean * 100:+.2f}%")
     lines.append("; ".join(parts) + ".")
     dsr = (summary.get("deflated_sharpe") or {}).get("dsr")
     n = summary.get("n_trials", 0)
-    if _num(dsr) is not None:
+    if finite_number(dsr) is not None:
         lines.append(f"Deflated Sharpe ratio after {n} trials: {dsr:.3f} (the probability that "
                      "the test Sharpe beats the best of as many zero-skill trials).")
     else:
