@@ -767,7 +767,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._sweep_started = time.monotonic()
         self._sweep_ended = "finished"
         self._sweep_result = None
-        self.sweep_view.start(grid, seeds)
+        self.sweep_view.start(seeds)
         self.sweep_view.set_running(True)
         self.progress.setRange(0, 0)
         text = sweep.format_params({k: ",".join(map(str, v)) for k, v in grid.items()})

@@ -134,16 +134,16 @@ class Settings:
     def set_last_folder(self, folder: str) -> None:
         self.q.setValue(KEY_LAST_FOLDER, folder)
 
-    def seeds(self, key: str = KEY_SEEDS) -> int:
+    def seeds(self) -> int:
         """Seeds per training (1: a single model); 1 when unset or unreadable."""
         try:
-            value = int(self.q.value(key, 1))
+            value = int(self.q.value(KEY_SEEDS, 1))
         except (TypeError, ValueError):
             return 1
         return value if 1 <= value <= C.MAX_ENSEMBLE_SEEDS else 1
 
-    def set_seeds(self, seeds: int, key: str = KEY_SEEDS) -> None:
-        self.q.setValue(key, int(seeds))
+    def set_seeds(self, seeds: int) -> None:
+        self.q.setValue(KEY_SEEDS, int(seeds))
 
     def sweep_form(self) -> dict[str, str]:
         """The Sweep tab's field texts (``{grid name: text}``); empty when unset."""

@@ -107,6 +107,9 @@ class SweepView(QtWidgets.QWidget):
         self._running = False
         self._finished = False
         self._selected: str | None = None  # the configuration selected on validation
+        self._can_run = False  # the window allows a sweep now (set_enabled_to_run)
+        self._why_not = ""  # why not, for the Run button's tooltip
+        self._grid_error: str | None = None  # what is wrong with the form, if anything
 
         # -- form ---------------------------------------------------------------------------
         form = QtWidgets.QFormLayout()
@@ -278,8 +281,8 @@ class SweepView(QtWidgets.QWidget):
         self.jobs_spin.setEnabled(not running)
         self._sync_buttons()
 
-    def start(self, grid: dict[str, list], seeds: int) -> None:
-        """A sweep of ``grid`` x ``seeds`` started: an empty table."""
+    def start(self, seeds: int) -> None:
+        """A sweep with ``seeds`` seeds per configuration started: an empty table."""
         self.clear("Running...")
         self._seeds = seeds
 
@@ -398,10 +401,9 @@ class SweepView(QtWidgets.QWidget):
         self._sync_buttons()
 
     def _sync_buttons(self) -> None:
-        can_run = getattr(self, "_can_run", False)
-        error = getattr(self, "_grid_error", None)
+        can_run, error = self._can_run, self._grid_error
         self.run_button.setEnabled(can_run and not self._running and error is None)
-        why = getattr(self, "_why_not", "")
+        why = self._why_not
         self.run_button.setToolTip(why if not can_run and why else
                                    "Train every configuration x seed in parallel processes")
         self.stop_button.setEnabled(self._running)

@@ -145,7 +145,7 @@ def records() -> list[sweep.RunRecord]:
 
 
 def test_records_fill_one_row_per_configuration(view, records):
-    view.start({"hidden": [4, 8, 16]}, 2)
+    view.start(2)
     view.set_running(True)
     for r in records[:3]:
         view.add_record(r)
@@ -173,7 +173,7 @@ def test_records_fill_one_row_per_configuration(view, records):
 
 
 def test_sorting_by_validation_loss_orders_by_the_mean(view, records):
-    view.start({"hidden": [4, 8, 16]}, 2)
+    view.start(2)
     for r in records:
         view.add_record(r)
     assert view.row_ids() == ["c01", "c02", "c03"]  # by configuration at first
@@ -190,7 +190,7 @@ def test_sorting_by_validation_loss_orders_by_the_mean(view, records):
 
 
 def test_result_marks_the_selection_and_shows_only_its_test_figures(view, records):
-    view.start({"hidden": [4, 8, 16]}, 2)
+    view.start(2)
     view.set_running(True)
     for r in records:
         view.add_record(r)
@@ -237,7 +237,7 @@ def test_result_marks_the_selection_and_shows_only_its_test_figures(view, record
 
 def test_a_sweep_where_every_run_failed_selects_nothing(view):
     failed = [record("c01", s, params={}, error="boom", done=s + 1, total=2) for s in (0, 1)]
-    view.start({}, 2)
+    view.start(2)
     for r in failed:
         view.add_record(r)
     assert cell(view, "c01", VAL_LOSS).text() == "n/a"
