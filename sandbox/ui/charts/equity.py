@@ -283,12 +283,12 @@ class EquityPane:
         self._stack = np.vstack(rows) if rows else np.empty((0, n))
         self.legend.setVisible(bool(self.curves))
 
-    def set_band(self, bar_index: np.ndarray, n: int, x: np.ndarray, low: np.ndarray,
-                 high: np.ndarray, breaks: np.ndarray, label: str = "single-seed range") -> None:
+    def set_band(self, bar_index: np.ndarray, n: int, low: np.ndarray, high: np.ndarray,
+                 breaks: np.ndarray, label: str = "single-seed range") -> None:
         """Shade ``low`` .. ``high`` (a seed ensemble's lowest and highest equity per row of
         the model's predictions, at bars ``bar_index``) behind the model's curve."""
         self.clear_band()
-        self.band.set_data(x, low, high, breaks)
+        self.band.set_data(bar_index.astype(np.float64), low, high, breaks)
         self.legend.addItem(self.band.legend_sample, label)
         self.curves["band"] = self.band.legend_sample
         self._band_stack = np.vstack([bar_aligned(pd.Series(values), bar_index, n)

@@ -211,7 +211,7 @@ class PriceChart(QtWidgets.QWidget):
             self.price_plot.addItem(curve)
         self.predicted_band = Band(self.price_plot, MODEL_COLOR)  # seed ensembles' range
         self._band_close = np.empty((2, 0))  # bar-aligned band edges, for the y range
-        self._overlay_rows: tuple | None = None  # index, bar, x, breaks of the predictions
+        self._overlay_rows: tuple | None = None  # index, bar, breaks of the predictions
         self.buy_markers = pg.ScatterPlotItem(symbol=_marker(True), size=18, pxMode=True)
         self.sell_markers = pg.ScatterPlotItem(symbol=_marker(False), size=18, pxMode=True)
         self._marker_x = np.empty(0)  # sorted x of every marker, to thin them when crowded
@@ -381,7 +381,7 @@ class PriceChart(QtWidgets.QWidget):
                 self._pred[column] = aligned
         self._pred_close = np.full(n + 1, np.nan)
         self._pred_close[bar + 1] = predicted_close
-        self._overlay_rows = (frame.index, bar, x, breaks)
+        self._overlay_rows = (frame.index, bar, breaks)
         self.equity.set_data(bar, n, frame, baselines, self._dates, model_label=model_label)
         self.price_legend.setVisible(True)
         self._apply_overlay_style()
@@ -409,17 +409,17 @@ class PriceChart(QtWidgets.QWidget):
             BAND_PREDICTED_LOW,
         )
 
-        index, bar, x, breaks = self._overlay_rows
+        index, bar, breaks = self._overlay_rows
         n = self._series.n if self._series is not None else 0
         rows = band.reindex(index)
         low = rows[BAND_PREDICTED_LOW].to_numpy(np.float64)
         high = rows[BAND_PREDICTED_HIGH].to_numpy(np.float64)
-        self.predicted_band.set_data(x + 1.0, low, high, breaks)
+        self.predicted_band.set_data(bar + 1.0, low, high, breaks)
         self._band_close = np.full((2, n + 1), np.nan)
         self._band_close[0, bar + 1] = low
         self._band_close[1, bar + 1] = high
         self.price_legend.addItem(self.predicted_band.legend_sample, "single-seed range")
-        self.equity.set_band(bar, n, x, rows[BAND_EQUITY_LOW].to_numpy(np.float64),
+        self.equity.set_band(bar, n, rows[BAND_EQUITY_LOW].to_numpy(np.float64),
                              rows[BAND_EQUITY_HIGH].to_numpy(np.float64), breaks)
         self._update_y_ranges()
 
