@@ -113,18 +113,18 @@ def run_ours(frame: pd.DataFrame) -> dict:
         return dt
 
     n = len(frame)
-    chart.set_x_range(n - PAN_BARS - 0.5, n - 0.5)
-    app.processEvents()
-    chart.grab()
-    rebuilds0 = chart.candles.rebuilds
-    pan = [step(a, b) for a, b in pan_ranges(n)]
-    pan_rebuilds = chart.candles.rebuilds - rebuilds0
-    chart.set_x_range(n - PAN_BARS - 0.5, n - 0.5)
-    app.processEvents()
-    chart.grab()
-    rebuilds0 = chart.candles.rebuilds
-    zoom = [step(a, b) for a, b in zoom_ranges(n)]
-    zoom_rebuilds = chart.candles.rebuilds - rebuilds0
+
+    def steps_from_last_bars(ranges) -> tuple[list[float], int]:
+        """Show the last PAN_BARS bars, then time each range; also count cache rebuilds."""
+        chart.set_x_range(n - PAN_BARS - 0.5, n - 0.5)
+        app.processEvents()
+        chart.grab()
+        rebuilds0 = chart.candles.rebuilds
+        times = [step(a, b) for a, b in ranges]
+        return times, chart.candles.rebuilds - rebuilds0
+
+    pan, pan_rebuilds = steps_from_last_bars(pan_ranges(n))
+    zoom, zoom_rebuilds = steps_from_last_bars(zoom_ranges(n))
     # The last zoom step shows everything: the y range must cover every bar.
     (_, _), (y0, y1) = chart.price_plot.getViewBox().viewRange()
     assert y0 <= frame["low"].min() and y1 >= frame["high"].max(), "y does not follow the bars"
