@@ -844,17 +844,22 @@ def _f(x: Any, spec: str = ".4g") -> str:
     return "n/a" if x is None else format(x, spec)
 
 
-def _pm(stats: dict[str, Any] | None, spec: str = ".4g") -> str:
+def format_mean_std(stats: dict[str, Any] | None, spec: str = ".4g",
+                    std_spec: str | None = None) -> str:
+    """``"mean ± std"`` of an :func:`sandbox.evaluate.mean_std` result (``"n/a"`` without a
+    mean; the mean alone without a std). ``std_spec`` defaults to ``spec`` without a sign."""
     if not stats or stats.get("mean") is None:
         return "n/a"
     std = stats.get("std")
-    return _f(stats["mean"], spec) + ("" if std is None else f" ± {_f(std, spec)}")
+    text = format(stats["mean"], spec)
+    return text if std is None else f"{text} ± {format(std, std_spec or spec.lstrip('+'))}"
 
 
 def describe(result: SweepResult) -> list[str]:
     """A few lines for a terminal: the selected configuration, its validation and test
     figures, the number of trials and the deflated Sharpe ratio."""
     s = result.summary
+    pm = format_mean_std
     lines = [f"{s['n_runs']} runs ({s['n_configs']} configurations), {s['n_failed']} failed"]
     sel = s.get("selected")
     if sel is None:
@@ -862,14 +867,14 @@ def describe(result: SweepResult) -> list[str]:
         return lines
     lines.append(f"selected on validation: {sel['config_id']} {sel['label']}")
     v, t = sel["val"], sel["test"]
-    lines.append(f"  val:  loss {_pm(v.get('loss'))}  total return "
-                 f"{_pm(v.get(C.TOTAL_RETURN))}  sharpe {_pm(v.get(C.SHARPE))}")
-    lines.append(f"  test: total return {_pm(t.get(C.TOTAL_RETURN))}  sharpe "
-                 f"{_pm(t.get(C.SHARPE))}  rmse {_pm(t.get(C.RMSE))}")
+    lines.append(f"  val:  loss {pm(v.get('loss'))}  total return "
+                 f"{pm(v.get(C.TOTAL_RETURN))}  sharpe {pm(v.get(C.SHARPE))}")
+    lines.append(f"  test: total return {pm(t.get(C.TOTAL_RETURN))}  sharpe "
+                 f"{pm(t.get(C.SHARPE))}  rmse {pm(t.get(C.RMSE))}")
     bh = sel.get("test_baselines", {}).get(C.BUY_AND_HOLD)
     if bh:
-        lines.append(f"  test buy and hold: total return {_pm(bh.get(C.TOTAL_RETURN))}  "
-                     f"sharpe {_pm(bh.get(C.SHARPE))}")
+        lines.append(f"  test buy and hold: total return {pm(bh.get(C.TOTAL_RETURN))}  "
+                     f"sharpe {pm(bh.get(C.SHARPE))}")
     d = s.get("deflated_sharpe") or {}
     lines.append(f"trials: {s['n_trials']}; deflated Sharpe ratio (probability the test "
                  f"sharpe beats {s['n_trials']} zero-skill trials): {_f(d.get('dsr'), '.3f')}")

@@ -20,6 +20,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from sandbox import constants as C
 from sandbox.errors import ConfigError
 from sandbox.evaluate import mean_std
+from sandbox.sweep import format_mean_std
 from sandbox.ui.metrics_view import finite_number
 
 __all__ = ["GRID_FIELDS", "SweepView", "grid_text"]
@@ -57,14 +58,6 @@ class _Row:
     params: dict
     seeds: int  # seeds per configuration
     records: list
-
-
-def _pm(stats: dict[str, Any], fmt: str, std_fmt: str | None = None) -> str:
-    mean, std = stats.get("mean"), stats.get("std")
-    if mean is None:
-        return "n/a"
-    text = format(mean, fmt)
-    return text if std is None else f"{text} \u00b1 {format(std, std_fmt or fmt.lstrip('+'))}"
 
 
 class SweepView(QtWidgets.QWidget):
@@ -364,11 +357,9 @@ class SweepView(QtWidgets.QWidget):
             ("", 1),
             (f"{row.config_id}  {label}", row.config_id),
             (f"{len(row.records)}/{row.seeds}", len(row.records)),
-            (_pm(loss, ".5g", ".2g"), _sortable(loss["mean"])),
-            (_pm(sharpe, ".2f"), _sortable(sharpe["mean"], descending=True)),
-            (_pm({k: None if v is None else v * 100 for k, v in total.items()}, "+.2f")
-             + ("%" if total["mean"] is not None else ""),
-             _sortable(total["mean"], descending=True)),
+            (format_mean_std(loss, ".5g", ".2g"), _sortable(loss["mean"])),
+            (format_mean_std(sharpe, ".2f"), _sortable(sharpe["mean"], descending=True)),
+            (_pct_pm(total), _sortable(total["mean"], descending=True)),
             (str(len(failed)) if failed else "", len(failed)),
         ]
         for c, (text, key) in enumerate(cells):
@@ -446,7 +437,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
                  f"{sel['label']}.")
     parts = ["Test split of the selected configuration only (mean over its seeds): total "
              f"return {_pct_pm(test.get(C.TOTAL_RETURN, {}))}, Sharpe "
-             f"{_pm(test.get(C.SHARPE, {}), '.2f')}"]
+             f"{format_mean_std(test.get(C.SHARPE, {}), '.2f')}"]
     hold = sel.get("test_baselines", {}).get(C.BUY_AND_HOLD)
     if hold:
         # the same for every seed: no spread to show
@@ -467,5 +458,5 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
 def _pct_pm(stats: dict[str, Any]) -> str:
     scaled = {k: (v * 100 if isinstance(v, float) and k in ("mean", "std") else v)
               for k, v in stats.items()}
-    text = _pm(scaled, "+.2f")
+    text = format_mean_std(scaled, "+.2f")
     return text if text == "n/a" else text + "%"
