@@ -977,7 +977,6 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._closing:
             return
         self._members_done = int(record.done)
-        total = max(int(record.total), 1)
         eta = self._count_run_done(record, self._train_started)
         if record.error:
             self.log(f"seed {record.seed} failed: {record.error}")
@@ -986,7 +985,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.log(f"seed {record.seed} trained in {record.seconds:.1f} s: best validation "
                      f"loss {_fmt(record.val_loss)} at epoch {record.best_epoch}; test RMSE "
                      f"{_fmt(record.test_metrics.get(C.RMSE), 6)}")
-        self._set_status(f"{record.done}/{total} seeds trained  ETA {_hms(eta)}")
+        self._set_status(f"{record.done}/{record.total} seeds trained  ETA {_hms(eta)}")
 
     def _count_run_done(self, record: Any, started: float) -> float:
         """Move the progress bar to ``record.done / record.total``; return the ETA (s)."""
