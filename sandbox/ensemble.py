@@ -94,6 +94,19 @@ class EnsembleResult:
     def n_seeds(self) -> int:
         return len(self.seeds)
 
+    # --- sandbox.results.ShownRun --------------------------------------------------------------
+    @property
+    def is_ensemble(self) -> bool:
+        return len(self.seeds) > 1
+
+    @property
+    def can_save(self) -> bool:
+        return False  # no single fitted model: the members were trained elsewhere
+
+    def retrade(self, strategy: StrategyConfig) -> EnsembleResult:
+        """The same forecasts paper-traded with ``strategy`` (see :func:`retrade`)."""
+        return retrade(self, strategy)
+
     @property
     def all_seeds(self) -> list[int]:
         """Every seed that was run, the failed ones too."""

@@ -47,9 +47,47 @@ class RunResult:
     metrics: dict  # metrics.json of the test split
     metrics_by_split: dict[str, dict]  # the same for train, val and test
     history: TrainHistory
-    model: Any  # the fitted torch module, in eval mode
+    #: the fitted torch module, in eval mode; None where the model lives in another process
+    #: (the app trains in a child process: :attr:`weights` then carries it)
+    model: Any
     feature_state: dict  # scalers, feature names, window, target kind (JSON-able)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    #: the model's weights as safetensors bytes, when :attr:`model` is not in this process
+    weights: bytes | None = None
+    test_hidden: bool = False  # see sandbox.results.ShownRun
+    failed: dict[int, str] = field(default_factory=dict)  # always empty: one model
+    member_metrics: dict[int, dict[str, dict]] = field(default_factory=dict)  # always empty
+    band: None = None  # one model has no seed range
+
+    # --- sandbox.results.ShownRun --------------------------------------------------------------
+    @property
+    def seeds(self) -> list[int]:
+        return [self.config.train.seed]
+
+    @property
+    def all_seeds(self) -> list[int]:
+        return self.seeds
+
+    @property
+    def n_seeds(self) -> int:
+        return 1
+
+    @property
+    def is_ensemble(self) -> bool:
+        return False
+
+    @property
+    def can_save(self) -> bool:
+        return self.model is not None or self.weights is not None
+
+    @property
+    def histories(self) -> dict[int, dict[str, list[float]]]:
+        return {self.config.train.seed: {"train_loss": list(self.history.train_loss),
+                                         "val_loss": list(self.history.val_loss)}}
+
+    def retrade(self, strategy: StrategyConfig) -> RunResult:
+        """The same forecasts paper-traded with ``strategy`` (see :func:`retrade`)."""
+        return retrade(self, strategy)
 
 
 def run(
