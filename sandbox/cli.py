@@ -194,8 +194,8 @@ def settings_given(args: argparse.Namespace) -> bool:
 def _cmd_gui(args: argparse.Namespace) -> int:
     config = run_config_from_args(args)  # refuse bad settings before Qt starts
 
-    from sandbox.ui.app import GuiOptions
     from sandbox.ui.app import main as gui_main
+    from sandbox.ui.options import GuiOptions
 
     explicit_source = any(getattr(args, k, None) for k in ("sample", "csv", "ticker"))
     seeds = getattr(args, "seeds", None)

@@ -22,10 +22,10 @@ from sandbox import constants as C
 from sandbox.config import DataSpec, RunConfig
 from sandbox.errors import ConfigError
 from sandbox.ui import dialogs
-from sandbox.ui.app import GuiOptions
 from sandbox.ui.charts import LossPlot, PriceChart
 from sandbox.ui.dialogs import Failure
 from sandbox.ui.metrics_view import MetricsView, finite_number
+from sandbox.ui.options import GuiOptions
 from sandbox.ui.panels import DataPanel, ModelPanel, StrategyPanel, csv_filters
 from sandbox.ui.settings import Settings, resolve_config
 from sandbox.ui.sweep_view import SweepView, summary_lines

@@ -23,6 +23,7 @@ from sandbox.config import (
     TrainConfig,
 )
 from sandbox.errors import ConfigError
+from sandbox.ui.options import GuiOptions
 
 __all__ = ["APPLICATION", "ORGANIZATION", "Settings", "resolve_config"]
 
@@ -174,7 +175,7 @@ class Settings:
         return value if isinstance(value, QtCore.QByteArray) and not value.isEmpty() else None
 
 
-def resolve_config(options: Any, settings: Settings | None) -> RunConfig:
+def resolve_config(options: GuiOptions, settings: Settings | None) -> RunConfig:
     """The configuration the window starts with.
 
     The command line's ``options.config``, with the stored source and settings put in
