@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from sandbox import constants as C
-from sandbox import evaluate
+from sandbox import evaluate, stats
 from sandbox.config import RunConfig, StrategyConfig
 from sandbox.errors import ConfigError, TrainingError
 
@@ -246,7 +246,7 @@ def member_stats(member_metrics: Mapping[int, Mapping[str, Mapping[str, Any]]]
     out: dict[str, dict[str, dict[str, float | None]]] = {}
     for split in C.SPLITS:
         model = [m.get(split, {}).get(C.MODEL, {}) for m in member_metrics.values()]
-        out[split] = {key: evaluate.mean_std([d.get(key) for d in model]) for key in STAT_KEYS}
+        out[split] = {key: stats.mean_std([d.get(key) for d in model]) for key in STAT_KEYS}
     return out
 
 

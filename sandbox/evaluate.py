@@ -12,8 +12,7 @@ dictionaries have the ``metrics.json`` shape::
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -76,20 +75,6 @@ def _finite_pairs(predicted: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray
     a = np.asarray(actual, dtype=np.float64)
     known = np.isfinite(a)
     return p[known], a[known]
-
-
-def mean_std(values: Sequence[Any]) -> dict[str, float | None]:
-    """Mean, sample standard deviation (ddof 1) and count of the finite numbers in ``values``
-    (None, NaN and non-numbers are left out; ``std`` is None for fewer than two)."""
-    xs = [float(v) for v in values
-          if isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_)
-          and math.isfinite(v)]
-    if not xs:
-        return {"mean": None, "std": None, "n": 0}
-    mean = math.fsum(xs) / len(xs)
-    std = (math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
-           if len(xs) > 1 else None)
-    return {"mean": mean, "std": std, "n": len(xs)}
 
 
 # --- baselines ------------------------------------------------------------------------------------

@@ -25,21 +25,18 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 import pandas as pd
 
 from sandbox import constants as C
-from sandbox import evaluate
+from sandbox import stats
 from sandbox.config import ModelConfig, RunConfig, StrategyConfig, TrainConfig
 from sandbox.errors import Cancelled, ConfigError, NetworkError, SandboxError, TrainingError
 
 SWEEP_CSV = "sweep.csv"
 SUMMARY_JSON = "summary.json"
 TEST_FOR_REFERENCE = "test_all_configs_for_reference_only"
-
-EULER_GAMMA = 0.5772156649015329  # Euler-Mascheroni constant (expected maximum of N normals)
 
 #: CLI spellings and short names accepted in a grid, mapped to config field names
 _ALIASES = {"model": "kind", "lr": "lr", "learning_rate": "lr"}
@@ -256,29 +253,6 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
     return getattr(obj, name, default)
 
 
-def return_moments(returns: Sequence[float] | pd.Series) -> dict[str, float | int | None]:
-    """Count, mean, std (ddof 1), skewness and (non-excess) kurtosis of per-bar returns.
-
-    Skewness and kurtosis are the sample moment ratios ``m3 / m2**1.5`` and ``m4 / m2**2``
-    (a normal distribution has kurtosis 3), as in Bailey & Lopez de Prado.
-    """
-    import numpy as np
-
-    r = np.asarray(pd.Series(returns, dtype="float64").dropna(), dtype=np.float64)
-    n = int(r.size)
-    if n < 2:
-        return {"n": n, "mean": float(r.mean()) if n else None, "std": None,
-                "skewness": None, "kurtosis": None, "sharpe_per_bar": None}
-    mean = float(r.mean())
-    std = float(r.std(ddof=1))
-    d = r - mean
-    m2 = float(np.mean(d**2))
-    skew = float(np.mean(d**3) / m2**1.5) if m2 > 0 else None
-    kurt = float(np.mean(d**4) / m2**2) if m2 > 0 else None
-    return {"n": n, "mean": mean, "std": std, "skewness": skew, "kurtosis": kurt,
-            "sharpe_per_bar": mean / std if std > 0 else 0.0}
-
-
 def _result_payload(result: Any) -> dict[str, Any]:
     """The plain-data part of a ``pipeline.RunResult`` a sweep keeps."""
     by_split = _get(result, "metrics_by_split", {}) or {}
@@ -300,7 +274,7 @@ def _result_payload(result: Any) -> dict[str, Any]:
         rows = predictions
         if C.SPLIT in predictions:
             rows = predictions[predictions[C.SPLIT] == C.TEST]
-        moments = return_moments(rows[C.STRATEGY_RETURN])
+        moments = stats.return_moments(rows[C.STRATEGY_RETURN])
     return {
         "val_loss": val_loss,
         "best_epoch": None if best_epoch is None else int(best_epoch),
@@ -643,19 +617,6 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _metric_stats(dicts: Sequence[dict], keys: Sequence[str] | None = None) -> dict[str, Any]:
-    names: list[str] = list(keys) if keys is not None else []
-    if keys is None:
-        for d in dicts:
-            names.extend(k for k in d if k not in names)
-    out = {}
-    for k in names:
-        vals = [d.get(k) for d in dicts]
-        if all(v is None or isinstance(v, int | float) for v in vals):
-            out[k] = evaluate.mean_std(vals)
-    return out
-
-
 def _selection_key(cfg: dict[str, Any]) -> tuple:
     loss = cfg["val"]["loss"]["mean"]
     sharpe = cfg["val"][C.SHARPE]["mean"]
@@ -665,53 +626,6 @@ def _selection_key(cfg: dict[str, Any]) -> tuple:
         math.inf if sharpe is None else -sharpe,
         cfg["order"],
     )
-
-
-def expected_max_sharpe(n_trials: int, variance: float) -> float:
-    """Expected maximum Sharpe ratio of ``n_trials`` zero-skill trials (Bailey & Lopez de Prado).
-
-    ``SR0 = sqrt(V) * ((1 - g) * Z^-1(1 - 1/N) + g * Z^-1(1 - 1/(N e)))`` with ``g`` the
-    Euler-Mascheroni constant; 0 for a single trial or no variance.
-    """
-    if n_trials <= 1 or not variance > 0:
-        return 0.0
-    z = NormalDist()
-    n = float(n_trials)
-    return math.sqrt(variance) * ((1 - EULER_GAMMA) * z.inv_cdf(1 - 1 / n)
-                                  + EULER_GAMMA * z.inv_cdf(1 - 1 / (n * math.e)))
-
-
-def deflated_sharpe_ratio(sharpe: float, *, n_obs: int, n_trials: int, variance: float,
-                          skewness: float = 0.0, kurtosis: float = 3.0) -> float | None:
-    """Deflated Sharpe ratio (Bailey & Lopez de Prado, 2014): the probability that the true
-    Sharpe ratio exceeds the best one expected from ``n_trials`` zero-skill trials.
-
-    Parameters
-    ----------
-    sharpe : float
-        The observed Sharpe ratio per bar (not annualised).
-    n_obs : int
-        Number of returns it was measured on.
-    n_trials : int
-        Number of trials (configurations x seeds) the selection looked at.
-    variance : float
-        Variance across the trials' per-bar Sharpe ratios.
-    skewness, kurtosis : float
-        Of the returns (kurtosis non-excess: 3 for normal returns).
-
-    Returns
-    -------
-    float or None
-        ``Z((SR - SR0) * sqrt(T - 1) / sqrt(1 - skew * SR + (kurt - 1) / 4 * SR^2))``;
-        None when it is undefined (fewer than 2 returns, a non-positive denominator).
-    """
-    if n_obs < 2 or not math.isfinite(sharpe):
-        return None
-    sr0 = expected_max_sharpe(n_trials, variance)
-    denom = 1 - skewness * sharpe + (kurtosis - 1) / 4 * sharpe**2
-    if not denom > 0:
-        return None
-    return NormalDist().cdf((sharpe - sr0) * math.sqrt(n_obs - 1) / math.sqrt(denom))
 
 
 def summarize(records: Sequence[RunRecord], *, base: RunConfig | None = None,
@@ -730,8 +644,8 @@ def summarize(records: Sequence[RunRecord], *, base: RunConfig | None = None,
     reference: list[dict[str, Any]] = []
     for order, (cid, runs) in enumerate(sorted(by_config.items())):
         ok = [r for r in runs if r.error is None]
-        val = {"loss": evaluate.mean_std([r.val_loss for r in ok])}
-        val.update(_metric_stats([r.val_metrics for r in ok], _VAL_KEYS))
+        val = {"loss": stats.mean_std([r.val_loss for r in ok])}
+        val.update(stats.metric_stats([r.val_metrics for r in ok], _VAL_KEYS))
         configs.append({
             "config_id": cid,
             "label": format_params(runs[0].params),
@@ -741,13 +655,13 @@ def summarize(records: Sequence[RunRecord], *, base: RunConfig | None = None,
             "n_failed": len(runs) - len(ok),
             "errors": sorted({r.error for r in runs if r.error}),
             "val": val,
-            "val_all_metrics": _metric_stats([r.val_metrics for r in ok]),
+            "val_all_metrics": stats.metric_stats([r.val_metrics for r in ok]),
             "order": order,
         })
         reference.append({
             "config_id": cid,
             "label": format_params(runs[0].params),
-            "test": _metric_stats([r.test_metrics for r in ok]),
+            "test": stats.metric_stats([r.test_metrics for r in ok]),
         })
     eligible = [c for c in configs if c["n_runs"] > c["n_failed"]]
     selected: dict[str, Any] | None = None
@@ -761,9 +675,9 @@ def summarize(records: Sequence[RunRecord], *, base: RunConfig | None = None,
             "label": best["label"],
             "params": best["params"],
             "val": best["val"],
-            "test": _metric_stats([r.test_metrics for r in best_ok]),
+            "test": stats.metric_stats([r.test_metrics for r in best_ok]),
             "test_baselines": {
-                name: _metric_stats([r.test_baselines.get(name, {}) for r in best_ok],
+                name: stats.metric_stats([r.test_baselines.get(name, {}) for r in best_ok],
                                     (C.TOTAL_RETURN, C.SHARPE))
                 for name in C.BASELINES
                 if any(name in r.test_baselines for r in best_ok)
@@ -802,15 +716,15 @@ def _deflated_summary(selected_runs: Sequence[RunRecord], trial_runs: Sequence[R
     n_obs = [int(r.test_returns.get("n", 0)) for r in selected_runs]
     skews = per_bar(selected_runs, "skewness")
     kurts = per_bar(selected_runs, "kurtosis")
-    variance = evaluate.mean_std(trials)["std"]
+    variance = stats.mean_std(trials)["std"]
     variance = variance**2 if variance is not None else 0.0
     out: dict[str, Any] = {
-        "sharpe_annualized": evaluate.mean_std(
+        "sharpe_annualized": stats.mean_std(
             [r.test_metrics.get(C.SHARPE) for r in selected_runs])["mean"],
         "sharpe_per_bar": None, "n_returns": min(n_obs) if n_obs else 0,
         "n_trials": n_trials, "trials_sharpe_variance": variance,
         "trials_sharpe_source": "per-bar test sharpe of every successful run",
-        "expected_max_sharpe_per_bar": expected_max_sharpe(n_trials, variance),
+        "expected_max_sharpe_per_bar": stats.expected_max_sharpe(n_trials, variance),
         "skewness": None, "kurtosis": None, "dsr": None,
     }
     if not sharpes:
@@ -819,7 +733,7 @@ def _deflated_summary(selected_runs: Sequence[RunRecord], trial_runs: Sequence[R
     skew = math.fsum(skews) / len(skews) if skews else 0.0
     kurt = math.fsum(kurts) / len(kurts) if kurts else 3.0
     out.update(sharpe_per_bar=sr, skewness=skew, kurtosis=kurt,
-               dsr=deflated_sharpe_ratio(sr, n_obs=out["n_returns"], n_trials=n_trials,
+               dsr=stats.deflated_sharpe_ratio(sr, n_obs=out["n_returns"], n_trials=n_trials,
                                          variance=variance, skewness=skew, kurtosis=kurt))
     return out
 
@@ -844,14 +758,14 @@ def _f(x: Any, spec: str = ".4g") -> str:
     return "n/a" if x is None else format(x, spec)
 
 
-def format_mean_std(stats: dict[str, Any] | None, spec: str = ".4g",
+def format_mean_std(summary: dict[str, Any] | None, spec: str = ".4g",
                     std_spec: str | None = None) -> str:
-    """``"mean ± std"`` of an :func:`sandbox.evaluate.mean_std` result (``"n/a"`` without a
+    """``"mean ± std"`` of a :func:`sandbox.stats.mean_std` result (``"n/a"`` without a
     mean; the mean alone without a std). ``std_spec`` defaults to ``spec`` without a sign."""
-    if not stats or stats.get("mean") is None:
+    if not summary or summary.get("mean") is None:
         return "n/a"
-    std = stats.get("std")
-    text = format(stats["mean"], spec)
+    std = summary.get("std")
+    text = format(summary["mean"], spec)
     return text if std is None else f"{text} ± {format(std, std_spec or spec.lstrip('+'))}"
 
 

@@ -69,14 +69,3 @@ def test_split_metrics_shape():
     assert set(m[evaluate.KEY_BASELINES]) == set(C.BASELINES)
     assert m[evaluate.KEY_BASELINES][C.BUY_AND_HOLD] == trading
     assert m[evaluate.KEY_BASELINES][C.DRIFT][C.DIRECTIONAL_ACCURACY] is None
-
-
-def test_mean_std_takes_numpy_numbers_and_skips_the_rest():
-    import math
-
-    from sandbox.evaluate import mean_std
-
-    out = mean_std([np.int64(3), np.float32(5.0), 4.0, None, float("nan"), True, "7"])
-    assert out["n"] == 3 and out["mean"] == 4.0 and math.isclose(out["std"], 1.0)
-    assert mean_std([2.5]) == {"mean": 2.5, "std": None, "n": 1}
-    assert mean_std([]) == {"mean": None, "std": None, "n": 0}
