@@ -408,7 +408,7 @@ class _Progress:
 
 
 class _SweepProgress(_Progress):
-    """Sweep progress: runs done / total and ETA (``sweep.RunRecord`` events)."""
+    """Sweep progress: runs done / total and ETA (``runs.RunRecord`` events)."""
 
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)

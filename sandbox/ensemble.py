@@ -1,8 +1,8 @@
 """Seed ensembles: N models of one configuration that differ only in their seed.
 
 One training run on one seed proves little; an ensemble shows how far the seed alone moves
-the forecasts and the P&L. The members train in parallel through :func:`sandbox.sweep.run_sweep`
-(a grid of one configuration, ``seeds`` seeds, one torch thread per run), and come back as
+the forecasts and the P&L. The members train in parallel through :func:`sandbox.runs.run_all`
+(one configuration, ``seeds`` seeds, one torch thread per run), and come back as
 predictions frames. From them :func:`from_members` builds an :class:`EnsembleResult`:
 
 - ``predictions``: the *averaged forecast*: the mean predicted return over the seeds, traded
@@ -36,7 +36,7 @@ from sandbox.errors import ConfigError, TrainingError
 
 if TYPE_CHECKING:
     from sandbox.data import LoadedPrices
-    from sandbox.sweep import RunRecord
+    from sandbox.runs import RunRecord
 
 __all__ = [
     "BAND_EQUITY_HIGH",
@@ -303,7 +303,7 @@ def run_ensemble(
     prices : LoadedPrices, optional
         Prices already loaded for ``config.data`` (loaded when None).
     on_member : callable, optional
-        Called with each member's :class:`~sandbox.sweep.RunRecord` as it finishes.
+        Called with each member's :class:`~sandbox.runs.RunRecord` as it finishes.
     cancel : threading.Event, optional
         Set it to stop every member (raises :class:`~sandbox.errors.Cancelled`).
 
@@ -312,25 +312,24 @@ def run_ensemble(
     TrainingError
         Every member failed (each seed's reason is given).
     ConfigError, DataError, Cancelled
-        As :func:`sandbox.sweep.run_sweep`.
+        As :func:`sandbox.runs.run_all`.
     """
-    from sandbox import sweep
+    from sandbox import runs
 
-    if not (isinstance(jobs, int) and jobs >= 1):
-        raise ConfigError(f"jobs {jobs!r}: must be a whole number >= 1")
+    runs.check_jobs(jobs)
+    tasks = runs.seed_tasks(config, seeds)
     if prices is None:
         from sandbox.data import load_prices
 
         prices = load_prices(config.data, min_rows=config.model.window + 5)
-    outcome = sweep.run_sweep(config, {}, seeds=seeds, jobs=max(1, min(jobs, seeds)),
-                              prices=prices, on_result=on_member, cancel=cancel,
-                              keep_predictions=True)
-    return from_records(config, prices, outcome.records)
+    records = runs.run_all(tasks, prices=prices, jobs=min(jobs, seeds), on_result=on_member,
+                           cancel=cancel, keep_predictions=True)
+    return from_records(config, prices, records)
 
 
 def from_records(config: RunConfig, prices: LoadedPrices,
                  records: Sequence[RunRecord]) -> EnsembleResult:
-    """The ensemble of finished sweep runs of one configuration (failed ones are reported).
+    """The ensemble of finished runs of one configuration (failed ones are reported).
 
     ``config`` is the configuration with its first seed (as the sweep ran it, or as the user
     set it); the members' strategy is replaced by ``config.strategy``.

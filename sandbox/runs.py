@@ -12,9 +12,40 @@ oversubscribe the cores and a run gives the same numbers whichever worker execut
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import math
 import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["parallel_jobs", "usable_cores"]
+import pandas as pd
+
+from sandbox import constants as C
+from sandbox import stats
+from sandbox.config import RunConfig
+from sandbox.errors import Cancelled, ConfigError, NetworkError, SandboxError, TrainingError
+from sandbox.evaluate import KEY_BASELINES
+
+if TYPE_CHECKING:
+    from sandbox.pipeline import RunResult
+
+__all__ = [
+    "RunRecord",
+    "Task",
+    "check_jobs",
+    "check_seeds",
+    "format_params",
+    "parallel_jobs",
+    "run_all",
+    "seed_tasks",
+    "usable_cores",
+]
+
+_SCHEDULER_TIMEOUT_S = 5.0  # connecting to a Dask scheduler: give up (NetworkError) after this
 
 
 def usable_cores() -> int:
@@ -47,3 +78,415 @@ def parallel_jobs(runs: int) -> int:
         Between 1 and ``min(runs, usable_cores())``.
     """
     return max(1, min(runs, usable_cores()))
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run to execute: a configuration (of a sweep's grid) with one seed."""
+
+    index: int  # position in the list given to run_all; records are matched back by it
+    config_id: str  # the configuration (c01, c02, ...), shared by its seeds
+    params: dict[str, Any]  # the grid values of this configuration
+    seed: int
+    config: RunConfig
+    label: str  # e.g. "kind=gru hidden=16 lr=0.001 seed=3"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished (or failed) run, streamed to ``on_result`` in completion order.
+
+    Plain data only (floats, ints, strings, dicts of them), so a GUI worker can forward it
+    across threads as it is.
+    """
+
+    done: int  # runs finished so far, this one included
+    total: int  # runs in the sweep
+    label: str  # e.g. "kind=gru hidden=16 window=20 lr=0.001 seed=3"
+    config_id: str  # the grid configuration (c01, c02, ...), shared by its seeds
+    seed: int
+    params: dict  # the grid values of this configuration
+    error: str | None  # why the run failed (e.g. NaN loss); None when it succeeded
+    val_loss: float | None  # best validation loss (the early-stopping criterion)
+    val_metrics: dict  # model metrics on the validation split
+    test_metrics: dict  # model metrics on the test split (never used for selection)
+    seconds: float  # wall time of the run inside its worker
+    test_baselines: dict = field(default_factory=dict)  # {baseline: metrics} on the test split
+    test_returns: dict = field(default_factory=dict)  # n, mean, std, skewness, kurtosis
+    best_epoch: int | None = None
+    config: dict = field(default_factory=dict)  # the full RunConfig.to_dict() of this run
+    #: the run's predictions frame (pipeline ``RunResult.predictions``) with
+    #: ``run_all(keep_predictions=True)``, e.g. to draw a seed ensemble's band; else None
+    predictions: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    train_losses: tuple = ()  # mean training loss per epoch
+    val_losses: tuple = ()  # validation loss per epoch
+
+
+OnResult = Callable[[RunRecord], None] | None
+#: runs one configuration: ``runner(config, cancel=..., prices=...) -> pipeline.RunResult``
+Runner = Callable[..., Any] | None
+
+
+def check_jobs(jobs: Any) -> None:
+    """Raise :class:`ConfigError` unless ``jobs`` is a whole number >= 1."""
+    if not (isinstance(jobs, int) and jobs >= 1):
+        raise ConfigError(f"jobs {jobs!r}: must be a whole number >= 1")
+
+
+def format_params(params: dict[str, Any], seed: int | None = None) -> str:
+    """A run's label: ``"kind=gru hidden=16 lr=0.001 seed=3"`` (``"base"`` for no params).
+
+    Parameters
+    ----------
+    params : dict
+        The grid values of the run's configuration, in grid order.
+    seed : int, optional
+        Appended as ``seed=N``.
+
+    Returns
+    -------
+    str
+    """
+    parts = [f"{k}={v}" for k, v in params.items()]
+    if seed is not None:
+        parts.append(f"seed={seed}")
+    return " ".join(parts) if parts else "base"
+
+
+def check_seeds(seeds: Any) -> None:
+    """Raise :class:`ConfigError` unless ``seeds`` is a whole number >= 1."""
+    if not (isinstance(seeds, int) and seeds >= 1):
+        raise ConfigError(f"seeds {seeds!r}: must be a whole number >= 1")
+
+
+def seed_tasks(config: RunConfig, seeds: int, *, first_index: int = 0,
+               config_id: str = "c01", params: dict[str, Any] | None = None) -> list[Task]:
+    """``seeds`` runs of ``config`` that differ only in their seed, one torch thread each.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The configuration; its seed is the first one.
+    seeds : int
+        Runs (>= 1): seeds ``config.train.seed + 0 .. seeds - 1``.
+    first_index : int
+        :attr:`Task.index` of the first run (the position in the caller's list of tasks).
+    config_id : str
+        The configuration's id, shared by its seeds.
+    params : dict, optional
+        The grid values that make this configuration (its label names them).
+
+    Returns
+    -------
+    list of Task
+
+    Raises
+    ------
+    ConfigError
+        ``seeds`` is not a whole number >= 1.
+    """
+    check_seeds(seeds)
+    params = dict(params or {})
+    tasks = []
+    for k in range(seeds):
+        seed = config.train.seed + k
+        tasks.append(Task(
+            index=first_index + k, config_id=config_id, params=params, seed=seed,
+            config=config.replace(train=config.train.replace(seed=seed, threads=1)),
+            label=format_params(params, seed),
+        ))
+    return tasks
+
+
+def run_all(
+    tasks: Sequence[Task],
+    *,
+    prices: Any,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    on_result: OnResult = None,
+    cancel: threading.Event | None = None,
+    keep_predictions: bool = False,
+    runner: Runner = None,
+) -> list[RunRecord]:
+    """Execute every task and return its record, in completion order.
+
+    Parameters
+    ----------
+    tasks : sequence of Task
+        The runs; ``task.index`` must be its position in ``tasks``.
+    prices : LoadedPrices
+        The prices every run uses (loaded once by the caller, sent to every worker).
+    jobs : int
+        Worker processes (loky). ``1`` runs in this process, one run after another.
+    scheduler : str or None
+        ``tcp://HOST:PORT`` of a Dask distributed scheduler: run there through joblib's
+        ``dask`` backend instead of local processes (needs the ``cluster`` extra).
+    on_result : callable or None
+        Called with each :class:`RunRecord` as its run finishes (completion order), in the
+        calling thread.
+    cancel : threading.Event or None
+        When set: stop dispatching, terminate the workers, raise :class:`Cancelled`.
+    keep_predictions : bool
+        Bring each run's predictions frame back in :attr:`RunRecord.predictions`; off by
+        default to keep the transfer small.
+    runner : callable or None
+        Runs one configuration (``pipeline.run`` when None; tests pass a fast stand-in).
+
+    Returns
+    -------
+    list of RunRecord
+        One per task, in completion order; a failed run is a record with ``error`` set.
+
+    Raises
+    ------
+    ConfigError
+        Bad jobs; Dask requested but not installed; a malformed scheduler address.
+    NetworkError
+        The Dask scheduler could not be reached (within about 5 s).
+    TrainingError
+        A worker process ended unexpectedly.
+    Cancelled
+        ``cancel`` was set.
+    """
+    check_jobs(jobs)
+    cancel = cancel if cancel is not None else threading.Event()
+    if cancel.is_set():
+        raise Cancelled("sweep cancelled before it started")
+    run_one = functools.partial(_execute, runner=runner, keep_predictions=keep_predictions)
+    total = len(tasks)
+    records: list[RunRecord] = []
+
+    def consume(stream: Iterator[dict[str, Any]]) -> None:
+        for payload in stream:
+            record = _record(tasks[payload["index"]], payload, len(records) + 1, total)
+            records.append(record)
+            if on_result is not None:
+                on_result(record)
+            if cancel.is_set():
+                raise Cancelled("sweep cancelled")
+
+    if scheduler is not None:
+        _run_dask(scheduler, tasks, prices, consume, cancel, run_one)
+    elif jobs == 1:
+        _run_sequential(tasks, prices, consume, cancel, run_one)
+    else:
+        _run_loky(jobs, tasks, prices, consume, cancel, run_one)
+    if cancel.is_set():
+        raise Cancelled("sweep cancelled")
+    return records
+
+
+# --- one run ---------------------------------------------------------------------------------
+
+
+def _result_payload(result: RunResult) -> dict[str, Any]:
+    """The plain-data part of a ``pipeline.RunResult`` a record keeps."""
+    by_split = result.metrics_by_split or {}
+    val = by_split.get(C.VAL) or {}
+    test = by_split.get(C.TEST) or result.metrics or {}
+    history = result.history
+    val_losses = [float(v) for v in history.val_loss]
+    finite = [v for v in val_losses if math.isfinite(v)]
+    moments: dict[str, Any] = {}
+    predictions = result.predictions
+    if isinstance(predictions, pd.DataFrame) and C.STRATEGY_RETURN in predictions:
+        rows = predictions
+        if C.SPLIT in predictions:
+            rows = predictions[predictions[C.SPLIT] == C.TEST]
+        moments = stats.return_moments(rows[C.STRATEGY_RETURN])
+    return {
+        "val_loss": min(finite) if finite else None,
+        "best_epoch": None if history.best_epoch is None else int(history.best_epoch),
+        "val_metrics": dict(val.get(C.MODEL) or {}),
+        "test_metrics": dict(test.get(C.MODEL) or {}),
+        "test_baselines": {k: dict(v) for k, v in (test.get(KEY_BASELINES) or {}).items()},
+        "test_returns": moments,
+        "train_losses": tuple(float(v) for v in history.train_loss),
+        "val_losses": tuple(val_losses),
+    }
+
+
+def _execute(task: Task, prices: Any, cancel: threading.Event | None = None,
+             runner: Runner = None, keep_predictions: bool = False) -> dict[str, Any]:
+    """Run one task (in a worker process, or in-process for ``jobs=1``); never raises
+    except :class:`Cancelled`. Returns plain data."""
+    if runner is None:
+        from sandbox import pipeline
+
+        runner = pipeline.run
+    with contextlib.suppress(ImportError):
+        import torch
+
+        torch.set_num_threads(1)
+    start = time.perf_counter()
+    out: dict[str, Any] = {"index": task.index, "error": None}
+    try:
+        result = runner(task.config, cancel=cancel, prices=prices)
+        out.update(_result_payload(result))
+        if keep_predictions:
+            out["predictions"] = result.predictions
+    except Cancelled:
+        raise
+    except SandboxError as exc:
+        out["error"] = str(exc)
+    except Exception as exc:  # an unexpected failure of one run must not end the others
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def _record(task: Task, payload: dict[str, Any], done: int, total: int) -> RunRecord:
+    return RunRecord(
+        done=done,
+        total=total,
+        label=task.label,
+        config_id=task.config_id,
+        seed=task.seed,
+        params=dict(task.params),
+        error=payload.get("error"),
+        val_loss=payload.get("val_loss"),
+        val_metrics=payload.get("val_metrics", {}) or {},
+        test_metrics=payload.get("test_metrics", {}) or {},
+        seconds=float(payload.get("seconds", 0.0)),
+        test_baselines=payload.get("test_baselines", {}) or {},
+        test_returns=payload.get("test_returns", {}) or {},
+        best_epoch=payload.get("best_epoch"),
+        config=task.config.to_dict(),
+        predictions=payload.get("predictions"),
+        train_losses=tuple(payload.get("train_losses", ())),
+        val_losses=tuple(payload.get("val_losses", ())),
+    )
+
+
+# --- backends --------------------------------------------------------------------------------
+
+
+#: rough relative cost per step, measured on CPU with torch 2.13 (small models, 1 thread)
+_KIND_COST = {C.LSTM: 1.0, C.GRU: 1.7, C.RNN: 0.5}
+
+
+def _estimated_cost(task: Task) -> float:
+    """A rough relative cost of a run: epochs x window (sequence length) x layers x width."""
+    m, t = task.config.model, task.config.train
+    return (t.epochs * (m.window + 10) * m.layers * (m.hidden + 32)
+            * _KIND_COST.get(m.kind, 1.0) / t.batch_size**0.5)
+
+
+def _tasks_until_cancelled(tasks: Sequence[Task], prices: Any, cancel: threading.Event,
+                           run_one: Callable[..., dict]) -> Iterator[Any]:
+    """Lazily yield ``delayed`` calls, longest estimated runs first (so no worker is left
+    with a long run at the end while the others idle); stops once ``cancel`` is set."""
+    from joblib import delayed
+
+    for task in sorted(tasks, key=lambda t: (-_estimated_cost(t), t.index)):
+        if cancel.is_set():
+            return
+        yield delayed(run_one)(task, prices)
+
+
+def _run_sequential(tasks: Sequence[Task], prices: Any, consume: Callable[..., None],
+                    cancel: threading.Event, run_one: Callable[..., dict]) -> None:
+    """``jobs=1``: in this process, one run after another (cancel reaches the run itself)."""
+    torch_threads = _torch_threads()
+    try:
+        consume(run_one(task, prices, cancel) for task in tasks if not cancel.is_set())
+    finally:
+        if torch_threads is not None:  # leave the caller's torch as it was
+            import torch
+
+            torch.set_num_threads(torch_threads)
+
+
+def _torch_threads() -> int | None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return None if torch is None else int(torch.get_num_threads())
+
+
+@contextlib.contextmanager
+def _on_cancel(cancel: threading.Event, action: Callable[[], None]) -> Iterator[None]:
+    """While the block runs, a watcher thread calls ``action()`` once ``cancel`` is set
+    (the consumer is blocked waiting for a result; ``action`` makes that wait end).
+    An exception leaving the block after a cancel becomes :class:`Cancelled`."""
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.wait(0.05):
+            if cancel.is_set():
+                with contextlib.suppress(Exception):  # best effort: the workers may be gone
+                    action()
+                return
+
+    watcher = threading.Thread(target=watch, name="sweep-cancel-watcher", daemon=True)
+    watcher.start()
+    try:
+        yield
+    except Cancelled:
+        raise
+    except Exception:
+        if cancel.is_set():  # the workers were stopped on purpose
+            raise Cancelled("sweep cancelled") from None
+        raise
+    finally:
+        finished.set()
+        watcher.join()
+
+
+def _run_loky(jobs: int, tasks: Sequence[Task], prices: Any, consume: Callable[..., None],
+              cancel: threading.Event, run_one: Callable[..., dict]) -> None:
+    """Local worker processes; they are killed when ``cancel`` is set."""
+    from joblib import Parallel
+    from joblib.externals.loky import get_reusable_executor
+
+    def kill_workers() -> None:  # the pending result then raises in the consumer
+        get_reusable_executor(reuse=True).shutdown(wait=False, kill_workers=True)
+
+    parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered",
+                        batch_size=1, pre_dispatch="2*n_jobs")
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    with _on_cancel(cancel, kill_workers):
+        try:
+            consume(parallel(_tasks_until_cancelled(tasks, prices, cancel, run_one)))
+        except TerminatedWorkerError:
+            if cancel.is_set():
+                raise  # stopped on purpose: _on_cancel makes it Cancelled
+            raise TrainingError("a worker process ended unexpectedly (out of memory?); try "
+                                "fewer processes or a smaller model") from None
+
+
+def _run_dask(address: str, tasks: Sequence[Task], prices: Any, consume: Callable[..., None],
+              cancel: threading.Event, run_one: Callable[..., dict]) -> None:
+    """The same runs on an existing Dask distributed cluster (joblib's ``dask`` backend).
+
+    On cancel the client's pending work is cancelled; a run already executing on a worker
+    finishes there (Dask cannot interrupt it) but its result is dropped.
+    """
+    if "://" not in address and ":" not in address:
+        raise ConfigError(f"--scheduler {address!r}: expected tcp://HOST:PORT")
+    try:
+        import distributed
+    except ImportError:
+        raise ConfigError(
+            "--scheduler needs Dask distributed: install the 'cluster' extra "
+            "(pip install 'trading-signal-sandbox[cluster]')"
+        ) from None
+    from joblib import Parallel, parallel_config
+
+    try:
+        client = distributed.Client(address, timeout=_SCHEDULER_TIMEOUT_S, set_as_default=True)
+    except (OSError, TimeoutError, ValueError):
+        raise NetworkError(f"could not reach the Dask scheduler at {address} within "
+                           f"{_SCHEDULER_TIMEOUT_S:g} s: is it running, and is the address "
+                           "right?") from None
+    try:
+        workers = client.scheduler_info().get("workers", {}).values()
+        n_workers = max(1, sum(int(w.get("nthreads", 1)) for w in workers))
+        with parallel_config(backend="dask"), _on_cancel(cancel, client.close):
+            consume(Parallel(n_jobs=n_workers, return_as="generator_unordered", batch_size=1,
+                             pre_dispatch="2*n_jobs")(
+                _tasks_until_cancelled(tasks, prices, cancel, run_one)))
+    finally:
+        client.close()

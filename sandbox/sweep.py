@@ -1,9 +1,9 @@
-"""Seed ensembles and hyperparameter sweeps, run in parallel and selected honestly.
+"""Hyperparameter sweeps: grid parsing, expansion, honest selection and writing the results.
 
 A grid such as ``"model=lstm,gru hidden=16,64 window=20,60 lr=1e-3"`` times N seeds is
-expanded into :class:`~sandbox.config.RunConfig` objects, executed with ``joblib.Parallel``
-(loky worker processes, or a Dask cluster through joblib's ``dask`` backend), and streamed
-back as :class:`RunRecord` values in completion order. Aggregation is per configuration
+expanded into :class:`~sandbox.runs.Task` objects, executed by :func:`sandbox.runs.run_all`
+(in this process, loky worker processes or a Dask cluster), and streamed back as
+:class:`~sandbox.runs.RunRecord` values in completion order. Aggregation is per configuration
 (mean and std over seeds). The selection looks at the validation split only; the test
 split is reported for the selected configuration, with a deflated Sharpe ratio
 (Bailey & Lopez de Prado, 2014) that accounts for the number of trials. Test figures of
@@ -15,14 +15,11 @@ oversubscribe the cores and a run gives the same numbers whichever worker execut
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
 import itertools
 import math
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +29,18 @@ import pandas as pd
 from sandbox import constants as C
 from sandbox import stats
 from sandbox.config import ModelConfig, RunConfig, StrategyConfig, TrainConfig
-from sandbox.errors import Cancelled, ConfigError, NetworkError, SandboxError, TrainingError
+from sandbox.errors import Cancelled, ConfigError
+from sandbox.runs import (
+    OnResult,
+    Runner,
+    RunRecord,
+    Task,
+    check_jobs,
+    check_seeds,
+    format_params,
+    run_all,
+    seed_tasks,
+)
 
 SWEEP_CSV = "sweep.csv"
 SUMMARY_JSON = "summary.json"
@@ -156,37 +164,13 @@ def parse_grid(text: str) -> dict[str, list]:
     return grid
 
 
-def _fmt_value(value: Any) -> str:
-    return str(value)
-
-
-def format_params(params: dict[str, Any], seed: int | None = None) -> str:
-    """A run's label: ``"kind=gru hidden=16 lr=0.001 seed=3"`` (``"base"`` for no params)."""
-    parts = [f"{k}={_fmt_value(v)}" for k, v in params.items()]
-    if seed is not None:
-        parts.append(f"seed={seed}")
-    return " ".join(parts) if parts else "base"
-
-
-@dataclass(frozen=True)
-class _Task:
-    """One run to execute: a configuration of the grid with one seed."""
-
-    index: int
-    config_id: str
-    params: dict[str, Any]
-    seed: int
-    config: RunConfig
-
-
-def expand_grid(base: RunConfig, grid: dict[str, list], *, seeds: int = 1) -> list[_Task]:
+def expand_grid(base: RunConfig, grid: dict[str, list], *, seeds: int = 1) -> list[Task]:
     """Every combination of ``grid`` values times ``seeds`` seeds, as tasks.
 
     Seeds are ``base.train.seed + 0 .. seeds - 1``; every run uses one torch thread.
     Configurations are numbered ``c01, c02, ...`` in grid order (first parameter slowest).
     """
-    if not (isinstance(seeds, int) and seeds >= 1):
-        raise ConfigError(f"seeds {seeds!r}: must be a whole number >= 1")
+    check_seeds(seeds)
     known = _grid_fields()
     for name in grid:
         if name not in known or name in _FORBIDDEN:
@@ -194,149 +178,22 @@ def expand_grid(base: RunConfig, grid: dict[str, list], *, seeds: int = 1) -> li
     names = list(grid)
     combos = list(itertools.product(*(grid[n] for n in names)))
     width = max(2, len(str(len(combos))))
-    tasks: list[_Task] = []
+    tasks: list[Task] = []
     for ci, combo in enumerate(combos):
         params = dict(zip(names, combo, strict=True))
         changes: dict[str, dict[str, Any]] = {s: {} for s, _ in _SECTIONS}
         for name, value in params.items():
             changes[known[name][0]][name] = value
-        config_id = f"c{ci + 1:0{width}d}"
-        for k in range(seeds):
-            seed = base.train.seed + k
-            config = RunConfig(
-                data=base.data,
-                split=base.split,
-                model=base.model.replace(**changes["model"]),
-                train=base.train.replace(**changes["train"], seed=seed, threads=1),
-                strategy=base.strategy.replace(**changes["strategy"]),
-            )
-            tasks.append(_Task(len(tasks), config_id, params, seed, config))
+        config = RunConfig(
+            data=base.data,
+            split=base.split,
+            model=base.model.replace(**changes["model"]),
+            train=base.train.replace(**changes["train"]),
+            strategy=base.strategy.replace(**changes["strategy"]),
+        )
+        tasks += seed_tasks(config, seeds, first_index=len(tasks),
+                            config_id=f"c{ci + 1:0{width}d}", params=params)
     return tasks
-
-
-# --- one run ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One finished (or failed) run, streamed to ``on_result`` in completion order.
-
-    Plain data only (floats, ints, strings, dicts of them), so a GUI worker can forward it
-    across threads as it is.
-    """
-
-    done: int  # runs finished so far, this one included
-    total: int  # runs in the sweep
-    label: str  # e.g. "kind=gru hidden=16 window=20 lr=0.001 seed=3"
-    config_id: str  # the grid configuration (c01, c02, ...), shared by its seeds
-    seed: int
-    params: dict  # the grid values of this configuration
-    error: str | None  # why the run failed (e.g. NaN loss); None when it succeeded
-    val_loss: float | None  # best validation loss (the early-stopping criterion)
-    val_metrics: dict  # model metrics on the validation split
-    test_metrics: dict  # model metrics on the test split (never used for selection)
-    seconds: float  # wall time of the run inside its worker
-    test_baselines: dict = field(default_factory=dict)  # {baseline: metrics} on the test split
-    test_returns: dict = field(default_factory=dict)  # n, mean, std, skewness, kurtosis
-    best_epoch: int | None = None
-    config: dict = field(default_factory=dict)  # the full RunConfig.to_dict() of this run
-    #: the run's predictions frame (pipeline ``RunResult.predictions``) with
-    #: ``run_sweep(keep_predictions=True)``, e.g. to draw a seed ensemble's band; else None
-    predictions: pd.DataFrame | None = field(default=None, compare=False, repr=False)
-    train_losses: tuple = ()  # mean training loss per epoch
-    val_losses: tuple = ()  # validation loss per epoch
-
-
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
-
-
-def _result_payload(result: Any) -> dict[str, Any]:
-    """The plain-data part of a ``pipeline.RunResult`` a sweep keeps."""
-    by_split = _get(result, "metrics_by_split", {}) or {}
-    val = by_split.get(C.VAL, {}) or {}
-    test = by_split.get(C.TEST, {}) or {}
-    if not test:
-        test = _get(result, "metrics", {}) or {}
-    history = _get(result, "history", {}) or {}
-    val_losses = [float(v) for v in (_get(history, "val_loss", []) or [])]
-    train_losses = [float(v) for v in (_get(history, "train_loss", []) or [])]
-    best_epoch = _get(history, "best_epoch")
-    val_loss: float | None = None
-    finite = [v for v in val_losses if math.isfinite(v)]
-    if finite:
-        val_loss = min(finite)
-    predictions = _get(result, "predictions")
-    moments: dict[str, Any] = {}
-    if isinstance(predictions, pd.DataFrame) and C.STRATEGY_RETURN in predictions:
-        rows = predictions
-        if C.SPLIT in predictions:
-            rows = predictions[predictions[C.SPLIT] == C.TEST]
-        moments = stats.return_moments(rows[C.STRATEGY_RETURN])
-    return {
-        "val_loss": val_loss,
-        "best_epoch": None if best_epoch is None else int(best_epoch),
-        "val_metrics": dict(val.get(C.MODEL, {}) or {}),
-        "test_metrics": dict(test.get(C.MODEL, {}) or {}),
-        "test_baselines": {k: dict(v) for k, v in (test.get("baselines", {}) or {}).items()},
-        "test_returns": moments,
-        "train_losses": tuple(train_losses),
-        "val_losses": tuple(val_losses),
-    }
-
-
-def _execute(task: _Task, prices: Any, cancel: threading.Event | None = None,
-             runner: Runner = None, keep_predictions: bool = False) -> dict[str, Any]:
-    """Run one task (in a worker process, or in-process for ``jobs=1``); never raises
-    except :class:`Cancelled`. Returns plain data."""
-    if runner is None:
-        from sandbox import pipeline
-
-        runner = pipeline.run
-    with contextlib.suppress(ImportError):
-        import torch
-
-        torch.set_num_threads(1)
-    start = time.perf_counter()
-    out: dict[str, Any] = {"index": task.index, "error": None}
-    try:
-        result = runner(task.config, cancel=cancel, prices=prices)
-        out.update(_result_payload(result))
-        if keep_predictions:
-            out["predictions"] = _get(result, "predictions")
-    except Cancelled:
-        raise
-    except SandboxError as exc:
-        out["error"] = str(exc)
-    except Exception as exc:  # an unexpected failure of one run must not end the sweep
-        out["error"] = f"{type(exc).__name__}: {exc}"
-    out["seconds"] = time.perf_counter() - start
-    return out
-
-
-def _record(task: _Task, payload: dict[str, Any], done: int, total: int) -> RunRecord:
-    return RunRecord(
-        done=done,
-        total=total,
-        label=format_params(task.params, task.seed),
-        config_id=task.config_id,
-        seed=task.seed,
-        params=dict(task.params),
-        error=payload.get("error"),
-        val_loss=payload.get("val_loss"),
-        val_metrics=payload.get("val_metrics", {}) or {},
-        test_metrics=payload.get("test_metrics", {}) or {},
-        seconds=float(payload.get("seconds", 0.0)),
-        test_baselines=payload.get("test_baselines", {}) or {},
-        test_returns=payload.get("test_returns", {}) or {},
-        best_epoch=payload.get("best_epoch"),
-        config=task.config.to_dict(),
-        predictions=payload.get("predictions"),
-        train_losses=tuple(payload.get("train_losses", ())),
-        val_losses=tuple(payload.get("val_losses", ())),
-    )
 
 
 # --- running ---------------------------------------------------------------------------------
@@ -349,11 +206,6 @@ class SweepResult:
     runs: pd.DataFrame  # one row per run, in task order (sweep.csv)
     summary: dict  # aggregates, selection, n_trials, deflated Sharpe (summary.json)
     records: list[RunRecord] = field(default_factory=list)  # in completion order
-
-
-OnResult = Callable[[RunRecord], None] | None
-#: runs one configuration: ``runner(config, cancel=..., prices=...) -> RunResult``
-Runner = Callable[..., Any] | None
 
 
 def run_sweep(
@@ -411,178 +263,22 @@ def run_sweep(
     DataError, NetworkError
         The prices could not be loaded (loaded once, here, before any run starts).
     """
-    if not (isinstance(jobs, int) and jobs >= 1):
-        raise ConfigError(f"jobs {jobs!r}: must be a whole number >= 1")
+    check_jobs(jobs)
     tasks = expand_grid(base, grid, seeds=seeds)
     cancel = cancel if cancel is not None else threading.Event()
     if cancel.is_set():
         raise Cancelled("sweep cancelled before it started")
-
     if prices is None:
         from sandbox.data import load_prices
 
         prices = load_prices(base.data)  # once, in the parent; every run gets this copy
-    if cancel.is_set():
-        raise Cancelled("sweep cancelled before it started")
-
-    run_one = functools.partial(_execute, runner=_runner, keep_predictions=keep_predictions)
-    total = len(tasks)
-    records: list[RunRecord] = []
-    by_index: dict[int, RunRecord] = {}
-
-    def consume(stream: Iterator[dict[str, Any]]) -> None:
-        for payload in stream:
-            task = tasks[payload["index"]]
-            record = _record(task, payload, len(records) + 1, total)
-            records.append(record)
-            by_index[task.index] = record
-            if on_result is not None:
-                on_result(record)
-            if cancel.is_set():
-                raise Cancelled("sweep cancelled")
-
-    if scheduler is not None:
-        _run_dask(scheduler, tasks, prices, consume, cancel, run_one)
-    elif jobs == 1:
-        _run_sequential(tasks, prices, consume, cancel, run_one)
-    else:
-        _run_loky(jobs, tasks, prices, consume, cancel, run_one)
-    if cancel.is_set():
-        raise Cancelled("sweep cancelled")
-
-    ordered = [by_index[i] for i in sorted(by_index)]
+    records = run_all(tasks, prices=prices, jobs=jobs, scheduler=scheduler,
+                      on_result=on_result, cancel=cancel, keep_predictions=keep_predictions,
+                      runner=_runner)
+    position = {(t.config_id, t.seed): t.index for t in tasks}
+    ordered = sorted(records, key=lambda r: position[r.config_id, r.seed])
     return SweepResult(runs=runs_frame(ordered), summary=summarize(ordered, base=base, grid=grid),
                        records=records)
-
-
-#: rough relative cost per step, measured on CPU with torch 2.13 (small models, 1 thread)
-_KIND_COST = {C.LSTM: 1.0, C.GRU: 1.7, C.RNN: 0.5}
-
-
-def _estimated_cost(task: _Task) -> float:
-    """A rough relative cost of a run: epochs x window (sequence length) x layers x width."""
-    m, t = task.config.model, task.config.train
-    return (t.epochs * (m.window + 10) * m.layers * (m.hidden + 32)
-            * _KIND_COST.get(m.kind, 1.0) / t.batch_size**0.5)
-
-
-def _tasks_until_cancelled(tasks: Sequence[_Task], prices: Any, cancel: threading.Event,
-                           run_one: Callable[..., dict]) -> Iterator[Any]:
-    """Lazily yield ``delayed`` calls, longest estimated runs first (so no worker is left
-    with a long run at the end while the others idle); stops once ``cancel`` is set."""
-    from joblib import delayed
-
-    for task in sorted(tasks, key=lambda t: (-_estimated_cost(t), t.index)):
-        if cancel.is_set():
-            return
-        yield delayed(run_one)(task, prices)
-
-
-def _run_sequential(tasks: Sequence[_Task], prices: Any, consume: Callable[..., None],
-                    cancel: threading.Event, run_one: Callable[..., dict]) -> None:
-    """``jobs=1``: in this process, one run after another (cancel reaches the run itself)."""
-    torch_threads = _torch_threads()
-    try:
-        consume(run_one(task, prices, cancel) for task in tasks if not cancel.is_set())
-    finally:
-        if torch_threads is not None:  # leave the caller's torch as it was
-            import torch
-
-            torch.set_num_threads(torch_threads)
-
-
-def _torch_threads() -> int | None:
-    import sys
-
-    torch = sys.modules.get("torch")
-    return None if torch is None else int(torch.get_num_threads())
-
-
-@contextlib.contextmanager
-def _on_cancel(cancel: threading.Event, action: Callable[[], None]) -> Iterator[None]:
-    """While the block runs, a watcher thread calls ``action()`` once ``cancel`` is set
-    (the consumer is blocked waiting for a result; ``action`` makes that wait end).
-    An exception leaving the block after a cancel becomes :class:`Cancelled`."""
-    finished = threading.Event()
-
-    def watch() -> None:
-        while not finished.wait(0.05):
-            if cancel.is_set():
-                with contextlib.suppress(Exception):  # best effort: the workers may be gone
-                    action()
-                return
-
-    watcher = threading.Thread(target=watch, name="sweep-cancel-watcher", daemon=True)
-    watcher.start()
-    try:
-        yield
-    except Cancelled:
-        raise
-    except Exception:
-        if cancel.is_set():  # the workers were stopped on purpose
-            raise Cancelled("sweep cancelled") from None
-        raise
-    finally:
-        finished.set()
-        watcher.join()
-
-
-def _run_loky(jobs: int, tasks: Sequence[_Task], prices: Any, consume: Callable[..., None],
-              cancel: threading.Event, run_one: Callable[..., dict]) -> None:
-    """Local worker processes; they are killed when ``cancel`` is set."""
-    from joblib import Parallel
-    from joblib.externals.loky import get_reusable_executor
-
-    def kill_workers() -> None:  # the pending result then raises in the consumer
-        get_reusable_executor(reuse=True).shutdown(wait=False, kill_workers=True)
-
-    parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered",
-                        batch_size=1, pre_dispatch="2*n_jobs")
-    from joblib.externals.loky.process_executor import TerminatedWorkerError
-
-    with _on_cancel(cancel, kill_workers):
-        try:
-            consume(parallel(_tasks_until_cancelled(tasks, prices, cancel, run_one)))
-        except TerminatedWorkerError:
-            if cancel.is_set():
-                raise  # stopped on purpose: _on_cancel makes it Cancelled
-            raise TrainingError("a worker process ended unexpectedly (out of memory?); try "
-                                "fewer processes or a smaller model") from None
-
-
-def _run_dask(address: str, tasks: Sequence[_Task], prices: Any, consume: Callable[..., None],
-              cancel: threading.Event, run_one: Callable[..., dict]) -> None:
-    """The same runs on an existing Dask distributed cluster (joblib's ``dask`` backend).
-
-    On cancel the client's pending work is cancelled; a run already executing on a worker
-    finishes there (Dask cannot interrupt it) but its result is dropped.
-    """
-    if "://" not in address and ":" not in address:
-        raise ConfigError(f"--scheduler {address!r}: expected tcp://HOST:PORT")
-    try:
-        import distributed
-    except ImportError:
-        raise ConfigError(
-            "--scheduler needs Dask distributed: install the 'cluster' extra "
-            "(pip install 'trading-signal-sandbox[cluster]')"
-        ) from None
-    from joblib import Parallel, parallel_config
-
-    try:
-        client = distributed.Client(address, timeout=_SCHEDULER_TIMEOUT_S, set_as_default=True)
-    except (OSError, TimeoutError, ValueError):
-        raise NetworkError(f"could not reach the Dask scheduler at {address} within "
-                           f"{_SCHEDULER_TIMEOUT_S:g} s: is it running, and is the address "
-                           "right?") from None
-    try:
-        workers = client.scheduler_info().get("workers", {}).values()
-        n_workers = max(1, sum(int(w.get("nthreads", 1)) for w in workers))
-        with parallel_config(backend="dask"), _on_cancel(cancel, client.close):
-            consume(Parallel(n_jobs=n_workers, return_as="generator_unordered", batch_size=1,
-                             pre_dispatch="2*n_jobs")(
-                _tasks_until_cancelled(tasks, prices, cancel, run_one)))
-    finally:
-        client.close()
 
 
 # --- aggregation and selection ---------------------------------------------------------------

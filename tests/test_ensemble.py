@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from sandbox import constants as C
-from sandbox import ensemble, evaluate, pipeline, sweep
+from sandbox import ensemble, evaluate, pipeline, runs
 from sandbox.backtest import positions_from_predictions
 from sandbox.config import DataSpec, ModelConfig, RunConfig, StrategyConfig, TrainConfig
 from sandbox.data import load_prices
@@ -56,7 +56,7 @@ def prices():
 @pytest.fixture(scope="module")
 def trained(prices):
     """A real two-seed ensemble (in process) and the member records ``on_member`` saw."""
-    seen: list[sweep.RunRecord] = []
+    seen: list[runs.RunRecord] = []
     result = ensemble.run_ensemble(CONFIG, seeds=2, jobs=1, prices=prices,
                                    on_member=seen.append)
     return result, seen
@@ -100,9 +100,9 @@ def fmin_fmax(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.fmin.reduce(stack, axis=0), np.fmax.reduce(stack, axis=0)
 
 
-def record(seed: int, *, predictions=None, error=None, epochs: int = 2) -> sweep.RunRecord:
+def record(seed: int, *, predictions=None, error=None, epochs: int = 2) -> runs.RunRecord:
     ok = error is None
-    return sweep.RunRecord(
+    return runs.RunRecord(
         done=1, total=3, label=f"seed={seed}", config_id="c01", seed=seed, params={},
         error=error, val_loss=0.5 if ok else None, val_metrics={}, test_metrics={},
         seconds=0.1, predictions=predictions,
@@ -180,7 +180,7 @@ def test_on_member_sees_each_seed_once_with_its_loss_curves(trained, singles):
 
 def test_worker_processes_give_the_in_process_members(prices, monkeypatch):
     backends: list[tuple[str, int]] = []
-    real_loky, real_sequential = sweep._run_loky, sweep._run_sequential
+    real_loky, real_sequential = runs._run_loky, runs._run_sequential
 
     def loky(jobs, tasks, *args, **kwargs):
         backends.append(("loky", jobs))
@@ -190,11 +190,11 @@ def test_worker_processes_give_the_in_process_members(prices, monkeypatch):
         backends.append(("sequential", 1))
         return real_sequential(tasks, *args, **kwargs)
 
-    monkeypatch.setattr(sweep, "_run_loky", loky)
-    monkeypatch.setattr(sweep, "_run_sequential", sequential)
+    monkeypatch.setattr(runs, "_run_loky", loky)
+    monkeypatch.setattr(runs, "_run_sequential", sequential)
     config = CONFIG.replace(train=CONFIG.train.replace(epochs=1))
     local = ensemble.run_ensemble(config, seeds=2, jobs=1, prices=prices)
-    seen: list[sweep.RunRecord] = []
+    seen: list[runs.RunRecord] = []
     workers = ensemble.run_ensemble(config, seeds=2, jobs=2, prices=prices,
                                     on_member=seen.append)
     assert backends == [("sequential", 1), ("loky", 2)]  # really two worker processes
@@ -569,7 +569,7 @@ def test_zero_seeds_is_a_config_error(prices):
 def test_a_set_cancel_event_raises_cancelled(prices, jobs):
     cancel = threading.Event()
     cancel.set()
-    seen: list[sweep.RunRecord] = []
+    seen: list[runs.RunRecord] = []
     started = time.perf_counter()
     with pytest.raises(Cancelled):
         ensemble.run_ensemble(CONFIG, seeds=2, jobs=jobs, prices=prices, cancel=cancel,

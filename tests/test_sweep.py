@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 
 from sandbox import constants as C
-from sandbox import sweep
+from sandbox import evaluate, pipeline, runs, sweep
 from sandbox.cli import main
 from sandbox.config import DataSpec, ModelConfig, RunConfig, TrainConfig
 from sandbox.errors import Cancelled, ConfigError, NetworkError, TrainingError
+from sandbox.training import TrainHistory
 
 # ~600 daily bars of the bundled S&P 500 sample: small and fast
 SLICE_START = "2016-08-01"
@@ -49,12 +50,15 @@ def fake_run(config, *, cancel=None, prices=None):
     metrics = {
         C.VAL: {C.MODEL: {C.RMSE: 0.01 * h, C.TOTAL_RETURN: 0.1, C.SHARPE: 1.0 - h / 100}},
         C.TEST: {C.MODEL: {C.RMSE: 0.01, C.TOTAL_RETURN: h / 100, C.SHARPE: h / 10},
-                 "baselines": {C.BUY_AND_HOLD: {C.TOTAL_RETURN: 0.05, C.SHARPE: 0.5}}},
+                 evaluate.KEY_BASELINES: {C.BUY_AND_HOLD: {C.TOTAL_RETURN: 0.05, C.SHARPE: 0.5}}},
     }
     val_loss = 1.0 + h / 100 + float(rng.normal(0, 1e-3))
     predictions = pd.DataFrame({C.SPLIT: C.TEST, C.STRATEGY_RETURN: test_returns})
-    return {"metrics_by_split": metrics, "predictions": predictions,
-            "history": {"val_loss": [val_loss + 0.1, val_loss], "best_epoch": 1}}
+    return pipeline.RunResult(
+        config=config, data=prices, predictions=predictions, baselines={},
+        metrics=metrics[C.TEST], metrics_by_split=metrics,
+        history=TrainHistory(val_loss=[val_loss + 0.1, val_loss], best_epoch=1),
+        model=None, feature_state={})
 
 
 # --- grid parsing ----------------------------------------------------------------------------
@@ -118,11 +122,11 @@ def test_expansion_count_seeds_and_threads():
 
 def _rec(cid, seed, val_loss, val_sharpe, test_sharpe, error=None):
     if error:
-        return sweep.RunRecord(
+        return runs.RunRecord(
             done=0, total=0, label=f"{cid} seed={seed}", config_id=cid, seed=seed,
             params={"hidden": int(cid[1:])}, error=error, val_loss=None, val_metrics={},
             test_metrics={}, seconds=1.0)
-    return sweep.RunRecord(
+    return runs.RunRecord(
         done=0, total=0, label=f"{cid} seed={seed}", config_id=cid, seed=seed,
         params={"hidden": int(cid[1:])}, error=error, val_loss=val_loss,
         val_metrics={C.SHARPE: val_sharpe, C.TOTAL_RETURN: 0.0},
@@ -162,7 +166,7 @@ def test_selection_ties_go_to_higher_validation_sharpe():
 
 
 def test_streaming_order_total_and_failed_runs_in_process():
-    seen: list[sweep.RunRecord] = []
+    seen: list[runs.RunRecord] = []
     grid = sweep.parse_grid("hidden=4,8,13 lr=1e-3,1e3")
     result = sweep.run_sweep(RunConfig(train=TrainConfig(epochs=1)), grid, seeds=2, jobs=1,
                              prices="prices", on_result=seen.append, _runner=fake_run)
@@ -178,7 +182,7 @@ def test_streaming_order_total_and_failed_runs_in_process():
 
 
 def test_local_workers_stream_every_run_once():
-    seen: list[sweep.RunRecord] = []
+    seen: list[runs.RunRecord] = []
     grid = sweep.parse_grid("hidden=4,8 lr=1e-3,1e3")
     result = sweep.run_sweep(RunConfig(train=TrainConfig(epochs=5)), grid, seeds=2, jobs=2,
                              prices="prices", on_result=seen.append, _runner=fake_run)
@@ -206,7 +210,7 @@ def test_a_worker_process_that_dies_is_a_clear_training_error():
 
 
 def test_seed_ensemble_keeps_predictions_on_request():
-    seen: list[sweep.RunRecord] = []
+    seen: list[runs.RunRecord] = []
     sweep.run_sweep(RunConfig(train=TrainConfig(epochs=1)), {}, seeds=3, jobs=1, prices="p",
                     keep_predictions=True, on_result=seen.append, _runner=fake_run)
     assert [r.seed for r in seen] == [0, 1, 2] and {r.label for r in seen} == {
@@ -236,7 +240,7 @@ def test_write_and_describe(tmp_path):
 
 
 def test_real_sweep_records_a_nan_run_and_goes_on():
-    seen: list[sweep.RunRecord] = []
+    seen: list[runs.RunRecord] = []
     result = sweep.run_sweep(TINY, sweep.parse_grid("lr=1e-3,1e30"), seeds=1, jobs=2,
                              on_result=seen.append)
     by_lr = {r.params["lr"]: r for r in seen}
