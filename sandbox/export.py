@@ -103,17 +103,49 @@ def save_bundle(result: RunResult, out_dir: PathLike) -> Path:
 
 
 def _write_bundle_files(result: RunResult, out: Path) -> dict[str, Path]:
-    from safetensors.torch import save
-
-    tensors = {k: v.detach().contiguous().cpu() for k, v in result.model.state_dict().items()}
-    weights = atomic.write_bytes(out / C.MODEL_WEIGHTS, save(tensors))
-    run_json = atomic.write_json(out / C.RUN_JSON, run_info(result))
+    data = weights_bytes(result)
+    weights = atomic.write_bytes(out / C.MODEL_WEIGHTS, data)
+    run_json = atomic.write_json(out / C.RUN_JSON, run_info(result, weights=data))
     return {C.MODEL_WEIGHTS: weights, C.RUN_JSON: run_json}
 
 
-def run_info(result: RunResult) -> dict[str, Any]:
-    """The ``run.json`` object: config, data fingerprint, versions, timings, history."""
+def weights_bytes(result: RunResult) -> bytes:
+    """The model's weights as a safetensors file's bytes.
+
+    Taken from ``result.weights`` when the model lives in another process (the app's
+    training process sends them so): no torch is needed then. Otherwise serialised from
+    ``result.model``'s state dict.
+
+    Raises
+    ------
+    ExportError
+        The result has no model (an ensemble, say).
+    """
+    if result.weights is not None:
+        return result.weights
+    if result.model is None:
+        raise ExportError("this run keeps no model to save")
+    from safetensors.torch import save
+
+    return save({k: v.detach().contiguous().cpu() for k, v in result.model.state_dict().items()})
+
+
+def _parameter_count(weights: bytes) -> int:
+    """Numbers in a safetensors file (the models keep no buffers: all are parameters)."""
+    from safetensors.numpy import load
+
+    return int(sum(array.size for array in load(weights).values()))
+
+
+def run_info(result: RunResult, *, weights: bytes | None = None) -> dict[str, Any]:
+    """The ``run.json`` object: config, data fingerprint, versions, timings, history.
+
+    ``weights``: the model's safetensors bytes, if already at hand (see
+    :func:`weights_bytes`).
+    """
     frame = result.data.frame
+    if weights is None:
+        weights = weights_bytes(result)
     return {
         KEY_FORMAT: RUN_JSON_VERSION,
         KEY_CONFIG: result.config.to_dict(),
@@ -132,7 +164,7 @@ def run_info(result: RunResult) -> dict[str, Any]:
         KEY_MODEL_INFO: {
             "kind": result.config.model.kind,
             "n_features": len(result.feature_state["feature_names"]),
-            "parameters": int(sum(p.numel() for p in result.model.parameters())),
+            "parameters": _parameter_count(weights),
         },
         KEY_VERSIONS: versions(),
         KEY_TIMINGS: dict(result.timings),
@@ -157,12 +189,25 @@ def fingerprint(frame: pd.DataFrame) -> str:
 
 
 def versions() -> dict[str, str]:
-    """Versions of Python and the packages that shape the numbers."""
-    import torch
+    """Versions of Python and the packages that shape the numbers.
 
+    torch's from its installed metadata: saving a bundle must not import torch (the app's
+    UI process never does).
+    """
+    import sys
+    from importlib import metadata
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch_version = str(torch.__version__)
+    else:
+        try:
+            torch_version = metadata.version("torch")
+        except metadata.PackageNotFoundError:  # a frozen build may ship no metadata
+            torch_version = "unknown"
     return {
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": torch_version,
         "pandas": pd.__version__,
         "numpy": np.__version__,
         "sandbox": __version__,

@@ -11,6 +11,13 @@ or numpy data (never tensors):
 
 ``cancel()`` only sets a :class:`threading.Event`; call it straight from the UI thread (a
 queued call would wait behind the running job). The core checks the event between batches.
+
+Torch work (training, ensembles, sweeps, predicting with a saved model) runs in the app's
+torch process, a child process (:class:`sandbox.engine.ChildEngine`): the worker thread
+calls the engine, which blocks that thread as the function would, forwards its progress
+and passes Stop on. So the UI process never imports torch and the UI thread never waits
+for torch's interpreter lock. :func:`warm_up` starts that process when the app starts;
+:func:`use_engine` swaps it (an in-process engine for tests that replace core functions).
 """
 
 from __future__ import annotations
@@ -23,12 +30,12 @@ from typing import Any
 from PySide6 import QtCore
 
 from sandbox.config import DataSpec, RunConfig
+from sandbox.engine import ChildEngine, Engine
 from sandbox.errors import Cancelled
-from sandbox.events import BatchEnd, DataLoaded, EpochEnd, StageStarted
+from sandbox.events import BatchEnd, EpochEnd, StageStarted
 from sandbox.ui.dialogs import failure_from
 
 __all__ = [
-    "PROGRESS_PER_S",
     "LoadWorker",
     "MainThreadGC",
     "PendingLoad",
@@ -37,14 +44,50 @@ __all__ = [
     "TrainWorker",
     "Worker",
     "WorkerPool",
+    "app_engine",
+    "shutdown_engine",
+    "use_engine",
+    "warm_up",
 ]
 
-#: progress signals per second, at most
-PROGRESS_PER_S = 20.0
 #: how often a load waiting on a download looks at its cancel event (seconds)
 _CANCEL_POLL_S = 0.05
 
 Signal = QtCore.Signal
+
+_engine: Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def app_engine() -> Engine:
+    """The app's torch process (one per app; started on first use or by :func:`warm_up`)."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = ChildEngine()
+        return _engine
+
+
+def use_engine(engine: Engine | None) -> Engine | None:
+    """Make ``engine`` the app's engine (None: a fresh child process on next use); returns
+    the one it replaces, which the caller shuts down if it wants to."""
+    global _engine
+    with _engine_lock:
+        previous, _engine = _engine, engine
+        return previous
+
+
+def warm_up() -> None:
+    """Start the app's torch process now, in the background, so the first Train does not
+    wait for torch's import (returns at once)."""
+    app_engine().start()
+
+
+def shutdown_engine() -> None:
+    """End the app's torch process (at exit; a later call starts a new one)."""
+    engine = use_engine(None)
+    if engine is not None:
+        engine.shutdown()
 
 
 class Worker(QtCore.QObject):
@@ -57,10 +100,26 @@ class Worker(QtCore.QObject):
     def __init__(self) -> None:
         super().__init__()
         self._cancel = threading.Event()
+        self._engine: Engine | None = None  # set while the job runs in the engine
 
     def cancel(self) -> None:
         """Ask the job to stop (thread-safe; returns at once)."""
         self._cancel.set()
+        engine = self._engine
+        if engine is not None:
+            engine.cancel(self._cancel)  # at once, not at the engine's next poll
+
+    def _call_engine(self, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any], *,
+                     stream_arg: str | None = None,
+                     on_stream: Callable[[Any], None] | None = None,
+                     cancellable: bool = True) -> Any:
+        """``fn(*args, **kwargs)`` in the app's torch process, from the worker thread."""
+        self._engine = engine = app_engine()
+        try:
+            return engine.call(fn, args, kwargs, stream_arg=stream_arg, on_stream=on_stream,
+                               cancel=self._cancel if cancellable else None)
+        finally:
+            self._engine = None
 
     @property
     def is_cancelled(self) -> bool:
@@ -94,16 +153,22 @@ class Worker(QtCore.QObject):
 class TaskWorker(Worker):
     """Run ``fn(*args, **kwargs)`` on a worker thread; ``returned`` carries its result.
 
-    Used for short jobs: exports, model bundles, re-running the paper trading.
+    Used for short jobs: exports, model bundles, re-running the paper trading. With
+    ``remote=True``, ``fn`` (a module-level function) runs in the app's torch process
+    instead, e.g. predicting with a saved model.
     """
 
     returned = Signal(object)
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def __init__(self, fn: Callable[..., Any], *args: Any, remote: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__()
         self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.remote = remote
 
     def work(self) -> Any:
+        if self.remote:
+            return self._call_engine(self.fn, self.args, self.kwargs, cancellable=False)
         return self.fn(*self.args, **self.kwargs)
 
     def _emit_result(self, result: Any) -> None:
@@ -122,11 +187,14 @@ class StreamWorker(TaskWorker):
     streamed = Signal(object)
 
     def __init__(self, fn: Callable[..., Any], *args: Any, result_arg: str = "on_result",
-                 **kwargs: Any) -> None:
-        super().__init__(fn, *args, **kwargs)
+                 remote: bool = False, **kwargs: Any) -> None:
+        super().__init__(fn, *args, remote=remote, **kwargs)
         self.result_arg = result_arg
 
     def work(self) -> Any:
+        if self.remote:
+            return self._call_engine(self.fn, self.args, self.kwargs,
+                                     stream_arg=self.result_arg, on_stream=self.streamed.emit)
         return self.fn(*self.args, **{self.result_arg: self.streamed.emit,
                                       "cancel": self._cancel}, **self.kwargs)
 
@@ -192,22 +260,22 @@ class LoadWorker(Worker):
 
 
 class TrainWorker(Worker):
-    """Run :func:`sandbox.pipeline.run` and forward its progress as throttled signals.
+    """Run :func:`sandbox.pipeline.run` in the app's torch process and forward its progress.
 
     Signals
     -------
     stage_started(str, str)
         Stage name and message.
     batch_done(float, float, float, int)
-        Fractional epoch, batch loss, samples per second, total epochs (<= 20 per second).
+        Fractional epoch, batch loss, samples per second, total epochs (training sends at
+        most :data:`sandbox.training.BATCH_EVENTS_PER_S` a second).
     epoch_done(dict)
         The fields of :class:`~sandbox.events.EpochEnd` (every epoch).
     trained(RunResult)
-        The run's result.
+        The run's result (its model stays in the torch process: ``weights`` carries it).
     """
 
     stage_started = Signal(str, str)
-    data_loaded = Signal(object)  # the DataLoaded event
     batch_done = Signal(float, float, float, int)
     epoch_done = Signal(dict)
     trained = Signal(object)
@@ -216,20 +284,15 @@ class TrainWorker(Worker):
         super().__init__()
         self.config = config
         self.prices = prices
-        self._last_batch = 0.0
 
     def work(self) -> Any:
         from sandbox import pipeline
 
-        return pipeline.run(self.config, on_event=self._on_event, cancel=self._cancel,
-                            prices=self.prices)
+        return self._call_engine(pipeline.run, (self.config,), {"prices": self.prices},
+                                 stream_arg="on_event", on_stream=self._on_event)
 
     def _on_event(self, event: Any) -> None:  # worker thread
         if isinstance(event, BatchEnd):
-            now = time.monotonic()
-            if now - self._last_batch < 1.0 / PROGRESS_PER_S:
-                return
-            self._last_batch = now
             position = event.epoch - 1 + event.batch / max(event.n_batches, 1)
             self.batch_done.emit(float(position), float(event.train_loss),
                                  float(event.samples_per_s), int(event.epochs))
@@ -243,8 +306,6 @@ class TrainWorker(Worker):
             })
         elif isinstance(event, StageStarted):
             self.stage_started.emit(event.stage, event.message)
-        elif isinstance(event, DataLoaded):
-            self.data_loaded.emit(event)
 
     def _emit_result(self, result: Any) -> None:
         self.trained.emit(result)

@@ -38,6 +38,40 @@ def main_thread_gc(qapp):
 
 
 @pytest.fixture(autouse=True)
+def in_process_engine():
+    """Torch work on the worker thread itself, as before the app had a torch process: most
+    app tests replace core functions (``pipeline.run``, ``training.Callbacks``) with fakes,
+    which a child process would not see. Tests of the child process use ``child_engine``."""
+    from sandbox.engine import InProcessEngine
+    from sandbox.ui import workers
+
+    previous = workers.use_engine(InProcessEngine())
+    yield
+    workers.use_engine(previous)
+
+
+@pytest.fixture(scope="session")
+def shared_child_engine():
+    """One torch child process for the app tests that use it (it takes a few seconds to
+    import torch); ended after the last test."""
+    from sandbox.engine import ChildEngine
+
+    engine = ChildEngine()
+    engine.start()
+    yield engine
+    engine.shutdown()
+
+
+@pytest.fixture
+def child_engine(shared_child_engine, in_process_engine):
+    """The app's torch work in a real child process, as the app does it."""
+    from sandbox.ui import workers
+
+    workers.use_engine(shared_child_engine)
+    yield shared_child_engine
+
+
+@pytest.fixture(autouse=True)
 def collect_on_teardown():
     """Collect each test's garbage here, on the main thread, before the next test starts."""
     yield

@@ -1,0 +1,237 @@
+"""The app's torch process (sandbox.engine): same results as in process, progress, Stop,
+errors, a killed child, and no process left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from sandbox import constants as C
+from sandbox import pipeline
+from sandbox.config import DataSpec, ModelConfig, RunConfig, TrainConfig
+from sandbox.engine import ChildEngine, InProcessEngine
+from sandbox.errors import Cancelled, ConfigError, TrainingError
+from sandbox.events import EpochEnd, StageStarted
+
+SMALL = RunConfig(
+    data=DataSpec(source="sample:GSPC", start="2014-01-01"),
+    model=ModelConfig(window=10, hidden=8, layers=1, dropout=0.0),
+    train=TrainConfig(epochs=2, patience=0, batch_size=64, seed=0, threads=1),
+)
+
+
+# module-level, so the child can import them by reference
+def add(a: int, b: int = 0) -> int:
+    return a + b
+
+
+def echo(value: object) -> object:
+    return value
+
+
+def raise_config_error() -> None:
+    raise ConfigError("window 0: must be at least 2")
+
+
+def raise_bug() -> None:
+    raise ZeroDivisionError("a bug in the core")
+
+
+def wait_for_cancel(*, on_tick, cancel) -> str:
+    """Streams ticks until cancelled (checks the event like training does between batches)."""
+    for i in range(100_000):
+        if cancel.is_set():
+            raise Cancelled(f"stopped after {i} ticks")
+        on_tick(i)
+        time.sleep(0.01)
+    return "never cancelled"
+
+
+def child_pid() -> int:
+    return os.getpid()
+
+
+def sleep_long() -> None:
+    time.sleep(60)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    engine = ChildEngine()
+    engine.start()
+    yield engine
+    engine.shutdown()
+    assert not engine.is_alive()
+
+
+@pytest.fixture(scope="module")
+def prices():
+    from sandbox.data import load_prices
+
+    return load_prices(SMALL.data)
+
+
+def test_training_in_the_child_equals_training_here_bit_for_bit(engine, prices):
+    events: list[object] = []
+    remote = engine.call(pipeline.run, (SMALL,), {"prices": prices}, stream_arg="on_event",
+                         on_stream=events.append, cancel=threading.Event())
+    local = pipeline.run(SMALL, prices=prices)
+    for column in (C.PREDICTED_RETURN, C.POSITION, C.STRATEGY_RETURN, C.EQUITY):
+        np.testing.assert_array_equal(remote.predictions[column].to_numpy(),
+                                      local.predictions[column].to_numpy())
+    assert remote.metrics_by_split == local.metrics_by_split
+    assert remote.history.train_loss == local.history.train_loss
+    # the prices are not sent back: the caller's own object takes their place
+    assert remote.data is prices
+    # the model stays in the child; its weights come back as safetensors bytes
+    assert remote.model is None and remote.can_save
+    from safetensors.numpy import load
+
+    weights = load(remote.weights)
+    assert {k: v.shape for k, v in weights.items()} == {
+        k: tuple(v.shape) for k, v in local.model.state_dict().items()}
+    for k, v in local.model.state_dict().items():
+        np.testing.assert_array_equal(weights[k], v.numpy())
+    assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [1, 2]
+    assert any(isinstance(e, StageStarted) for e in events)
+
+
+def test_a_bundle_saved_from_the_childs_weights_loads_and_predicts_the_same(engine, prices,
+                                                                             tmp_path):
+    from sandbox import export
+
+    remote = engine.call(pipeline.run, (SMALL,), {"prices": prices})
+    export.save_bundle(remote, tmp_path / "bundle")
+    bundle = export.load_bundle(tmp_path / "bundle")
+    again = bundle.predict(prices.frame)
+    np.testing.assert_array_equal(
+        again[C.PREDICTED_RETURN].to_numpy(),
+        remote.predictions[C.PREDICTED_RETURN].to_numpy())
+
+
+def test_user_errors_arrive_as_themselves_and_bugs_carry_the_childs_traceback(engine):
+    with pytest.raises(ConfigError, match="window 0: must be at least 2") as info:
+        engine.call(raise_config_error)
+    assert not getattr(info.value, "__notes__", None)  # a user error needs no traceback
+    with pytest.raises(ZeroDivisionError, match="a bug in the core") as info:
+        engine.call(raise_bug)
+    notes = "\n".join(getattr(info.value, "__notes__", []))
+    assert "in the training process" in notes and "raise_bug" in notes
+    assert engine.call(add, (2,), {"b": 3}) == 5  # still serving
+
+
+def test_stop_reaches_the_job_at_once_and_the_engine_stays_usable(engine):
+    cancel = threading.Event()
+    ticks: list[int] = []
+
+    def on_tick(i: int) -> None:
+        ticks.append(i)
+        if i == 5:
+            cancel.set()
+            engine.cancel(cancel)
+
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        engine.call(wait_for_cancel, stream_arg="on_tick", on_stream=on_tick, cancel=cancel)
+    assert time.monotonic() - started < 10
+    assert 5 <= ticks[-1] <= 8  # the job saw Stop within a tick or two
+    assert engine.call(add, (1, 1)) == 2
+
+
+def test_a_cancel_for_another_call_does_not_stop_the_running_one(engine):
+    other = threading.Event()
+    engine.cancel(other)  # nobody runs with this event
+    assert engine.call(add, (40, 2)) == 42
+
+
+def test_a_killed_child_is_a_clear_error_and_the_next_call_starts_a_new_one():
+    engine = ChildEngine()
+    try:
+        pid = engine.call(child_pid)
+        assert pid != os.getpid()
+        threading.Timer(0.5, os.kill, (pid, signal.SIGKILL)).start()
+        with pytest.raises(TrainingError, match=r"ended unexpectedly \(killed by signal 9"):
+            engine.call(sleep_long)
+        assert engine.call(add, (1, 2)) == 3
+        assert engine.call(child_pid) != pid
+    finally:
+        engine.shutdown()
+    assert not engine.is_alive()
+
+
+def test_shutdown_ends_a_busy_child():
+    engine = ChildEngine()
+    pid = engine.call(child_pid)
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            engine.call(sleep_long)
+        except TrainingError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    time.sleep(0.3)
+    engine.shutdown()
+    worker.join(10)
+    assert not worker.is_alive()
+    assert not _exists(pid)
+    assert len(outcome) == 1 and "ended unexpectedly" in str(outcome[0])
+
+
+def test_the_child_leaves_when_its_parent_is_killed(tmp_path):
+    script = textwrap.dedent("""
+        import os, signal, sys
+        from sandbox.engine import ChildEngine
+
+        def pid():
+            return os.getpid()
+
+        if __name__ == "__main__":
+            engine = ChildEngine()
+            print(engine.call(pid), flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    path = tmp_path / "parent.py"
+    path.write_text(script)
+    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    child = int(proc.stdout.strip())
+    deadline = time.monotonic() + 10
+    while _exists(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _exists(child)
+
+
+def test_in_process_engine_runs_on_the_calling_thread():
+    engine = InProcessEngine()
+    names: list[str] = []
+    cancel = threading.Event()
+
+    def job(x, *, on_tick, cancel):
+        on_tick(threading.current_thread().name)
+        return x * 2, cancel
+
+    value, seen_cancel = engine.call(job, (21,), stream_arg="on_tick", on_stream=names.append,
+                                     cancel=cancel)
+    assert value == 42 and seen_cancel is cancel
+    assert names == [threading.current_thread().name]
+
+
+def _exists(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, waiting to be reaped, counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
