@@ -56,6 +56,8 @@ _POLL_S = 0.05
 _QUIT_WAIT_S = 2.0
 #: how often the child checks that its parent is still there (seconds)
 _PARENT_CHECK_S = 1.0
+#: what the child sends once it has imported torch and the training code
+_READY = pickle.dumps(("ready",))
 
 
 class Engine(Protocol):
@@ -135,6 +137,7 @@ class ChildEngine:
         self._cancel_event: Any = None
         self._busy = False
         self._current: threading.Event | None = None  # the running call's cancel event
+        self._ready = False  # the child has imported what training needs
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -150,6 +153,7 @@ class ChildEngine:
                                         name="sandbox-torch", daemon=True)
             process.start()
             child_conn.close()  # the child's end lives in the child now: EOF when it dies
+            self._ready = False
             self._process, self._conn, self._cancel_event = process, parent_conn, cancel_event
 
     @property
@@ -161,6 +165,21 @@ class ChildEngine:
     def is_alive(self) -> bool:
         process = self._process
         return process is not None and process.is_alive()
+
+    def wait_ready(self, timeout_s: float = 120.0) -> bool:
+        """Start the child if needed and wait until it has imported torch and the training
+        code; True when it has (blocks: call it from a worker thread)."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            self.start()
+            conn = self._conn
+            while not self._ready and time.monotonic() < deadline:
+                try:
+                    if conn.poll(_POLL_S) and conn.recv_bytes() == _READY:
+                        self._ready = True
+                except (EOFError, OSError):
+                    return False
+            return self._ready
 
     def shutdown(self) -> None:
         """Stop a running call, ask the child to leave, and make sure it is gone."""
@@ -260,7 +279,9 @@ class ChildEngine:
             except (EOFError, OSError) as exc:
                 raise self._died(process) from exc
             tag = message[0]
-            if tag == "event":
+            if tag == "ready":
+                self._ready = True
+            elif tag == "event":
                 if on_stream is not None:
                     on_stream(message[1])
             elif tag == "result":
@@ -352,6 +373,7 @@ def _child_main(conn: Any, cancel: Any, parent_pid: int) -> None:
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="sandbox-watch",
                      daemon=True).start()
     _warm_up()
+    conn.send_bytes(_READY)
     while True:
         try:
             message = conn.recv()

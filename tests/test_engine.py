@@ -79,6 +79,16 @@ def prices():
     return load_prices(SMALL.data)
 
 
+def test_the_child_says_when_it_has_imported_torch(engine):
+    assert engine.wait_ready(timeout_s=120)
+    assert engine.call(module_loaded, ("torch",)) and engine.call(module_loaded,
+                                                                  ("sandbox.training",))
+
+
+def module_loaded(name: str) -> bool:
+    return name in sys.modules
+
+
 def test_training_in_the_child_equals_training_here_bit_for_bit(engine, prices):
     events: list[object] = []
     remote = engine.call(pipeline.run, (SMALL,), {"prices": prices}, stream_arg="on_event",
