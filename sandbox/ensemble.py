@@ -214,24 +214,16 @@ def retrade(result: EnsembleResult, strategy: StrategyConfig) -> EnsembleResult:
 
 
 def _trade(result: EnsembleResult, strategy: StrategyConfig, *, target: str) -> EnsembleResult:
-    prices = _prices_frame(result.data)
-    frames, base_trading = evaluate.trade_baselines(prices, result.baselines, strategy)
-
-    def metrics_of(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict]]:
-        traded, trading = evaluate.paper_trade(prices, frame, strategy)
-        return traded, evaluate.all_split_metrics(target, traded, trading, frames, base_trading)
-
-    members: dict[int, pd.DataFrame] = {}
-    member_metrics: dict[int, dict[str, dict]] = {}
-    for seed in result.seeds:
-        members[seed], member_metrics[seed] = metrics_of(result.members[seed])
-    result.predictions, result.metrics_by_split = metrics_of(result.predictions)
+    trades = evaluate.trade_all(_prices_frame(result.data), result.predictions, result.baselines,
+                                strategy, target=target,
+                                members={seed: result.members[seed] for seed in result.seeds})
+    result.predictions, result.metrics_by_split = trades.predictions, trades.metrics_by_split
     result.metrics = result.metrics_by_split[C.TEST]
-    result.baselines = frames
-    result.members = members
-    result.member_metrics = member_metrics
-    result.stats = member_stats(member_metrics)
-    result.band = _band(members)
+    result.baselines = trades.baselines
+    result.members = trades.members
+    result.member_metrics = trades.member_metrics
+    result.stats = member_stats(trades.member_metrics)
+    result.band = _band(trades.members)
     return result
 
 

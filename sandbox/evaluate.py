@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -257,3 +258,79 @@ def replace_trading(metrics: Mapping[str, Any], model_trading: Mapping[str, Any]
                                     baseline_trading.get(name, {}))
                         for name in C.BASELINES},
     }
+
+
+# --- the model and every baseline ---------------------------------------------------------------
+
+
+@dataclass
+class Trades:
+    """What :func:`trade_all` produced: traded frames and ``metrics.json`` objects by split."""
+
+    predictions: pd.DataFrame  # the model's frame with position, strategy_return, equity
+    metrics_by_split: dict[str, dict[str, Any]]  # split -> metrics.json object
+    baselines: dict[str, pd.DataFrame]  # baseline -> its traded frame
+    members: dict[Any, pd.DataFrame] = field(default_factory=dict)  # key -> traded frame
+    member_metrics: dict[Any, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+
+def trade_all(
+    prices: pd.DataFrame,
+    model_frame: pd.DataFrame,
+    baselines: Mapping[str, pd.DataFrame],
+    strategy: StrategyConfig,
+    *,
+    target: str,
+    members: Mapping[Any, pd.DataFrame] | None = None,
+    forecast_metrics: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Trades:
+    """Paper-trade the model and every baseline, and compute the metrics of every split.
+
+    The one place where a forecast meets its baselines: a trained run, a saved model applied
+    to new prices and a seed ensemble all trade through here, so their figures agree.
+
+    Parameters
+    ----------
+    prices : pandas.DataFrame
+        The full price frame.
+    model_frame : pandas.DataFrame
+        The model's predictions frame (:func:`predictor_frame`).
+    baselines : mapping of str to pandas.DataFrame
+        The baselines' predictions frames on the same rows (:func:`baseline_frames`), traded
+        once and compared with the model and with every member.
+    strategy : StrategyConfig
+        Rule, threshold, fill and costs.
+    target : str
+        The model's target kind (recorded in the metrics).
+    members : mapping, optional
+        More predictions frames on the same rows (an ensemble's seeds), each traded and
+        measured against the same baselines.
+    forecast_metrics : mapping, optional
+        The model's metrics by split from an earlier trading of the same forecasts: their
+        forecast figures are kept and only the trading figures are replaced (re-trading).
+
+    Returns
+    -------
+    Trades
+    """
+    frames, base_trading = trade_baselines(prices, baselines, strategy)
+
+    def trade(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+        traded, trading = paper_trade(prices, frame, strategy)
+        return traded, all_split_metrics(target, traded, trading, frames, base_trading)
+
+    member_frames: dict[Any, pd.DataFrame] = {}
+    member_metrics: dict[Any, dict[str, dict[str, Any]]] = {}
+    for key, frame in (members or {}).items():
+        member_frames[key], member_metrics[key] = trade(frame)
+    if forecast_metrics is None:
+        traded, by_split = trade(model_frame)
+    else:
+        traded, trading = paper_trade(prices, model_frame, strategy)
+        by_split = {
+            split: replace_trading(forecast_metrics[split], trading.get(split, {}),
+                                   {name: t.get(split, {}) for name, t in base_trading.items()})
+            for split in C.SPLITS
+        }
+    return Trades(predictions=traded, metrics_by_split=by_split, baselines=frames,
+                  members=member_frames, member_metrics=member_metrics)

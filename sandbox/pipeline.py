@@ -2,12 +2,14 @@
 
 load -> features -> fit -> predict -> evaluate -> backtest. The CLI and the GUI are two
 thin front ends over :func:`run`; :func:`retrade` re-runs only the paper trading when the
-user moves a strategy slider. Importing this module loads neither torch nor Qt.
+user moves a strategy slider; :func:`predict` applies a saved model bundle without training.
+Importing this module loads neither torch nor Qt.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ import pandas as pd
 
 from sandbox import constants as C
 from sandbox import evaluate
-from sandbox.config import RunConfig, StrategyConfig
+from sandbox.config import DataSpec, RunConfig, StrategyConfig
 from sandbox.events import DataLoaded, OnEvent, StageStarted, emit
 
 if TYPE_CHECKING:
@@ -176,6 +178,66 @@ def retrade(result: RunResult, strategy: StrategyConfig) -> RunResult:
     return new
 
 
+def predict(folder: str | os.PathLike[str], prices: LoadedPrices, spec: DataSpec,
+            strategy: StrategyConfig) -> RunResult:
+    """Apply a saved model bundle to ``prices`` without training, and paper-trade it.
+
+    The result is a :class:`RunResult` like a trained run's, so the chart, the metrics table,
+    re-trading and the exports treat both alike. Rows are labelled with the bundle's own
+    split rule; on the data the model was trained on this reproduces its splits, on other
+    data every row is new to the model whatever its label. Qt-free; the app calls it on a
+    worker.
+
+    Parameters
+    ----------
+    folder : path
+        A folder written by Save model... or ``sandbox train --out``.
+    prices : LoadedPrices
+        The prices to predict (e.g. those on the chart).
+    spec : DataSpec
+        Where ``prices`` came from (recorded in the result's config).
+    strategy : StrategyConfig
+        Rule, threshold, fill and costs to trade the predictions with.
+
+    Returns
+    -------
+    RunResult
+        With an empty training history.
+
+    Raises
+    ------
+    ExportError
+        The bundle is missing, unreadable or does not fit its config.
+    DataError
+        The prices are too short for the model's window.
+    """
+    from sandbox import export, features
+    from sandbox.training import TrainHistory
+
+    bundle = export.load_bundle(folder)
+    frame = prices.frame
+    predicted = bundle.predict(frame)  # rows with a full window: close, actual, predicted
+    rows = predicted.index
+    labels = features.split_labels(rows, bundle.config.split)
+    window = int(bundle.feature_state["window"])
+    close_all = frame[C.CLOSE].to_numpy(np.float64)
+    close = predicted[C.CLOSE].to_numpy(np.float64)
+    actual = predicted[C.ACTUAL_RETURN].to_numpy(np.float64)
+    momentum = np.log(close / close_all[window - 2:len(close_all) - 1])
+
+    model_frame = evaluate.predictor_frame(rows, labels, close, actual,
+                                           predicted[C.PREDICTED_RETURN].to_numpy(np.float64))
+    baselines = evaluate.baseline_frames(rows, labels, close, actual, momentum,
+                                         float(bundle.feature_state["drift"]))
+    result = RunResult(
+        config=bundle.config.replace(data=spec, strategy=strategy), data=prices,
+        predictions=model_frame, baselines=baselines, metrics={}, metrics_by_split={},
+        history=TrainHistory(), model=bundle.model, feature_state=bundle.feature_state,
+        timings={},
+    )
+    return _trade(result, strategy, recompute_forecast=True)
+
+
 # --- steps -----------------------------------------------------------------------------------
 
 
@@ -242,23 +304,15 @@ def predicted_returns(outputs: np.ndarray, state: dict[str, Any],
 
 
 def _trade(result: RunResult, strategy: StrategyConfig, *, recompute_forecast: bool) -> RunResult:
-    prices = result.data.frame
-    model_frame, model_trading = evaluate.paper_trade(prices, result.predictions, strategy)
-    frames, trading = evaluate.trade_baselines(prices, result.baselines, strategy)
-    if recompute_forecast:
-        by_split = evaluate.all_split_metrics(result.feature_state["target"], model_frame,
-                                              model_trading, frames, trading)
-    else:
-        by_split = {
-            split: evaluate.replace_trading(
-                result.metrics_by_split[split], model_trading.get(split, {}),
-                {name: t.get(split, {}) for name, t in trading.items()})
-            for split in C.SPLITS
-        }
-    result.predictions = model_frame
-    result.baselines = frames
-    result.metrics_by_split = by_split
-    result.metrics = by_split[C.TEST]
+    trades = evaluate.trade_all(
+        result.data.frame, result.predictions, result.baselines, strategy,
+        target=result.feature_state["target"],
+        forecast_metrics=None if recompute_forecast else result.metrics_by_split,
+    )
+    result.predictions = trades.predictions
+    result.baselines = trades.baselines
+    result.metrics_by_split = trades.metrics_by_split
+    result.metrics = trades.metrics_by_split[C.TEST]
     return result
 
 

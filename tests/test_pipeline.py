@@ -189,3 +189,24 @@ def test_importing_the_pipeline_loads_neither_torch_nor_qt():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60).stdout.strip()
     assert out == "[]"
+
+
+def test_predict_with_a_saved_bundle_reproduces_the_run(result, prices, tmp_path):
+    import pandas as pd
+
+    from sandbox import export
+    from sandbox.config import DataSpec
+    from sandbox.data import LoadedPrices
+
+    folder = export.save_bundle(result, tmp_path / "bundle")
+    loaded = LoadedPrices(frame=prices, label="prices", source="frame")
+    spec = DataSpec(source=f"{C.SOURCE_SAMPLE}:GOOG")
+    got = pipeline.predict(folder, loaded, spec, result.config.strategy)
+    pd.testing.assert_frame_equal(got.predictions, result.predictions, check_exact=True)
+    assert got.metrics_by_split == result.metrics_by_split
+    for name, frame in result.baselines.items():
+        pd.testing.assert_frame_equal(got.baselines[name], frame, check_exact=True)
+    assert got.config.data == spec and got.history.epochs_run == 0 and got.model is not None
+    other = StrategyConfig(strategy=C.LONG_SHORT, cost_bps=1.0)
+    assert pipeline.predict(folder, loaded, spec, other).metrics == (
+        pipeline.retrade(result, other).metrics)
