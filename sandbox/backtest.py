@@ -436,7 +436,7 @@ def read_signals(path: str | Path) -> pd.Series:
         position that is missing, not a number or outside [-1, 1]; a repeated date. The
         message names the file and the line (header = line 1).
     """
-    from sandbox.data.sources import require_file
+    from sandbox.data.csv import require_file
 
     p = require_file(path)
     name = str(path)

@@ -19,7 +19,7 @@ from sandbox.data import (
     list_samples,
     load_prices,
     read_price_csv,
-    sources,
+    yahoo,
 )
 from sandbox.errors import ConfigError, DataError, NetworkError
 from sandbox.events import DataLoaded
@@ -260,7 +260,7 @@ def _yahoo_frame(n: int = 30, *, intraday: bool = False, adjust: bool = True) ->
 
 
 class FakeYahoo:
-    """Stands in for ``sources._yf_history``: records calls, returns or raises."""
+    """Stands in for ``yahoo._yf_history``: records calls, returns or raises."""
 
     def __init__(self, result):
         self.result = result
@@ -277,7 +277,7 @@ class FakeYahoo:
 def fake_yahoo(monkeypatch):
     def install(result) -> FakeYahoo:
         fake = FakeYahoo(result)
-        monkeypatch.setattr(sources, "_yf_history", fake)
+        monkeypatch.setattr(yahoo, "_yf_history", fake)
         return fake
 
     return install
@@ -440,8 +440,8 @@ def test_a_hanging_provider_is_cut_off(monkeypatch, tmp_path):
         release.wait(5)
         return _yahoo_frame(5)
 
-    monkeypatch.setattr(sources, "_yf_history", hang)
-    monkeypatch.setattr(sources, "DOWNLOAD_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(yahoo, "_yf_history", hang)
+    monkeypatch.setattr(yahoo, "DOWNLOAD_TIMEOUT_S", 0.2)
     try:
         with pytest.raises(NetworkError, match=r"no answer within 0\.2 s.*cached data: none"):
             fetch_yahoo("AAPL", start=None, end=None, cache=PriceCache(tmp_path))
@@ -461,11 +461,11 @@ def test_warnings_from_yfinance_are_filtered_ours_are_not(monkeypatch, tmp_path)
     def noisy(symbol, **kwargs):
         warnings.warn_explicit("yfinance pandas noise", FutureWarning, "history.py", 1,
                                module="yfinance.scrapers.history")
-        warnings.warn_explicit("our warning", UserWarning, "sources.py", 1,
-                               module="sandbox.data.sources")
+        warnings.warn_explicit("our warning", UserWarning, "yahoo.py", 1,
+                               module="sandbox.data.yahoo")
         return _yahoo_frame(5)
 
-    monkeypatch.setattr(sources, "_yf_history", noisy)
+    monkeypatch.setattr(yahoo, "_yf_history", noisy)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fetch_yahoo("AAPL", start=None, end=None, cache=PriceCache(tmp_path))
@@ -479,11 +479,11 @@ def test_yfinance_configuration_is_quiet_and_raising(monkeypatch, tmp_path):
 
     import yfinance as yf
 
-    monkeypatch.setattr(sources, "_yf_configured", False)
+    monkeypatch.setattr(yahoo, "_yf_configured", False)
     logger = logging.getLogger("yfinance")
     monkeypatch.setattr(logger, "level", logging.NOTSET)
     monkeypatch.setattr(logger, "handlers", [])
-    sources._configure_yfinance(yf)
+    yahoo._configure_yfinance(yf)
     assert yf.config.debug.hide_exceptions is False
     assert any(isinstance(h, logging.NullHandler) for h in logger.handlers)
     assert logger.level == logging.CRITICAL  # root logger is at WARNING in tests
