@@ -28,6 +28,7 @@ from sandbox.config import (
     TrainConfig,
 )
 from sandbox.errors import Cancelled, ConfigError, SandboxError
+from sandbox.events import format_hms
 
 PROG = "sandbox"
 
@@ -216,7 +217,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = run_config_from_args(args)  # refuse bad settings before any heavy import
     out = _prepare_out_dir(args.out)
 
-    from sandbox import export, pipeline
+    from sandbox import evaluate, export, pipeline
 
     cancel = threading.Event()
     progress = _Progress(sys.stderr)
@@ -225,7 +226,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         progress.close()
         written = export.write_run(result, out)
     model = result.metrics.get(C.MODEL, {})
-    rw = result.metrics.get("baselines", {}).get(C.RANDOM_WALK, {})
+    rw = result.metrics.get(evaluate.KEY_BASELINES, {}).get(C.RANDOM_WALK, {})
     print(
         f"test split: model rmse {_fmt(model.get(C.RMSE))} vs random walk {_fmt(rw.get(C.RMSE))}; "
         f"total return {_fmt(model.get(C.TOTAL_RETURN))}, sharpe {_fmt(model.get(C.SHARPE))}"
@@ -378,7 +379,7 @@ class _Progress:
         elif isinstance(event, EpochEnd):
             text = (f"epoch {event.epoch}/{event.epochs}  train {event.train_loss:.4g}  "
                     f"val {event.val_loss:.4g}  {event.samples_per_s:,.0f} samples/s  "
-                    f"ETA {_hms(event.eta_s)}")
+                    f"ETA {format_hms(event.eta_s)}")
             if self.tty:
                 self._bar(event.epoch / event.epochs, text)
             else:
@@ -419,18 +420,11 @@ class _SweepProgress(_Progress):
         done, total = record.done, record.total
         eta = elapsed / done * (total - done) if done else 0.0
         status = "failed: " + record.error if record.error else "ok"
-        text = f"run {done}/{total}  {record.label}  {status}  ETA {_hms(eta)}"
+        text = f"run {done}/{total}  {record.label}  {status}  ETA {format_hms(eta)}"
         if self.tty:
             self._bar(done / total, text)
         else:
             self._line(text)
-
-
-def _hms(seconds: float) -> str:
-    s = max(0, round(seconds))
-    if s >= 3600:
-        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-    return f"{s // 60}:{s % 60:02d}"
 
 
 def _configure_logging(verbose: bool) -> None:

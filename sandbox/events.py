@@ -6,6 +6,7 @@ can forward them across threads as they are. ``on_event`` may be ``None``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -65,3 +66,23 @@ def emit(on_event: OnEvent, event: Event) -> None:
     """Call ``on_event(event)`` when a callback was given."""
     if on_event is not None:
         on_event(event)
+
+
+def format_hms(seconds: float) -> str:
+    """A duration (an ETA, an elapsed time) as ``M:SS``, or ``H:MM:SS`` from one hour.
+
+    Parameters
+    ----------
+    seconds : float
+        Rounded to whole seconds; negative, NaN or infinite (an ETA not known yet) read
+        ``0:00``.
+
+    Returns
+    -------
+    str
+        e.g. ``"0:42"``, ``"12:05"``, ``"1:02:03"``.
+    """
+    s = max(0, round(seconds)) if math.isfinite(seconds) else 0
+    if s >= 3600:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"

@@ -223,18 +223,6 @@ class FeatureSet:
     def seq_len(self) -> int:
         return int(self.state["seq_len"])
 
-    def rows_of(self, split: str) -> np.ndarray:
-        """Row positions of ``split``."""
-        return np.flatnonzero(self.split == split)
-
-    def unscale_target(self, y_scaled: np.ndarray) -> np.ndarray:
-        """Model outputs (scaled) back to target units (log return, or close level)."""
-        return self.target_scaler.inverse(y_scaled).ravel()
-
-
-def seq_len_for(window: int, target: str) -> int:
-    """Feature vectors per window of ``window`` bars."""
-    return window - first_feature_row(target)
 
 
 def prepare(
