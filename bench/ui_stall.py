@@ -2,8 +2,8 @@
 
 The real main window (offscreen unless a display is set) loads the GSPC sample, then:
 
-1. ``warm_up``: the app imports torch on a worker thread after the data shows (measured,
-   reported on its own: it happens once per session, before the first Train);
+1. ``warm_up``: the app starts its torch process (a child that imports torch) after the
+   data shows; this phase lasts until that process is ready (once per session);
 2. ``training``: Train with the seed configuration (LSTM, window 60, hidden 64, 2 layers,
    batch 64, ``EPOCHS`` epochs) until the overlays and metrics are drawn;
 3. ``export``: Export predictions (CSV and Parquet), Save model (the bundle: a checkpoint)
@@ -14,7 +14,9 @@ The real main window (offscreen unless a display is set) loads the GSPC sample, 
 
 A single-shot ``QTimer`` (precise, 10 ms) re-arms itself on every tick; lateness is how much
 later than due each tick fires. ``lateness_ms_p99`` / ``lateness_ms_max`` cover training and
-export together (the targets: p99 <= 16 ms, max <= 100 ms).
+export together; every phase has its own ``<phase>_ms_p99`` / ``<phase>_ms_max``. The
+targets, in every phase: p99 <= 8 ms, max <= 50 ms (``meets_targets``). ``ui_imported_torch``
+says whether the UI process imported torch (it should not: the torch work runs in a child).
 
 Run::
 
@@ -37,6 +39,9 @@ import numpy as np
 EPOCHS = 3
 ENSEMBLE_SEEDS = 4
 INTERVAL_MS = 10
+TARGET_P99_MS = 8.0
+TARGET_MAX_MS = 50.0
+PHASES = ("warm_up", "training", "export", "ensemble")
 
 
 def main() -> None:
@@ -91,8 +96,17 @@ def main() -> None:
     heartbeat.start("warm_up")
     window.start()
     run_until(lambda: bool(shown))
-    # the app imports torch in the background shortly after the data shows
-    run_until(lambda: "torch" in sys.modules and not window.is_busy())
+    # the app starts its torch process shortly after the data shows; wait (off the UI
+    # thread, as the app never waits for it) until that process has imported torch
+    import threading
+
+    from sandbox.ui import workers
+
+    ready: list[bool] = []
+    run_until(lambda: workers.app_engine().is_alive())
+    threading.Thread(target=lambda: ready.append(workers.app_engine().wait_ready()),
+                     daemon=True).start()
+    run_until(lambda: bool(ready) and not window.is_busy())
 
     heartbeat.phase = "training"
     trained: list[object] = []
@@ -124,12 +138,14 @@ def main() -> None:
     run_until(lambda: len(trained) > 1)
     ensemble_s = time.perf_counter() - started
     heartbeat.stop()
+    torch_threads = workers.app_engine().call(_torch_threads)
     window.close()
+    workers.shutdown_engine()
     collector.stop()
 
     late = heartbeat.lateness
     figures = {}
-    for phase in ("warm_up", "training", "export", "ensemble"):
+    for phase in PHASES:
         values = np.asarray(late.get(phase, []))
         if values.size:
             figures[phase] = (values.size, float(np.percentile(values, 99)),
@@ -137,8 +153,11 @@ def main() -> None:
             print(f"{phase:9s} ticks {values.size:5d}  p99 {figures[phase][1]:6.1f} ms  "
                   f"max {figures[phase][2]:6.1f} ms")
     both = np.asarray(late.get("training", []) + late.get("export", []))
-    print(f"training took {train_s:.1f} s ({EPOCHS} epochs, torch threads: "
-          f"{_torch_threads()}); the {ENSEMBLE_SEEDS}-seed ensemble took {ensemble_s:.1f} s")
+    print(f"training took {train_s:.1f} s ({EPOCHS} epochs, torch threads in the torch "
+          f"process: {torch_threads}); the {ENSEMBLE_SEEDS}-seed ensemble took "
+          f"{ensemble_s:.1f} s")
+    meets = all(figures[p][1] <= TARGET_P99_MS and figures[p][2] <= TARGET_MAX_MS
+                for p in PHASES if p in figures)
     print(json.dumps({
         "bench": "ui_stall",
         "lateness_ms_p99": round(float(np.percentile(both, 99)), 2),
@@ -149,8 +168,11 @@ def main() -> None:
         "export_ms_max": round(figures["export"][2], 2),
         "ensemble_ms_p99": round(figures["ensemble"][1], 2),
         "ensemble_ms_max": round(figures["ensemble"][2], 2),
+        "warm_up_ms_p99": round(figures["warm_up"][1], 2) if "warm_up" in figures else None,
         "warm_up_ms_max": round(figures["warm_up"][2], 2) if "warm_up" in figures else None,
         "ticks": int(both.size),
+        "meets_targets": meets,
+        "ui_imported_torch": "torch" in sys.modules,
     }))
 
 
@@ -187,6 +209,7 @@ class _Heartbeat:
 
 
 def _torch_threads() -> int:
+    """Threads torch uses (called in the torch process)."""
     import torch
 
     return torch.get_num_threads()
