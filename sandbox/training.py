@@ -8,15 +8,15 @@ no per-sample Dataset or DataLoader on the hot path. torch is imported inside fu
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sandbox.config import TrainConfig
 from sandbox.errors import Cancelled, TrainingError
-from sandbox.events import BatchEnd, EpochEnd, OnEvent, emit
+from sandbox.events import BatchEnd, EpochEnd, OnEvent
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,7 +55,12 @@ class TrainHistory:
 
 
 class Callbacks:
-    """Named hooks called by :func:`fit`; each does nothing by default. Subclass and override."""
+    """Named hooks called by :func:`fit`; each does nothing by default. Subclass and override.
+
+    :func:`fit` calls the hooks of every callback it runs, in order: the one given as
+    ``callbacks`` (a plain ``Callbacks()`` when none) and, when ``on_event`` is given,
+    :class:`ProgressEvents`, which turns the same hooks into progress events.
+    """
 
     def on_train_begin(self, *, n_samples: int, n_batches: int, epochs: int) -> None:
         """Before the first epoch."""
@@ -73,9 +78,84 @@ class Callbacks:
         """After the best weights were restored."""
 
 
+class ProgressEvents(Callbacks):
+    """The hooks as progress events: :class:`~sandbox.events.BatchEnd` (throttled here, the
+    one place, to at most :data:`BATCH_EVENTS_PER_S` a second) and
+    :class:`~sandbox.events.EpochEnd` (every epoch), sent to ``on_event``.
+
+    Parameters
+    ----------
+    on_event : callable
+        Receives the events, in the training thread.
+    batch_size : int
+        Windows per batch (for the samples/s of a batch event).
+    history : TrainHistory
+        The history :func:`fit` fills; read for the best loss, speed and elapsed time.
+    """
+
+    def __init__(self, on_event: Callable[[Any], None], *, batch_size: int,
+                 history: TrainHistory) -> None:
+        self.on_event = on_event
+        self.batch_size = batch_size
+        self.history = history
+        self.n_samples = self.n_batches = self.epochs = 0
+        self.epoch_start = self.last_event = 0.0
+
+    def on_train_begin(self, *, n_samples: int, n_batches: int, epochs: int) -> None:
+        self.n_samples, self.n_batches, self.epochs = n_samples, n_batches, epochs
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.epoch_start = time.perf_counter()
+
+    def on_batch_end(self, epoch: int, batch: int, loss: float) -> None:
+        now = time.perf_counter()
+        if now - self.last_event < 1.0 / BATCH_EVENTS_PER_S:
+            return
+        self.last_event = now
+        done = min(self.n_samples, batch * self.batch_size)
+        self.on_event(BatchEnd(epoch, self.epochs, batch, self.n_batches, loss,
+                               done / max(now - self.epoch_start, 1e-9)))
+
+    def on_epoch_end(self, epoch: int, train_loss: float, val_loss: float, improved: bool) -> None:
+        h = self.history
+        elapsed = math.fsum(h.epoch_seconds)  # the first epoch counts from the call of fit
+        self.on_event(EpochEnd(epoch, self.epochs, train_loss, val_loss, float(h.best_val_loss),
+                               h.samples_per_s[-1], elapsed,
+                               elapsed / epoch * (self.epochs - epoch)))
+
+
+class _All(Callbacks):
+    """Several callbacks as one: each hook calls theirs, in order."""
+
+    def __init__(self, callbacks: Sequence[Callbacks]) -> None:
+        self.callbacks = tuple(callbacks)
+
+    def on_train_begin(self, *, n_samples: int, n_batches: int, epochs: int) -> None:
+        for c in self.callbacks:
+            c.on_train_begin(n_samples=n_samples, n_batches=n_batches, epochs=epochs)
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        for c in self.callbacks:
+            c.on_epoch_begin(epoch)
+
+    def on_batch_end(self, epoch: int, batch: int, loss: float) -> None:
+        for c in self.callbacks:
+            c.on_batch_end(epoch, batch, loss)
+
+    def on_epoch_end(self, epoch: int, train_loss: float, val_loss: float, improved: bool) -> None:
+        for c in self.callbacks:
+            c.on_epoch_end(epoch, train_loss, val_loss, improved)
+
+    def on_train_end(self, history: TrainHistory) -> None:
+        for c in self.callbacks:
+            c.on_train_end(history)
+
+
 def default_threads() -> int:
-    """All cores but one (at least one), so a UI thread keeps a core."""
-    return max(1, (os.cpu_count() or 1) - 1)
+    """All usable cores but one (at least one), so a UI thread keeps a core."""
+    from sandbox.runs import usable_cores
+
+    return max(1, usable_cores() - 1)
 
 
 def configure_torch(config: TrainConfig) -> None:
@@ -119,11 +199,11 @@ def fit(
         Epochs, patience, batch size, learning rate, seed, loss, clipping.
     on_event : callable, optional
         Receives :class:`~sandbox.events.BatchEnd` (at most ~20/s) and
-        :class:`~sandbox.events.EpochEnd`.
+        :class:`~sandbox.events.EpochEnd`, through a :class:`ProgressEvents` callback.
     cancel : threading.Event, optional
         Checked before every batch.
     callbacks : Callbacks, optional
-        Named hooks.
+        Named hooks, called before the progress events of the same hook.
 
     Returns
     -------
@@ -138,7 +218,7 @@ def fit(
     """
     import torch
 
-    cb = callbacks or Callbacks()
+    # --- setup ------------------------------------------------------------------------------
     start = time.perf_counter()
     _prime_allocator()
     gen = torch.Generator().manual_seed(config.seed)  # shuffling only
@@ -147,13 +227,18 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad]
     n, bs, epochs = len(train_rows), config.batch_size, config.epochs
     n_batches = math.ceil(n / bs)
-    y_val = targets[val_rows]
+    y_val = targets[val_rows]  # (V,)
     hist = TrainHistory()
     best_state: dict[str, torch.Tensor] | None = None
-    bad_epochs, last_event = 0, 0.0
+    bad_epochs = 0
+    hooks = [callbacks if callbacks is not None else Callbacks()]  # a no-op unless given
+    if on_event is not None:
+        hooks.append(ProgressEvents(on_event, batch_size=bs, history=hist))
+    cb = hooks[0] if len(hooks) == 1 else _All(hooks)
     cb.on_train_begin(n_samples=n, n_batches=n_batches, epochs=epochs)
 
     for epoch in range(1, epochs + 1):
+        # --- train one epoch on shuffled batches ------------------------------------------------
         cb.on_epoch_begin(epoch)
         t0 = time.perf_counter()
         model.train()
@@ -175,14 +260,10 @@ def fit(
             total += value * len(idx)
             hist.batch_loss.append(value)
             cb.on_batch_end(epoch, b + 1, value)
-            now = time.perf_counter()
-            if on_event is not None and now - last_event >= 1.0 / BATCH_EVENTS_PER_S:
-                last_event = now
-                done = min(n, (b + 1) * bs)
-                emit(on_event, BatchEnd(epoch, epochs, b + 1, n_batches, value,
-                                        done / max(now - t0, 1e-9)))
         train_seconds = time.perf_counter() - t0
         train_loss = total / n
+
+        # --- validate; keep the best weights -----------------------------------------------
         val_loss = evaluate_loss(model, windows, y_val, val_rows, loss_fn)
         if not math.isfinite(val_loss):
             raise _diverged(epoch, val_loss, config.lr)
@@ -192,6 +273,8 @@ def fit(
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             bad_epochs += 1
+
+        # --- record the epoch, report it, stop early ---------------------------------------
         now = time.perf_counter()
         hist.train_loss.append(train_loss)
         hist.val_loss.append(val_loss)
@@ -199,14 +282,11 @@ def fit(
         hist.samples_per_s.append(n / max(train_seconds, 1e-9))
         hist.epochs_run = epoch
         cb.on_epoch_end(epoch, train_loss, val_loss, improved)
-        elapsed = now - start
-        emit(on_event, EpochEnd(epoch, epochs, train_loss, val_loss, float(hist.best_val_loss),
-                                hist.samples_per_s[-1], elapsed,
-                                elapsed / epoch * (epochs - epoch)))
         if config.patience and bad_epochs >= config.patience and epoch < epochs:
             hist.stopped_early = True
             break
 
+    # --- finish: the best epoch's weights, in eval mode --------------------------------------
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

@@ -135,3 +135,19 @@ def test_bad_training_settings_are_refused(bad):
 
     with pytest.raises(ConfigError):
         TrainConfig(**bad)
+
+
+def test_progress_events_throttle_batch_events_in_one_place():
+    events = []
+    hist = training.TrainHistory()
+    progress = training.ProgressEvents(events.append, batch_size=10, history=hist)
+    progress.on_train_begin(n_samples=25, n_batches=3, epochs=1)
+    progress.on_epoch_begin(1)
+    for batch in (1, 2, 3):  # far faster than 20 a second: only the first is sent
+        progress.on_batch_end(1, batch, 0.5)
+    assert [(e.batch, e.n_batches, e.epochs) for e in events] == [(1, 3, 1)]
+    hist.best_val_loss, hist.samples_per_s, hist.epoch_seconds = 0.25, [100.0], [2.0]
+    progress.on_epoch_end(1, 0.5, 0.25, True)
+    end = events[-1]
+    assert isinstance(end, EpochEnd)
+    assert (end.best_val_loss, end.samples_per_s, end.elapsed_s, end.eta_s) == (0.25, 100.0, 2.0, 0)
