@@ -11,6 +11,7 @@ import platform
 import sys
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
@@ -21,6 +22,7 @@ __all__ = [
     "Failure",
     "about_text",
     "ask_directory",
+    "ask_export_path",
     "ask_open_path",
     "ask_save_path",
     "failure_from",
@@ -98,6 +100,23 @@ def ask_save_path(parent: QtWidgets.QWidget | None, title: str, suggested: str,
     """A file to write and the chosen filter, or None when the user cancels."""
     path, chosen = QtWidgets.QFileDialog.getSaveFileName(parent, title, suggested, filters)
     return (path, chosen) if path else None
+
+
+def ask_export_path(parent: QtWidgets.QWidget | None, title: str, folder: str, stem: str,
+                    kinds: dict[str, str]) -> str | None:
+    """A file to write, suggested as ``folder/stem`` with the first kind's suffix; ``kinds``
+    maps a filter name to its suffix. The chosen filter's suffix is added to a path that has
+    none of them. None when the user cancels."""
+    suffixes = list(kinds.values())
+    filters = ";;".join(f"{name} (*{suffix})" for name, suffix in kinds.items())
+    chosen = ask_save_path(parent, title, str(Path(folder) / f"{stem}{suffixes[0]}"), filters)
+    if chosen is None:
+        return None
+    path, chosen_filter = chosen
+    if Path(path).suffix.lower() in suffixes:
+        return path
+    return path + next((suffix for name, suffix in kinds.items() if name in chosen_filter),
+                       suffixes[0])
 
 
 def ask_directory(parent: QtWidgets.QWidget | None, title: str, folder: str) -> str | None:

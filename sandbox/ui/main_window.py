@@ -1,16 +1,14 @@
-"""The main window: side panel (Data, Model, Strategy), chart, Loss / Metrics / Log tabs.
+"""The main window: side panel (Data, Model, Strategy), chart, Loss / Metrics / Log / Sweep tabs.
 
-Every slow job runs on a worker thread (:mod:`sandbox.ui.workers`): loading and downloading,
-training, re-running the paper trading, exports and model bundles. The window keeps at most
-one worker of each kind (load, train, task), reacts to their signals in ``_on_<event>``
-handlers, and on close cancels them and waits for their threads before it goes away.
+The window holds the widgets, actions and menus and turns what happens into view updates
+(``_on_<event>``). The run lifecycle (loading, training, sweeps, exports, model bundles and
+re-trading, each on a worker thread) lives in :class:`~sandbox.ui.controller.RunController`:
+the window asks it to start a job and draws what its signals report.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,23 +19,19 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from sandbox import constants as C
 from sandbox.config import DataSpec, RunConfig
 from sandbox.errors import ConfigError
+from sandbox.evaluate import KEY_BASELINES
+from sandbox.runs import usable_cores
 from sandbox.ui import dialogs
 from sandbox.ui.charts import LossPlot, PriceChart
+from sandbox.ui.controller import CANCELLED, RunController
 from sandbox.ui.dialogs import Failure
-from sandbox.ui.metrics_view import MetricsView, finite_number
+from sandbox.ui.metrics_view import MetricsView, format_number, format_percent, strategy_text
 from sandbox.ui.options import GuiOptions
 from sandbox.ui.panels import DataPanel, ModelPanel, StrategyPanel, csv_filters
+from sandbox.ui.screenshot import png_bytes, svg_bytes
 from sandbox.ui.settings import Settings, resolve_config
 from sandbox.ui.sweep_view import SweepView, summary_lines
-from sandbox.ui.workers import (
-    LoadWorker,
-    PendingLoad,
-    StreamWorker,
-    TaskWorker,
-    TrainWorker,
-    Worker,
-    WorkerPool,
-)
+from sandbox.ui.workers import PendingLoad
 
 __all__ = ["MainWindow"]
 
@@ -45,55 +39,12 @@ Signal = QtCore.Signal
 
 DEFAULT_SIZE = (1400, 900)
 RETRADE_DELAY_MS = 120  # strategy edits are re-traded once the user pauses this long
-WARM_UP_DELAY_MS = 400  # torch is imported in the background this long after the data shows
+WARM_UP_DELAY_MS = 400  # training is got ready in the background this long after data shows
 PROGRESS_STEPS = 1000
-
-# what each background task is called in dialogs and in the log
-_TASK_TITLES = {
-    "retrade": "Could not re-run the paper trading",
-    "export_predictions": "Could not export the predictions",
-    "export_chart": "Could not export the chart",
-    "save_model": "Could not save the model",
-    "load_model": "Could not predict with the saved model",
-    "open_sweep": "Could not open the sweep's run",
-    "export_sweep": "Could not export the sweep's results",
-}
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (the affinity mask where there is one, e.g. a container)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
-def parallel_jobs(runs: int) -> int:
-    """Worker processes for ``runs`` parallel trainings: one per core, at most one per run.
-
-    Every core, unlike in-process training (all but one): the workers are other processes,
-    so the UI thread never waits for their interpreter lock (bench/ui_stall.py measures it).
-    """
-    return max(1, min(runs, usable_cores()))
-
-
-def _open_sweep_run(config: RunConfig, prices: Any, records: list, *, hide_test: bool) -> Any:
-    """A sweep configuration's runs as an ensemble (worker thread); ``hide_test`` keeps its
-    test split out of sight (it was not the configuration selected on validation)."""
-    import dataclasses
-
-    from sandbox import ensemble
-
-    return dataclasses.replace(ensemble.from_records(config, prices, records),
-                               test_hidden=hide_test)
 
 
 def _without_test(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame[C.SPLIT].to_numpy() != C.TEST]
-
-
-def _is_ensemble(result: Any) -> bool:
-    """A seed ensemble of two or more members (one member draws like a single model)."""
-    return hasattr(result, "members") and len(getattr(result, "seeds", ())) > 1
 
 
 def _hms(seconds: float) -> str:
@@ -103,94 +54,12 @@ def _hms(seconds: float) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
-def _png_bytes(image: QtGui.QImage) -> bytes:
-    """PNG-encode ``image`` (safe on any thread: QImage, not QPixmap)."""
-    buffer = QtCore.QBuffer()
-    buffer.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, "PNG")
-    return bytes(buffer.data())
-
-
-def _svg_bytes(widget: QtWidgets.QWidget) -> bytes:
-    """``widget`` drawn as SVG (vector: pyqtgraph paints with QPainter paths).
-
-    Rendered with QSvgGenerator rather than pyqtgraph's SVGExporter, whose path parser does
-    not read the path syntax of Qt 6.11's generator.
-    """
-    from PySide6 import QtSvg
-
-    buffer = QtCore.QBuffer()
-    buffer.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
-    generator = QtSvg.QSvgGenerator()
-    generator.setOutputDevice(buffer)
-    generator.setSize(widget.size())
-    generator.setViewBox(QtCore.QRect(QtCore.QPoint(0, 0), widget.size()))
-    generator.setTitle(dialogs.APP_TITLE)
-    painter = QtGui.QPainter(generator)
-    widget.render(painter, QtCore.QPoint())
-    painter.end()
-    return bytes(buffer.data())
-
-
-def _write_png(path: str, image: QtGui.QImage) -> Path:
-    from sandbox import atomic
-
-    return atomic.write_bytes(path, _png_bytes(image))
-
-
-def _import_torch() -> str:
-    """Import torch and the training code ahead of the first Train (worker thread).
-
-    Also what ``torch.use_deterministic_algorithms`` imports on its first call (the
-    inductor config: sympy and ~800 modules, about a second): done during training, those
-    imports hold the GIL in long stretches and the UI would stall.
-    """
-    import torch
-    import torch._inductor.config
-
-    import sandbox.models
-    import sandbox.training  # noqa: F401
-
-    return str(torch.__version__)
-
-
-def _freeze_startup_objects() -> None:
-    """Move what importing torch, pandas and Qt created out of the garbage collector's view.
-
-    Those ~360,000 long-lived objects make every full collection take ~180 ms, and a full
-    collection holds the GIL: the UI would hitch now and then during training. Objects
-    created later are collected as usual. Once per process, after the torch warm-up (or the
-    first epoch, when Train came first).
-    """
-    import gc
-
-    if "torch" in sys.modules and gc.get_freeze_count() == 0:
-        gc.freeze()
-
-
-def _with_suffix(path: str, chosen: str, suffixes: dict[str, str]) -> str:
-    """``path`` with the suffix of the chosen filter when it has none of ``suffixes``."""
-    if Path(path).suffix.lower() in suffixes.values():
-        return path
-    for name, suffix in suffixes.items():
-        if name in chosen:
-            return path + suffix
-    return path + next(iter(suffixes.values()))
-
-
 def _settings_text(config: RunConfig) -> str:
     """The model and training settings of a run, for the log."""
     model, train = config.model, config.train
     return (f"{model.kind} window={model.window} hidden={model.hidden} layers={model.layers} "
             f"dropout={model.dropout:g} epochs={train.epochs} patience={train.patience} "
             f"batch={train.batch_size} lr={train.lr:g}")
-
-
-def _strategy_text(strategy: Any) -> str:
-    rule = "long/flat" if strategy.strategy == C.LONG_FLAT else "long/short"
-    fill = "next open" if strategy.fill == C.FILL_NEXT_OPEN else "same close"
-    return (f"{rule}, threshold {strategy.threshold_bps:g} bps, cost {strategy.cost_bps:g} bps, "
-            f"fill at {fill}")
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -213,9 +82,9 @@ class MainWindow(QtWidgets.QMainWindow):
     -------
     data_shown(LoadedPrices)
         New prices are on the chart.
-    run_started(TrainWorker)
+    run_started(Worker)
         Training started (tests connect to the worker's signals).
-    run_shown(RunResult)
+    run_shown(ShownRun)
         A run's overlays and metrics are drawn (after training, re-trading or Load model).
     run_ended(str)
         Training ended: ``"finished"``, ``"failed"`` or ``"cancelled"``.
@@ -243,36 +112,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.persist = persist
         self.headless = headless
         self.settings = settings if settings is not None else Settings()
-        self.pool = WorkerPool(self)
+        self.controller = RunController(self)
 
         config = resolve_config(self.options, self.settings if persist else None)
         self._config: RunConfig = config
         self._pending = pending
-        self._prices: Any = None  # LoadedPrices on the chart
-        self._loaded_spec: DataSpec | None = None
-        self._loading_spec: DataSpec | None = None
-        self._result: Any = None  # RunResult shown
-        self._load_worker: LoadWorker | None = None
-        self._train_worker: Worker | None = None  # a TrainWorker, or a StreamWorker (seeds)
-        self._members_done = 0
-        self._sweep_worker: StreamWorker | None = None
-        self._sweep_result: Any = None  # the last finished sweep (sweep.SweepResult)
-        self._sweep_ended = "finished"
-        self._task_worker: TaskWorker | None = None
-        self._task_kind = ""
-        self._task_context: Any = None
-        self._warmup_worker: TaskWorker | None = None
-        self._retrade_pending = False
         self._form_error: str | None = None
         self._closing = False
         self._autotrain_pending = self.options.autotrain
         self._fallback_to_default = persist and not self.options.explicit_source
         self._train_started = 0.0
+        self._run_seeds = 1
+        self._members_done = 0
+        self._sweep_started = 0.0
         self._last_epoch: dict[str, float] | None = None
         self._preview_window: int | None = None
         self._preview: pd.Series | None = None
-        self._ended = "finished"  # how the running training ended
-        self._task_ok = False
         self._show_token = 0  # bumps with every result drawn; stale drawing steps stop
         self._drawing = False
 
@@ -287,6 +142,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model_panel.set_seeds(seeds)
         self.strategy_panel.set_config(config.strategy)
         self._connect_panels()
+        self._connect_controller()
         self._restore_window()
         self._validate_form()
         self._update_actions()
@@ -483,6 +339,36 @@ class MainWindow(QtWidgets.QMainWindow):
         self.sweep_view.open_requested.connect(self.open_sweep_config)
         self.sweep_view.export_requested.connect(self.export_sweep)
 
+    def _connect_controller(self) -> None:
+        c = self.controller
+        c.load_started.connect(self._on_load_started)
+        c.prices_loaded.connect(self._on_loaded)
+        c.load_failed.connect(self._on_load_failed)
+        c.load_ended.connect(self._on_load_ended)
+        c.run_started.connect(self._on_run_started)
+        c.stage_started.connect(self._on_stage_started)
+        c.batch_done.connect(self._on_batch_done)
+        c.epoch_done.connect(self._on_epoch_done)
+        c.member_done.connect(self._on_member_done)
+        c.result_ready.connect(self._on_trained)
+        c.ensemble_ready.connect(self._on_ensemble_trained)
+        c.run_failed.connect(self._on_train_failed)
+        c.run_ended.connect(self._on_run_ended)
+        c.sweep_started.connect(self._on_sweep_started)
+        c.sweep_run_done.connect(self._on_sweep_run_done)
+        c.sweep_done.connect(self._on_sweep_done)
+        c.sweep_failed.connect(self._on_sweep_failed)
+        c.sweep_ended.connect(self._on_sweep_ended)
+        c.retraded.connect(self._on_retraded)
+        c.model_loaded.connect(self._on_model_loaded)
+        c.sweep_config_opened.connect(self._on_sweep_config_opened)
+        c.written.connect(self._on_written)
+        c.result_dropped.connect(self.log)
+        c.task_failed.connect(self._on_task_failed)
+        c.task_refused.connect(self._set_status)
+        c.task_ended.connect(self.task_ended)
+        c.busy_changed.connect(self._update_actions)
+
     def _restore_window(self) -> None:
         geometry = self.settings.geometry() if self.persist else None
         if geometry is None or not self.restoreGeometry(geometry):
@@ -504,150 +390,73 @@ class MainWindow(QtWidgets.QMainWindow):
         self.load(self._config.data, pending=pending)
 
     @property
+    def pool(self) -> Any:
+        """The controller's WorkerPool (every worker thread of the window)."""
+        return self.controller.pool
+
+    @property
     def prices(self) -> Any:
         """The LoadedPrices on the chart, or None."""
-        return self._prices
+        return self.controller.prices
 
     @property
     def result(self) -> Any:
-        """The RunResult shown, or None."""
-        return self._result
+        """The ShownRun on screen (a run, an ensemble or a saved model's), or None."""
+        return self.controller.result
 
     def is_training(self) -> bool:
-        return self._train_worker is not None
+        return self.controller.is_training()
 
     def is_loading(self) -> bool:
-        return self._load_worker is not None
+        return self.controller.is_loading()
 
     def is_sweeping(self) -> bool:
-        return self._sweep_worker is not None
+        return self.controller.is_sweeping()
 
     def is_busy(self) -> bool:
-        """True while any worker (load, train, task, warm-up) runs."""
-        return self.pool.is_busy()
+        """True while any worker thread runs."""
+        return self.controller.is_busy()
 
     def is_idle(self) -> bool:
-        """No load, training or task running and no result half drawn."""
-        return (self._load_worker is None and self._train_worker is None
-                and self._task_worker is None and self._sweep_worker is None
-                and not self._drawing)
+        """No load, training, sweep or task running and no result half drawn."""
+        return self.controller.is_idle() and not self._drawing
 
     def load(self, spec: DataSpec, *, pending: PendingLoad | None = None) -> None:
         """Load ``spec`` on a worker thread; the chart shows it when it arrives."""
-        if self._closing or self.is_training() or self.is_loading() or self.is_sweeping():
-            return
-        worker = LoadWorker(spec, pending=pending)
-        worker.loaded.connect(self._on_loaded)
-        worker.failed.connect(self._on_load_failed)
-        worker.cancelled.connect(self._on_load_cancelled)
-        worker.finished.connect(self._on_load_finished)
-        self._load_worker = worker
-        self._loading_spec = spec
-        self.data_panel.set_busy(True)
-        what = "downloading" if spec.kind == C.SOURCE_YAHOO else "loading"
-        self.data_panel.set_note(f"{what} {spec.label}...")
-        self._set_status(f"{what.capitalize()} {spec.label}...")
-        if not self.is_training():
-            self.progress.setRange(0, 0)
-        self.pool.start(worker, name="sandbox-load")
-        self._update_actions()
+        if not self._closing:
+            self.controller.load(spec, pending=pending)
 
     def train(self) -> None:
         """Train with the form's settings on the loaded data (on a worker thread)."""
-        if self._form_error is not None and self._prices is not None and not self._closing:
+        if self._form_error is not None and self.prices is not None and not self._closing:
             # reached through --autotrain or a shortcut: say why nothing happens
             self._report("Cannot train", Failure(message=self._form_error, kind="ConfigError"))
             return
         if not self._can_train():
             return
-        model = self.model_panel.model_config()
-        train = self.model_panel.train_config()
-        strategy = self.strategy_panel.strategy_config()
-        config = RunConfig(data=self._loaded_spec, split=self._config.split, model=model,
-                           train=train, strategy=strategy)
+        config = RunConfig(data=self.controller.loaded_spec, split=self._config.split,
+                           model=self.model_panel.model_config(),
+                           train=self.model_panel.train_config(),
+                           strategy=self.strategy_panel.strategy_config())
         self._config = config
-        seeds = self.model_panel.seeds()
-        if seeds > 1:
-            self._train_ensemble(config, seeds)
-            return
-        worker = TrainWorker(config, prices=self._prices)
-        worker.stage_started.connect(self._on_stage_started)
-        worker.batch_done.connect(self._on_batch_done)
-        worker.epoch_done.connect(self._on_epoch_done)
-        worker.trained.connect(self._on_trained)
-        self._begin_training(worker)
-        self._set_status(f"Training {model.kind.upper()} (window {model.window}, hidden "
-                         f"{model.hidden}, {model.layers} layer(s)) for up to {train.epochs} "
-                         "epochs...")
-        self.log(f"training {_settings_text(config)} seed={train.seed} on {self._prices.label}")
-        self._launch_training(worker, "sandbox-train")
-
-    def _train_ensemble(self, config: RunConfig, seeds: int) -> None:
-        """Train ``seeds`` models of ``config`` (seeds seed .. seed + N - 1) in parallel
-        worker processes; the chart then shows their averaged forecast and its spread."""
-        from sandbox import ensemble
-
-        jobs = parallel_jobs(seeds)
-        worker = StreamWorker(ensemble.run_ensemble, config, seeds=seeds, jobs=jobs,
-                              prices=self._prices, result_arg="on_member")
-        worker.streamed.connect(self._on_member_done)
-        worker.returned.connect(self._on_ensemble_trained)
-        self._begin_training(worker)
-        self._members_done = 0
-        self.progress.setRange(0, 0)  # busy until the first member is back
-        model, train = config.model, config.train
-        last = train.seed + seeds - 1
-        self._set_status(f"Training {seeds} {model.kind.upper()} models (seeds {train.seed}.."
-                         f"{last}) in {jobs} worker process(es); each shows up as it finishes...")
-        self.log(f"training a {seeds}-seed ensemble: {_settings_text(config)} "
-                 f"seeds={train.seed}..{last} in {jobs} process(es), 1 torch thread each, "
-                 f"on {self._prices.label}")
-        self._launch_training(worker, "sandbox-ensemble")
-
-    def _launch_training(self, worker: Worker, name: str) -> None:
-        self.pool.start(worker, name=name)
-        self.run_started.emit(worker)
-        self._update_actions()
-
-    def _begin_training(self, worker: Worker) -> None:
-        """What every kind of training shares: its ending signals, forgetting the shown run,
-        resetting the views."""
-        worker.failed.connect(self._on_train_failed)
-        worker.cancelled.connect(self._on_train_cancelled)
-        worker.finished.connect(self._on_train_finished)
-        self._train_worker = worker
-        self._result = None
-        self._show_token += 1  # a re-trade still being drawn stops here
-        self._drawing = False
-        self._last_epoch = None
-        self._train_started = time.monotonic()
-        self.chart.clear_predictions()
-        self.loss_plot.reset()
-        self.metrics_view.clear("Training...")
-        self.progress.setRange(0, PROGRESS_STEPS)
-        self.progress.setValue(0)
-        self.tabs.setCurrentWidget(self.loss_plot)
+        self.controller.train(config, self.model_panel.seeds())
 
     def stop(self) -> None:
-        """Stop training or loading (answers within one batch)."""
-        for worker in (self._train_worker, self._load_worker, self._sweep_worker):
-            if worker is not None:
-                worker.cancel()  # sets an Event: direct call from the UI thread
-        if self._train_worker is not None or self._sweep_worker is not None:
+        """Stop training, loading or the sweep (training answers within one batch)."""
+        if self.controller.stop():
             self._set_status("Stopping...")
 
     def show_all(self) -> None:
-        if self._prices is not None:
-            self.chart.show_range(0, len(self._prices.frame) - 1)
+        if self.prices is not None:
+            self.chart.show_range(0, len(self.prices.frame) - 1)
 
     def show_test_split(self) -> None:
         splits = self._split_series()
-        if splits is None or self._prices is None:
+        if splits is None or self.prices is None:
             return
         test = splits.index[splits.to_numpy() == C.TEST]
         if len(test):
-            index = self._prices.frame.index
-            first, last = index.get_indexer([test[0], test[-1]])
+            first, last = self.prices.frame.index.get_indexer([test[0], test[-1]])
             self.chart.show_range(int(first), int(last))
 
     def open_csv(self) -> None:
@@ -668,44 +477,36 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def export_predictions(self) -> None:
         """File > Export predictions...: CSV or Parquet."""
-        if self._result is None:
+        if self.result is None:
             return
-        path = self._ask_export_path("Export predictions", f"{self._result.data.label}_predictions",
+        path = self._ask_export_path("Export predictions", f"{self.result.data.label}_predictions",
                                      {"CSV": ".csv", "Parquet": ".parquet"})
         if path is not None:
             self.export_predictions_to(path)
 
     def export_predictions_to(self, path: str) -> None:
         """Write the predictions table to ``path`` (.csv or .parquet) on a worker thread."""
-        if self._result is None:
-            return
-        from sandbox import export
-
-        self._start_task("export_predictions", TaskWorker(export.write_predictions,
-                                                          self._result, path))
+        self.controller.export_predictions_to(path)
 
     def export_chart(self) -> None:
         """File > Export chart...: PNG or SVG."""
-        if self._prices is None:
+        if self.prices is None:
             return
-        path = self._ask_export_path("Export chart", f"{self._prices.label}_chart",
+        path = self._ask_export_path("Export chart", f"{self.prices.label}_chart",
                                      {"PNG image": ".png", "SVG image": ".svg"})
         if path is not None:
             self.export_chart_to(path)
 
     def export_chart_to(self, path: str) -> None:
-        """Render the chart (UI thread) and write it to ``path`` (worker thread)."""
-        from sandbox import atomic
-
-        if Path(path).suffix.lower() == ".svg":
-            worker = TaskWorker(atomic.write_bytes, path, _svg_bytes(self.chart))
-        else:
-            worker = TaskWorker(_write_png, path, self.chart.grab().toImage())
-        self._start_task("export_chart", worker)
+        """Render the chart (UI thread) and write it to ``path`` (worker thread; a PNG is
+        encoded there too)."""
+        svg = Path(path).suffix.lower() == ".svg"
+        self.controller.export_chart(path, svg_bytes(self.chart, dialogs.APP_TITLE) if svg
+                                     else self.chart.grab().toImage())
 
     def save_model(self) -> None:
         """File > Save model...: the trained model's bundle into a folder."""
-        if self._result is None:
+        if self.result is None:
             return
         folder = dialogs.ask_directory(self, "Save the model into a folder", self._folder())
         if folder:
@@ -713,13 +514,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.save_model_to(folder)
 
     def save_model_to(self, folder: str) -> None:
-        from sandbox import export
-
-        self._start_task("save_model", TaskWorker(export.save_bundle, self._result, folder))
+        self.controller.save_model_to(folder)
 
     def load_model(self) -> None:
         """File > Load model...: predict the loaded data with a saved model, no training."""
-        if self._prices is None:
+        if self.prices is None:
             return
         folder = dialogs.ask_directory(self, "Load a saved model (its folder)", self._folder())
         if folder:
@@ -727,18 +526,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self.load_model_from(folder)
 
     def load_model_from(self, folder: str) -> None:
-        if self._prices is None or self.is_training():
-            return
         try:
             strategy = self.strategy_panel.strategy_config()
         except ConfigError as exc:
-            self._report(_TASK_TITLES["load_model"], dialogs.failure_from(exc))
+            self._report("Could not predict with the saved model", dialogs.failure_from(exc))
             return
-        from sandbox.ui.bundle_run import predict_with_bundle
-
-        worker = TaskWorker(predict_with_bundle, folder, self._prices, self._loaded_spec,
-                            strategy)
-        self._start_task("load_model", worker, context=folder)
+        self.controller.load_model_from(folder, strategy)
 
     def run_sweep(self, grid: dict, seeds: int, jobs: int) -> None:
         """Sweep tab: train every configuration of ``grid`` (over the side panel's settings)
@@ -748,41 +541,14 @@ class MainWindow(QtWidgets.QMainWindow):
                 self._report("Cannot run the sweep",
                              Failure(message=self._form_error, kind="ConfigError"))
             return
-        from sandbox import sweep
-
-        base = self.current_config()
         try:
-            n_runs = len(sweep.expand_grid(base, grid, seeds=seeds))
+            self.controller.run_sweep(self.current_config(), grid, seeds, jobs)
         except ConfigError as exc:
             self._report("Cannot run the sweep", dialogs.failure_from(exc))
-            return
-        worker = StreamWorker(sweep.run_sweep, base, grid, seeds=seeds, jobs=jobs,
-                              prices=self._prices, keep_predictions=True)
-        worker.streamed.connect(self._on_sweep_run_done)
-        worker.returned.connect(self._on_sweep_returned)
-        worker.failed.connect(self._on_sweep_failed)
-        worker.cancelled.connect(self._on_sweep_cancelled)
-        worker.finished.connect(self._on_sweep_finished)
-        self._sweep_worker = worker
-        self._sweep_started = time.monotonic()
-        self._sweep_ended = "finished"
-        self._sweep_result = None
-        self.sweep_view.start(seeds)
-        self.sweep_view.set_running(True)
-        self.progress.setRange(0, 0)
-        text = sweep.format_params({k: ",".join(map(str, v)) for k, v in grid.items()})
-        self._set_status(f"Sweep: {n_runs} runs ({text}, {seeds} seed(s)) in {jobs} "
-                         "process(es)...")
-        self.log(f"sweep started: {n_runs} runs, grid {text}, {seeds} seed(s) per "
-                 f"configuration, {jobs} process(es), on {self._prices.label}")
-        if self.persist:
-            self.settings.set_sweep_form(self.sweep_view.saved_state())
-        self.pool.start(worker, name="sandbox-sweep")
-        self._update_actions()
 
     def export_sweep(self) -> None:
         """Sweep tab > Export results...: sweep.csv and summary.json into a folder."""
-        if self._sweep_result is None:
+        if self.controller.sweep_result is None:
             return
         folder = dialogs.ask_directory(self, "Export the sweep's results into a folder",
                                        self._folder())
@@ -791,28 +557,17 @@ class MainWindow(QtWidgets.QMainWindow):
             self.export_sweep_to(folder)
 
     def export_sweep_to(self, folder: str) -> None:
-        if self._sweep_result is None:
-            return
-        from sandbox import sweep
-
-        self._start_task("export_sweep", TaskWorker(sweep.write_sweep, self._sweep_result,
-                                                    folder))
+        self.controller.export_sweep_to(folder)
 
     def open_sweep_config(self, config_id: str) -> None:
         """Show a finished sweep configuration (averaged over its seeds) on the chart."""
-        records = self.sweep_view.records(config_id)
-        if not records or self._prices is None or self.is_training() or self.is_sweeping():
-            return
-        done = [r for r in records if r.error is None] or records
-        first = min(done, key=lambda r: r.seed)
-        config = RunConfig.from_dict(first.config)
         hide_test = config_id != self.sweep_view.selected_config_id()
-        worker = TaskWorker(_open_sweep_run, config, self._prices, records, hide_test=hide_test)
-        self._start_task("open_sweep", worker, context=config_id)
+        self.controller.open_sweep_config(config_id, self.sweep_view.records(config_id),
+                                          hide_test=hide_test)
 
     def png_bytes(self) -> bytes:
         """The whole window as PNG bytes (for ``--screenshot``)."""
-        return _png_bytes(self.grab().toImage())
+        return png_bytes(self.grab().toImage())
 
     def log(self, message: str) -> None:
         """Add a line to the Log tab."""
@@ -820,13 +575,16 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ============================================================== loading =============
     @QtCore.Slot(object)
+    def _on_load_started(self, spec: DataSpec) -> None:
+        self.data_panel.set_busy(True)
+        what = "downloading" if spec.kind == C.SOURCE_YAHOO else "loading"
+        self.data_panel.set_note(f"{what} {spec.label}...")
+        self._set_status(f"{what.capitalize()} {spec.label}...")
+        if not self.is_training():
+            self.progress.setRange(0, 0)
+
+    @QtCore.Slot(object)
     def _on_loaded(self, loaded: Any) -> None:
-        if self._closing:
-            return
-        spec = self._loading_spec
-        self._prices = loaded
-        self._loaded_spec = spec
-        self._result = None
         self._fallback_to_default = False
         frame = loaded.frame
         self.chart.set_prices(frame, title=loaded.label)
@@ -835,7 +593,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.loss_plot.reset()
         self.metrics_view.clear()
         self.sweep_view.clear()  # a sweep's runs belong to the data they were trained on
-        self._sweep_result = None
         first, last = frame.index[0], frame.index[-1]
         text = f"{loaded.label}: {len(frame):,} bars, {first:%Y-%m-%d} .. {last:%Y-%m-%d}"
         source = f"{loaded.label} \u00b7 {len(frame):,} bars"
@@ -850,25 +607,22 @@ class MainWindow(QtWidgets.QMainWindow):
         for warning in loaded.warnings:
             self.log(f"warning: {warning}")
         self._set_status(f"Loaded {loaded.label}. Press Train (Ctrl+R) to fit the model.")
-        if self.persist and spec is not None:
-            self.settings.save_data(spec)
+        if self.persist and self.controller.loaded_spec is not None:
+            self.settings.save_data(self.controller.loaded_spec)
         self._validate_form()
         self.data_shown.emit(loaded)
         if self._autotrain_pending:
             self._autotrain_pending = False
             QtCore.QTimer.singleShot(0, self.train)
         elif not self.headless:
-            QtCore.QTimer.singleShot(WARM_UP_DELAY_MS, self._warm_up)
+            QtCore.QTimer.singleShot(WARM_UP_DELAY_MS, self.controller.warm_up)
 
-    @QtCore.Slot(object)
-    def _on_load_failed(self, failure: Failure) -> None:
-        if self._closing:
-            return
-        spec = self._loading_spec
+    @QtCore.Slot(object, object)
+    def _on_load_failed(self, failure: Failure, spec: DataSpec) -> None:
         self.data_panel.set_note(failure.message)
         self._set_status("Loading failed.")
         self._report("Could not load the data", failure)
-        if self._fallback_to_default and spec is not None and spec != DataSpec():
+        if self._fallback_to_default and spec != DataSpec():
             # the remembered source is gone (a moved file, say): fall back to the sample
             self._fallback_to_default = False
             self.log("falling back to the bundled sample")
@@ -876,43 +630,50 @@ class MainWindow(QtWidgets.QMainWindow):
             self.data_panel.set_spec(default)
             QtCore.QTimer.singleShot(0, lambda: self.load(default))
 
-    @QtCore.Slot()
-    def _on_load_cancelled(self) -> None:
-        if self._closing:
-            return
-        self.data_panel.set_note("loading stopped")
-        self._set_status("Loading stopped.")
-        self.log("loading stopped")
-
-    @QtCore.Slot()
-    def _on_load_finished(self) -> None:
-        self._load_worker = None
-        if self._closing:
-            return
+    @QtCore.Slot(str)
+    def _on_load_ended(self, how: str) -> None:
+        if how == CANCELLED:
+            self.data_panel.set_note("loading stopped")
+            self._set_status("Loading stopped.")
+            self.log("loading stopped")
         self.data_panel.set_busy(False)
         if not self.is_training():
             self.progress.setRange(0, PROGRESS_STEPS)
-        self._update_actions()
-
-    def _warm_up(self) -> None:
-        """Import torch on a worker thread before the first Train, so that click is quick."""
-        if self._closing or self._warmup_worker is not None or "torch" in sys.modules:
-            return
-        worker = TaskWorker(_import_torch)
-        worker.finished.connect(self._on_warm_up_finished)
-        self._warmup_worker = worker
-        self.pool.start(worker, name="sandbox-warm-up")
-
-    @QtCore.Slot()
-    def _on_warm_up_finished(self) -> None:
-        self._warmup_worker = None
-        _freeze_startup_objects()
 
     # ============================================================== training ============
+    @QtCore.Slot(object, object, int, int)
+    def _on_run_started(self, worker: Any, config: RunConfig, seeds: int, jobs: int) -> None:
+        self._show_token += 1  # a re-trade still being drawn stops here
+        self._drawing = False
+        self._last_epoch = None
+        self._run_seeds, self._members_done = seeds, 0
+        self._train_started = time.monotonic()
+        self.chart.clear_predictions()
+        self.loss_plot.reset()
+        self.metrics_view.clear("Training...")
+        self.progress.setRange(0, PROGRESS_STEPS)
+        self.progress.setValue(0)
+        self.tabs.setCurrentWidget(self.loss_plot)
+        model, train = config.model, config.train
+        if seeds > 1:
+            self.progress.setRange(0, 0)  # busy until the first member is back
+            last = train.seed + seeds - 1
+            self._set_status(f"Training {seeds} {model.kind.upper()} models (seeds "
+                             f"{train.seed}..{last}) in {jobs} worker process(es); each shows "
+                             "up as it finishes...")
+            self.log(f"training a {seeds}-seed ensemble: {_settings_text(config)} "
+                     f"seeds={train.seed}..{last} in {jobs} process(es), 1 torch thread each, "
+                     f"on {self.prices.label}")
+        else:
+            self._set_status(f"Training {model.kind.upper()} (window {model.window}, hidden "
+                             f"{model.hidden}, {model.layers} layer(s)) for up to "
+                             f"{train.epochs} epochs...")
+            self.log(f"training {_settings_text(config)} seed={train.seed} on "
+                     f"{self.prices.label}")
+        self.run_started.emit(worker)
+
     @QtCore.Slot(str, str)
-    def _on_stage_started(self, stage: str, message: str) -> None:
-        if self._closing:
-            return
+    def _on_stage_started(self, _stage: str, message: str) -> None:
         self.log(message)
         if self._last_epoch is None:
             self._set_status(message[:1].upper() + message[1:] + "...")
@@ -920,8 +681,6 @@ class MainWindow(QtWidgets.QMainWindow):
     @QtCore.Slot(float, float, float, int)
     def _on_batch_done(self, position: float, loss: float, samples_per_s: float,
                        epochs: int) -> None:
-        if self._closing:
-            return
         self.loss_plot.add_batch(position, loss)
         self.progress.setValue(round(PROGRESS_STEPS * min(1.0, position / max(epochs, 1))))
         elapsed = time.monotonic() - self._train_started
@@ -930,31 +689,23 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._last_epoch is not None:
             text += (f"  train {self._last_epoch['train_loss']:.4g}"
                      f"  val {self._last_epoch['val_loss']:.4g}")
-        text += f"  {samples_per_s:,.0f} samples/s  ETA {_hms(eta)}"
-        self._set_status(text)
+        self._set_status(f"{text}  {samples_per_s:,.0f} samples/s  ETA {_hms(eta)}")
 
     @QtCore.Slot(dict)
     def _on_epoch_done(self, info: dict) -> None:
-        if self._closing:
-            return
         self._last_epoch = info
         epoch, epochs = int(info["epoch"]), int(info["epochs"])
-        if epoch == 1:
-            _freeze_startup_objects()  # torch came in with this run if Train beat the warm-up
         self.loss_plot.add_epoch(epoch, info["train_loss"], info["val_loss"])
         self.progress.setValue(round(PROGRESS_STEPS * epoch / max(epochs, 1)))
-        text = (f"epoch {epoch}/{epochs}  train {info['train_loss']:.4g}  "
-                f"val {info['val_loss']:.4g}  {info['samples_per_s']:,.0f} samples/s  "
-                f"ETA {_hms(info['eta_s'])}")
-        self._set_status(text)
+        self._set_status(f"epoch {epoch}/{epochs}  train {info['train_loss']:.4g}  "
+                         f"val {info['val_loss']:.4g}  {info['samples_per_s']:,.0f} samples/s  "
+                         f"ETA {_hms(info['eta_s'])}")
         best = " (best)" if info["val_loss"] <= info["best_val_loss"] else ""
         self.log(f"epoch {epoch}/{epochs}: train {info['train_loss']:.5g}, "
                  f"val {info['val_loss']:.5g}{best}, {info['samples_per_s']:,.0f} samples/s")
 
     @QtCore.Slot(object)
     def _on_trained(self, result: Any) -> None:
-        if self._closing:
-            return
         self.loss_plot.flush()
         hist = result.history
         seconds = time.monotonic() - self._train_started
@@ -964,18 +715,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self._show_result(result)
         self.tabs.setCurrentWidget(self.metrics_view)
         model = result.metrics.get(C.MODEL, {})
-        rw = result.metrics.get("baselines", {}).get(C.RANDOM_WALK, {})
+        rw = result.metrics.get(KEY_BASELINES, {}).get(C.RANDOM_WALK, {})
         self._set_status(
-            f"Trained in {_hms(seconds)}: test RMSE {_fmt(model.get(C.RMSE), 6)} vs random "
-            f"walk {_fmt(rw.get(C.RMSE), 6)}; total return {_pct(model.get(C.TOTAL_RETURN))} "
-            "after costs.")
+            f"Trained in {_hms(seconds)}: test RMSE {format_number(model.get(C.RMSE), 6)} vs "
+            f"random walk {format_number(rw.get(C.RMSE), 6)}; total return "
+            f"{format_percent(model.get(C.TOTAL_RETURN))} after costs.")
         self._after_training(result)
 
     @QtCore.Slot(object)
     def _on_member_done(self, record: Any) -> None:
         """One seed of an ensemble finished (or failed); its curves join the Loss tab."""
-        if self._closing:
-            return
         self._members_done = int(record.done)
         eta = self._count_run_done(record, self._train_started)
         if record.error:
@@ -983,8 +732,8 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.loss_plot.add_member(list(record.train_losses), list(record.val_losses))
             self.log(f"seed {record.seed} trained in {record.seconds:.1f} s: best validation "
-                     f"loss {_fmt(record.val_loss)} at epoch {record.best_epoch}; test RMSE "
-                     f"{_fmt(record.test_metrics.get(C.RMSE), 6)}")
+                     f"loss {format_number(record.val_loss)} at epoch {record.best_epoch}; "
+                     f"test RMSE {format_number(record.test_metrics.get(C.RMSE), 6)}")
         self._set_status(f"{record.done}/{record.total} seeds trained  ETA {_hms(eta)}")
 
     def _count_run_done(self, record: Any, started: float) -> float:
@@ -998,8 +747,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @QtCore.Slot(object)
     def _on_ensemble_trained(self, result: Any) -> None:
-        if self._closing:
-            return
         seconds = time.monotonic() - self._train_started
         failed = "".join(f"; seed {s} failed: {e}" for s, e in sorted(result.failed.items()))
         self.log(f"trained a {result.n_seeds}-seed ensemble in {seconds:.1f} s{failed}")
@@ -1007,12 +754,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.setCurrentWidget(self.metrics_view)
         stats = result.stats[C.TEST]
         rmse, total = stats[C.RMSE], stats[C.TOTAL_RETURN]
-        rw = result.metrics.get("baselines", {}).get(C.RANDOM_WALK, {})
+        rw = result.metrics.get(KEY_BASELINES, {}).get(C.RANDOM_WALK, {})
         self._set_status(
             f"Trained {result.n_seeds} seeds in {_hms(seconds)}: test RMSE "
-            f"{_fmt(rmse['mean'], 6)} \u00b1 {_fmt(rmse['std'], 6)} vs random walk "
-            f"{_fmt(rw.get(C.RMSE), 6)}; total return {_pct(total['mean'])} \u00b1 "
-            f"{_pct(total['std']).lstrip('+')} after costs"
+            f"{format_number(rmse['mean'], 6)} \u00b1 {format_number(rmse['std'], 6)} vs "
+            f"random walk {format_number(rw.get(C.RMSE), 6)}; total return "
+            f"{format_percent(total['mean'])} \u00b1 {format_percent(total['std']).lstrip('+')} "
+            "after costs"
             + (f"; {len(result.failed)} seed(s) failed (see the Log)." if result.failed
                else "."))
         self._after_training(result)
@@ -1029,44 +777,33 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @QtCore.Slot(object)
     def _on_train_failed(self, failure: Failure) -> None:
-        if self._closing:
-            return
         self._set_status("Training failed.")
         self.progress.setValue(0)
         self.metrics_view.clear()
         self._report("Training failed", failure)
-        self._ended = "failed"
 
-    @QtCore.Slot()
-    def _on_train_cancelled(self) -> None:
-        if self._closing:
-            return
-        epoch = f" after epoch {int(self._last_epoch['epoch'])}" if self._last_epoch else ""
-        if isinstance(self._train_worker, StreamWorker):
-            epoch = f" after {self._members_done} seed(s)"
-        self._set_status(f"Training stopped{epoch}. Nothing was kept.")
-        self.log(f"training stopped{epoch}")
-        self.metrics_view.clear("Training was stopped; press Train to start again.")
-        self.progress.setValue(0)
-        self._ended = "cancelled"
-
-    @QtCore.Slot()
-    def _on_train_finished(self) -> None:
-        self._train_worker = None
-        if self._closing:
-            return
+    @QtCore.Slot(str)
+    def _on_run_ended(self, how: str) -> None:
+        if how == CANCELLED:
+            if self._run_seeds > 1:
+                after = f" after {self._members_done} seed(s)"
+            else:
+                after = (f" after epoch {int(self._last_epoch['epoch'])}" if self._last_epoch
+                         else "")
+            self._set_status(f"Training stopped{after}. Nothing was kept.")
+            self.log(f"training stopped{after}")
+            self.metrics_view.clear("Training was stopped; press Train to start again.")
+            self.progress.setValue(0)
         self.progress.setRange(0, PROGRESS_STEPS)  # an ensemble stopped early was "busy"
-        how, self._ended = self._ended, "finished"
-        self._update_actions()
         self.run_ended.emit(how)
 
+    # ============================================================== showing a run =======
     def _show_result(self, result: Any) -> None:
         """Draw a run's overlays and fill the metrics table, then emit ``run_shown``.
 
-        Done in three turns of the event loop (splits, overlays, table) so that no single
+        Done in turns of the event loop (splits, overlays, band, table) so that no single
         step keeps the UI thread busy for long; a newer result supersedes an older one.
         """
-        self._result = result
         self._show_token += 1
         self._drawing = True
         token = self._show_token
@@ -1090,67 +827,101 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _draw_overlays(self, result: Any) -> None:
         predictions, baselines = result.predictions, result.baselines
-        if getattr(result, "test_hidden", False):
+        if result.test_hidden:
             predictions = _without_test(predictions)
             baselines = {name: _without_test(frame) for name, frame in baselines.items()}
-        if _is_ensemble(result):
+        if result.is_ensemble:
             self.chart.set_predictions(predictions, baselines,
                                        model_label=f"model ({result.n_seeds}-seed average)")
         else:
             self.chart.set_predictions(predictions, baselines)
 
     def _draw_band(self, result: Any) -> None:
-        if _is_ensemble(result):
+        if result.is_ensemble:
             self.chart.set_band(result.band)
 
     def _fill_metrics(self, result: Any) -> None:
-        predictions = result.predictions
-        split = C.VAL if getattr(result, "test_hidden", False) else C.TEST
-        rows = predictions.index[predictions[C.SPLIT].to_numpy() == split]
-        span = (f"{rows[0]:%Y-%m-%d} .. {rows[-1]:%Y-%m-%d}, {len(rows):,} rows"
-                if len(rows) else "no rows")
-        name = "Validation" if split == C.VAL else "Test"
-        caption = (f"{name} split ({span}); {_strategy_text(result.config.strategy)}. "
-                   f"\u2605 = best of the column.")
-        if split == C.VAL:
-            caption += (" The test split stays hidden: this configuration was not the one "
-                        "selected on validation (open the \u2605 row to see its test split).")
-        metrics = result.metrics_by_split[split]
-        kind = result.config.model.kind
-        failed = getattr(result, "failed", None)
-        if failed:
-            caption += (f" Left out: seed(s) {', '.join(map(str, sorted(failed)))} failed "
-                        "(see the Log).")
-        if _is_ensemble(result):
-            members = [result.member_metrics[s][split].get(C.MODEL, {}) for s in result.seeds]
-            caption = (f"{result.n_seeds} seeds ({result.seeds[0]}..{result.seeds[-1]}). "
-                       + caption)
-            self.metrics_view.set_metrics(
-                metrics, caption=caption, model_label=f"{kind} averaged forecast",
-                members=members, members_label=f"{kind} seeds (mean \u00b1 std)")
-        else:
-            self.metrics_view.set_metrics(metrics, caption=caption,
-                                          model_label=f"model ({kind})")
+        self.metrics_view.show_run(result)
+
+    # ============================================================== tasks ===============
+    @QtCore.Slot(object)
+    def _on_retraded(self, result: Any) -> None:
+        self._show_result(result)
+        model = result.metrics.get(C.MODEL, {})
+        strategy = strategy_text(result.config.strategy)
+        self.log(f"re-traded ({strategy}): total return "
+                 f"{format_percent(model.get(C.TOTAL_RETURN))}, sharpe "
+                 f"{format_number(model.get(C.SHARPE))}")
+        self._set_status(f"Paper trading updated: {strategy}; model total return "
+                         f"{format_percent(model.get(C.TOTAL_RETURN))}.")
+
+    @QtCore.Slot(object, str)
+    def _on_model_loaded(self, result: Any, folder: str) -> None:
+        self.loss_plot.reset()
+        self._show_result(result)
+        self.tabs.setCurrentWidget(self.metrics_view)
+        self.log(f"predicted {result.data.label} with the model saved in {folder} (no "
+                 "training); rows are labelled with the model's own split rule, so on data it "
+                 "never saw every row is out of sample")
+        self._set_status(f"Predictions from the saved {result.config.model.kind.upper()} "
+                         f"model in {folder}.")
+
+    @QtCore.Slot(object, str)
+    def _on_sweep_config_opened(self, result: Any, config_id: str) -> None:
+        self._adopt_config(result)
+        self.loss_plot.reset()
+        for seed in result.seeds:
+            history = result.histories.get(seed, {})
+            self.loss_plot.add_member(history.get("train_loss", []), history.get("val_loss", []))
+        self._show_result(result)
+        self.tabs.setCurrentWidget(self.metrics_view)
+        self.log(f"opened sweep configuration {config_id} (seeds "
+                 f"{', '.join(map(str, result.seeds))}); the side panel now holds its settings")
+        hidden = ("; validation only: its test split stays hidden because another "
+                  "configuration was selected" if result.test_hidden else "")
+        self._set_status(f"Showing sweep configuration {config_id}: {result.n_seeds} seed(s) "
+                         f"averaged{hidden}.")
+
+    @QtCore.Slot(str)
+    def _on_written(self, paths: str) -> None:
+        self.log(f"wrote {paths}")
+        self._set_status(f"Wrote {paths}")
+
+    @QtCore.Slot(str, object)
+    def _on_task_failed(self, title: str, failure: Failure) -> None:
+        self._set_status(f"{title}.")
+        self._report(title, failure)
 
     # ============================================================== sweep ===============
+    @QtCore.Slot(int, object, int, int)
+    def _on_sweep_started(self, n_runs: int, grid: dict, seeds: int, jobs: int) -> None:
+        from sandbox import sweep
+
+        self._sweep_started = time.monotonic()
+        self.sweep_view.start(seeds)
+        self.sweep_view.set_running(True)
+        self.progress.setRange(0, 0)
+        text = sweep.format_params({k: ",".join(map(str, v)) for k, v in grid.items()})
+        self._set_status(f"Sweep: {n_runs} runs ({text}, {seeds} seed(s)) in {jobs} "
+                         "process(es)...")
+        self.log(f"sweep started: {n_runs} runs, grid {text}, {seeds} seed(s) per "
+                 f"configuration, {jobs} process(es), on {self.prices.label}")
+        if self.persist:
+            self.settings.set_sweep_form(self.sweep_view.saved_state())
+
     @QtCore.Slot(object)
     def _on_sweep_run_done(self, record: Any) -> None:
-        if self._closing:
-            return
         self.sweep_view.add_record(record)
         eta = self._count_run_done(record, self._sweep_started)
         outcome = f"failed: {record.error}" if record.error else (
-            f"val loss {_fmt(record.val_loss)}, val sharpe "
-            f"{_fmt(record.val_metrics.get(C.SHARPE))}")
+            f"val loss {format_number(record.val_loss)}, val sharpe "
+            f"{format_number(record.val_metrics.get(C.SHARPE))}")
         self.log(f"sweep run {record.done}/{record.total} {record.config_id} {record.label}: "
                  f"{outcome} ({record.seconds:.1f} s)")
         self._set_status(f"Sweep: {record.done}/{record.total} runs  ETA {_hms(eta)}")
 
     @QtCore.Slot(object)
-    def _on_sweep_returned(self, result: Any) -> None:
-        if self._closing:
-            return
-        self._sweep_result = result
+    def _on_sweep_done(self, result: Any) -> None:
         self.sweep_view.set_result(result.summary)
         for line in summary_lines(result.summary):
             self.log(f"sweep: {line}")
@@ -1162,33 +933,20 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @QtCore.Slot(object)
     def _on_sweep_failed(self, failure: Failure) -> None:
-        if self._closing:
-            return
-        self._sweep_ended = "failed"
         self.progress.setValue(0)
         self._set_status("The sweep failed.")
         self.sweep_view.clear(f"The sweep failed: {failure.message}")
         self._report("The sweep failed", failure)
 
-    @QtCore.Slot()
-    def _on_sweep_cancelled(self) -> None:
-        if self._closing:
-            return
-        self._sweep_ended = "cancelled"
-        self.progress.setValue(0)
-        self._set_status("Sweep stopped. Nothing was kept.")
-        self.log("sweep stopped")
-        self.sweep_view.clear("The sweep was stopped; its runs were dropped.")
-
-    @QtCore.Slot()
-    def _on_sweep_finished(self) -> None:
-        self._sweep_worker = None
-        if self._closing:
-            return
+    @QtCore.Slot(str)
+    def _on_sweep_ended(self, how: str) -> None:
+        if how == CANCELLED:
+            self.progress.setValue(0)
+            self._set_status("Sweep stopped. Nothing was kept.")
+            self.log("sweep stopped")
+            self.sweep_view.clear("The sweep was stopped; its runs were dropped.")
         self.sweep_view.set_running(False)
         self.progress.setRange(0, PROGRESS_STEPS)
-        how, self._sweep_ended = self._sweep_ended, "finished"
-        self._update_actions()
         self.sweep_ended.emit(how)
 
     # ============================================================== strategy ============
@@ -1205,9 +963,8 @@ class MainWindow(QtWidgets.QMainWindow):
         except ConfigError:
             threads = None
         self.model_panel.set_configs(config.model, config.train.replace(threads=threads))
-        seeds = getattr(result, "all_seeds", None) or [config.train.seed]
-        self.model_panel.seed_spin.setValue(min(seeds))
-        self.model_panel.set_seeds(len(seeds))
+        self.model_panel.seed_spin.setValue(min(result.all_seeds))
+        self.model_panel.set_seeds(len(result.all_seeds))
         try:
             same = self.strategy_panel.strategy_config() == config.strategy
         except ConfigError:  # the panel holds an invalid edit: the run's strategy replaces it
@@ -1219,124 +976,17 @@ class MainWindow(QtWidgets.QMainWindow):
     @QtCore.Slot()
     def _on_strategy_changed(self) -> None:
         self._validate_form()
-        if self._result is not None and self._form_error is None and not self.is_training():
+        if self.result is not None and self._form_error is None and not self.is_training():
             self._retrade_timer.start()  # restarts: one re-trade once the edits pause
 
     def _retrade(self) -> None:
-        if self._closing or self._result is None or self.is_training():
+        if self._closing:
             return
         try:
             strategy = self.strategy_panel.strategy_config()
         except ConfigError:
             return
-        if strategy == self._result.config.strategy:
-            return
-        if self._task_worker is not None:
-            self._retrade_pending = True
-            return
-        if hasattr(self._result, "members"):  # an ensemble, of any size
-            from sandbox.ensemble import retrade
-        else:
-            from sandbox.pipeline import retrade
-
-        self._start_task("retrade", TaskWorker(retrade, self._result, strategy),
-                         context=self._result)
-
-    # ============================================================== tasks ===============
-    def _start_task(self, kind: str, worker: TaskWorker, *, context: Any = None) -> None:
-        if self._closing:
-            return
-        if self._task_worker is not None:
-            self._set_status("Another task (an export, a model or a re-trade) is still "
-                             "running; try again in a moment.")
-            return
-        worker.returned.connect(self._on_task_returned)
-        worker.failed.connect(self._on_task_failed)
-        worker.finished.connect(self._on_task_finished)
-        self._task_worker = worker
-        self._task_kind = kind
-        self._task_context = context
-        self._task_ok = False
-        self.pool.start(worker, name=f"sandbox-{kind}")
-        self._update_actions()
-
-    @QtCore.Slot(object)
-    def _on_task_returned(self, value: Any) -> None:
-        if self._closing:
-            return
-        kind = self._task_kind
-        self._task_ok = True
-        if kind == "retrade":
-            if self._task_context is self._result:  # still the run on screen
-                self._show_result(value)
-                model = value.metrics.get(C.MODEL, {})
-                self.log(f"re-traded ({_strategy_text(value.config.strategy)}): total return "
-                         f"{_pct(model.get(C.TOTAL_RETURN))}, sharpe "
-                         f"{_fmt(model.get(C.SHARPE))}")
-                self._set_status(f"Paper trading updated: {_strategy_text(value.config.strategy)}"
-                                 f"; model total return {_pct(model.get(C.TOTAL_RETURN))}.")
-        elif kind == "open_sweep":
-            if self.is_training() or value.data is not self._prices:
-                self.log(f"not showing sweep configuration {self._task_context}: the data or "
-                         "the run changed meanwhile")
-                return
-            self._adopt_config(value)
-            self.loss_plot.reset()
-            for seed in value.seeds:
-                history = value.histories.get(seed, {})
-                self.loss_plot.add_member(history.get("train_loss", []),
-                                          history.get("val_loss", []))
-            self._show_result(value)
-            self.tabs.setCurrentWidget(self.metrics_view)
-            seeds = ", ".join(map(str, value.seeds))
-            self.log(f"opened sweep configuration {self._task_context} (seeds {seeds}); the "
-                     "side panel now holds its settings")
-            hidden = ("; validation only: its test split stays hidden because another "
-                      "configuration was selected" if value.test_hidden else "")
-            self._set_status(f"Showing sweep configuration {self._task_context}: "
-                             f"{value.n_seeds} seed(s) averaged{hidden}.")
-        elif kind == "load_model":
-            if self.is_training() or value.data.frame is not self._prices.frame:
-                self.log("not showing the saved model's predictions: the data changed "
-                         "meanwhile")
-                return
-            self.loss_plot.reset()
-            self._show_result(value)
-            self.tabs.setCurrentWidget(self.metrics_view)
-            self.log(f"predicted {value.data.label} with the model saved in "
-                     f"{self._task_context} (no training); rows are labelled with the model's "
-                     "own split rule, so on data it never saw every row is out of sample")
-            self._set_status(f"Predictions from the saved {value.config.model.kind.upper()} "
-                             f"model in {self._task_context}.")
-        elif kind == "export_sweep":
-            paths = ", ".join(str(p) for p in value.values())
-            self.log(f"wrote {paths}")
-            self._set_status(f"Wrote {paths}")
-        else:
-            path = value
-            self.log(f"wrote {path}")
-            self._set_status(f"Wrote {path}")
-
-    @QtCore.Slot(object)
-    def _on_task_failed(self, failure: Failure) -> None:
-        if self._closing:
-            return
-        self._set_status(_TASK_TITLES.get(self._task_kind, "Failed") + ".")
-        self._report(_TASK_TITLES.get(self._task_kind, "Something failed"), failure)
-
-    @QtCore.Slot()
-    def _on_task_finished(self) -> None:
-        kind, ok = self._task_kind, self._task_ok
-        self._task_worker = None
-        self._task_kind = ""
-        self._task_context = None
-        if self._closing:
-            return
-        self._update_actions()
-        if self._retrade_pending:
-            self._retrade_pending = False
-            self._retrade()
-        self.task_ended.emit(kind, ok)
+        self.controller.retrade(strategy)
 
     # ============================================================== form & state ========
     def _validate_form(self) -> None:
@@ -1345,9 +995,10 @@ class MainWindow(QtWidgets.QMainWindow):
             model = self.model_panel.model_config()
             self.model_panel.train_config()
             self.strategy_panel.strategy_config()
-            if self._prices is not None and model.window >= len(self._prices.frame):
+            prices = self.prices
+            if prices is not None and model.window >= len(prices.frame):
                 raise ConfigError(f"window {model.window}: longer than the "
-                                  f"{len(self._prices.frame):,} bars loaded; use a shorter "
+                                  f"{len(prices.frame):,} bars loaded; use a shorter "
                                   "window or more data")
         except ConfigError as exc:
             error = str(exc)
@@ -1357,29 +1008,31 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_actions()
 
     def _can_train(self) -> bool:
-        return (not self._closing and self._prices is not None and self._form_error is None
+        return (not self._closing and self.prices is not None and self._form_error is None
                 and not self.is_training() and not self.is_loading()
                 and not self.is_sweeping())
 
     def _update_actions(self) -> None:
-        if not hasattr(self, "act_train"):
+        if not hasattr(self, "act_train"):  # signals that arrive while the window is built
             return
         training, loading = self.is_training(), self.is_loading()
-        sweeping = self.is_sweeping()
-        task = self._task_worker is not None
-        has_data = self._prices is not None
-        has_result = self._result is not None
+        sweeping, task = self.is_sweeping(), self.controller.is_running_task()
+        result = self.result
+        has_data, has_result = self.prices is not None, result is not None
         self.act_train.setEnabled(self._can_train())
         self.act_stop.setEnabled(training or loading or sweeping)
         self.act_open_csv.setEnabled(not training and not loading and not sweeping)
-        test_hidden = has_result and getattr(self._result, "test_hidden", False)
+        test_hidden = has_result and result.test_hidden
         self.act_export_predictions.setEnabled(has_result and not task and not test_hidden)
         self.act_export_predictions.setToolTip(
             "Its test split is hidden: open the configuration selected on validation (\u2605) "
             "to export predictions" if test_hidden
             else "Write the predictions table as CSV or Parquet")
-        self.act_save_model.setEnabled(has_result and not task
-                                       and getattr(self._result, "model", None) is not None)
+        self.act_save_model.setEnabled(has_result and not task and result.can_save)
+        self.act_save_model.setToolTip(
+            "This run keeps no model to save (an ensemble, or a sweep's run): train with "
+            "Seeds 1 to save one" if has_result and not result.can_save
+            else "Save the trained model (weights and settings)")
         self.act_export_chart.setEnabled(has_data and not task)
         self.act_load_model.setEnabled(has_data and not training and not task and not sweeping)
         self.act_show_test.setEnabled(has_data)
@@ -1397,20 +1050,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.sweep_view.set_enabled_to_run(
             has_data and not training and not loading and not sweeping and not task
             and self._form_error is None, why)
-        self.act_save_model.setToolTip(
-            "This run keeps no model to save (an ensemble, or a sweep's run): train with "
-            "Seeds 1 to save one" if has_result and hasattr(self._result, "members")
-            else "Save the trained model (weights and settings)")
 
     def _split_series(self) -> pd.Series | None:
-        if self._result is not None:
-            return self._result.predictions[C.SPLIT]
+        if self.result is not None:
+            return self.result.predictions[C.SPLIT]
         return self._preview
 
     def _update_split_preview(self) -> None:
         """Shade where the splits will fall before any training (they depend on the window)."""
         self._preview = None
-        if self._prices is None or self._result is not None or self.is_training():
+        if self.prices is None or self.result is not None or self.is_training():
             return
         try:
             window = self.model_panel.model_config().window
@@ -1418,7 +1067,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         from sandbox.features import split_labels
 
-        rows = self._prices.frame.index[window - 1:]
+        rows = self.prices.frame.index[window - 1:]
         try:
             labels = split_labels(rows, self._config.split) if len(rows) >= 3 else None
         except ConfigError:
@@ -1444,19 +1093,10 @@ class MainWindow(QtWidgets.QMainWindow):
             dialogs.show_error(self, title, failure)
 
     def _ask_export_path(self, title: str, stem: str, kinds: dict[str, str]) -> str | None:
-        """Ask where to save; ``kinds`` maps a filter name to its suffix (first = default).
-
-        Returns the path with the chosen filter's suffix added when it has none, and
-        remembers its folder; None when the user cancels.
-        """
-        first = next(iter(kinds.values()))
-        suggested = str(Path(self._folder()) / f"{stem}{first}")
-        filters = ";;".join(f"{name} (*{suffix})" for name, suffix in kinds.items())
-        chosen = dialogs.ask_save_path(self, title, suggested, filters)
-        if chosen is None:
-            return None
-        path = _with_suffix(chosen[0], chosen[1], kinds)
-        self._remember_folder(path)
+        """Ask where to save (see :func:`dialogs.ask_export_path`); remembers the folder."""
+        path = dialogs.ask_export_path(self, title, self._folder(), stem, kinds)
+        if path is not None:
+            self._remember_folder(path)
         return path
 
     def _folder(self) -> str:
@@ -1484,7 +1124,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def current_config(self) -> RunConfig:
         """The form's settings as a RunConfig (the last valid ones when the form is invalid)."""
         try:
-            return RunConfig(data=self._loaded_spec or self._config.data,
+            return RunConfig(data=self.controller.loaded_spec or self._config.data,
                              split=self._config.split,
                              model=self.model_panel.model_config(),
                              train=self.model_panel.train_config(),
@@ -1503,22 +1143,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.settings.save_window(self.saveGeometry(), self.saveState(),
                                           self.splitter.saveState())
                 self.settings.sync()
-            if self.pool.is_busy():
+            if self.controller.is_busy():
                 self.hide()  # feels closed at once; training stops within one batch
-                self.pool.shutdown()
+            self.controller.shutdown()
         event.accept()
-
-
-def _fmt(value: Any, decimals: int | None = None) -> str:
-    if finite_number(value) is None:
-        return "n/a"
-    if decimals is not None:
-        return f"{value:.{decimals}f}"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _pct(value: Any) -> str:
-    if finite_number(value) is None:
-        return "n/a"
-    return f"{value * 100:+.2f}%"
-

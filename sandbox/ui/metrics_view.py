@@ -9,12 +9,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from sandbox import constants as C
-from sandbox.evaluate import mean_std
+from sandbox.evaluate import KEY_BASELINES
+from sandbox.stats import mean_std
+
+if TYPE_CHECKING:
+    from sandbox.results import ShownRun
 
 __all__ = [
     "COLUMNS",
@@ -23,8 +27,11 @@ __all__ = [
     "MetricsView",
     "best_rows",
     "finite_number",
+    "format_number",
+    "format_percent",
     "member_cells",
     "seeds_verdict",
+    "strategy_text",
     "table_rows",
     "verdict",
 ]
@@ -82,10 +89,33 @@ def finite_number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def format_number(value: Any, decimals: int | None = None) -> str:
+    """A metric for a sentence: ``decimals`` places, or 4 significant digits; "n/a" when it
+    is not a finite number."""
+    if finite_number(value) is None:
+        return "n/a"
+    if decimals is not None:
+        return f"{value:.{decimals}f}"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def format_percent(value: Any) -> str:
+    """A return as a signed percentage; "n/a" when it is not a finite number."""
+    return "n/a" if finite_number(value) is None else _pct(value)
+
+
+def strategy_text(strategy: Any) -> str:
+    """A StrategyConfig in words: rule, threshold, cost and fill."""
+    rule = "long/flat" if strategy.strategy == C.LONG_FLAT else "long/short"
+    fill = "next open" if strategy.fill == C.FILL_NEXT_OPEN else "same close"
+    return (f"{rule}, threshold {strategy.threshold_bps:g} bps, cost {strategy.cost_bps:g} bps, "
+            f"fill at {fill}")
+
+
 def table_rows(metrics: Mapping[str, Any]) -> list[tuple[str, dict[str, float | None]]]:
     """(predictor, {column key: value or None}) for the model and every baseline."""
     rows = [(C.MODEL, dict(metrics.get(C.MODEL, {})))]
-    baselines = metrics.get("baselines", {})
+    baselines = metrics.get(KEY_BASELINES, {})
     for name in C.BASELINES:
         if name in baselines:
             rows.append((name, dict(baselines[name])))
@@ -123,7 +153,7 @@ def member_cells(members: Sequence[Mapping[str, Any]]
 
 def seeds_verdict(members: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]) -> str:
     """How many seeds beat the random walk's RMSE and buy & hold's return (one split)."""
-    baselines = metrics.get("baselines", {})
+    baselines = metrics.get(KEY_BASELINES, {})
     rw = finite_number(baselines.get(C.RANDOM_WALK, {}).get(C.RMSE))
     hold = finite_number(baselines.get(C.BUY_AND_HOLD, {}).get(C.TOTAL_RETURN))
     n = len(members)
@@ -148,7 +178,7 @@ def verdict(metrics: Mapping[str, Any], *, seeds: int = 1) -> str:
     other seeds is then replaced by the per-seed count of :func:`seeds_verdict`).
     """
     model = metrics.get(C.MODEL, {})
-    baselines = metrics.get("baselines", {})
+    baselines = metrics.get(KEY_BASELINES, {})
     where = {C.TRAIN: "training", C.VAL: "validation"}.get(metrics.get(C.SPLIT), "test")
     rmse = finite_number(model.get(C.RMSE))
     rw = finite_number(baselines.get(C.RANDOM_WALK, {}).get(C.RMSE))
@@ -267,6 +297,34 @@ class MetricsView(QtWidgets.QWidget):
         if members:
             text = f"{text} {seeds_verdict(members, metrics)}".strip()
         self.verdict_label.setText(text)
+
+    def show_run(self, run: ShownRun) -> None:
+        """Fill the table with a shown run's test split (validation while its test split is
+        hidden), with a caption that says which rows and strategy; an ensemble adds the row of
+        its seeds' mean ± std."""
+        predictions = run.predictions
+        split = C.VAL if run.test_hidden else C.TEST
+        rows = predictions.index[predictions[C.SPLIT].to_numpy() == split]
+        span = (f"{rows[0]:%Y-%m-%d} .. {rows[-1]:%Y-%m-%d}, {len(rows):,} rows"
+                if len(rows) else "no rows")
+        name = "Validation" if split == C.VAL else "Test"
+        caption = (f"{name} split ({span}); {strategy_text(run.config.strategy)}. "
+                   f"{BEST_MARK} = best of the column.")
+        if split == C.VAL:
+            caption += (" The test split stays hidden: this configuration was not the one "
+                        f"selected on validation (open the {BEST_MARK} row to see its test "
+                        "split).")
+        if run.failed:
+            caption += (f" Left out: seed(s) {', '.join(map(str, sorted(run.failed)))} failed "
+                        "(see the Log).")
+        metrics, kind = run.metrics_by_split[split], run.config.model.kind
+        if not run.is_ensemble:
+            self.set_metrics(metrics, caption=caption, model_label=f"model ({kind})")
+            return
+        members = [run.member_metrics[s][split].get(C.MODEL, {}) for s in run.seeds]
+        self.set_metrics(metrics, caption=f"{run.n_seeds} seeds ({run.seeds[0]}.."
+                         f"{run.seeds[-1]}). {caption}", model_label=f"{kind} averaged forecast",
+                         members=members, members_label=f"{kind} seeds (mean {PLUS_MINUS} std)")
 
     def best_cells(self) -> dict[str, list[str]]:
         """Column header -> row labels marked best (for tests and screen readers)."""

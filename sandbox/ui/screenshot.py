@@ -1,4 +1,5 @@
-"""``sandbox gui --screenshot PNG``: save the window once it shows what was asked for, then quit.
+"""Pictures of widgets (PNG and SVG bytes), and ``sandbox gui --screenshot PNG``: save the
+window once it shows what was asked for, then quit.
 
 "What was asked for" is the loaded data, or with ``--autotrain`` the finished run with its
 overlays. Problems end the app with the CLI's exit codes and one line on stderr: 2 for a
@@ -9,11 +10,40 @@ from __future__ import annotations
 
 import sys
 
-from PySide6 import QtCore
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from sandbox.ui.dialogs import Failure
 
-__all__ = ["ScreenshotJob"]
+__all__ = ["ScreenshotJob", "png_bytes", "svg_bytes"]
+
+
+def png_bytes(image: QtGui.QImage) -> bytes:
+    """PNG-encode ``image`` (safe on any thread: QImage, not QPixmap)."""
+    buffer = QtCore.QBuffer()
+    buffer.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    return bytes(buffer.data())
+
+
+def svg_bytes(widget: QtWidgets.QWidget, title: str) -> bytes:
+    """``widget`` drawn as SVG (vector: pyqtgraph paints with QPainter paths).
+
+    Rendered with QSvgGenerator rather than pyqtgraph's SVGExporter, whose path parser does
+    not read the path syntax of Qt 6.11's generator.
+    """
+    from PySide6 import QtSvg
+
+    buffer = QtCore.QBuffer()
+    buffer.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
+    generator = QtSvg.QSvgGenerator()
+    generator.setOutputDevice(buffer)
+    generator.setSize(widget.size())
+    generator.setViewBox(QtCore.QRect(QtCore.QPoint(0, 0), widget.size()))
+    generator.setTitle(title)
+    painter = QtGui.QPainter(generator)
+    widget.render(painter, QtCore.QPoint())
+    painter.end()
+    return bytes(buffer.data())
 
 
 class ScreenshotJob(QtCore.QObject):

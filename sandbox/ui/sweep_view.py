@@ -19,7 +19,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from sandbox import constants as C
 from sandbox.errors import ConfigError
-from sandbox.evaluate import mean_std
+from sandbox.stats import mean_std
 from sandbox.sweep import format_mean_std
 from sandbox.ui.metrics_view import finite_number
 

@@ -1,7 +1,7 @@
 """Seed ensembles in the app: train N seeds, the band, the members row, re-trade, stop, close.
 
 Tiny models (window 10, hidden 4, 1-2 epochs) on the GSPC sample since 2016 (~750 bars).
-Two tests train in real loky worker processes (the window's own ``parallel_jobs``); the others
+Two tests train in real loky worker processes (the controller's ``parallel_jobs``); the others
 patch ``parallel_jobs`` to 1 so the members train one after another on the worker thread.
 Qt warnings fail the tests (pyproject: ``qt_log_level_fail = WARNING``).
 """
@@ -17,7 +17,7 @@ import pytest
 from PySide6 import QtCore
 
 from sandbox import constants as C
-from sandbox import ensemble, evaluate, training
+from sandbox import ensemble, stats, training
 from sandbox.config import DataSpec, ModelConfig, RunConfig, StrategyConfig, TrainConfig
 from sandbox.ui.charts import PriceChart
 from sandbox.ui.charts.equity import band_lines
@@ -43,9 +43,9 @@ PM = "\u00b1"
 
 def in_process(monkeypatch) -> None:
     """Members train one after another on the worker thread (no worker processes)."""
-    from sandbox.ui import main_window
+    from sandbox.ui import controller
 
-    monkeypatch.setattr(main_window, "parallel_jobs", lambda runs: 1)
+    monkeypatch.setattr(controller, "parallel_jobs", lambda runs: 1)
 
 
 def train_and_wait(qtbot, window, *, timeout: int = 60_000) -> str:
@@ -71,12 +71,12 @@ def expected_member_texts(members: list[dict]) -> list[str]:
     """What the members row should say: ``mean ± std`` in each column's own format."""
     out = []
     for col in COLUMNS:
-        stats = evaluate.mean_std([m.get(col.key) for m in members])
-        if stats["mean"] is None:
+        spread = stats.mean_std([m.get(col.key) for m in members])
+        if spread["mean"] is None:
             out.append("n/a")
             continue
-        std = "n/a" if stats["std"] is None else col.fmt(stats["std"]).removeprefix("+")
-        out.append(f"{col.fmt(stats['mean'])} {PM} {std}")
+        std = "n/a" if spread["std"] is None else col.fmt(spread["std"]).removeprefix("+")
+        out.append(f"{col.fmt(spread['mean'])} {PM} {std}")
     return out
 
 

@@ -483,7 +483,7 @@ def test_a_run_opened_on_data_that_has_since_changed_is_not_drawn(make_window, q
                                                                  monkeypatch):
     import threading
 
-    from sandbox.ui import main_window
+    from sandbox.ui import controller
 
     window = make_window(TINY)
     view = window.sweep_view
@@ -491,13 +491,13 @@ def test_a_run_opened_on_data_that_has_since_changed_is_not_drawn(make_window, q
     view.jobs_spin.setValue(1)
     assert run_sweep_and_wait(qtbot, window) == "finished"
     release = threading.Event()
-    real = main_window._open_sweep_run
+    real = controller._open_sweep_run
 
     def slow_open(*args, **kwargs):
         release.wait(20)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(main_window, "_open_sweep_run", slow_open)
+    monkeypatch.setattr(controller, "_open_sweep_run", slow_open)
     shown = []
     window.run_shown.connect(shown.append)
     window.open_sweep_config(view.selected_id())

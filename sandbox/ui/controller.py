@@ -1,0 +1,578 @@
+"""The app's run lifecycle: the loaded data, the shown result, the sweep and their workers.
+
+:class:`RunController` is the window's engine room, without a widget. It starts every slow
+job on a worker thread (:mod:`sandbox.ui.workers`), keeps at most one job of each kind
+(load, training, sweep, task), owns what they produced (the prices on the chart, the result
+shown, the last sweep) and reports through signals named as past events. Each kind of job
+has its own handlers, so following one (Stop, say) means reading one method and the slots
+it connects. The window turns the signals into view updates (``MainWindow._on_<event>``).
+
+Stop answers within one batch: :meth:`RunController.stop` sets the running workers' cancel
+events straight from the UI thread, and the core checks them between batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore, QtGui
+
+from sandbox.config import DataSpec, RunConfig, StrategyConfig
+from sandbox.runs import parallel_jobs
+from sandbox.ui import workers
+from sandbox.ui.dialogs import Failure
+from sandbox.ui.screenshot import png_bytes
+from sandbox.ui.workers import (
+    LoadWorker,
+    PendingLoad,
+    StreamWorker,
+    TaskWorker,
+    TrainWorker,
+    Worker,
+    WorkerPool,
+)
+
+__all__ = ["RunController"]
+
+Signal = QtCore.Signal
+
+FINISHED, FAILED, CANCELLED = "finished", "failed", "cancelled"  # how a job ended
+
+
+def _open_sweep_run(config: RunConfig, prices: Any, records: list, *, hide_test: bool) -> Any:
+    """A sweep configuration's runs as an ensemble (worker thread); ``hide_test`` keeps its
+    test split out of sight (it was not the configuration selected on validation)."""
+    import dataclasses
+
+    from sandbox import ensemble
+
+    return dataclasses.replace(ensemble.from_records(config, prices, records),
+                               test_hidden=hide_test)
+
+
+def _ignore(_value: Any) -> None:
+    """The result handler while no task runs."""
+
+
+def _write_picture(path: str, picture: bytes | QtGui.QImage) -> Path:
+    """Write an image file: encoded bytes as they are, a QImage as PNG (worker thread)."""
+    from sandbox import atomic
+
+    data = picture if isinstance(picture, bytes) else png_bytes(picture)
+    return atomic.write_bytes(path, data)
+
+
+class RunController(QtCore.QObject):
+    """Loads data, trains, sweeps and runs the app's short tasks on worker threads.
+
+    Signals
+    -------
+    load_started(DataSpec)
+        Loading (or downloading) ``spec`` began.
+    prices_loaded(LoadedPrices)
+        New prices are in :attr:`prices`; the shown result and the sweep were dropped.
+    load_failed(Failure, DataSpec)
+        Loading this spec failed.
+    load_ended(str)
+        ``"finished"``, ``"failed"`` or ``"cancelled"`` (emitted last).
+    run_started(Worker, RunConfig, int, int)
+        Training began: its worker (a TrainWorker, or a StreamWorker for seeds), the
+        configuration, the number of seeds and of worker processes.
+    stage_started(str, str), batch_done(float, float, float, int), epoch_done(dict)
+        A single run's progress (see :class:`~sandbox.ui.workers.TrainWorker`).
+    member_done(RunRecord)
+        One seed of an ensemble finished or failed.
+    result_ready(RunResult)
+        A single run was trained; it is :attr:`result` now.
+    ensemble_ready(EnsembleResult)
+        A seed ensemble was trained; it is :attr:`result` now.
+    run_failed(Failure)
+    run_ended(str)
+        Training ended: ``"finished"``, ``"failed"`` or ``"cancelled"`` (emitted last).
+    sweep_started(int, dict, int, int)
+        A sweep began: number of runs, grid, seeds, worker processes.
+    sweep_run_done(RunRecord)
+    sweep_done(SweepResult)
+        The sweep finished; it is :attr:`sweep_result` now.
+    sweep_failed(Failure)
+    sweep_ended(str)
+        ``"finished"``, ``"failed"`` or ``"cancelled"`` (emitted last).
+    retraded(ShownRun)
+        The shown run, paper-traded again with a new strategy; it is :attr:`result` now.
+    model_loaded(RunResult, str)
+        A saved model's predictions (and its folder); it is :attr:`result` now.
+    sweep_config_opened(EnsembleResult, str)
+        A sweep configuration's runs (and its id); it is :attr:`result` now.
+    written(str)
+        An export or a save wrote these file(s).
+    result_dropped(str)
+        A task's result arrived after the data or the run changed: not shown, and why.
+    task_failed(str, Failure)
+        A task failed; the title says which.
+    task_refused(str)
+        A task was not started (another one runs): why.
+    task_ended(str, bool)
+        A task ended (emitted last): its kind and whether it succeeded.
+    busy_changed()
+        A job started or ended (what may be started has changed).
+    """
+
+    load_started = Signal(object)
+    prices_loaded = Signal(object)
+    load_failed = Signal(object, object)
+    load_ended = Signal(str)
+    run_started = Signal(object, object, int, int)
+    stage_started = Signal(str, str)
+    batch_done = Signal(float, float, float, int)
+    epoch_done = Signal(dict)
+    member_done = Signal(object)
+    result_ready = Signal(object)
+    ensemble_ready = Signal(object)
+    run_failed = Signal(object)
+    run_ended = Signal(str)
+    sweep_started = Signal(int, object, int, int)
+    sweep_run_done = Signal(object)
+    sweep_done = Signal(object)
+    sweep_failed = Signal(object)
+    sweep_ended = Signal(str)
+    retraded = Signal(object)
+    model_loaded = Signal(object, str)
+    sweep_config_opened = Signal(object, str)
+    written = Signal(str)
+    result_dropped = Signal(str)
+    task_failed = Signal(str, object)
+    task_refused = Signal(str)
+    task_ended = Signal(str, bool)
+    busy_changed = Signal()
+
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.pool = WorkerPool(self)
+        self._prices: Any = None  # LoadedPrices
+        self._loaded_spec: DataSpec | None = None
+        self._result: Any = None  # the ShownRun on screen
+        self._sweep_result: Any = None  # the last finished sweep (sweep.SweepResult)
+        self._closing = False
+        self._load_worker: LoadWorker | None = None
+        self._loading_spec: DataSpec | None = None
+        self._load_ended = FINISHED
+        self._train_worker: Worker | None = None  # a TrainWorker, or a StreamWorker (seeds)
+        self._run_ended = FINISHED
+        self._sweep_worker: StreamWorker | None = None
+        self._sweep_ended = FINISHED
+        self._task_worker: TaskWorker | None = None
+        self._task_kind = ""
+        self._task_title = ""
+        self._task_context: Any = None
+        self._task_handler: Callable[[Any], None] = _ignore  # the running task's result slot
+        self._task_ok = False
+        self._retrade_pending: StrategyConfig | None = None
+
+    # ============================================================== state ===============
+    @property
+    def prices(self) -> Any:
+        """The LoadedPrices loaded last, or None."""
+        return self._prices
+
+    @property
+    def loaded_spec(self) -> DataSpec | None:
+        """Where :attr:`prices` came from."""
+        return self._loaded_spec
+
+    @property
+    def result(self) -> Any:
+        """The ShownRun on screen (a run, an ensemble or a saved model's), or None."""
+        return self._result
+
+    @property
+    def sweep_result(self) -> Any:
+        """The last finished sweep on the loaded prices, or None."""
+        return self._sweep_result
+
+    def is_loading(self) -> bool:
+        return self._load_worker is not None
+
+    def is_training(self) -> bool:
+        return self._train_worker is not None
+
+    def is_sweeping(self) -> bool:
+        return self._sweep_worker is not None
+
+    def is_running_task(self) -> bool:
+        return self._task_worker is not None
+
+    def is_busy(self) -> bool:
+        """True while any worker thread runs (a job that just ended included)."""
+        return self.pool.is_busy()
+
+    def is_idle(self) -> bool:
+        """No load, training, sweep or task running."""
+        return not (self.is_loading() or self.is_training() or self.is_sweeping()
+                    or self.is_running_task())
+
+    # ============================================================== loading =============
+    def load(self, spec: DataSpec, *, pending: PendingLoad | None = None) -> bool:
+        """Load ``spec`` on a worker thread; False when a load, training or sweep runs."""
+        if self._closing or self.is_training() or self.is_loading() or self.is_sweeping():
+            return False
+        worker = LoadWorker(spec, pending=pending)
+        worker.loaded.connect(self._on_loaded)
+        worker.failed.connect(self._on_load_failed)
+        worker.cancelled.connect(self._on_load_cancelled)
+        worker.finished.connect(self._on_load_finished)
+        self._load_worker = worker
+        self._loading_spec = spec
+        self._load_ended = FINISHED
+        self.pool.start(worker, name="sandbox-load")
+        self.load_started.emit(spec)
+        self.busy_changed.emit()
+        return True
+
+    @QtCore.Slot(object)
+    def _on_loaded(self, loaded: Any) -> None:
+        if self._closing:
+            return
+        self._prices = loaded
+        self._loaded_spec = self._loading_spec
+        self._result = None
+        self._sweep_result = None  # a sweep's runs belong to the data they were trained on
+        self.prices_loaded.emit(loaded)
+
+    @QtCore.Slot(object)
+    def _on_load_failed(self, failure: Failure) -> None:
+        self._load_ended = FAILED
+        if not self._closing:
+            self.load_failed.emit(failure, self._loading_spec)
+
+    @QtCore.Slot()
+    def _on_load_cancelled(self) -> None:
+        self._load_ended = CANCELLED
+
+    @QtCore.Slot()
+    def _on_load_finished(self) -> None:
+        self._load_worker = None
+        if self._closing:
+            return
+        self.busy_changed.emit()
+        self.load_ended.emit(self._load_ended)
+
+    def warm_up(self) -> None:
+        """Get training ready in the background before the first Train (returns at once)."""
+        if not self._closing:
+            workers.warm_up()
+
+    # ============================================================== training ============
+    def train(self, config: RunConfig, seeds: int = 1) -> bool:
+        """Train ``config`` on the loaded prices: one model, or ``seeds`` models (seeds
+        ``seed .. seed + N - 1``) in parallel worker processes whose forecasts are averaged.
+        False when there is no data or a load, training or sweep runs."""
+        if (self._closing or self._prices is None or self.is_training() or self.is_loading()
+                or self.is_sweeping()):
+            return False
+        jobs = 1
+        if seeds > 1:
+            from sandbox import ensemble
+
+            jobs = parallel_jobs(seeds)
+            worker: Worker = StreamWorker(ensemble.run_ensemble, config, seeds=seeds, jobs=jobs,
+                                          prices=self._prices, result_arg="on_member", remote=True)
+            worker.streamed.connect(self._on_member_done)
+            worker.returned.connect(self._on_ensemble_trained)
+            name = "sandbox-ensemble"
+        else:
+            worker = TrainWorker(config, prices=self._prices)
+            worker.stage_started.connect(self._on_stage_started)
+            worker.batch_done.connect(self._on_batch_done)
+            worker.epoch_done.connect(self._on_epoch_done)
+            worker.trained.connect(self._on_trained)
+            name = "sandbox-train"
+        worker.failed.connect(self._on_train_failed)
+        worker.cancelled.connect(self._on_train_cancelled)
+        worker.finished.connect(self._on_train_finished)
+        self._train_worker = worker
+        self._run_ended = FINISHED
+        self._result = None
+        self.pool.start(worker, name=name)
+        self.run_started.emit(worker, config, seeds, jobs)
+        self.busy_changed.emit()
+        return True
+
+    @QtCore.Slot(str, str)
+    def _on_stage_started(self, stage: str, message: str) -> None:
+        if not self._closing:
+            self.stage_started.emit(stage, message)
+
+    @QtCore.Slot(float, float, float, int)
+    def _on_batch_done(self, position: float, loss: float, samples_per_s: float,
+                       epochs: int) -> None:
+        if not self._closing:
+            self.batch_done.emit(position, loss, samples_per_s, epochs)
+
+    @QtCore.Slot(dict)
+    def _on_epoch_done(self, info: dict) -> None:
+        if not self._closing:
+            self.epoch_done.emit(info)
+
+    @QtCore.Slot(object)
+    def _on_member_done(self, record: Any) -> None:
+        if not self._closing:
+            self.member_done.emit(record)
+
+    @QtCore.Slot(object)
+    def _on_trained(self, result: Any) -> None:
+        if not self._closing:
+            self._result = result
+            self.result_ready.emit(result)
+
+    @QtCore.Slot(object)
+    def _on_ensemble_trained(self, result: Any) -> None:
+        if not self._closing:
+            self._result = result
+            self.ensemble_ready.emit(result)
+
+    @QtCore.Slot(object)
+    def _on_train_failed(self, failure: Failure) -> None:
+        self._run_ended = FAILED
+        if not self._closing:
+            self.run_failed.emit(failure)
+
+    @QtCore.Slot()
+    def _on_train_cancelled(self) -> None:
+        self._run_ended = CANCELLED
+
+    @QtCore.Slot()
+    def _on_train_finished(self) -> None:
+        self._train_worker = None
+        if self._closing:
+            return
+        self.busy_changed.emit()
+        self.run_ended.emit(self._run_ended)
+
+    # ============================================================== sweep ===============
+    def run_sweep(self, base: RunConfig, grid: dict, seeds: int, jobs: int) -> bool:
+        """Train every configuration of ``grid`` over ``base`` x ``seeds`` in ``jobs`` worker
+        processes; records stream in as runs finish. False when it cannot start now.
+
+        Raises
+        ------
+        ConfigError
+            The grid does not expand (a bad value for its field).
+        """
+        if (self._closing or self._prices is None or self.is_training() or self.is_loading()
+                or self.is_sweeping()):
+            return False
+        from sandbox import sweep
+
+        n_runs = len(sweep.expand_grid(base, grid, seeds=seeds))
+        worker = StreamWorker(sweep.run_sweep, base, grid, seeds=seeds, jobs=jobs,
+                              prices=self._prices, keep_predictions=True, remote=True)
+        worker.streamed.connect(self._on_sweep_run_done)
+        worker.returned.connect(self._on_sweep_returned)
+        worker.failed.connect(self._on_sweep_failed)
+        worker.cancelled.connect(self._on_sweep_cancelled)
+        worker.finished.connect(self._on_sweep_finished)
+        self._sweep_worker = worker
+        self._sweep_ended = FINISHED
+        self._sweep_result = None
+        self.pool.start(worker, name="sandbox-sweep")
+        self.sweep_started.emit(n_runs, grid, seeds, jobs)
+        self.busy_changed.emit()
+        return True
+
+    @QtCore.Slot(object)
+    def _on_sweep_run_done(self, record: Any) -> None:
+        if not self._closing:
+            self.sweep_run_done.emit(record)
+
+    @QtCore.Slot(object)
+    def _on_sweep_returned(self, result: Any) -> None:
+        if not self._closing:
+            self._sweep_result = result
+            self.sweep_done.emit(result)
+
+    @QtCore.Slot(object)
+    def _on_sweep_failed(self, failure: Failure) -> None:
+        self._sweep_ended = FAILED
+        if not self._closing:
+            self.sweep_failed.emit(failure)
+
+    @QtCore.Slot()
+    def _on_sweep_cancelled(self) -> None:
+        self._sweep_ended = CANCELLED
+
+    @QtCore.Slot()
+    def _on_sweep_finished(self) -> None:
+        self._sweep_worker = None
+        if self._closing:
+            return
+        self.busy_changed.emit()
+        self.sweep_ended.emit(self._sweep_ended)
+
+    # ============================================================== stopping ============
+    def stop(self) -> bool:
+        """Stop loading, training and the sweep (training answers within one batch).
+
+        Returns True when training or a sweep was running (it ends a moment later).
+        """
+        for worker in (self._train_worker, self._load_worker, self._sweep_worker):
+            if worker is not None:
+                worker.cancel()  # sets an Event: a direct call from the UI thread
+        return self._train_worker is not None or self._sweep_worker is not None
+
+    def shutdown(self) -> None:
+        """Cancel every job and wait for its thread; no signal is emitted afterwards."""
+        self._closing = True
+        self._retrade_pending = None
+        if self.pool.is_busy():
+            self.pool.shutdown()
+
+    # ============================================================== tasks ===============
+    def retrade(self, strategy: StrategyConfig) -> None:
+        """Paper-trade the shown run again with ``strategy`` (no training); once the running
+        task has ended if there is one."""
+        result = self._result
+        if (self._closing or result is None or self.is_training()
+                or strategy == result.config.strategy):
+            return
+        if self._task_worker is not None:
+            self._retrade_pending = strategy
+            return
+        self._start_task("retrade", "Could not re-run the paper trading",
+                         TaskWorker(result.retrade, strategy), self._on_retraded,
+                         context=result)
+
+    @QtCore.Slot(object)
+    def _on_retraded(self, result: Any) -> None:
+        if self._task_context is self._result:  # still the run on screen
+            self._result = result
+            self.retraded.emit(result)
+
+    def export_predictions_to(self, path: str) -> None:
+        """Write the shown run's predictions table to ``path`` (.csv or .parquet)."""
+        if self._result is None:
+            return
+        from sandbox import export
+
+        self._start_task("export_predictions", "Could not export the predictions",
+                         TaskWorker(export.write_predictions, self._result, path),
+                         self._on_written)
+
+    def export_chart(self, path: str, picture: bytes | QtGui.QImage) -> None:
+        """Write a rendered chart to ``path``: SVG (or other encoded) bytes as they are, a
+        QImage encoded as PNG on the worker thread."""
+        self._start_task("export_chart", "Could not export the chart",
+                         TaskWorker(_write_picture, path, picture), self._on_written)
+
+    def save_model_to(self, folder: str) -> None:
+        """Save the shown run's model (weights and settings) as a bundle in ``folder``."""
+        if self._result is None:
+            return
+        from sandbox import export
+
+        self._start_task("save_model", "Could not save the model",
+                         TaskWorker(export.save_bundle, self._result, folder), self._on_written)
+
+    def export_sweep_to(self, folder: str) -> None:
+        """Write the last sweep's sweep.csv and summary.json into ``folder``."""
+        if self._sweep_result is None:
+            return
+        from sandbox import sweep
+
+        self._start_task("export_sweep", "Could not export the sweep's results",
+                         TaskWorker(sweep.write_sweep, self._sweep_result, folder),
+                         self._on_written)
+
+    @QtCore.Slot(object)
+    def _on_written(self, value: Any) -> None:
+        paths = value.values() if isinstance(value, dict) else [value]
+        self.written.emit(", ".join(str(p) for p in paths))
+
+    def load_model_from(self, folder: str, strategy: StrategyConfig) -> None:
+        """Predict the loaded prices with the model saved in ``folder`` (no training) and
+        paper-trade it with ``strategy``."""
+        if self._prices is None or self.is_training():
+            return
+        from sandbox import pipeline
+
+        worker = TaskWorker(pipeline.predict, folder, self._prices, self._loaded_spec,
+                            strategy, remote=True)
+        self._start_task("load_model", "Could not predict with the saved model", worker,
+                         self._on_model_loaded, context=folder)
+
+    @QtCore.Slot(object)
+    def _on_model_loaded(self, result: Any) -> None:
+        if (self.is_training() or self._prices is None
+                or result.data.frame is not self._prices.frame):
+            self.result_dropped.emit("not showing the saved model's predictions: the data "
+                                     "changed meanwhile")
+            return
+        self._result = result
+        self.model_loaded.emit(result, str(self._task_context))
+
+    def open_sweep_config(self, config_id: str, records: list, *, hide_test: bool) -> None:
+        """Show a finished sweep configuration: its runs (``records``) as an ensemble;
+        ``hide_test`` keeps its test split hidden (it was not the one selected)."""
+        if not records or self._prices is None or self.is_training() or self.is_sweeping():
+            return
+        done = [r for r in records if r.error is None] or records
+        first = min(done, key=lambda r: r.seed)
+        config = RunConfig.from_dict(first.config)
+        worker = TaskWorker(_open_sweep_run, config, self._prices, records, hide_test=hide_test)
+        self._start_task("open_sweep", "Could not open the sweep's run", worker,
+                         self._on_sweep_config_opened, context=config_id)
+
+    @QtCore.Slot(object)
+    def _on_sweep_config_opened(self, result: Any) -> None:
+        if self.is_training() or result.data is not self._prices:
+            self.result_dropped.emit(f"not showing sweep configuration {self._task_context}: "
+                                     "the data or the run changed meanwhile")
+            return
+        self._result = result
+        self.sweep_config_opened.emit(result, str(self._task_context))
+
+    def _start_task(self, kind: str, title: str, worker: TaskWorker,
+                    on_returned: Callable[[Any], None], *, context: Any = None) -> None:
+        """Run one short job; ``on_returned`` (this task's handler) takes its value."""
+        if self._closing:
+            return
+        if self._task_worker is not None:
+            self.task_refused.emit("Another task (an export, a model or a re-trade) is still "
+                                   "running; try again in a moment.")
+            return
+        worker.returned.connect(self._on_task_returned)
+        worker.failed.connect(self._on_task_failed)
+        worker.finished.connect(self._on_task_finished)
+        self._task_worker = worker
+        self._task_kind, self._task_title, self._task_context = kind, title, context
+        self._task_handler = on_returned
+        self._task_ok = False
+        self.pool.start(worker, name=f"sandbox-{kind}")
+        self.busy_changed.emit()
+
+    @QtCore.Slot(object)
+    def _on_task_returned(self, value: Any) -> None:
+        self._task_ok = True
+        if not self._closing:
+            self._task_handler(value)
+
+    @QtCore.Slot(object)
+    def _on_task_failed(self, failure: Failure) -> None:
+        if not self._closing:
+            self.task_failed.emit(self._task_title, failure)
+
+    @QtCore.Slot()
+    def _on_task_finished(self) -> None:
+        kind, ok = self._task_kind, self._task_ok
+        self._task_worker = None
+        self._task_kind, self._task_title, self._task_context = "", "", None
+        self._task_handler = _ignore
+        if self._closing:
+            return
+        self.busy_changed.emit()
+        pending, self._retrade_pending = self._retrade_pending, None
+        if pending is not None:
+            self.retrade(pending)
+        self.task_ended.emit(kind, ok)
+
