@@ -205,8 +205,6 @@ def deflated_sharpe_ratio(sharpe: float, *, n_obs: int, n_trials: int, variance:
         The :func:`probabilistic_sharpe_ratio` with the benchmark
         ``SR0 = expected_max_sharpe(n_trials, variance)``; None when it is undefined.
     """
-    if n_obs < 2 or not math.isfinite(sharpe):
-        return None
     return probabilistic_sharpe_ratio(sharpe, n_obs=n_obs,
                                       benchmark=expected_max_sharpe(n_trials, variance),
                                       skewness=skewness, kurtosis=kurtosis)

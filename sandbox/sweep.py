@@ -232,16 +232,9 @@ def run_sweep(
         (a seed ensemble).
     seeds : int
         Seeds per configuration: ``base.train.seed + 0 .. seeds - 1``.
-    jobs : int
-        Worker processes (loky). ``1`` runs in this process, one run after another.
-    scheduler : str or None
-        ``tcp://HOST:PORT`` of a Dask distributed scheduler: run there through joblib's
-        ``dask`` backend instead of local processes (needs the ``cluster`` extra).
-    on_result : callable or None
-        Called with each :class:`RunRecord` as its run finishes (completion order), in the
-        calling thread.
-    cancel : threading.Event or None
-        When set: stop dispatching, terminate the workers, raise :class:`Cancelled`.
+    jobs, scheduler, on_result, cancel
+        Where and how the runs execute, as :func:`sandbox.runs.run_all` (``jobs=1``: in
+        this process; ``scheduler``: a Dask cluster; ``cancel``: raises :class:`Cancelled`).
     prices : LoadedPrices or None
         Prices already loaded for ``base.data`` (e.g. by the app); loaded here when None.
     keep_predictions : bool
