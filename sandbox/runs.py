@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from sandbox.pipeline import RunResult
 
 __all__ = [
+    "OnResult",
     "RunRecord",
+    "Runner",
     "Task",
     "check_jobs",
     "check_seeds",
@@ -101,7 +103,7 @@ class RunRecord:
     """
 
     done: int  # runs finished so far, this one included
-    total: int  # runs in the sweep
+    total: int  # runs in this run_all call (the whole sweep or ensemble)
     label: str  # e.g. "kind=gru hidden=16 window=20 lr=0.001 seed=3"
     config_id: str  # the grid configuration (c01, c02, ...), shared by its seeds
     seed: int
@@ -419,7 +421,7 @@ def _on_cancel(cancel: threading.Event, action: Callable[[], None]) -> Iterator[
                     action()
                 return
 
-    watcher = threading.Thread(target=watch, name="sweep-cancel-watcher", daemon=True)
+    watcher = threading.Thread(target=watch, name="runs-cancel-watcher", daemon=True)
     watcher.start()
     try:
         yield
