@@ -100,7 +100,7 @@ def test_pending_load_returns_or_is_cancelled(monkeypatch):
     loaded = PendingLoad(DataSpec(source="sample:GOOG")).result()
     assert loaded.label == "GOOG" and len(loaded.frame) > 1000
 
-    from sandbox.data import sources
+    from sandbox.data import yahoo
 
     release = threading.Event()
 
@@ -108,7 +108,7 @@ def test_pending_load_returns_or_is_cancelled(monkeypatch):
         release.wait(10)
         raise OSError("no route to host")
 
-    monkeypatch.setattr(sources, "_yf_history", slow)
+    monkeypatch.setattr(yahoo, "_yf_history", slow)
     cancel = threading.Event()
     pending = PendingLoad(DataSpec(source="yahoo:AAPL"))
     cancel.set()
