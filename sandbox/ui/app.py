@@ -2,7 +2,8 @@
 
 Importing this module is cheap (no Qt, pyqtgraph, pandas or torch): ``sandbox --help`` and
 the CLI's other commands import it never, ``sandbox gui`` imports Qt only inside
-:func:`main`. torch is imported on a worker thread, after the window is shown.
+:func:`main`. torch is never imported in this process: training, ensembles, sweeps and Load
+model run in the app's torch process, started in the background once the data is shown.
 
 ``--screenshot PNG`` runs the window headless-friendly: no QSettings are read or written
 (the picture depends on the command line only), errors go to stderr with the CLI's exit
@@ -48,7 +49,7 @@ def main(options: GuiOptions | None = None) -> int:
 
     from sandbox import __version__
     from sandbox.ui.settings import APPLICATION, ORGANIZATION, Settings, resolve_config
-    from sandbox.ui.workers import MainThreadGC, PendingLoad
+    from sandbox.ui.workers import MainThreadGC, PendingLoad, shutdown_engine
 
     QtCore.QCoreApplication.setOrganizationName(ORGANIZATION)
     QtCore.QCoreApplication.setApplicationName(APPLICATION)
@@ -80,6 +81,7 @@ def main(options: GuiOptions | None = None) -> int:
     stop_on_sigint = _SigintCloses(window)
     window.start()
     code = app.exec()
+    shutdown_engine()  # the window has closed: end the torch process with the app
     stop_on_sigint.restore()
     collector.stop()
     if job is not None and job.exit_code is not None:

@@ -20,6 +20,7 @@ from sandbox import constants as C
 from sandbox.config import DataSpec, RunConfig
 from sandbox.errors import ConfigError
 from sandbox.evaluate import KEY_BASELINES
+from sandbox.events import format_hms
 from sandbox.runs import usable_cores
 from sandbox.ui import dialogs
 from sandbox.ui.charts import LossPlot, PriceChart
@@ -45,13 +46,6 @@ PROGRESS_STEPS = 1000
 
 def _without_test(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame[C.SPLIT].to_numpy() != C.TEST]
-
-
-def _hms(seconds: float) -> str:
-    s = max(0, round(seconds)) if math.isfinite(seconds) else 0
-    if s >= 3600:
-        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-    return f"{s // 60}:{s % 60:02d}"
 
 
 def _settings_text(config: RunConfig) -> str:
@@ -689,7 +683,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._last_epoch is not None:
             text += (f"  train {self._last_epoch['train_loss']:.4g}"
                      f"  val {self._last_epoch['val_loss']:.4g}")
-        self._set_status(f"{text}  {samples_per_s:,.0f} samples/s  ETA {_hms(eta)}")
+        self._set_status(f"{text}  {samples_per_s:,.0f} samples/s  ETA {format_hms(eta)}")
 
     @QtCore.Slot(dict)
     def _on_epoch_done(self, info: dict) -> None:
@@ -699,7 +693,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress.setValue(round(PROGRESS_STEPS * epoch / max(epochs, 1)))
         self._set_status(f"epoch {epoch}/{epochs}  train {info['train_loss']:.4g}  "
                          f"val {info['val_loss']:.4g}  {info['samples_per_s']:,.0f} samples/s  "
-                         f"ETA {_hms(info['eta_s'])}")
+                         f"ETA {format_hms(info['eta_s'])}")
         best = " (best)" if info["val_loss"] <= info["best_val_loss"] else ""
         self.log(f"epoch {epoch}/{epochs}: train {info['train_loss']:.5g}, "
                  f"val {info['val_loss']:.5g}{best}, {info['samples_per_s']:,.0f} samples/s")
@@ -717,7 +711,7 @@ class MainWindow(QtWidgets.QMainWindow):
         model = result.metrics.get(C.MODEL, {})
         rw = result.metrics.get(KEY_BASELINES, {}).get(C.RANDOM_WALK, {})
         self._set_status(
-            f"Trained in {_hms(seconds)}: test RMSE {format_number(model.get(C.RMSE), 6)} vs "
+            f"Trained in {format_hms(seconds)}: test RMSE {format_number(model.get(C.RMSE), 6)} vs "
             f"random walk {format_number(rw.get(C.RMSE), 6)}; total return "
             f"{format_percent(model.get(C.TOTAL_RETURN))} after costs.")
         self._after_training(result)
@@ -734,7 +728,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.log(f"seed {record.seed} trained in {record.seconds:.1f} s: best validation "
                      f"loss {format_number(record.val_loss)} at epoch {record.best_epoch}; "
                      f"test RMSE {format_number(record.test_metrics.get(C.RMSE), 6)}")
-        self._set_status(f"{record.done}/{record.total} seeds trained  ETA {_hms(eta)}")
+        self._set_status(f"{record.done}/{record.total} seeds trained  ETA {format_hms(eta)}")
 
     def _count_run_done(self, record: Any, started: float) -> float:
         """Move the progress bar to ``record.done / record.total``; return the ETA (s)."""
@@ -756,7 +750,7 @@ class MainWindow(QtWidgets.QMainWindow):
         rmse, total = stats[C.RMSE], stats[C.TOTAL_RETURN]
         rw = result.metrics.get(KEY_BASELINES, {}).get(C.RANDOM_WALK, {})
         self._set_status(
-            f"Trained {result.n_seeds} seeds in {_hms(seconds)}: test RMSE "
+            f"Trained {result.n_seeds} seeds in {format_hms(seconds)}: test RMSE "
             f"{format_number(rmse['mean'], 6)} \u00b1 {format_number(rmse['std'], 6)} vs "
             f"random walk {format_number(rw.get(C.RMSE), 6)}; total return "
             f"{format_percent(total['mean'])} \u00b1 {format_percent(total['std']).lstrip('+')} "
@@ -918,7 +912,7 @@ class MainWindow(QtWidgets.QMainWindow):
             f"{format_number(record.val_metrics.get(C.SHARPE))}")
         self.log(f"sweep run {record.done}/{record.total} {record.config_id} {record.label}: "
                  f"{outcome} ({record.seconds:.1f} s)")
-        self._set_status(f"Sweep: {record.done}/{record.total} runs  ETA {_hms(eta)}")
+        self._set_status(f"Sweep: {record.done}/{record.total} runs  ETA {format_hms(eta)}")
 
     @QtCore.Slot(object)
     def _on_sweep_done(self, result: Any) -> None:
@@ -927,7 +921,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.log(f"sweep: {line}")
         self.progress.setValue(PROGRESS_STEPS)
         selected = (result.summary.get("selected") or {}).get("config_id")
-        self._set_status(f"Sweep finished in {_hms(time.monotonic() - self._sweep_started)}"
+        self._set_status(f"Sweep finished in {format_hms(time.monotonic() - self._sweep_started)}"
                          + (f"; {selected} selected on validation. Open it to see it on the "
                             "chart." if selected else "; no run finished."))
 

@@ -8,7 +8,6 @@ Panels emit ``changed`` whenever a value changes and know nothing about runs or 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
@@ -425,9 +424,3 @@ class StrategyPanel(QtWidgets.QGroupBox):
 def csv_filters() -> str:
     """File dialog filters for price files."""
     return "CSV files (*.csv *.txt);;All files (*)"
-
-
-def display_path(path: str) -> str:
-    """A short form of ``path`` for labels (the file name and its folder)."""
-    p = Path(path)
-    return f"{p.name}  ({p.parent})" if p.parent != Path(".") else p.name

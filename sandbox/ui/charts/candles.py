@@ -233,13 +233,6 @@ class _LodItem(pg.GraphicsObject):
         self._size = 0
         self.refresh()
 
-    def set_colors(self, up: str | QtGui.QColor, down: str | QtGui.QColor) -> None:
-        """Colours for rising and falling bars."""
-        self._up_color = QtGui.QColor(up)
-        self._down_color = QtGui.QColor(down)
-        self._size = 0
-        self.refresh()
-
     @property
     def bucket_size(self) -> int:
         """Bars per drawn candle (1 when every bar is drawn on its own)."""

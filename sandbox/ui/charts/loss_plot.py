@@ -69,7 +69,6 @@ class LossPlot(QtWidgets.QWidget):
         self._batch_x: list[float] = []
         self._batch_y: list[float] = []
         self._ema: float | None = None
-        self._batches_seen = 0
         self._epochs: list[float] = []
         self._train: list[float] = []
         self._val: list[float] = []
@@ -85,7 +84,6 @@ class LossPlot(QtWidgets.QWidget):
         bias-corrected so the first points are not pulled toward 0)."""
         if not math.isfinite(loss):
             return
-        self._batches_seen += 1
         self._ema = loss if self._ema is None else (1 - EMA_ALPHA) * self._ema + EMA_ALPHA * loss
         self._batch_x.append(float(epoch_float))
         self._batch_y.append(self._ema)

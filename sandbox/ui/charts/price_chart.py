@@ -144,7 +144,6 @@ class PriceChart(QtWidgets.QWidget):
         self._pred_close = np.empty(0)  # bar-aligned predicted close (at the predicted bar)
         self._regions: list[tuple[pg.PlotItem, pg.LinearRegionItem]] = []
         self._labels: list[pg.InfLineLabel] = []
-        self._title = ""
 
         # -- header: title and crosshair readout --------------------------------------------
         self.title_label = QtWidgets.QLabel()
@@ -274,7 +273,6 @@ class PriceChart(QtWidgets.QWidget):
                                   frame[VOLUME])
         for axis in self.axes:
             axis.set_dates(self._dates)
-        self._title = title
         span = (f"{self._dates[0]:%Y-%m-%d} .. {self._dates[-1]:%Y-%m-%d}  ({n:,} bars)"
                 if n else "no bars")
         self.title_label.setText(f"{title}  {span}" if title else span)
