@@ -213,12 +213,12 @@ def test_bad_csv_shows_a_dialog_and_stays_usable(make_window, qtbot, dialogs_sho
 
 
 def test_offline_download_shows_a_dialog(make_window, qtbot, dialogs_shown, monkeypatch):
-    from sandbox.data import sources
+    from sandbox.data import yahoo
 
     def offline(*args, **kwargs):
         raise OSError("Could not resolve host: query1.finance.yahoo.com")
 
-    monkeypatch.setattr(sources, "_yf_history", offline)
+    monkeypatch.setattr(yahoo, "_yf_history", offline)
     window = make_window()
     with qtbot.waitSignal(window.failure_reported, timeout=40_000):
         window.load(DataSpec(source="yahoo:AAPL"))
@@ -372,7 +372,7 @@ def test_train_config_threads_default_keeps_a_core_for_the_ui():
 
 
 def test_closing_mid_download_returns_at_once(make_window, qtbot, monkeypatch):
-    from sandbox.data import sources
+    from sandbox.data import yahoo
 
     release = threading.Event()
 
@@ -380,7 +380,7 @@ def test_closing_mid_download_returns_at_once(make_window, qtbot, monkeypatch):
         release.wait(30)
         raise OSError("timed out")
 
-    monkeypatch.setattr(sources, "_yf_history", hanging)
+    monkeypatch.setattr(yahoo, "_yf_history", hanging)
     window = make_window(show=True)
     window.load(DataSpec(source="yahoo:AAPL"))
     assert window.is_loading() and window.act_stop.isEnabled()
