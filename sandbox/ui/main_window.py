@@ -28,7 +28,7 @@ from sandbox.ui.controller import CANCELLED, RunController
 from sandbox.ui.dialogs import Failure
 from sandbox.ui.metrics_view import MetricsView, format_number, format_percent, strategy_text
 from sandbox.ui.options import GuiOptions
-from sandbox.ui.panels import DataPanel, ModelPanel, StrategyPanel, csv_filters
+from sandbox.ui.panels import SidePanel, csv_filters
 from sandbox.ui.screenshot import png_bytes, svg_bytes
 from sandbox.ui.settings import Settings, resolve_config
 from sandbox.ui.sweep_view import SweepView, summary_lines
@@ -42,10 +42,6 @@ DEFAULT_SIZE = (1400, 900)
 RETRADE_DELAY_MS = 120  # strategy edits are re-traded once the user pauses this long
 WARM_UP_DELAY_MS = 400  # training is got ready in the background this long after data shows
 PROGRESS_STEPS = 1000
-
-
-def _without_test(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[frame[C.SPLIT].to_numpy() != C.TEST]
 
 
 def _settings_text(config: RunConfig) -> str:
@@ -149,44 +145,20 @@ class MainWindow(QtWidgets.QMainWindow):
 
         from sandbox.data import list_samples
 
-        self.data_panel = DataPanel(list_samples())
-        self.model_panel = ModelPanel()
-        self.strategy_panel = StrategyPanel()
-        self.form_error = QtWidgets.QLabel()
-        self.form_error.setWordWrap(True)
-        self.form_error.setTextFormat(QtCore.Qt.TextFormat.PlainText)
-        self.form_error.setStyleSheet("color: #c62828;")
-        self.form_error.setVisible(False)
-        self.train_button = QtWidgets.QPushButton("Train")
-        self.train_button.setToolTip("Train the model on the loaded data (Ctrl+R)")
-        self.stop_button = QtWidgets.QPushButton("Stop")
-        self.stop_button.setToolTip("Stop training or loading (Esc)")
-        buttons = QtWidgets.QHBoxLayout()
-        buttons.addWidget(self.train_button)
-        buttons.addWidget(self.stop_button)
-
-        side = QtWidgets.QWidget()
-        column = QtWidgets.QVBoxLayout(side)
-        column.setContentsMargins(6, 6, 6, 6)
-        column.addWidget(self.data_panel)
-        column.addWidget(self.model_panel)
-        column.addWidget(self.strategy_panel)
-        column.addWidget(self.form_error)
-        column.addLayout(buttons)
-        column.addStretch(1)
-        scroll = QtWidgets.QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        scroll.setWidget(side)
-        scroll.setMinimumWidth(side.sizeHint().width() + 16)
+        self.side_panel = SidePanel(list_samples())
+        self.data_panel = self.side_panel.data_panel
+        self.model_panel = self.side_panel.model_panel
+        self.strategy_panel = self.side_panel.strategy_panel
+        self.form_error = self.side_panel.form_error
+        self.train_button = self.side_panel.train_button
+        self.stop_button = self.side_panel.stop_button
         self.dock = QtWidgets.QDockWidget("Settings", self)
         self.dock.setObjectName("settings_dock")
         self.dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable
                               | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.dock.setAllowedAreas(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
                                   | QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
-        self.dock.setWidget(scroll)
+        self.dock.setWidget(self.side_panel)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
 
         self.chart = PriceChart(dark=self._dark)
@@ -294,34 +266,24 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stop_button.clicked.connect(self.act_stop.trigger)
 
     def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addAction(self.act_open_csv)
-        file_menu.addSeparator()
-        file_menu.addAction(self.act_export_predictions)
-        file_menu.addAction(self.act_export_chart)
-        file_menu.addSeparator()
-        file_menu.addAction(self.act_save_model)
-        file_menu.addAction(self.act_load_model)
-        file_menu.addSeparator()
-        file_menu.addAction(self.act_quit)
-        run_menu = bar.addMenu("&Run")
-        run_menu.addAction(self.act_train)
-        run_menu.addAction(self.act_stop)
-        view_menu = bar.addMenu("&View")
         toggle = self.dock.toggleViewAction()
         toggle.setText("Settings &panel")
         toggle.setShortcut(QtGui.QKeySequence("Ctrl+B"))
-        view_menu.addAction(toggle)
-        view_menu.addAction(self.act_dark)
-        view_menu.addSeparator()
-        view_menu.addAction(self.act_show_all)
-        view_menu.addAction(self.act_show_test)
-        view_menu.addSeparator()
-        for action in self.act_tabs:
-            view_menu.addAction(action)
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(self.act_about)
+        menus = {  # None: a separator
+            "&File": [self.act_open_csv, None, self.act_export_predictions, self.act_export_chart,
+                      None, self.act_save_model, self.act_load_model, None, self.act_quit],
+            "&Run": [self.act_train, self.act_stop],
+            "&View": [toggle, self.act_dark, None, self.act_show_all, self.act_show_test, None,
+                      *self.act_tabs],
+            "&Help": [self.act_about],
+        }
+        for title, actions in menus.items():
+            menu = self.menuBar().addMenu(title)
+            for action in actions:
+                if action is None:
+                    menu.addSeparator()
+                else:
+                    menu.addAction(action)
 
     def _connect_panels(self) -> None:
         self.data_panel.load_requested.connect(self.load)
@@ -795,18 +757,18 @@ class MainWindow(QtWidgets.QMainWindow):
     def _show_result(self, result: Any) -> None:
         """Draw a run's overlays and fill the metrics table, then emit ``run_shown``.
 
-        Done in turns of the event loop (splits, overlays, band, table) so that no single
-        step keeps the UI thread busy for long; a newer result supersedes an older one.
+        Done in turns of the event loop (chart steps, then the table) so that no single step
+        keeps the UI thread busy for long; a newer result supersedes an older one.
         """
         self._show_token += 1
         self._drawing = True
         token = self._show_token
-        steps = [self._draw_splits, self._draw_overlays, self._draw_band, self._fill_metrics]
+        steps = [*self.chart.show_run_steps(result), lambda: self.metrics_view.show_run(result)]
 
         def step() -> None:
             if self._closing or token != self._show_token:
                 return
-            steps.pop(0)(result)
+            steps.pop(0)()
             if steps:
                 QtCore.QTimer.singleShot(0, step)
             else:
@@ -815,27 +777,6 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.run_shown.emit(result)
 
         step()
-
-    def _draw_splits(self, result: Any) -> None:
-        self.chart.set_splits(result.predictions[C.SPLIT])
-
-    def _draw_overlays(self, result: Any) -> None:
-        predictions, baselines = result.predictions, result.baselines
-        if result.test_hidden:
-            predictions = _without_test(predictions)
-            baselines = {name: _without_test(frame) for name, frame in baselines.items()}
-        if result.is_ensemble:
-            self.chart.set_predictions(predictions, baselines,
-                                       model_label=f"model ({result.n_seeds}-seed average)")
-        else:
-            self.chart.set_predictions(predictions, baselines)
-
-    def _draw_band(self, result: Any) -> None:
-        if result.is_ensemble:
-            self.chart.set_band(result.band)
-
-    def _fill_metrics(self, result: Any) -> None:
-        self.metrics_view.show_run(result)
 
     # ============================================================== tasks ===============
     @QtCore.Slot(object)
@@ -997,8 +938,7 @@ class MainWindow(QtWidgets.QMainWindow):
         except ConfigError as exc:
             error = str(exc)
         self._form_error = error
-        self.form_error.setText(f"Cannot train: {error}" if error else "")
-        self.form_error.setVisible(error is not None)
+        self.side_panel.show_form_error(error)
         self._update_actions()
 
     def _can_train(self) -> bool:

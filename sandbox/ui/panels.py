@@ -1,4 +1,5 @@
-"""The side panel's forms: Data, Model (and training) and Strategy.
+"""The side panel: its forms (Data, Model and training, Strategy), the form's error line and
+the Train / Stop buttons.
 
 Each panel turns its widgets into the matching config dataclasses; building them is the
 validation (a :class:`~sandbox.errors.ConfigError` carries the reason the form shows).
@@ -15,7 +16,7 @@ from sandbox import constants as C
 from sandbox.config import DataSpec, ModelConfig, StrategyConfig, TrainConfig
 from sandbox.errors import ConfigError
 
-__all__ = ["DataPanel", "ModelPanel", "StrategyPanel"]
+__all__ = ["DataPanel", "ModelPanel", "SidePanel", "StrategyPanel"]
 
 Signal = QtCore.Signal
 
@@ -424,3 +425,44 @@ class StrategyPanel(QtWidgets.QGroupBox):
 def csv_filters() -> str:
     """File dialog filters for price files."""
     return "CSV files (*.csv *.txt);;All files (*)"
+
+
+class SidePanel(QtWidgets.QScrollArea):
+    """The Data, Model and Strategy panels in one scrolling column, with the reason the form
+    cannot train and the Train and Stop buttons under them."""
+
+    def __init__(self, samples: list[str], parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.data_panel = DataPanel(samples)
+        self.model_panel = ModelPanel()
+        self.strategy_panel = StrategyPanel()
+        self.form_error = QtWidgets.QLabel()
+        self.form_error.setWordWrap(True)
+        self.form_error.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.form_error.setStyleSheet("color: #c62828;")
+        self.form_error.setVisible(False)
+        self.train_button = QtWidgets.QPushButton("Train")
+        self.train_button.setToolTip("Train the model on the loaded data (Ctrl+R)")
+        self.stop_button = QtWidgets.QPushButton("Stop")
+        self.stop_button.setToolTip("Stop training or loading (Esc)")
+        buttons = QtWidgets.QHBoxLayout()
+        buttons.addWidget(self.train_button)
+        buttons.addWidget(self.stop_button)
+
+        side = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout(side)
+        column.setContentsMargins(6, 6, 6, 6)
+        for widget in (self.data_panel, self.model_panel, self.strategy_panel, self.form_error):
+            column.addWidget(widget)
+        column.addLayout(buttons)
+        column.addStretch(1)
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.setWidget(side)
+        self.setMinimumWidth(side.sizeHint().width() + 16)
+
+    def show_form_error(self, error: str | None) -> None:
+        """Say why the form cannot train (None: it can)."""
+        self.form_error.setText(f"Cannot train: {error}" if error else "")
+        self.form_error.setVisible(error is not None)

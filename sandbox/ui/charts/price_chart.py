@@ -10,7 +10,8 @@ second, reads out the bar under the mouse in a label above the chart and through
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,9 @@ from sandbox.ui.charts.candles import (
     VolumeItem,
 )
 from sandbox.ui.charts.equity import MODEL_COLOR, Band, EquityPane, broken_line
+
+if TYPE_CHECKING:
+    from sandbox.results import ShownRun
 
 __all__ = ["SPLIT_COLORS", "PriceChart", "position_changes"]
 
@@ -427,6 +431,21 @@ class PriceChart(QtWidgets.QWidget):
         self._band_close = np.empty((2, 0))
         self.equity.clear_band()
 
+    def show_run_steps(self, run: ShownRun) -> list[Callable[[], None]]:
+        """Drawing a shown run, as steps to take in separate turns of the event loop (none
+        keeps the UI thread long): the split shading, the overlays (without the test split
+        while it is hidden), and an ensemble's seed band."""
+        predictions, baselines = run.predictions, run.baselines
+        if run.test_hidden:
+            predictions = _without_test(predictions)
+            baselines = {name: _without_test(frame) for name, frame in baselines.items()}
+        label = f"model ({run.n_seeds}-seed average)" if run.is_ensemble else "model"
+        steps = [lambda: self.set_splits(run.predictions[SPLIT]),
+                 lambda: self.set_predictions(predictions, baselines, model_label=label)]
+        if run.is_ensemble:
+            steps.append(lambda: self.set_band(run.band))
+        return steps
+
     def clear_predictions(self) -> None:
         """Remove the prediction overlays, markers and equity curves (candles stay)."""
         self.close_curve.setData([], [])
@@ -656,3 +675,8 @@ def _price(value: float) -> str:
     if abs(value) >= 1:
         return f"{value:,.2f}"
     return f"{value:.4g}"
+
+
+def _without_test(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without its test-split rows (a run whose test split stays hidden)."""
+    return frame[frame[SPLIT].to_numpy() != TEST]
