@@ -232,8 +232,6 @@ class RunController(QtCore.QObject):
 
     @QtCore.Slot(object)
     def _on_loaded(self, loaded: Any) -> None:
-        if self._closing:
-            return
         self._prices = loaded
         self._loaded_spec = self._loading_spec
         self._result = None
@@ -243,8 +241,7 @@ class RunController(QtCore.QObject):
     @QtCore.Slot(object)
     def _on_load_failed(self, failure: Failure) -> None:
         self._load_ended = FAILED
-        if not self._closing:
-            self.load_failed.emit(failure, self._loading_spec)
+        self.load_failed.emit(failure, self._loading_spec)
 
     @QtCore.Slot()
     def _on_load_cancelled(self) -> None:
@@ -253,8 +250,6 @@ class RunController(QtCore.QObject):
     @QtCore.Slot()
     def _on_load_finished(self) -> None:
         self._load_worker = None
-        if self._closing:
-            return
         self.busy_changed.emit()
         self.load_ended.emit(self._load_ended)
 
@@ -278,14 +273,14 @@ class RunController(QtCore.QObject):
             jobs = parallel_jobs(seeds)
             worker: Worker = StreamWorker(ensemble.run_ensemble, config, seeds=seeds, jobs=jobs,
                                           prices=self._prices, result_arg="on_member", remote=True)
-            worker.streamed.connect(self._on_member_done)
+            worker.streamed.connect(self.member_done)
             worker.returned.connect(self._on_ensemble_trained)
             name = "sandbox-ensemble"
         else:
             worker = TrainWorker(config, prices=self._prices)
-            worker.stage_started.connect(self._on_stage_started)
-            worker.batch_done.connect(self._on_batch_done)
-            worker.epoch_done.connect(self._on_epoch_done)
+            worker.stage_started.connect(self.stage_started)
+            worker.batch_done.connect(self.batch_done)
+            worker.epoch_done.connect(self.epoch_done)
             worker.trained.connect(self._on_trained)
             name = "sandbox-train"
         worker.failed.connect(self._on_train_failed)
@@ -299,44 +294,20 @@ class RunController(QtCore.QObject):
         self.busy_changed.emit()
         return True
 
-    @QtCore.Slot(str, str)
-    def _on_stage_started(self, stage: str, message: str) -> None:
-        if not self._closing:
-            self.stage_started.emit(stage, message)
-
-    @QtCore.Slot(float, float, float, int)
-    def _on_batch_done(self, position: float, loss: float, samples_per_s: float,
-                       epochs: int) -> None:
-        if not self._closing:
-            self.batch_done.emit(position, loss, samples_per_s, epochs)
-
-    @QtCore.Slot(dict)
-    def _on_epoch_done(self, info: dict) -> None:
-        if not self._closing:
-            self.epoch_done.emit(info)
-
-    @QtCore.Slot(object)
-    def _on_member_done(self, record: Any) -> None:
-        if not self._closing:
-            self.member_done.emit(record)
-
     @QtCore.Slot(object)
     def _on_trained(self, result: Any) -> None:
-        if not self._closing:
-            self._result = result
-            self.result_ready.emit(result)
+        self._result = result
+        self.result_ready.emit(result)
 
     @QtCore.Slot(object)
     def _on_ensemble_trained(self, result: Any) -> None:
-        if not self._closing:
-            self._result = result
-            self.ensemble_ready.emit(result)
+        self._result = result
+        self.ensemble_ready.emit(result)
 
     @QtCore.Slot(object)
     def _on_train_failed(self, failure: Failure) -> None:
         self._run_ended = FAILED
-        if not self._closing:
-            self.run_failed.emit(failure)
+        self.run_failed.emit(failure)
 
     @QtCore.Slot()
     def _on_train_cancelled(self) -> None:
@@ -345,8 +316,6 @@ class RunController(QtCore.QObject):
     @QtCore.Slot()
     def _on_train_finished(self) -> None:
         self._train_worker = None
-        if self._closing:
-            return
         self.busy_changed.emit()
         self.run_ended.emit(self._run_ended)
 
@@ -368,7 +337,7 @@ class RunController(QtCore.QObject):
         n_runs = len(sweep.expand_grid(base, grid, seeds=seeds))
         worker = StreamWorker(sweep.run_sweep, base, grid, seeds=seeds, jobs=jobs,
                               prices=self._prices, keep_predictions=True, remote=True)
-        worker.streamed.connect(self._on_sweep_run_done)
+        worker.streamed.connect(self.sweep_run_done)
         worker.returned.connect(self._on_sweep_returned)
         worker.failed.connect(self._on_sweep_failed)
         worker.cancelled.connect(self._on_sweep_cancelled)
@@ -382,21 +351,14 @@ class RunController(QtCore.QObject):
         return True
 
     @QtCore.Slot(object)
-    def _on_sweep_run_done(self, record: Any) -> None:
-        if not self._closing:
-            self.sweep_run_done.emit(record)
-
-    @QtCore.Slot(object)
     def _on_sweep_returned(self, result: Any) -> None:
-        if not self._closing:
-            self._sweep_result = result
-            self.sweep_done.emit(result)
+        self._sweep_result = result
+        self.sweep_done.emit(result)
 
     @QtCore.Slot(object)
     def _on_sweep_failed(self, failure: Failure) -> None:
         self._sweep_ended = FAILED
-        if not self._closing:
-            self.sweep_failed.emit(failure)
+        self.sweep_failed.emit(failure)
 
     @QtCore.Slot()
     def _on_sweep_cancelled(self) -> None:
@@ -405,8 +367,6 @@ class RunController(QtCore.QObject):
     @QtCore.Slot()
     def _on_sweep_finished(self) -> None:
         self._sweep_worker = None
-        if self._closing:
-            return
         self.busy_changed.emit()
         self.sweep_ended.emit(self._sweep_ended)
 
@@ -425,6 +385,7 @@ class RunController(QtCore.QObject):
         """Cancel every job and wait for its thread; no signal is emitted afterwards."""
         self._closing = True
         self._retrade_pending = None
+        self.blockSignals(True)  # what the ending jobs still report goes nowhere
         if self.pool.is_busy():
             self.pool.shutdown()
 
@@ -554,13 +515,11 @@ class RunController(QtCore.QObject):
     @QtCore.Slot(object)
     def _on_task_returned(self, value: Any) -> None:
         self._task_ok = True
-        if not self._closing:
-            self._task_handler(value)
+        self._task_handler(value)
 
     @QtCore.Slot(object)
     def _on_task_failed(self, failure: Failure) -> None:
-        if not self._closing:
-            self.task_failed.emit(self._task_title, failure)
+        self.task_failed.emit(self._task_title, failure)
 
     @QtCore.Slot()
     def _on_task_finished(self) -> None:
@@ -568,8 +527,6 @@ class RunController(QtCore.QObject):
         self._task_worker = None
         self._task_kind, self._task_title, self._task_context = "", "", None
         self._task_handler = _ignore
-        if self._closing:
-            return
         self.busy_changed.emit()
         pending, self._retrade_pending = self._retrade_pending, None
         if pending is not None:

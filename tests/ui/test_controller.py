@@ -61,6 +61,19 @@ def loaded(controller, qtbot) -> RunController:
     return controller
 
 
+def hold_until_released(monkeypatch, module, name: str) -> threading.Event:
+    """Make ``module.name`` wait (on its worker thread) until the returned event is set."""
+    release = threading.Event()
+    real = getattr(module, name)
+
+    def held(*args, **kwargs):
+        release.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, held)
+    return release
+
+
 def train(qtbot, controller, config, seeds: int = 1) -> str:
     with qtbot.waitSignal(controller.run_ended, timeout=60_000) as ended:
         assert controller.train(config, seeds)
@@ -184,14 +197,7 @@ def test_one_task_at_a_time_and_a_retrade_waits_for_it(loaded, qtbot, small, mon
     assert train(qtbot, loaded, small) == "finished"
     qtbot.waitUntil(loaded.is_idle, timeout=10_000)
     events = Events(loaded)
-    release = threading.Event()
-    real = export.write_predictions
-
-    def slow_write(*args, **kwargs):
-        release.wait(20)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(export, "write_predictions", slow_write)
+    release = hold_until_released(monkeypatch, export, "write_predictions")
     loaded.export_predictions_to(str(tmp_path / "p.csv"))
     loaded.export_chart(str(tmp_path / "chart.svg"), b"<svg/>")
     assert events.args("task_refused") and not (tmp_path / "chart.svg").exists()
@@ -211,14 +217,7 @@ def test_a_saved_model_arriving_after_the_data_changed_is_dropped(loaded, qtbot,
         loaded.save_model_to(str(tmp_path / "bundle"))
     assert ended.args == ["save_model", True]
     events = Events(loaded)
-    release = threading.Event()
-    real = pipeline.predict
-
-    def slow_predict(*args, **kwargs):
-        release.wait(20)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "predict", slow_predict)
+    release = hold_until_released(monkeypatch, pipeline, "predict")
     loaded.load_model_from(str(tmp_path / "bundle"), small.strategy)
     with qtbot.waitSignal(loaded.load_ended, timeout=20_000):
         loaded.load(DataSpec(source="sample:GSPC", start="2017-01-01"))
