@@ -241,3 +241,16 @@ def test_shutdown_mid_training_ends_every_thread_and_emits_nothing_more(loaded, 
     qtbot.wait(100)
     assert len(events.seen) == seen and "run_ended" not in events.names()
     assert not loaded.load(SMALL_DATA) and not loaded.train(small)
+
+
+def test_seeds_train_an_ensemble_member_by_member(loaded, qtbot, small, monkeypatch):
+    from sandbox.ui import controller as controller_module
+
+    monkeypatch.setattr(controller_module, "parallel_jobs", lambda runs: 1)
+    events = Events(loaded)
+    assert train(qtbot, loaded, small, seeds=2) == "finished"
+    assert [args[0].seed for args in events.args("member_done")] == [0, 1]
+    (result,), = events.args("ensemble_ready")
+    assert loaded.result is result and result.is_ensemble and result.seeds == [0, 1]
+    assert not result.can_save and result.band is not None
+    assert "result_ready" not in events.names() and "epoch_done" not in events.names()
