@@ -947,8 +947,6 @@ class MainWindow(QtWidgets.QMainWindow):
                 and not self.is_sweeping())
 
     def _update_actions(self) -> None:
-        if not hasattr(self, "act_train"):  # signals that arrive while the window is built
-            return
         training, loading = self.is_training(), self.is_loading()
         sweeping, task = self.is_sweeping(), self.controller.is_running_task()
         result = self.result
