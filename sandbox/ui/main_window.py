@@ -40,7 +40,7 @@ Signal = QtCore.Signal
 
 DEFAULT_SIZE = (1400, 900)
 RETRADE_DELAY_MS = 120  # strategy edits are re-traded once the user pauses this long
-WARM_UP_DELAY_MS = 400  # training is got ready in the background this long after data shows
+WARM_UP_DELAY_MS = 400  # the torch process starts this long after the data shows
 PROGRESS_STEPS = 1000
 
 
@@ -298,7 +298,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _connect_controller(self) -> None:
         c = self.controller
         c.load_started.connect(self._on_load_started)
-        c.prices_loaded.connect(self._on_loaded)
+        c.prices_loaded.connect(self._on_prices_loaded)
         c.load_failed.connect(self._on_load_failed)
         c.load_ended.connect(self._on_load_ended)
         c.run_started.connect(self._on_run_started)
@@ -306,9 +306,9 @@ class MainWindow(QtWidgets.QMainWindow):
         c.batch_done.connect(self._on_batch_done)
         c.epoch_done.connect(self._on_epoch_done)
         c.member_done.connect(self._on_member_done)
-        c.result_ready.connect(self._on_trained)
-        c.ensemble_ready.connect(self._on_ensemble_trained)
-        c.run_failed.connect(self._on_train_failed)
+        c.result_ready.connect(self._on_result_ready)
+        c.ensemble_ready.connect(self._on_ensemble_ready)
+        c.run_failed.connect(self._on_run_failed)
         c.run_ended.connect(self._on_run_ended)
         c.sweep_started.connect(self._on_sweep_started)
         c.sweep_run_done.connect(self._on_sweep_run_done)
@@ -540,7 +540,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.progress.setRange(0, 0)
 
     @QtCore.Slot(object)
-    def _on_loaded(self, loaded: Any) -> None:
+    def _on_prices_loaded(self, loaded: Any) -> None:
         self._fallback_to_default = False
         frame = loaded.frame
         self.chart.set_prices(frame, title=loaded.label)
@@ -661,7 +661,7 @@ class MainWindow(QtWidgets.QMainWindow):
                  f"val {info['val_loss']:.5g}{best}, {info['samples_per_s']:,.0f} samples/s")
 
     @QtCore.Slot(object)
-    def _on_trained(self, result: Any) -> None:
+    def _on_result_ready(self, result: Any) -> None:
         self.loss_plot.flush()
         hist = result.history
         seconds = time.monotonic() - self._train_started
@@ -702,7 +702,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return elapsed / max(record.done, 1) * (total - record.done)
 
     @QtCore.Slot(object)
-    def _on_ensemble_trained(self, result: Any) -> None:
+    def _on_ensemble_ready(self, result: Any) -> None:
         seconds = time.monotonic() - self._train_started
         failed = "".join(f"; seed {s} failed: {e}" for s, e in sorted(result.failed.items()))
         self.log(f"trained a {result.n_seeds}-seed ensemble in {seconds:.1f} s{failed}")
@@ -732,7 +732,7 @@ class MainWindow(QtWidgets.QMainWindow):
             pass
 
     @QtCore.Slot(object)
-    def _on_train_failed(self, failure: Failure) -> None:
+    def _on_run_failed(self, failure: Failure) -> None:
         self._set_status("Training failed.")
         self.progress.setValue(0)
         self.metrics_view.clear()
