@@ -404,7 +404,6 @@ class RunController(QtCore.QObject):
                          TaskWorker(result.retrade, strategy), self._on_retraded,
                          context=result)
 
-    @QtCore.Slot(object)
     def _on_retraded(self, result: Any) -> None:
         if self._task_context is self._result:  # still the run on screen
             self._result = result
@@ -445,7 +444,6 @@ class RunController(QtCore.QObject):
                          TaskWorker(sweep.write_sweep, self._sweep_result, folder),
                          self._on_written)
 
-    @QtCore.Slot(object)
     def _on_written(self, value: Any) -> None:
         paths = value.values() if isinstance(value, dict) else [value]
         self.written.emit(", ".join(str(p) for p in paths))
@@ -462,7 +460,6 @@ class RunController(QtCore.QObject):
         self._start_task("load_model", "Could not predict with the saved model", worker,
                          self._on_model_loaded, context=folder)
 
-    @QtCore.Slot(object)
     def _on_model_loaded(self, result: Any) -> None:
         if (self.is_training() or self._prices is None
                 or result.data.frame is not self._prices.frame):
@@ -484,7 +481,6 @@ class RunController(QtCore.QObject):
         self._start_task("open_sweep", "Could not open the sweep's run", worker,
                          self._on_sweep_config_opened, context=config_id)
 
-    @QtCore.Slot(object)
     def _on_sweep_config_opened(self, result: Any) -> None:
         if self.is_training() or result.data is not self._prices:
             self.result_dropped.emit(f"not showing sweep configuration {self._task_context}: "

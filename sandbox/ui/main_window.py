@@ -482,6 +482,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.load_model_from(folder)
 
     def load_model_from(self, folder: str) -> None:
+        if self.prices is None or self.is_training():
+            return
         try:
             strategy = self.strategy_panel.strategy_config()
         except ConfigError as exc:
