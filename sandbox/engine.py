@@ -370,6 +370,12 @@ def portable(value: Any) -> Any:
 
 def _child_main(conn: Any, cancel: Any, parent_pid: int) -> None:
     """The child's loop: warm up, then serve calls until the pipe closes or ``quit``."""
+    # The parent starts this process as a daemon, so that it never outlives the app. In here
+    # the flag only forbids children, and joblib would then run an ensemble's or a sweep's
+    # runs one after another ("Loky-backed parallel loops cannot be called in a
+    # multiprocessing"). Its own workers are loky's, which end with their parent, as this
+    # process ends with the app (_exit_with_parent).
+    multiprocessing.current_process().daemon = False
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="sandbox-watch",
                      daemon=True).start()
     _warm_up()

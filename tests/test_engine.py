@@ -223,6 +223,29 @@ def test_the_child_leaves_when_its_parent_is_killed(tmp_path):
     assert not _exists(child)
 
 
+def pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def loky_jobs() -> int:
+    """Worker processes that served 4 jobs of 0.5 s on 2 loky workers (1 if serialised)."""
+    import warnings
+
+    from joblib import Parallel, delayed
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # joblib warns when it falls back to one job
+        pids = Parallel(n_jobs=2, backend="loky")(delayed(pid_after)(0.5) for _ in range(4))
+    return len(set(pids))
+
+
+def test_ensembles_and_sweeps_in_the_child_run_in_parallel(engine):
+    """joblib runs loky jobs one after another inside a daemonic process; the child is not
+    one for joblib's purposes, so an ensemble's seeds still train in parallel."""
+    assert engine.call(loky_jobs) == 2
+
+
 def test_in_process_engine_runs_on_the_calling_thread():
     engine = InProcessEngine()
     names: list[str] = []
