@@ -21,6 +21,16 @@ def test_csv_is_written_at_full_precision(tmp_path):
     assert os.listdir(tmp_path) == ["out.csv"]
 
 
+def test_csv_in_chunks_is_byte_for_byte_one_pandas_write(tmp_path):
+    rows = atomic.CSV_CHUNK_ROWS * 3 + 7  # several chunks and a short last one
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=rows), "split": ["train"] * rows},
+                         index=pd.date_range("2000-01-03", periods=rows, name="date"))
+    frame.iloc[5, 0] = np.nan
+    path = atomic.write_csv(tmp_path / "out.csv", frame)
+    assert path.read_text() == frame.to_csv(lineterminator="\n")
+
+
 def test_json_turns_nan_into_null(tmp_path):
     path = atomic.write_json(tmp_path / "m.json", {"a": np.float64("nan"), "b": np.int64(3)})
     assert json.loads(path.read_text()) == {"a": None, "b": 3}
