@@ -146,8 +146,11 @@ class PriceChart(QtWidgets.QWidget):
         self._series: OhlcSeries | None = None
         self._pred: dict[str, np.ndarray] = {}  # bar-aligned prediction columns
         self._pred_close = np.empty(0)  # bar-aligned predicted close (at the predicted bar)
-        self._regions: list[tuple[pg.PlotItem, pg.LinearRegionItem]] = []
-        self._labels: list[pg.InfLineLabel] = []
+        self._regions: list[tuple[pg.PlotItem, pg.LinearRegionItem]] = []  # shown now
+        # every region made so far, by (pane, split): kept in its pane and hidden when not
+        # shown, because making one (with its lines and label) costs ~1 ms of the UI thread
+        self._region_items: dict[tuple[int, str], pg.LinearRegionItem] = {}
+        self._labels: list[tuple[str, pg.InfLineLabel]] = []  # (split, its label)
 
         # -- header: title and crosshair readout --------------------------------------------
         self.title_label = QtWidgets.QLabel()
@@ -299,10 +302,9 @@ class PriceChart(QtWidgets.QWidget):
             Index: dates (as in the price frame); values: ``"train"``, ``"val"`` or ``"test"``.
             Dates not on the chart are ignored; None removes the regions.
         """
-        for plot, region in self._regions:
-            plot.removeItem(region)
+        for _plot, region in self._regions:
+            region.hide()
         self._regions = []
-        self._labels = []
         if splits is None or len(splits) == 0 or len(self._dates) == 0:
             return
         idx = self._dates.get_indexer(pd.DatetimeIndex(splits.index))
@@ -316,9 +318,15 @@ class PriceChart(QtWidgets.QWidget):
             if where.size == 0:
                 continue
             lo, hi = float(where.min()) - 0.5, float(where.max()) + 0.5
-            for plot in self._plots():
-                region = self._make_region(name, lo, hi, label=plot is self.price_plot)
-                plot.addItem(region, ignoreBounds=True)
+            for i, plot in enumerate(self._plots()):
+                region = self._region_items.get((i, name))
+                if region is None:
+                    region = self._make_region(name, lo, hi, label=plot is self.price_plot)
+                    plot.addItem(region, ignoreBounds=True)
+                    self._region_items[i, name] = region
+                else:
+                    region.setRegion((lo, hi))
+                    region.show()
                 self._regions.append((plot, region))
 
     def set_predictions(self, predictions: pd.DataFrame,
@@ -532,9 +540,11 @@ class PriceChart(QtWidgets.QWidget):
             legend.setBrush(pg.mkBrush(background.red(), background.green(), background.blue(),
                                        200))
         self._apply_overlay_style()
-        for _plot, region in self._regions:
+        for region in self._region_items.values():
             name = region.property("split")
             region.setBrush(self._region_brush(name))
+        for name, label in self._labels:
+            label.setColor(self._label_color(name))
 
     # ================================================================== internals ==========
     def _plots(self) -> tuple[pg.PlotItem, pg.PlotItem, pg.PlotItem]:
@@ -566,15 +576,18 @@ class PriceChart(QtWidgets.QWidget):
         region.setProperty("split", name)
         region.setZValue(-10)  # behind the candles
         if label:
-            color = QtGui.QColor(r, g, b)
-            color = color.lighter(135) if self._dark else color.darker(135)
             text = pg.InfLineLabel(region.lines[0], text=name, position=0.97,
-                                   anchors=[(0, 0), (0, 0)], color=color, fill=None)
+                                   anchors=[(0, 0), (0, 0)], color=self._label_color(name),
+                                   fill=None)
             font = QtGui.QFont()
             font.setBold(True)
             text.setFont(font)
-            self._labels.append(text)
+            self._labels.append((name, text))
         return region
+
+    def _label_color(self, name: str) -> QtGui.QColor:
+        color = QtGui.QColor(*SPLIT_COLORS.get(name, (128, 128, 128)))
+        return color.lighter(135) if self._dark else color.darker(135)
 
     def _on_x_range_changed(self, *_args) -> None:
         self._update_y_ranges()
