@@ -8,7 +8,6 @@ the window asks it to start a job and draws what its signals report.
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -19,19 +18,18 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from sandbox import constants as C
 from sandbox.config import DataSpec, RunConfig
 from sandbox.errors import ConfigError
-from sandbox.evaluate import KEY_BASELINES
-from sandbox.events import format_hms
 from sandbox.runs import usable_cores
-from sandbox.ui import dialogs
+from sandbox.ui import dialogs, wording
 from sandbox.ui.charts import LossPlot, PriceChart
 from sandbox.ui.controller import CANCELLED, RunController
 from sandbox.ui.dialogs import Failure
-from sandbox.ui.metrics_view import MetricsView, format_number, format_percent, strategy_text
+from sandbox.ui.metrics_view import MetricsView
 from sandbox.ui.options import GuiOptions
 from sandbox.ui.panels import SidePanel, csv_filters
+from sandbox.ui.progress import RunProgress
 from sandbox.ui.screenshot import png_bytes, svg_bytes
 from sandbox.ui.settings import Settings, resolve_config
-from sandbox.ui.sweep_view import SweepView, summary_lines
+from sandbox.ui.sweep_view import SweepView
 from sandbox.ui.workers import PendingLoad
 
 __all__ = ["MainWindow"]
@@ -41,15 +39,6 @@ Signal = QtCore.Signal
 DEFAULT_SIZE = (1400, 900)
 RETRADE_DELAY_MS = 120  # strategy edits are re-traded once the user pauses this long
 WARM_UP_DELAY_MS = 400  # the torch process starts this long after the data shows
-PROGRESS_STEPS = 1000
-
-
-def _settings_text(config: RunConfig) -> str:
-    """The model and training settings of a run, for the log."""
-    model, train = config.model, config.train
-    return (f"{model.kind} window={model.window} hidden={model.hidden} layers={model.layers} "
-            f"dropout={model.dropout:g} epochs={train.epochs} patience={train.patience} "
-            f"batch={train.batch_size} lr={train.lr:g}")
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -111,11 +100,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._closing = False
         self._autotrain_pending = self.options.autotrain
         self._fallback_to_default = persist and not self.options.explicit_source
-        self._train_started = 0.0
-        self._run_seeds = 1
-        self._members_done = 0
-        self._sweep_started = 0.0
-        self._last_epoch: dict[str, float] | None = None
         self._preview_window: int | None = None
         self._preview: pd.Series | None = None
         self._show_token = 0  # bumps with every result drawn; stale drawing steps stop
@@ -191,22 +175,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setCentralWidget(self.splitter)
         self._apply_dark(self._dark)
 
-        self.status_text = QtWidgets.QLabel()
-        self.status_text.setTextFormat(QtCore.Qt.TextFormat.PlainText)
-        # a long message is cut at the window's edge; it never widens the window
-        self.status_text.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
-                                       QtWidgets.QSizePolicy.Policy.Preferred)
-        self.progress = QtWidgets.QProgressBar()
-        self.progress.setRange(0, PROGRESS_STEPS)
-        self.progress.setValue(0)
-        self.progress.setFixedWidth(180)
-        self.progress.setTextVisible(True)
-        self.source_label = QtWidgets.QLabel()
-        self.source_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
-        status = self.statusBar()
-        status.addWidget(self.status_text, 1)
-        status.addPermanentWidget(self.progress)
-        status.addPermanentWidget(self.source_label)
+        # the status bar: what runs and how far it got, and the data shown
+        self.run_progress = RunProgress(self.statusBar(), self.loss_plot, self.log, self)
+        self.progress = self.run_progress.bar
+        self.status_text = self.run_progress.status_text
+        self.source_label = self.run_progress.source_label
 
         self._retrade_timer = QtCore.QTimer(self)
         self._retrade_timer.setSingleShot(True)
@@ -297,24 +270,22 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _connect_controller(self) -> None:
         c = self.controller
+        # the status bar and the Sweep tab follow the controller themselves (first, so the
+        # window's handlers below, which emit its own signals, see them up to date)
+        self.run_progress.attach(c)
+        self.sweep_view.attach(c)
         c.load_started.connect(self._on_load_started)
         c.prices_loaded.connect(self._on_prices_loaded)
         c.load_failed.connect(self._on_load_failed)
         c.load_ended.connect(self._on_load_ended)
         c.run_started.connect(self._on_run_started)
-        c.stage_started.connect(self._on_stage_started)
-        c.batch_done.connect(self._on_batch_done)
-        c.epoch_done.connect(self._on_epoch_done)
-        c.member_done.connect(self._on_member_done)
-        c.result_ready.connect(self._on_result_ready)
-        c.ensemble_ready.connect(self._on_ensemble_ready)
+        c.result_ready.connect(self._on_trained)
+        c.ensemble_ready.connect(self._on_trained)
         c.run_failed.connect(self._on_run_failed)
         c.run_ended.connect(self._on_run_ended)
         c.sweep_started.connect(self._on_sweep_started)
-        c.sweep_run_done.connect(self._on_sweep_run_done)
-        c.sweep_done.connect(self._on_sweep_done)
         c.sweep_failed.connect(self._on_sweep_failed)
-        c.sweep_ended.connect(self._on_sweep_ended)
+        c.sweep_ended.connect(self.sweep_ended)
         c.retraded.connect(self._on_retraded)
         c.model_loaded.connect(self._on_model_loaded)
         c.sweep_config_opened.connect(self._on_sweep_config_opened)
@@ -390,10 +361,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if not self._can_train():
             return
-        config = RunConfig(data=self.controller.loaded_spec, split=self._config.split,
-                           model=self.model_panel.model_config(),
-                           train=self.model_panel.train_config(),
-                           strategy=self.strategy_panel.strategy_config())
+        config = self.side_panel.run_config(self.controller.loaded_spec, self._config.split)
         self._config = config
         self.controller.train(config, self.model_panel.seeds())
 
@@ -535,31 +503,19 @@ class MainWindow(QtWidgets.QMainWindow):
     @QtCore.Slot(object)
     def _on_load_started(self, spec: DataSpec) -> None:
         self.data_panel.set_busy(True)
-        what = "downloading" if spec.kind == C.SOURCE_YAHOO else "loading"
-        self.data_panel.set_note(f"{what} {spec.label}...")
-        self._set_status(f"{what.capitalize()} {spec.label}...")
-        if not self.is_training():
-            self.progress.setRange(0, 0)
+        self.data_panel.set_note(wording.loading_text(spec))
 
     @QtCore.Slot(object)
     def _on_prices_loaded(self, loaded: Any) -> None:
         self._fallback_to_default = False
-        frame = loaded.frame
-        self.chart.set_prices(frame, title=loaded.label)
+        self.chart.set_prices(loaded.frame, title=loaded.label)
         self._preview_window = None
         self._update_split_preview()
         self.loss_plot.reset()
         self.metrics_view.clear()
-        self.sweep_view.clear()  # a sweep's runs belong to the data they were trained on
-        first, last = frame.index[0], frame.index[-1]
-        text = f"{loaded.label}: {len(frame):,} bars, {first:%Y-%m-%d} .. {last:%Y-%m-%d}"
-        source = f"{loaded.label} \u00b7 {len(frame):,} bars"
-        if loaded.from_cache:
-            when = str(loaded.cached_at or "an earlier download")[:16].replace("T", " ")
-            text += f"\ncached data from {when} (the download failed)"
-            source += f" \u00b7 cached data from {when}"
+        text = wording.loaded_text(loaded)
         self.data_panel.set_note(text)
-        self.source_label.setText(source)
+        self.source_label.setText(wording.loaded_source(loaded))
         self.setWindowTitle(f"{loaded.label} - {dialogs.APP_TITLE}")
         self.log(text.replace("\n", "; "))
         for warning in loaded.warnings:
@@ -592,141 +548,26 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_load_ended(self, how: str) -> None:
         if how == CANCELLED:
             self.data_panel.set_note("loading stopped")
-            self._set_status("Loading stopped.")
-            self.log("loading stopped")
         self.data_panel.set_busy(False)
-        if not self.is_training():
-            self.progress.setRange(0, PROGRESS_STEPS)
 
     # ============================================================== training ============
+    # (the status bar, the progress bar and the Loss tab follow training: RunProgress)
     @QtCore.Slot(object, object, int, int)
-    def _on_run_started(self, worker: Any, config: RunConfig, seeds: int, jobs: int) -> None:
+    def _on_run_started(self, worker: Any, _config: RunConfig, _seeds: int,
+                        _jobs: int) -> None:
         self._show_token += 1  # a re-trade still being drawn stops here
         self._drawing = False
-        self._last_epoch = None
-        self._run_seeds, self._members_done = seeds, 0
-        self._train_started = time.monotonic()
         self.chart.clear_predictions()
-        self.loss_plot.reset()
         self.metrics_view.clear("Training...")
-        self.progress.setRange(0, PROGRESS_STEPS)
-        self.progress.setValue(0)
         self.tabs.setCurrentWidget(self.loss_plot)
-        model, train = config.model, config.train
-        if seeds > 1:
-            self.progress.setRange(0, 0)  # busy until the first member is back
-            last = train.seed + seeds - 1
-            self._set_status(f"Training {seeds} {model.kind.upper()} models (seeds "
-                             f"{train.seed}..{last}) in {jobs} worker process(es); each shows "
-                             "up as it finishes...")
-            self.log(f"training a {seeds}-seed ensemble: {_settings_text(config)} "
-                     f"seeds={train.seed}..{last} in {jobs} process(es), 1 torch thread each, "
-                     f"on {self.prices.label}")
-        else:
-            self._set_status(f"Training {model.kind.upper()} (window {model.window}, hidden "
-                             f"{model.hidden}, {model.layers} layer(s)) for up to "
-                             f"{train.epochs} epochs...")
-            self.log(f"training {_settings_text(config)} seed={train.seed} on "
-                     f"{self.prices.label}")
         self.run_started.emit(worker)
 
-    @QtCore.Slot(str, str)
-    def _on_stage_started(self, _stage: str, message: str) -> None:
-        self.log(message)
-        if self._last_epoch is None:
-            self._set_status(message[:1].upper() + message[1:] + "...")
-
-    @QtCore.Slot(float, float, float, int)
-    def _on_batch_done(self, position: float, loss: float, samples_per_s: float,
-                       epochs: int) -> None:
-        self.loss_plot.add_batch(position, loss)
-        self.progress.setValue(round(PROGRESS_STEPS * min(1.0, position / max(epochs, 1))))
-        elapsed = time.monotonic() - self._train_started
-        eta = elapsed / position * (epochs - position) if position > 0 else float("nan")
-        text = f"epoch {math.ceil(position)}/{epochs}  batch loss {loss:.4g}"
-        if self._last_epoch is not None:
-            text += (f"  train {self._last_epoch['train_loss']:.4g}"
-                     f"  val {self._last_epoch['val_loss']:.4g}")
-        self._set_status(f"{text}  {samples_per_s:,.0f} samples/s  ETA {format_hms(eta)}")
-
-    @QtCore.Slot(dict)
-    def _on_epoch_done(self, info: dict) -> None:
-        self._last_epoch = info
-        epoch, epochs = int(info["epoch"]), int(info["epochs"])
-        self.loss_plot.add_epoch(epoch, info["train_loss"], info["val_loss"])
-        self.progress.setValue(round(PROGRESS_STEPS * epoch / max(epochs, 1)))
-        self._set_status(f"epoch {epoch}/{epochs}  train {info['train_loss']:.4g}  "
-                         f"val {info['val_loss']:.4g}  {info['samples_per_s']:,.0f} samples/s  "
-                         f"ETA {format_hms(info['eta_s'])}")
-        best = " (best)" if info["val_loss"] <= info["best_val_loss"] else ""
-        self.log(f"epoch {epoch}/{epochs}: train {info['train_loss']:.5g}, "
-                 f"val {info['val_loss']:.5g}{best}, {info['samples_per_s']:,.0f} samples/s")
-
     @QtCore.Slot(object)
-    def _on_result_ready(self, result: Any) -> None:
-        self.loss_plot.flush()
-        hist = result.history
-        seconds = time.monotonic() - self._train_started
-        stopped = " (early stop)" if hist.stopped_early else ""
-        self.log(f"trained {hist.epochs_run} epoch(s){stopped} in {seconds:.1f} s; best "
-                 f"validation loss {hist.best_val_loss:.5g} at epoch {hist.best_epoch}")
+    def _on_trained(self, result: Any) -> None:
+        """A run or an ensemble is in: show it, and re-trade it if the strategy was edited
+        while it trained."""
         self._show_result(result)
         self.tabs.setCurrentWidget(self.metrics_view)
-        model = result.metrics.get(C.MODEL, {})
-        rw = result.metrics.get(KEY_BASELINES, {}).get(C.RANDOM_WALK, {})
-        self._set_status(
-            f"Trained in {format_hms(seconds)}: test RMSE {format_number(model.get(C.RMSE), 6)} vs "
-            f"random walk {format_number(rw.get(C.RMSE), 6)}; total return "
-            f"{format_percent(model.get(C.TOTAL_RETURN))} after costs.")
-        self._after_training(result)
-
-    @QtCore.Slot(object)
-    def _on_member_done(self, record: Any) -> None:
-        """One seed of an ensemble finished (or failed); its curves join the Loss tab."""
-        self._members_done = int(record.done)
-        eta = self._count_run_done(record, self._train_started)
-        if record.error:
-            self.log(f"seed {record.seed} failed: {record.error}")
-        else:
-            self.loss_plot.add_member(list(record.train_losses), list(record.val_losses))
-            self.log(f"seed {record.seed} trained in {record.seconds:.1f} s: best validation "
-                     f"loss {format_number(record.val_loss)} at epoch {record.best_epoch}; "
-                     f"test RMSE {format_number(record.test_metrics.get(C.RMSE), 6)}")
-        self._set_status(f"{record.done}/{record.total} seeds trained  ETA {format_hms(eta)}")
-
-    def _count_run_done(self, record: Any, started: float) -> float:
-        """Move the progress bar to ``record.done / record.total``; return the ETA (s)."""
-        total = max(int(record.total), 1)
-        if self.progress.maximum() == 0:
-            self.progress.setRange(0, PROGRESS_STEPS)  # busy until the first run is back
-        self.progress.setValue(round(PROGRESS_STEPS * record.done / total))
-        elapsed = time.monotonic() - started
-        return elapsed / max(record.done, 1) * (total - record.done)
-
-    @QtCore.Slot(object)
-    def _on_ensemble_ready(self, result: Any) -> None:
-        seconds = time.monotonic() - self._train_started
-        failed = "".join(f"; seed {s} failed: {e}" for s, e in sorted(result.failed.items()))
-        self.log(f"trained a {result.n_seeds}-seed ensemble in {seconds:.1f} s{failed}")
-        self._show_result(result)
-        self.tabs.setCurrentWidget(self.metrics_view)
-        stats = result.stats[C.TEST]
-        rmse, total = stats[C.RMSE], stats[C.TOTAL_RETURN]
-        rw = result.metrics.get(KEY_BASELINES, {}).get(C.RANDOM_WALK, {})
-        self._set_status(
-            f"Trained {result.n_seeds} seeds in {format_hms(seconds)}: test RMSE "
-            f"{format_number(rmse['mean'], 6)} \u00b1 {format_number(rmse['std'], 6)} vs "
-            f"random walk {format_number(rw.get(C.RMSE), 6)}; total return "
-            f"{format_percent(total['mean'])} \u00b1 {format_percent(total['std']).lstrip('+')} "
-            "after costs"
-            + (f"; {len(result.failed)} seed(s) failed (see the Log)." if result.failed
-               else "."))
-        self._after_training(result)
-
-    def _after_training(self, result: Any) -> None:
-        """A run is in: a full progress bar, and a re-trade if the strategy was edited while
-        it trained."""
-        self.progress.setValue(PROGRESS_STEPS)
         try:
             if self.strategy_panel.strategy_config() != result.config.strategy:
                 self._retrade_timer.start()
@@ -735,24 +576,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @QtCore.Slot(object)
     def _on_run_failed(self, failure: Failure) -> None:
-        self._set_status("Training failed.")
-        self.progress.setValue(0)
         self.metrics_view.clear()
         self._report("Training failed", failure)
 
     @QtCore.Slot(str)
     def _on_run_ended(self, how: str) -> None:
         if how == CANCELLED:
-            if self._run_seeds > 1:
-                after = f" after {self._members_done} seed(s)"
-            else:
-                after = (f" after epoch {int(self._last_epoch['epoch'])}" if self._last_epoch
-                         else "")
-            self._set_status(f"Training stopped{after}. Nothing was kept.")
-            self.log(f"training stopped{after}")
             self.metrics_view.clear("Training was stopped; press Train to start again.")
-            self.progress.setValue(0)
-        self.progress.setRange(0, PROGRESS_STEPS)  # an ensemble stopped early was "busy"
         self.run_ended.emit(how)
 
     # ============================================================== showing a run =======
@@ -784,40 +614,30 @@ class MainWindow(QtWidgets.QMainWindow):
     @QtCore.Slot(object)
     def _on_retraded(self, result: Any) -> None:
         self._show_result(result)
-        model = result.metrics.get(C.MODEL, {})
-        strategy = strategy_text(result.config.strategy)
-        self.log(f"re-traded ({strategy}): total return "
-                 f"{format_percent(model.get(C.TOTAL_RETURN))}, sharpe "
-                 f"{format_number(model.get(C.SHARPE))}")
-        self._set_status(f"Paper trading updated: {strategy}; model total return "
-                         f"{format_percent(model.get(C.TOTAL_RETURN))}.")
+        self.log(wording.retraded_log(result))
+        self._set_status(wording.retraded_status(result))
 
     @QtCore.Slot(object, str)
     def _on_model_loaded(self, result: Any, folder: str) -> None:
         self.loss_plot.reset()
         self._show_result(result)
         self.tabs.setCurrentWidget(self.metrics_view)
-        self.log(f"predicted {result.data.label} with the model saved in {folder} (no "
-                 "training); rows are labelled with the model's own split rule, so on data it "
-                 "never saw every row is out of sample")
-        self._set_status(f"Predictions from the saved {result.config.model.kind.upper()} "
-                         f"model in {folder}.")
+        self.log(wording.model_loaded_log(result, folder))
+        self._set_status(wording.model_loaded_status(result, folder))
 
     @QtCore.Slot(object, str)
     def _on_sweep_config_opened(self, result: Any, config_id: str) -> None:
-        self._adopt_config(result)
+        # its settings go to the side panel, so Train reproduces it
+        self.side_panel.adopt(result.config, result.all_seeds)
+        self._config = result.config
         self.loss_plot.reset()
         for seed in result.seeds:
             history = result.histories.get(seed, {})
             self.loss_plot.add_member(history.get("train_loss", []), history.get("val_loss", []))
         self._show_result(result)
         self.tabs.setCurrentWidget(self.metrics_view)
-        self.log(f"opened sweep configuration {config_id} (seeds "
-                 f"{', '.join(map(str, result.seeds))}); the side panel now holds its settings")
-        hidden = ("; validation only: its test split stays hidden because another "
-                  "configuration was selected" if result.test_hidden else "")
-        self._set_status(f"Showing sweep configuration {config_id}: {result.n_seeds} seed(s) "
-                         f"averaged{hidden}.")
+        self.log(wording.sweep_opened_log(result, config_id))
+        self._set_status(wording.sweep_opened_status(result, config_id))
 
     @QtCore.Slot(str)
     def _on_written(self, paths: str) -> None:
@@ -830,85 +650,21 @@ class MainWindow(QtWidgets.QMainWindow):
         self._report(title, failure)
 
     # ============================================================== sweep ===============
+    # (the Sweep tab and the status bar follow the sweep: SweepView.attach, RunProgress)
     @QtCore.Slot(int, object, int, int)
-    def _on_sweep_started(self, n_runs: int, grid: dict, seeds: int, jobs: int) -> None:
-        from sandbox import sweep
-
-        self._sweep_started = time.monotonic()
-        self.sweep_view.start(seeds)
-        self.sweep_view.set_running(True)
-        self.progress.setRange(0, 0)
-        text = sweep.format_params({k: ",".join(map(str, v)) for k, v in grid.items()})
-        self._set_status(f"Sweep: {n_runs} runs ({text}, {seeds} seed(s)) in {jobs} "
-                         "process(es)...")
-        self.log(f"sweep started: {n_runs} runs, grid {text}, {seeds} seed(s) per "
-                 f"configuration, {jobs} process(es), on {self.prices.label}")
+    def _on_sweep_started(self, _n_runs: int, _grid: dict, _seeds: int, _jobs: int) -> None:
         if self.persist:
             self.settings.set_sweep_form(self.sweep_view.saved_state())
 
     @QtCore.Slot(object)
-    def _on_sweep_run_done(self, record: Any) -> None:
-        self.sweep_view.add_record(record)
-        eta = self._count_run_done(record, self._sweep_started)
-        outcome = f"failed: {record.error}" if record.error else (
-            f"val loss {format_number(record.val_loss)}, val sharpe "
-            f"{format_number(record.val_metrics.get(C.SHARPE))}")
-        self.log(f"sweep run {record.done}/{record.total} {record.config_id} {record.label}: "
-                 f"{outcome} ({record.seconds:.1f} s)")
-        self._set_status(f"Sweep: {record.done}/{record.total} runs  ETA {format_hms(eta)}")
-
-    @QtCore.Slot(object)
-    def _on_sweep_done(self, result: Any) -> None:
-        self.sweep_view.set_result(result.summary)
-        for line in summary_lines(result.summary):
-            self.log(f"sweep: {line}")
-        self.progress.setValue(PROGRESS_STEPS)
-        selected = (result.summary.get("selected") or {}).get("config_id")
-        self._set_status(f"Sweep finished in {format_hms(time.monotonic() - self._sweep_started)}"
-                         + (f"; {selected} selected on validation. Open it to see it on the "
-                            "chart." if selected else "; no run finished."))
-
-    @QtCore.Slot(object)
     def _on_sweep_failed(self, failure: Failure) -> None:
-        self.progress.setValue(0)
-        self._set_status("The sweep failed.")
-        self.sweep_view.clear(f"The sweep failed: {failure.message}")
         self._report("The sweep failed", failure)
-
-    @QtCore.Slot(str)
-    def _on_sweep_ended(self, how: str) -> None:
-        if how == CANCELLED:
-            self.progress.setValue(0)
-            self._set_status("Sweep stopped. Nothing was kept.")
-            self.log("sweep stopped")
-            self.sweep_view.clear("The sweep was stopped; its runs were dropped.")
-        self.sweep_view.set_running(False)
-        self.progress.setRange(0, PROGRESS_STEPS)
-        self.sweep_ended.emit(how)
 
     # ============================================================== strategy ============
     @QtCore.Slot()
     def _on_model_changed(self) -> None:
         self._validate_form()
         self._update_split_preview()
-
-    def _adopt_config(self, result: Any) -> None:
-        """Put a shown run's settings in the side panel, so Train reproduces it."""
-        config = result.config
-        try:  # sweep runs use one torch thread each; Train keeps the user's thread count
-            threads = self.model_panel.train_config().threads
-        except ConfigError:
-            threads = None
-        self.model_panel.set_configs(config.model, config.train.replace(threads=threads))
-        self.model_panel.seed_spin.setValue(min(result.all_seeds))
-        self.model_panel.set_seeds(len(result.all_seeds))
-        try:
-            same = self.strategy_panel.strategy_config() == config.strategy
-        except ConfigError:  # the panel holds an invalid edit: the run's strategy replaces it
-            same = False
-        if not same:
-            self.strategy_panel.set_config(config.strategy)
-        self._config = config
 
     @QtCore.Slot()
     def _on_strategy_changed(self) -> None:
@@ -927,20 +683,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ============================================================== form & state ========
     def _validate_form(self) -> None:
-        error = None
-        try:
-            model = self.model_panel.model_config()
-            self.model_panel.train_config()
-            self.strategy_panel.strategy_config()
-            prices = self.prices
-            if prices is not None and model.window >= len(prices.frame):
-                raise ConfigError(f"window {model.window}: longer than the "
-                                  f"{len(prices.frame):,} bars loaded; use a shorter "
-                                  "window or more data")
-        except ConfigError as exc:
-            error = str(exc)
-        self._form_error = error
-        self.side_panel.show_form_error(error)
+        self._form_error = self.side_panel.check(
+            None if self.prices is None else len(self.prices.frame))
         self._update_actions()
 
     def _can_train(self) -> bool:
@@ -1058,11 +802,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def current_config(self) -> RunConfig:
         """The form's settings as a RunConfig (the last valid ones when the form is invalid)."""
         try:
-            return RunConfig(data=self.controller.loaded_spec or self._config.data,
-                             split=self._config.split,
-                             model=self.model_panel.model_config(),
-                             train=self.model_panel.train_config(),
-                             strategy=self.strategy_panel.strategy_config())
+            return self.side_panel.run_config(self.controller.loaded_spec or self._config.data,
+                                              self._config.split)
         except ConfigError:
             return self._config
 

@@ -16,6 +16,13 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from sandbox import constants as C
 from sandbox.evaluate import KEY_BASELINES
 from sandbox.stats import mean_std
+from sandbox.ui.wording import (
+    finite_number,
+    format_number,
+    format_percent,
+    signed_percent,
+    strategy_text,
+)
 
 if TYPE_CHECKING:
     from sandbox.results import ShownRun
@@ -37,10 +44,6 @@ __all__ = [
 ]
 
 
-def _pct(x: float) -> str:
-    return f"{x * 100:+.2f}%"
-
-
 @dataclass(frozen=True)
 class Column:
     """One metric column: key in metrics.json, header, which way is better, format."""
@@ -58,7 +61,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(C.DIRECTIONAL_ACCURACY, "Direction", "high", lambda x: f"{x * 100:.1f}%",
            "Share of days with the right sign (0 moves left out; 50% is a coin toss; "
            "empty for a predictor that always says 0)"),
-    Column(C.TOTAL_RETURN, "Total return", "high", _pct,
+    Column(C.TOTAL_RETURN, "Total return", "high", signed_percent,
            "Growth of the account over the split, after costs"),
     Column(C.SHARPE, "Sharpe", "high", lambda x: f"{x:.2f}",
            "Annualised Sharpe ratio of the strategy returns (no risk-free rate)"),
@@ -80,36 +83,6 @@ PREDICTOR_LABELS: dict[str, str] = {
 BEST_MARK = "\u2605"  # a star after the best value of a column
 MEMBERS = "members"  # row key of a seed ensemble's members (mean +- std over the seeds)
 PLUS_MINUS = "\u00b1"
-
-
-def finite_number(value: Any) -> float | None:
-    """``value`` as a float when it is a finite int or float (not a bool); else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def format_number(value: Any, decimals: int | None = None) -> str:
-    """A metric for a sentence: ``decimals`` places, or 4 significant digits; "n/a" when it
-    is not a finite number."""
-    if finite_number(value) is None:
-        return "n/a"
-    if decimals is not None:
-        return f"{value:.{decimals}f}"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def format_percent(value: Any) -> str:
-    """A return as a signed percentage; "n/a" when it is not a finite number."""
-    return "n/a" if finite_number(value) is None else _pct(value)
-
-
-def strategy_text(strategy: Any) -> str:
-    """A StrategyConfig in words: rule, threshold, cost and fill."""
-    rule = "long/flat" if strategy.strategy == C.LONG_FLAT else "long/short"
-    fill = "next open" if strategy.fill == C.FILL_NEXT_OPEN else "same close"
-    return (f"{rule}, threshold {strategy.threshold_bps:g} bps, cost {strategy.cost_bps:g} bps, "
-            f"fill at {fill}")
 
 
 def table_rows(metrics: Mapping[str, Any]) -> list[tuple[str, dict[str, float | None]]]:
@@ -209,8 +182,8 @@ def verdict(metrics: Mapping[str, Any], *, seeds: int = 1) -> str:
             word = "matches"  # e.g. a model that is long every day
         else:
             word = "beats" if total > hold else "trails"
-        parts.append(f"After costs the model returned {_pct(total)}; it {word} buy & hold "
-                     f"({_pct(hold)}).")
+        parts.append(f"After costs the model returned {signed_percent(total)}; it {word} "
+                     f"buy & hold ({signed_percent(hold)}).")
     return " ".join(parts)
 
 

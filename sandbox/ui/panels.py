@@ -13,7 +13,7 @@ import datetime as dt
 from PySide6 import QtCore, QtWidgets
 
 from sandbox import constants as C
-from sandbox.config import DataSpec, ModelConfig, StrategyConfig, TrainConfig
+from sandbox.config import DataSpec, ModelConfig, RunConfig, SplitSpec, StrategyConfig, TrainConfig
 from sandbox.errors import ConfigError
 
 __all__ = ["DataPanel", "ModelPanel", "SidePanel", "StrategyPanel"]
@@ -466,3 +466,41 @@ class SidePanel(QtWidgets.QScrollArea):
         """Say why the form cannot train (None: it can)."""
         self.form_error.setText(f"Cannot train: {error}" if error else "")
         self.form_error.setVisible(error is not None)
+
+    def check(self, bars: int | None = None) -> str | None:
+        """Show and return why the form cannot train on ``bars`` loaded bars (None: it can)."""
+        error = None
+        try:
+            window = self.model_panel.model_config().window
+            self.model_panel.train_config()
+            self.strategy_panel.strategy_config()
+            if bars is not None and window >= bars:
+                raise ConfigError(f"window {window}: longer than the {bars:,} bars loaded; "
+                                  "use a shorter window or more data")
+        except ConfigError as exc:
+            error = str(exc)
+        self.show_form_error(error)
+        return error
+
+    def run_config(self, data: DataSpec, split: SplitSpec) -> RunConfig:
+        """The form's settings on ``data`` (raises ConfigError when the form is invalid)."""
+        return RunConfig(data=data, split=split, model=self.model_panel.model_config(),
+                         train=self.model_panel.train_config(),
+                         strategy=self.strategy_panel.strategy_config())
+
+    def adopt(self, config: RunConfig, seeds: list[int]) -> None:
+        """Put a shown run's settings (trained with ``seeds``) in the forms, so Train
+        reproduces it; the form's torch thread count stays (sweep runs use one each)."""
+        try:
+            threads = self.model_panel.train_config().threads
+        except ConfigError:
+            threads = None
+        self.model_panel.set_configs(config.model, config.train.replace(threads=threads))
+        self.model_panel.seed_spin.setValue(min(seeds))
+        self.model_panel.set_seeds(len(seeds))
+        try:
+            same = self.strategy_panel.strategy_config() == config.strategy
+        except ConfigError:  # the panel holds an invalid edit: the run's strategy replaces it
+            same = False
+        if not same:
+            self.strategy_panel.set_config(config.strategy)

@@ -2,11 +2,12 @@
 
 The form turns its fields into a grid text for :func:`sandbox.sweep.parse_grid` (so the
 checks and messages are the command line's); blank fields keep the side panel's value. The
-window runs the sweep on a worker thread and hands each finished run to :meth:`SweepView.
-add_record`; the table shows one row per configuration with its validation figures only
-(mean and std over the seeds, as they come in). Once the sweep ends, :meth:`SweepView.
-set_result` marks the configuration selected on validation and shows its test figures and
-the deflated Sharpe ratio below the table: the test split never ranks the table.
+controller runs the sweep on a worker thread; :meth:`SweepView.attach` follows it and hands
+each finished run to :meth:`SweepView.add_record`; the table shows one row per configuration
+with its validation figures only (mean and std over the seeds, as they come in). Once the
+sweep ends, :meth:`SweepView.set_result` marks the configuration selected on validation and
+shows its test figures and the deflated Sharpe ratio below the table: the test split never
+ranks the table.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from sandbox import constants as C
 from sandbox.errors import ConfigError
 from sandbox.stats import mean_std
 from sandbox.sweep import format_mean_std
-from sandbox.ui.metrics_view import finite_number
+from sandbox.ui.controller import CANCELLED
+from sandbox.ui.wording import finite_number
 
 __all__ = ["GRID_FIELDS", "SweepView", "grid_text"]
 
@@ -61,7 +63,7 @@ class _Row:
 
 
 class SweepView(QtWidgets.QWidget):
-    """The Sweep tab's widgets; the window owns the worker and the data.
+    """The Sweep tab's widgets; the controller owns the worker and the data.
 
     Signals
     -------
@@ -253,6 +255,39 @@ class SweepView(QtWidgets.QWidget):
         self._can_run = can_run
         self._why_not = why
         self._sync_buttons()
+
+    def attach(self, controller: Any) -> None:
+        """Follow ``controller``'s sweeps (a RunController): the table fills in as runs
+        finish and empties when new data is loaded."""
+        controller.sweep_started.connect(self._on_sweep_started)
+        controller.sweep_run_done.connect(self.add_record)
+        controller.sweep_done.connect(self._on_sweep_done)
+        controller.sweep_failed.connect(self._on_sweep_failed)
+        controller.sweep_ended.connect(self._on_sweep_ended)
+        controller.prices_loaded.connect(self._on_prices_loaded)
+
+    @QtCore.Slot(int, object, int, int)
+    def _on_sweep_started(self, _n_runs: int, _grid: dict, seeds: int, _jobs: int) -> None:
+        self.start(seeds)
+        self.set_running(True)
+
+    @QtCore.Slot(object)
+    def _on_sweep_done(self, result: Any) -> None:
+        self.set_result(result.summary)
+
+    @QtCore.Slot(object)
+    def _on_sweep_failed(self, failure: Any) -> None:
+        self.clear(f"The sweep failed: {failure.message}")
+
+    @QtCore.Slot(object)
+    def _on_prices_loaded(self, _loaded: Any) -> None:
+        self.clear()  # a sweep's runs belong to the data they were trained on
+
+    @QtCore.Slot(str)
+    def _on_sweep_ended(self, how: str) -> None:
+        if how == CANCELLED:
+            self.clear("The sweep was stopped; its runs were dropped.")
+        self.set_running(False)
 
     # -- results -------------------------------------------------------------------------
     def clear(self, text: str = "") -> None:

@@ -1,0 +1,238 @@
+"""The status bar's progress of a job: loading, training, seed ensembles and sweeps.
+
+:class:`RunProgress` owns the status bar's widgets (the status text, the progress bar and
+the source label) and follows a :class:`~sandbox.ui.controller.RunController`: each of its
+progress signals moves the bar, says where the job is (with an ETA) and adds a line to the
+Log tab; a single run's losses go to the Loss tab as they arrive. What the sentences say is
+in :mod:`sandbox.ui.wording`. The window keeps what touches its other widgets (the chart,
+the metrics table, the tabs, dialogs).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6 import QtCore, QtWidgets
+
+from sandbox.config import DataSpec, RunConfig
+from sandbox.events import format_hms
+from sandbox.ui import wording
+from sandbox.ui.charts import LossPlot
+from sandbox.ui.controller import CANCELLED
+from sandbox.ui.dialogs import Failure
+from sandbox.ui.sweep_view import summary_lines
+
+__all__ = ["PROGRESS_STEPS", "RunProgress"]
+
+PROGRESS_STEPS = 1000
+
+
+def _label() -> QtWidgets.QLabel:
+    label = QtWidgets.QLabel()
+    label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+    return label
+
+
+class RunProgress(QtCore.QObject):
+    """The status text, the progress bar and the source label of a status bar.
+
+    Parameters
+    ----------
+    status_bar : QStatusBar
+        Where the widgets go (text on the left, the bar and the source on the right).
+    loss_plot : LossPlot
+        The Loss tab: a single run's batches and epochs, an ensemble's members.
+    log : callable
+        Adds a line to the Log tab.
+    """
+
+    def __init__(self, status_bar: QtWidgets.QStatusBar, loss_plot: LossPlot,
+                 log: Callable[[str], None], parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.status_text = _label()
+        # a long message is cut at the window's edge; it never widens the window
+        self.status_text.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
+                                       QtWidgets.QSizePolicy.Policy.Preferred)
+        self.bar = QtWidgets.QProgressBar()
+        self.bar.setRange(0, PROGRESS_STEPS)
+        self.bar.setValue(0)
+        self.bar.setFixedWidth(180)
+        self.bar.setTextVisible(True)
+        self.source_label = _label()
+        status_bar.addWidget(self.status_text, 1)
+        status_bar.addPermanentWidget(self.bar)
+        status_bar.addPermanentWidget(self.source_label)
+        self._loss_plot = loss_plot
+        self._log = log
+        self._controller: Any = None
+        self._started = 0.0  # when the training or the sweep began (time.monotonic)
+        self._seeds = 1
+        self._members_done = 0
+        self._last_epoch: dict[str, float] | None = None
+
+    def attach(self, controller: Any) -> None:
+        """Follow ``controller``'s loads, trainings and sweeps (connect before the window's
+        own handlers, so that a job's last signal finds the bar already updated)."""
+        self._controller = controller
+        for name in ("load_started", "load_ended", "run_started", "stage_started",
+                     "batch_done", "epoch_done", "member_done", "result_ready",
+                     "ensemble_ready", "run_failed", "run_ended", "sweep_started",
+                     "sweep_run_done", "sweep_done", "sweep_failed", "sweep_ended"):
+            getattr(controller, name).connect(getattr(self, f"_on_{name}"))
+
+    def set_status(self, text: str) -> None:
+        self.status_text.setText(text)
+
+    def _set_fraction(self, done: float) -> None:
+        self.bar.setValue(round(PROGRESS_STEPS * min(1.0, done)))
+
+    def _reset(self) -> None:
+        """An empty bar that shows progress again (not busy)."""
+        self.bar.setValue(0)
+        self.bar.setRange(0, PROGRESS_STEPS)
+
+    # ============================================================== loading =============
+    @QtCore.Slot(object)
+    def _on_load_started(self, spec: DataSpec) -> None:
+        text = wording.loading_text(spec)
+        self.set_status(text[:1].upper() + text[1:])
+        if not self._controller.is_training():
+            self.bar.setRange(0, 0)
+
+    @QtCore.Slot(str)
+    def _on_load_ended(self, how: str) -> None:
+        if how == CANCELLED:
+            self.set_status("Loading stopped.")
+            self._log("loading stopped")
+        if not self._controller.is_training():
+            self.bar.setRange(0, PROGRESS_STEPS)
+
+    # ============================================================== training ============
+    @QtCore.Slot(object, object, int, int)
+    def _on_run_started(self, _worker: Any, config: RunConfig, seeds: int, jobs: int) -> None:
+        self._last_epoch = None
+        self._seeds, self._members_done = seeds, 0
+        self._started = time.monotonic()
+        self._loss_plot.reset()
+        self._reset()
+        label = self._controller.prices.label
+        if seeds > 1:
+            self.bar.setRange(0, 0)  # busy until the first member is back
+            self.set_status(wording.ensemble_started_status(config, seeds, jobs))
+            self._log(wording.ensemble_started_log(config, seeds, jobs, label))
+        else:
+            self.set_status(wording.run_started_status(config))
+            self._log(wording.run_started_log(config, label))
+
+    @QtCore.Slot(str, str)
+    def _on_stage_started(self, _stage: str, message: str) -> None:
+        self._log(message)
+        if self._last_epoch is None:
+            self.set_status(message[:1].upper() + message[1:] + "...")
+
+    @QtCore.Slot(float, float, float, int)
+    def _on_batch_done(self, position: float, loss: float, samples_per_s: float,
+                       epochs: int) -> None:
+        self._loss_plot.add_batch(position, loss)
+        self._set_fraction(position / max(epochs, 1))
+        elapsed = time.monotonic() - self._started
+        eta = elapsed / position * (epochs - position) if position > 0 else float("nan")
+        self.set_status(wording.batch_status(position, loss, samples_per_s, epochs, eta,
+                                             self._last_epoch))
+
+    @QtCore.Slot(dict)
+    def _on_epoch_done(self, info: dict) -> None:
+        self._last_epoch = info
+        epoch, epochs = int(info["epoch"]), int(info["epochs"])
+        self._loss_plot.add_epoch(epoch, info["train_loss"], info["val_loss"])
+        self._set_fraction(epoch / max(epochs, 1))
+        self.set_status(wording.epoch_status(info))
+        self._log(wording.epoch_log(info))
+
+    @QtCore.Slot(object)
+    def _on_member_done(self, record: Any) -> None:
+        """One seed of an ensemble finished (or failed); its curves join the Loss tab."""
+        self._members_done = int(record.done)
+        eta = self._count_run_done(record)
+        if not record.error:
+            self._loss_plot.add_member(list(record.train_losses), list(record.val_losses))
+        self._log(wording.member_log(record))
+        self.set_status(f"{record.done}/{record.total} seeds trained  "
+                        f"ETA {format_hms(eta)}")
+
+    def _count_run_done(self, record: Any) -> float:
+        """Move the bar to ``record.done / record.total``; return the ETA (s)."""
+        total = max(int(record.total), 1)
+        if self.bar.maximum() == 0:
+            self.bar.setRange(0, PROGRESS_STEPS)  # busy until the first run is back
+        self.bar.setValue(round(PROGRESS_STEPS * record.done / total))
+        elapsed = time.monotonic() - self._started
+        return elapsed / max(record.done, 1) * (total - record.done)
+
+    @QtCore.Slot(object)
+    def _on_result_ready(self, result: Any) -> None:
+        self._loss_plot.flush()
+        seconds = time.monotonic() - self._started
+        self._log(wording.trained_log(result.history, seconds))
+        self.set_status(wording.trained_status(result, seconds))
+        self.bar.setValue(PROGRESS_STEPS)
+
+    @QtCore.Slot(object)
+    def _on_ensemble_ready(self, result: Any) -> None:
+        seconds = time.monotonic() - self._started
+        self._log(wording.ensemble_log(result, seconds))
+        self.set_status(wording.ensemble_status(result, seconds))
+        self.bar.setValue(PROGRESS_STEPS)
+
+    @QtCore.Slot(object)
+    def _on_run_failed(self, _failure: Failure) -> None:
+        self.set_status("Training failed.")
+        self.bar.setValue(0)
+
+    @QtCore.Slot(str)
+    def _on_run_ended(self, how: str) -> None:
+        if how == CANCELLED:
+            after = wording.stopped_after(self._seeds, self._members_done, self._last_epoch)
+            self.set_status(f"Training stopped{after}. Nothing was kept.")
+            self._log(f"training stopped{after}")
+            self.bar.setValue(0)
+        self.bar.setRange(0, PROGRESS_STEPS)  # an ensemble stopped early was "busy"
+
+    # ============================================================== sweep ===============
+    @QtCore.Slot(int, object, int, int)
+    def _on_sweep_started(self, n_runs: int, grid: dict, seeds: int, jobs: int) -> None:
+        self._started = time.monotonic()
+        self.bar.setRange(0, 0)
+        self.set_status(wording.sweep_started_status(n_runs, grid, seeds, jobs))
+        self._log(wording.sweep_started_log(n_runs, grid, seeds, jobs,
+                                            self._controller.prices.label))
+
+    @QtCore.Slot(object)
+    def _on_sweep_run_done(self, record: Any) -> None:
+        eta = self._count_run_done(record)
+        self._log(wording.sweep_run_log(record))
+        self.set_status(f"Sweep: {record.done}/{record.total} runs  "
+                        f"ETA {format_hms(eta)}")
+
+    @QtCore.Slot(object)
+    def _on_sweep_done(self, result: Any) -> None:
+        for line in summary_lines(result.summary):
+            self._log(f"sweep: {line}")
+        self.bar.setValue(PROGRESS_STEPS)
+        self.set_status(wording.sweep_done_status(result.summary,
+                                                  time.monotonic() - self._started))
+
+    @QtCore.Slot(object)
+    def _on_sweep_failed(self, _failure: Failure) -> None:
+        self.bar.setValue(0)
+        self.set_status("The sweep failed.")
+
+    @QtCore.Slot(str)
+    def _on_sweep_ended(self, how: str) -> None:
+        if how == CANCELLED:
+            self.bar.setValue(0)
+            self.set_status("Sweep stopped. Nothing was kept.")
+            self._log("sweep stopped")
+        self.bar.setRange(0, PROGRESS_STEPS)
