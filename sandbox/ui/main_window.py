@@ -8,7 +8,6 @@ the window asks it to start a job and draws what its signals report.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,12 @@ from sandbox.errors import ConfigError
 from sandbox.runs import usable_cores
 from sandbox.ui import dialogs, wording
 from sandbox.ui.charts import LossPlot, PriceChart
-from sandbox.ui.controller import CANCELLED, RunController
+from sandbox.ui.controller import RunController
 from sandbox.ui.dialogs import Failure
 from sandbox.ui.metrics_view import MetricsView
 from sandbox.ui.options import GuiOptions
 from sandbox.ui.panels import SidePanel, csv_filters
-from sandbox.ui.progress import RunProgress
+from sandbox.ui.progress import LogView, RunProgress
 from sandbox.ui.screenshot import png_bytes, svg_bytes
 from sandbox.ui.settings import Settings, resolve_config
 from sandbox.ui.sweep_view import SweepView
@@ -136,13 +135,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.form_error = self.side_panel.form_error
         self.train_button = self.side_panel.train_button
         self.stop_button = self.side_panel.stop_button
-        self.dock = QtWidgets.QDockWidget("Settings", self)
-        self.dock.setObjectName("settings_dock")
-        self.dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable
-                              | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        self.dock.setAllowedAreas(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
-                                  | QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
-        self.dock.setWidget(self.side_panel)
+        self.dock = self.side_panel.make_dock(self)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
 
         self.chart = PriceChart(dark=self._dark)
@@ -151,11 +144,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # a second while training runs.
         self.loss_plot.plot.showGrid(x=False, y=False)
         self.metrics_view = MetricsView()
-        self.log_view = QtWidgets.QPlainTextEdit()
-        self.log_view.setReadOnly(True)
-        self.log_view.setMaximumBlockCount(5000)
-        self.log_view.setFont(QtGui.QFontDatabase.systemFont(
-            QtGui.QFontDatabase.SystemFont.FixedFont))
+        self.log_view = LogView()
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.loss_plot, "Loss")
@@ -205,12 +194,12 @@ class MainWindow(QtWidgets.QMainWindow):
                                          tip="Load prices from a CSV file")
         self.act_export_predictions = self._action(
             "&Export predictions...", self.export_predictions, shortcut="Ctrl+E",
-            tip="Write the predictions table as CSV or Parquet")
+            tip=wording.EXPORT_PREDICTIONS_TIP)
         self.act_export_chart = self._action("Export &chart...", self.export_chart,
                                              shortcut="Ctrl+Shift+E",
                                              tip="Save the chart as a PNG or SVG image")
         self.act_save_model = self._action("&Save model...", self.save_model, shortcut="Ctrl+S",
-                                           tip="Save the trained model (weights and settings)")
+                                           tip=wording.SAVE_MODEL_TIP)
         self.act_load_model = self._action("&Load model...", self.load_model,
                                            shortcut="Ctrl+L",
                                            tip="Predict on the loaded data with a saved model, "
@@ -270,29 +259,26 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _connect_controller(self) -> None:
         c = self.controller
-        # the status bar and the Sweep tab follow the controller themselves (first, so the
-        # window's handlers below, which emit its own signals, see them up to date)
-        self.run_progress.attach(c)
-        self.sweep_view.attach(c)
-        c.load_started.connect(self._on_load_started)
+        # the status bar, the Log, the Data panel, the Metrics and Sweep tabs follow the
+        # controller themselves (first, so that the window's handlers below, which emit the
+        # window's own signals, find them up to date)
+        for view in (self.run_progress, self.data_panel, self.metrics_view, self.sweep_view):
+            view.attach(c)
         c.prices_loaded.connect(self._on_prices_loaded)
         c.load_failed.connect(self._on_load_failed)
-        c.load_ended.connect(self._on_load_ended)
         c.run_started.connect(self._on_run_started)
         c.result_ready.connect(self._on_trained)
         c.ensemble_ready.connect(self._on_trained)
         c.run_failed.connect(self._on_run_failed)
-        c.run_ended.connect(self._on_run_ended)
+        c.run_ended.connect(self.run_ended)
         c.sweep_started.connect(self._on_sweep_started)
         c.sweep_failed.connect(self._on_sweep_failed)
         c.sweep_ended.connect(self.sweep_ended)
         c.retraded.connect(self._on_retraded)
         c.model_loaded.connect(self._on_model_loaded)
         c.sweep_config_opened.connect(self._on_sweep_config_opened)
-        c.written.connect(self._on_written)
         c.result_dropped.connect(self.log)
-        c.task_failed.connect(self._on_task_failed)
-        c.task_refused.connect(self._set_status)
+        c.task_failed.connect(self._report)
         c.task_ended.connect(self.task_ended)
         c.busy_changed.connect(self._update_actions)
 
@@ -497,30 +483,16 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def log(self, message: str) -> None:
         """Add a line to the Log tab."""
-        self.log_view.appendPlainText(f"{time.strftime('%H:%M:%S')}  {message}")
+        self.log_view.log(message)
 
     # ============================================================== loading =============
-    @QtCore.Slot(object)
-    def _on_load_started(self, spec: DataSpec) -> None:
-        self.data_panel.set_busy(True)
-        self.data_panel.set_note(wording.loading_text(spec))
-
     @QtCore.Slot(object)
     def _on_prices_loaded(self, loaded: Any) -> None:
         self._fallback_to_default = False
         self.chart.set_prices(loaded.frame, title=loaded.label)
         self._preview_window = None
         self._update_split_preview()
-        self.loss_plot.reset()
-        self.metrics_view.clear()
-        text = wording.loaded_text(loaded)
-        self.data_panel.set_note(text)
-        self.source_label.setText(wording.loaded_source(loaded))
         self.setWindowTitle(f"{loaded.label} - {dialogs.APP_TITLE}")
-        self.log(text.replace("\n", "; "))
-        for warning in loaded.warnings:
-            self.log(f"warning: {warning}")
-        self._set_status(f"Loaded {loaded.label}. Press Train (Ctrl+R) to fit the model.")
         if self.persist and self.controller.loaded_spec is not None:
             self.settings.save_data(self.controller.loaded_spec)
         self._validate_form()
@@ -533,8 +505,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @QtCore.Slot(object, object)
     def _on_load_failed(self, failure: Failure, spec: DataSpec) -> None:
-        self.data_panel.set_note(failure.message)
-        self._set_status("Loading failed.")
         self._report("Could not load the data", failure)
         if self._fallback_to_default and spec != DataSpec():
             # the remembered source is gone (a moved file, say): fall back to the sample
@@ -544,12 +514,6 @@ class MainWindow(QtWidgets.QMainWindow):
             self.data_panel.set_spec(default)
             QtCore.QTimer.singleShot(0, lambda: self.load(default))
 
-    @QtCore.Slot(str)
-    def _on_load_ended(self, how: str) -> None:
-        if how == CANCELLED:
-            self.data_panel.set_note("loading stopped")
-        self.data_panel.set_busy(False)
-
     # ============================================================== training ============
     # (the status bar, the progress bar and the Loss tab follow training: RunProgress)
     @QtCore.Slot(object, object, int, int)
@@ -558,7 +522,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._show_token += 1  # a re-trade still being drawn stops here
         self._drawing = False
         self.chart.clear_predictions()
-        self.metrics_view.clear("Training...")
         self.tabs.setCurrentWidget(self.loss_plot)
         self.run_started.emit(worker)
 
@@ -576,14 +539,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @QtCore.Slot(object)
     def _on_run_failed(self, failure: Failure) -> None:
-        self.metrics_view.clear()
         self._report("Training failed", failure)
-
-    @QtCore.Slot(str)
-    def _on_run_ended(self, how: str) -> None:
-        if how == CANCELLED:
-            self.metrics_view.clear("Training was stopped; press Train to start again.")
-        self.run_ended.emit(how)
 
     # ============================================================== showing a run =======
     def _show_result(self, result: Any) -> None:
@@ -639,16 +595,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.log(wording.sweep_opened_log(result, config_id))
         self._set_status(wording.sweep_opened_status(result, config_id))
 
-    @QtCore.Slot(str)
-    def _on_written(self, paths: str) -> None:
-        self.log(f"wrote {paths}")
-        self._set_status(f"Wrote {paths}")
-
-    @QtCore.Slot(str, object)
-    def _on_task_failed(self, title: str, failure: Failure) -> None:
-        self._set_status(f"{title}.")
-        self._report(title, failure)
-
     # ============================================================== sweep ===============
     # (the Sweep tab and the status bar follow the sweep: SweepView.attach, RunProgress)
     @QtCore.Slot(int, object, int, int)
@@ -703,14 +649,11 @@ class MainWindow(QtWidgets.QMainWindow):
         test_hidden = has_result and result.test_hidden
         self.act_export_predictions.setEnabled(has_result and not task and not test_hidden)
         self.act_export_predictions.setToolTip(
-            "Its test split is hidden: open the configuration selected on validation (\u2605) "
-            "to export predictions" if test_hidden
-            else "Write the predictions table as CSV or Parquet")
+            wording.TEST_HIDDEN_TIP if test_hidden else wording.EXPORT_PREDICTIONS_TIP)
         self.act_save_model.setEnabled(has_result and not task and result.can_save)
         self.act_save_model.setToolTip(
-            "This run keeps no model to save (an ensemble, or a sweep's run): train with "
-            "Seeds 1 to save one" if has_result and not result.can_save
-            else "Save the trained model (weights and settings)")
+            wording.NO_MODEL_TIP if has_result and not result.can_save
+            else wording.SAVE_MODEL_TIP)
         self.act_export_chart.setEnabled(has_data and not task)
         self.act_load_model.setEnabled(has_data and not training and not task and not sweeping)
         self.act_show_test.setEnabled(has_data)
@@ -721,13 +664,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.data_panel.setEnabled(not training and not sweeping)
         self.data_panel.set_busy(loading)
         self.model_panel.setEnabled(not training and not sweeping)
-        why = ("load data first" if not has_data else "training is running" if training
-               else "data is loading" if loading
-               else "wait for the export or other task to finish" if task
-               else f"fix the side panel: {self._form_error}" if self._form_error else "")
+        why = wording.why_no_sweep(has_data=has_data, training=training, loading=loading,
+                                   task=task, form_error=self._form_error)
         self.sweep_view.set_enabled_to_run(
-            has_data and not training and not loading and not sweeping and not task
-            and self._form_error is None, why)
+            not why and not sweeping and self._form_error is None, why)
 
     def _split_series(self) -> pd.Series | None:
         if self.result is not None:

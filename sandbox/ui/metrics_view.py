@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from sandbox import constants as C
 from sandbox.evaluate import KEY_BASELINES
 from sandbox.stats import mean_std
+from sandbox.ui.controller import CANCELLED
 from sandbox.ui.wording import (
     finite_number,
     format_number,
@@ -222,6 +223,27 @@ class MetricsView(QtWidgets.QWidget):
         self.table.setRowCount(0)
         self.caption.setText(text)
         self.verdict_label.setText("")
+
+    def attach(self, controller: Any) -> None:
+        """Empty the table when ``controller`` (a RunController) loads new data or starts,
+        fails or stops a training; the window fills it when a run is shown."""
+        controller.prices_loaded.connect(self._on_cleared)
+        controller.run_started.connect(self._on_run_started)
+        controller.run_failed.connect(self._on_cleared)
+        controller.run_ended.connect(self._on_run_ended)
+
+    @QtCore.Slot(object)
+    def _on_cleared(self, _why: Any) -> None:
+        self.clear()
+
+    @QtCore.Slot(object, object, int, int)
+    def _on_run_started(self, _worker: Any, _config: Any, _seeds: int, _jobs: int) -> None:
+        self.clear("Training...")
+
+    @QtCore.Slot(str)
+    def _on_run_ended(self, how: str) -> None:
+        if how == CANCELLED:
+            self.clear("Training was stopped; press Train to start again.")
 
     def set_metrics(self, metrics: Mapping[str, Any], *, caption: str = "",
                     model_label: str = "model",

@@ -3,18 +3,23 @@ the Train / Stop buttons.
 
 Each panel turns its widgets into the matching config dataclasses; building them is the
 validation (a :class:`~sandbox.errors.ConfigError` carries the reason the form shows).
-Panels emit ``changed`` whenever a value changes and know nothing about runs or threads.
+Panels emit ``changed`` whenever a value changes and know nothing about runs or threads;
+the Data panel only follows a controller's loads (:meth:`DataPanel.attach`) to say what
+happens to the data.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
 from sandbox import constants as C
 from sandbox.config import DataSpec, ModelConfig, RunConfig, SplitSpec, StrategyConfig, TrainConfig
 from sandbox.errors import ConfigError
+from sandbox.ui import wording
+from sandbox.ui.controller import CANCELLED
 
 __all__ = ["DataPanel", "ModelPanel", "SidePanel", "StrategyPanel"]
 
@@ -239,6 +244,33 @@ class DataPanel(QtWidgets.QGroupBox):
     def set_note(self, text: str) -> None:
         self.note.setText(text)
 
+    def attach(self, controller: Any) -> None:
+        """Follow ``controller``'s loads (a RunController): busy while one runs, and a note
+        on what was loaded, what failed or that it stopped."""
+        controller.load_started.connect(self._on_load_started)
+        controller.prices_loaded.connect(self._on_prices_loaded)
+        controller.load_failed.connect(self._on_load_failed)
+        controller.load_ended.connect(self._on_load_ended)
+
+    @QtCore.Slot(object)
+    def _on_load_started(self, spec: DataSpec) -> None:
+        self.set_busy(True)
+        self.set_note(wording.loading_text(spec))
+
+    @QtCore.Slot(object)
+    def _on_prices_loaded(self, loaded: Any) -> None:
+        self.set_note(wording.loaded_text(loaded))
+
+    @QtCore.Slot(object, object)
+    def _on_load_failed(self, failure: Any, _spec: DataSpec) -> None:
+        self.set_note(failure.message)
+
+    @QtCore.Slot(str)
+    def _on_load_ended(self, how: str) -> None:
+        if how == CANCELLED:
+            self.set_note("loading stopped")
+        self.set_busy(False)
+
     # -- internals ----------------------------------------------------------------------------
     def _sync_enabled(self) -> None:
         kind = self.kind()
@@ -461,6 +493,17 @@ class SidePanel(QtWidgets.QScrollArea):
         self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         self.setWidget(side)
         self.setMinimumWidth(side.sizeHint().width() + 16)
+
+    def make_dock(self, parent: QtWidgets.QWidget) -> QtWidgets.QDockWidget:
+        """This panel in a closable, movable dock (left or right) titled "Settings"."""
+        dock = QtWidgets.QDockWidget("Settings", parent)
+        dock.setObjectName("settings_dock")
+        dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        dock.setAllowedAreas(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
+                             | QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        dock.setWidget(self)
+        return dock
 
     def show_form_error(self, error: str | None) -> None:
         """Say why the form cannot train (None: it can)."""

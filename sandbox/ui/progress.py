@@ -1,11 +1,11 @@
-"""The status bar's progress of a job: loading, training, seed ensembles and sweeps.
+"""What the app is doing, as it goes: the status bar and the Log tab.
 
 :class:`RunProgress` owns the status bar's widgets (the status text, the progress bar and
 the source label) and follows a :class:`~sandbox.ui.controller.RunController`: each of its
-progress signals moves the bar, says where the job is (with an ETA) and adds a line to the
-Log tab; a single run's losses go to the Loss tab as they arrive. What the sentences say is
-in :mod:`sandbox.ui.wording`. The window keeps what touches its other widgets (the chart,
-the metrics table, the tabs, dialogs).
+signals (loading, training, seed ensembles, sweeps, exports) moves the bar, says where the
+job is (with an ETA) and adds a line to the :class:`LogView`; a single run's losses go to
+the Loss tab as they arrive. What the sentences say is in :mod:`sandbox.ui.wording`. The
+window keeps what touches its other widgets (the chart, the tabs, dialogs).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from sandbox.config import DataSpec, RunConfig
 from sandbox.events import format_hms
@@ -24,9 +24,24 @@ from sandbox.ui.controller import CANCELLED
 from sandbox.ui.dialogs import Failure
 from sandbox.ui.sweep_view import summary_lines
 
-__all__ = ["PROGRESS_STEPS", "RunProgress"]
+__all__ = ["PROGRESS_STEPS", "LogView", "RunProgress"]
 
 PROGRESS_STEPS = 1000
+LOG_LINES = 5000  # the Log tab keeps this many lines
+
+
+class LogView(QtWidgets.QPlainTextEdit):
+    """The Log tab: read-only lines in a fixed-width font, each with the time of day."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setMaximumBlockCount(LOG_LINES)
+        self.setFont(QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont))
+
+    def log(self, message: str) -> None:
+        """Add a line."""
+        self.appendPlainText(f"{time.strftime('%H:%M:%S')}  {message}")
 
 
 def _label() -> QtWidgets.QLabel:
@@ -76,11 +91,13 @@ class RunProgress(QtCore.QObject):
         """Follow ``controller``'s loads, trainings and sweeps (connect before the window's
         own handlers, so that a job's last signal finds the bar already updated)."""
         self._controller = controller
-        for name in ("load_started", "load_ended", "run_started", "stage_started",
-                     "batch_done", "epoch_done", "member_done", "result_ready",
-                     "ensemble_ready", "run_failed", "run_ended", "sweep_started",
-                     "sweep_run_done", "sweep_done", "sweep_failed", "sweep_ended"):
+        for name in ("load_started", "prices_loaded", "load_failed", "load_ended",
+                     "run_started", "stage_started", "batch_done", "epoch_done",
+                     "member_done", "result_ready", "ensemble_ready", "run_failed", "run_ended",
+                     "sweep_started", "sweep_run_done", "sweep_done", "sweep_failed",
+                     "sweep_ended", "written", "task_failed"):
             getattr(controller, name).connect(getattr(self, f"_on_{name}"))
+        controller.task_refused.connect(self.set_status)
 
     def set_status(self, text: str) -> None:
         self.status_text.setText(text)
@@ -100,6 +117,19 @@ class RunProgress(QtCore.QObject):
         self.set_status(text[:1].upper() + text[1:])
         if not self._controller.is_training():
             self.bar.setRange(0, 0)
+
+    @QtCore.Slot(object)
+    def _on_prices_loaded(self, loaded: Any) -> None:
+        self._loss_plot.reset()
+        self.source_label.setText(wording.loaded_source(loaded))
+        self._log(wording.loaded_text(loaded).replace("\n", "; "))
+        for warning in loaded.warnings:
+            self._log(f"warning: {warning}")
+        self.set_status(f"Loaded {loaded.label}. Press Train (Ctrl+R) to fit the model.")
+
+    @QtCore.Slot(object, object)
+    def _on_load_failed(self, _failure: Failure, _spec: DataSpec) -> None:
+        self.set_status("Loading failed.")
 
     @QtCore.Slot(str)
     def _on_load_ended(self, how: str) -> None:
@@ -236,3 +266,13 @@ class RunProgress(QtCore.QObject):
             self.set_status("Sweep stopped. Nothing was kept.")
             self._log("sweep stopped")
         self.bar.setRange(0, PROGRESS_STEPS)
+
+    # ============================================================== tasks ===============
+    @QtCore.Slot(str)
+    def _on_written(self, paths: str) -> None:
+        self._log(f"wrote {paths}")
+        self.set_status(f"Wrote {paths}")
+
+    @QtCore.Slot(str, object)
+    def _on_task_failed(self, title: str, _failure: Failure) -> None:
+        self.set_status(f"{title}.")

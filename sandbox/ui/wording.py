@@ -17,6 +17,10 @@ from sandbox.evaluate import KEY_BASELINES
 from sandbox.events import format_hms
 
 __all__ = [
+    "EXPORT_PREDICTIONS_TIP",
+    "NO_MODEL_TIP",
+    "SAVE_MODEL_TIP",
+    "TEST_HIDDEN_TIP",
     "batch_status",
     "ensemble_log",
     "ensemble_started_log",
@@ -49,10 +53,19 @@ __all__ = [
     "sweep_started_status",
     "trained_log",
     "trained_status",
+    "why_no_sweep",
 ]
 
 PLUS_MINUS = "\u00b1"
 MIDDLE_DOT = "\u00b7"
+
+# tooltips of File actions, as they are enabled or not
+EXPORT_PREDICTIONS_TIP = "Write the predictions table as CSV or Parquet"
+TEST_HIDDEN_TIP = ("Its test split is hidden: open the configuration selected on validation "
+                   "(\u2605) to export predictions")
+SAVE_MODEL_TIP = "Save the trained model (weights and settings)"
+NO_MODEL_TIP = ("This run keeps no model to save (an ensemble, or a sweep's run): train with "
+                "Seeds 1 to save one")
 
 
 # ============================================================== numbers =================
@@ -302,3 +315,12 @@ def sweep_done_status(summary: dict, seconds: float) -> str:
     return (f"Sweep finished in {format_hms(seconds)}"
             + (f"; {selected} selected on validation. Open it to see it on the chart."
                if selected else "; no run finished."))
+
+
+def why_no_sweep(*, has_data: bool, training: bool, loading: bool, task: bool,
+                 form_error: str | None) -> str:
+    """Why the Sweep tab cannot run now (its Run button's tooltip); "" when it can."""
+    return ("load data first" if not has_data else "training is running" if training
+            else "data is loading" if loading
+            else "wait for the export or other task to finish" if task
+            else f"fix the side panel: {form_error}" if form_error else "")
