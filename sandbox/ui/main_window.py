@@ -8,6 +8,7 @@ the window asks it to start a job and draws what its signals report.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from sandbox.ui.controller import RunController
 from sandbox.ui.dialogs import Failure
 from sandbox.ui.metrics_view import MetricsView
 from sandbox.ui.options import GuiOptions
-from sandbox.ui.panels import SidePanel, csv_filters
+from sandbox.ui.panels import SidePanel, chart_splitter, csv_filters, split_preview, tab_widget
 from sandbox.ui.progress import LogView, RunProgress
 from sandbox.ui.screenshot import png_bytes, svg_bytes
 from sandbox.ui.settings import Settings, resolve_config
@@ -145,22 +146,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.loss_plot.plot.showGrid(x=False, y=False)
         self.metrics_view = MetricsView()
         self.log_view = LogView()
-        self.tabs = QtWidgets.QTabWidget()
-        self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.loss_plot, "Loss")
-        self.tabs.addTab(self.metrics_view, "Metrics")
-        self.tabs.addTab(self.log_view, "Log")
         self.sweep_view = SweepView()
         self.sweep_view.set_jobs(usable_cores())
-        self.tabs.addTab(self.sweep_view, "Sweep")
-        self.splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
-        self.splitter.setObjectName("chart_splitter")
-        self.splitter.addWidget(self.chart)
-        self.splitter.addWidget(self.tabs)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([620, 260])
-        self.splitter.setChildrenCollapsible(False)
+        self.tabs = tab_widget({"Loss": self.loss_plot, "Metrics": self.metrics_view,
+                                "Log": self.log_view, "Sweep": self.sweep_view})
+        self.splitter = chart_splitter(self.chart, self.tabs)
         self.setCentralWidget(self.splitter)
         self._apply_dark(self._dark)
 
@@ -175,7 +165,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._retrade_timer.setInterval(RETRADE_DELAY_MS)
         self._retrade_timer.timeout.connect(self._retrade)
 
-    def _action(self, text: str, slot: Any, *, shortcut: Any = None, tip: str = "",
+    def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "", *,
                 checkable: bool = False) -> QtGui.QAction:
         action = QtGui.QAction(text, self)
         if shortcut is not None:
@@ -190,40 +180,33 @@ class MainWindow(QtWidgets.QMainWindow):
         return action
 
     def _build_actions(self) -> None:
-        self.act_open_csv = self._action("&Open CSV...", self.open_csv, shortcut="Ctrl+O",
-                                         tip="Load prices from a CSV file")
-        self.act_export_predictions = self._action(
-            "&Export predictions...", self.export_predictions, shortcut="Ctrl+E",
-            tip=wording.EXPORT_PREDICTIONS_TIP)
-        self.act_export_chart = self._action("Export &chart...", self.export_chart,
-                                             shortcut="Ctrl+Shift+E",
-                                             tip="Save the chart as a PNG or SVG image")
-        self.act_save_model = self._action("&Save model...", self.save_model, shortcut="Ctrl+S",
-                                           tip=wording.SAVE_MODEL_TIP)
-        self.act_load_model = self._action("&Load model...", self.load_model,
-                                           shortcut="Ctrl+L",
-                                           tip="Predict on the loaded data with a saved model, "
-                                               "without training")
-        self.act_quit = self._action("&Quit", self.close, shortcut="Ctrl+Q", tip="Quit the app")
-        self.act_train = self._action("&Train", self.train, shortcut="Ctrl+R",
-                                      tip="Train the model on the loaded data")
-        self.act_stop = self._action("&Stop", self.stop, shortcut=QtCore.Qt.Key.Key_Escape,
-                                     tip="Stop training or loading")
-        self.act_dark = self._action("&Dark chart", self._on_dark_toggled, checkable=True,
-                                     tip="Dark or light chart background")
+        act = self._action
+        self.act_open_csv = act("&Open CSV...", self.open_csv, "Ctrl+O",
+                                "Load prices from a CSV file")
+        self.act_export_predictions = act("&Export predictions...", self.export_predictions,
+                                          "Ctrl+E", wording.EXPORT_PREDICTIONS_TIP)
+        self.act_export_chart = act("Export &chart...", self.export_chart, "Ctrl+Shift+E",
+                                    "Save the chart as a PNG or SVG image")
+        self.act_save_model = act("&Save model...", self.save_model, "Ctrl+S",
+                                  wording.SAVE_MODEL_TIP)
+        self.act_load_model = act("&Load model...", self.load_model, "Ctrl+L",
+                                  "Predict on the loaded data with a saved model, without "
+                                  "training")
+        self.act_quit = act("&Quit", self.close, "Ctrl+Q", "Quit the app")
+        self.act_train = act("&Train", self.train, "Ctrl+R", "Train the model on the loaded data")
+        self.act_stop = act("&Stop", self.stop, QtCore.Qt.Key.Key_Escape,
+                            "Stop training or loading")
+        self.act_dark = act("&Dark chart", self._on_dark_toggled, None,
+                            "Dark or light chart background", checkable=True)
         self.act_dark.setChecked(self._dark)
-        self.act_show_all = self._action("Show &all bars", self.show_all, shortcut="Ctrl+0",
-                                         tip="Zoom out to every bar")
-        self.act_show_test = self._action("Show the &test split", self.show_test_split,
-                                          shortcut="Ctrl+T", tip="Zoom to the test split")
-        self.act_about = self._action("&About", self._on_about,
-                                      tip="Versions of the app and its libraries")
-        self.act_tabs = []
-        for i in range(self.tabs.count()):
-            action = self._action(f"{self.tabs.tabText(i)} tab",
-                                  lambda _=False, i=i: self.tabs.setCurrentIndex(i),
-                                  shortcut=f"Ctrl+{i + 1}")
-            self.act_tabs.append(action)
+        self.act_show_all = act("Show &all bars", self.show_all, "Ctrl+0", "Zoom out to every bar")
+        self.act_show_test = act("Show the &test split", self.show_test_split, "Ctrl+T",
+                                 "Zoom to the test split")
+        self.act_about = act("&About", self._on_about, None,
+                             "Versions of the app and its libraries")
+        self.act_tabs = [act(f"{self.tabs.tabText(i)} tab",
+                             lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+                         for i in range(self.tabs.count())]
         self.train_button.clicked.connect(self.act_train.trigger)
         self.stop_button.clicked.connect(self.act_stop.trigger)
 
@@ -269,12 +252,12 @@ class MainWindow(QtWidgets.QMainWindow):
         c.run_started.connect(self._on_run_started)
         c.result_ready.connect(self._on_trained)
         c.ensemble_ready.connect(self._on_trained)
-        c.run_failed.connect(self._on_run_failed)
+        c.run_failed.connect(functools.partial(self._report, "Training failed"))
         c.run_ended.connect(self.run_ended)
         c.sweep_started.connect(self._on_sweep_started)
-        c.sweep_failed.connect(self._on_sweep_failed)
+        c.sweep_failed.connect(functools.partial(self._report, "The sweep failed"))
         c.sweep_ended.connect(self.sweep_ended)
-        c.retraded.connect(self._on_retraded)
+        c.retraded.connect(self._show_result)
         c.model_loaded.connect(self._on_model_loaded)
         c.sweep_config_opened.connect(self._on_sweep_config_opened)
         c.result_dropped.connect(self.log)
@@ -387,11 +370,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def export_predictions(self) -> None:
         """File > Export predictions...: CSV or Parquet."""
-        if self.result is None:
-            return
-        path = self._ask_export_path("Export predictions", f"{self.result.data.label}_predictions",
-                                     {"CSV": ".csv", "Parquet": ".parquet"})
-        if path is not None:
+        if self.result is not None and (path := self._ask_export_path(
+                "Export predictions", f"{self.result.data.label}_predictions",
+                {"CSV": ".csv", "Parquet": ".parquet"})):
             self.export_predictions_to(path)
 
     def export_predictions_to(self, path: str) -> None:
@@ -400,11 +381,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def export_chart(self) -> None:
         """File > Export chart...: PNG or SVG."""
-        if self.prices is None:
-            return
-        path = self._ask_export_path("Export chart", f"{self.prices.label}_chart",
-                                     {"PNG image": ".png", "SVG image": ".svg"})
-        if path is not None:
+        if self.prices is not None and (path := self._ask_export_path(
+                "Export chart", f"{self.prices.label}_chart",
+                {"PNG image": ".png", "SVG image": ".svg"})):
             self.export_chart_to(path)
 
     def export_chart_to(self, path: str) -> None:
@@ -416,11 +395,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def save_model(self) -> None:
         """File > Save model...: the trained model's bundle into a folder."""
-        if self.result is None:
-            return
-        folder = dialogs.ask_directory(self, "Save the model into a folder", self._folder())
-        if folder:
-            self._remember_folder(folder)
+        if self.result is not None and (folder := self._ask_folder("Save the model into a folder")):
             self.save_model_to(folder)
 
     def save_model_to(self, folder: str) -> None:
@@ -428,11 +403,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def load_model(self) -> None:
         """File > Load model...: predict the loaded data with a saved model, no training."""
-        if self.prices is None:
-            return
-        folder = dialogs.ask_directory(self, "Load a saved model (its folder)", self._folder())
-        if folder:
-            self._remember_folder(folder)
+        if self.prices is not None and (folder := self._ask_folder("Load a saved model")):
             self.load_model_from(folder)
 
     def load_model_from(self, folder: str) -> None:
@@ -460,12 +431,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def export_sweep(self) -> None:
         """Sweep tab > Export results...: sweep.csv and summary.json into a folder."""
-        if self.controller.sweep_result is None:
-            return
-        folder = dialogs.ask_directory(self, "Export the sweep's results into a folder",
-                                       self._folder())
-        if folder:
-            self._remember_folder(folder)
+        if self.controller.sweep_result is not None and (
+                folder := self._ask_folder("Export the sweep's results into a folder")):
             self.export_sweep_to(folder)
 
     def export_sweep_to(self, folder: str) -> None:
@@ -537,10 +504,6 @@ class MainWindow(QtWidgets.QMainWindow):
         except ConfigError:
             pass
 
-    @QtCore.Slot(object)
-    def _on_run_failed(self, failure: Failure) -> None:
-        self._report("Training failed", failure)
-
     # ============================================================== showing a run =======
     def _show_result(self, result: Any) -> None:
         """Draw a run's overlays and fill the metrics table, then emit ``run_shown``.
@@ -567,33 +530,17 @@ class MainWindow(QtWidgets.QMainWindow):
         step()
 
     # ============================================================== tasks ===============
-    @QtCore.Slot(object)
-    def _on_retraded(self, result: Any) -> None:
-        self._show_result(result)
-        self.log(wording.retraded_log(result))
-        self._set_status(wording.retraded_status(result))
-
     @QtCore.Slot(object, str)
-    def _on_model_loaded(self, result: Any, folder: str) -> None:
-        self.loss_plot.reset()
+    def _on_model_loaded(self, result: Any, _folder: str) -> None:
         self._show_result(result)
         self.tabs.setCurrentWidget(self.metrics_view)
-        self.log(wording.model_loaded_log(result, folder))
-        self._set_status(wording.model_loaded_status(result, folder))
 
     @QtCore.Slot(object, str)
     def _on_sweep_config_opened(self, result: Any, config_id: str) -> None:
         # its settings go to the side panel, so Train reproduces it
         self.side_panel.adopt(result.config, result.all_seeds)
         self._config = result.config
-        self.loss_plot.reset()
-        for seed in result.seeds:
-            history = result.histories.get(seed, {})
-            self.loss_plot.add_member(history.get("train_loss", []), history.get("val_loss", []))
-        self._show_result(result)
-        self.tabs.setCurrentWidget(self.metrics_view)
-        self.log(wording.sweep_opened_log(result, config_id))
-        self._set_status(wording.sweep_opened_status(result, config_id))
+        self._on_model_loaded(result, config_id)
 
     # ============================================================== sweep ===============
     # (the Sweep tab and the status bar follow the sweep: SweepView.attach, RunProgress)
@@ -602,9 +549,6 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.persist:
             self.settings.set_sweep_form(self.sweep_view.saved_state())
 
-    @QtCore.Slot(object)
-    def _on_sweep_failed(self, failure: Failure) -> None:
-        self._report("The sweep failed", failure)
 
     # ============================================================== strategy ============
     @QtCore.Slot()
@@ -659,11 +603,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_show_test.setEnabled(has_data)
         self.act_show_all.setEnabled(has_data)
         self.progress.setTextVisible(training)
-        self.train_button.setEnabled(self.act_train.isEnabled())
-        self.stop_button.setEnabled(self.act_stop.isEnabled())
-        self.data_panel.setEnabled(not training and not sweeping)
-        self.data_panel.set_busy(loading)
-        self.model_panel.setEnabled(not training and not sweeping)
+        self.side_panel.set_state(can_train=self.act_train.isEnabled(),
+                                  can_stop=self.act_stop.isEnabled(),
+                                  locked=training or sweeping, loading=loading)
         why = wording.why_no_sweep(has_data=has_data, training=training, loading=loading,
                                    task=task, form_error=self._form_error)
         self.sweep_view.set_enabled_to_run(
@@ -683,18 +625,10 @@ class MainWindow(QtWidgets.QMainWindow):
             window = self.model_panel.model_config().window
         except ConfigError:
             return
-        from sandbox.features import split_labels
-
-        rows = self.prices.frame.index[window - 1:]
-        try:
-            labels = split_labels(rows, self._config.split) if len(rows) >= 3 else None
-        except ConfigError:
-            labels = None
-        if labels is None:
+        self._preview = split_preview(self.prices.frame.index, window, self._config.split)
+        if self._preview is None:
             self.chart.set_splits(None)
-            return
-        self._preview = pd.Series(labels, index=rows)
-        if window != self._preview_window:
+        elif window != self._preview_window:
             self._preview_window = window
             self.chart.set_splits(self._preview)
 
@@ -716,6 +650,13 @@ class MainWindow(QtWidgets.QMainWindow):
         if path is not None:
             self._remember_folder(path)
         return path
+
+    def _ask_folder(self, title: str) -> str | None:
+        """Ask for a folder (None when cancelled); remembers it."""
+        folder = dialogs.ask_directory(self, title, self._folder())
+        if folder:
+            self._remember_folder(folder)
+        return folder
 
     def _folder(self) -> str:
         return self.settings.last_folder() if self.persist else ""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pandas as pd
 from PySide6 import QtCore, QtWidgets
 
 from sandbox import constants as C
@@ -21,7 +22,15 @@ from sandbox.errors import ConfigError
 from sandbox.ui import wording
 from sandbox.ui.controller import CANCELLED
 
-__all__ = ["DataPanel", "ModelPanel", "SidePanel", "StrategyPanel"]
+__all__ = [
+    "DataPanel",
+    "ModelPanel",
+    "SidePanel",
+    "StrategyPanel",
+    "chart_splitter",
+    "split_preview",
+    "tab_widget",
+]
 
 Signal = QtCore.Signal
 
@@ -505,6 +514,16 @@ class SidePanel(QtWidgets.QScrollArea):
         dock.setWidget(self)
         return dock
 
+    def set_state(self, *, can_train: bool, can_stop: bool, locked: bool,
+                  loading: bool) -> None:
+        """Enable Train and Stop; ``locked`` (training or a sweep runs) keeps the data and
+        the model as they are; ``loading`` shows the data panel busy."""
+        self.train_button.setEnabled(can_train)
+        self.stop_button.setEnabled(can_stop)
+        self.data_panel.setEnabled(not locked)
+        self.data_panel.set_busy(loading)
+        self.model_panel.setEnabled(not locked)
+
     def show_form_error(self, error: str | None) -> None:
         """Say why the form cannot train (None: it can)."""
         self.form_error.setText(f"Cannot train: {error}" if error else "")
@@ -547,3 +566,38 @@ class SidePanel(QtWidgets.QScrollArea):
             same = False
         if not same:
             self.strategy_panel.set_config(config.strategy)
+
+
+def split_preview(index: pd.DatetimeIndex, window: int, split: SplitSpec) -> pd.Series | None:
+    """Where the splits will fall for a model of ``window`` bars before any training: the
+    split of each row it would predict, or None when the rows are too few to split."""
+    from sandbox.features import split_labels
+
+    rows = index[window - 1:]
+    try:
+        labels = split_labels(rows, split) if len(rows) >= 3 else None
+    except ConfigError:
+        labels = None
+    return None if labels is None else pd.Series(labels, index=rows)
+
+
+def tab_widget(pages: dict[str, QtWidgets.QWidget]) -> QtWidgets.QTabWidget:
+    """The window's lower tabs, in order, titled by the keys of ``pages``."""
+    tabs = QtWidgets.QTabWidget()
+    tabs.setDocumentMode(True)
+    for title, page in pages.items():
+        tabs.addTab(page, title)
+    return tabs
+
+
+def chart_splitter(chart: QtWidgets.QWidget, tabs: QtWidgets.QWidget) -> QtWidgets.QSplitter:
+    """The chart above the tabs, three to one; neither can be collapsed."""
+    splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+    splitter.setObjectName("chart_splitter")
+    splitter.addWidget(chart)
+    splitter.addWidget(tabs)
+    splitter.setStretchFactor(0, 3)
+    splitter.setStretchFactor(1, 1)
+    splitter.setSizes([620, 260])
+    splitter.setChildrenCollapsible(False)
+    return splitter

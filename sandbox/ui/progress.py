@@ -95,7 +95,8 @@ class RunProgress(QtCore.QObject):
                      "run_started", "stage_started", "batch_done", "epoch_done",
                      "member_done", "result_ready", "ensemble_ready", "run_failed", "run_ended",
                      "sweep_started", "sweep_run_done", "sweep_done", "sweep_failed",
-                     "sweep_ended", "written", "task_failed"):
+                     "sweep_ended", "retraded", "model_loaded", "sweep_config_opened",
+                     "written", "task_failed"):
             getattr(controller, name).connect(getattr(self, f"_on_{name}"))
         controller.task_refused.connect(self.set_status)
 
@@ -268,6 +269,27 @@ class RunProgress(QtCore.QObject):
         self.bar.setRange(0, PROGRESS_STEPS)
 
     # ============================================================== tasks ===============
+    @QtCore.Slot(object)
+    def _on_retraded(self, result: Any) -> None:
+        self._log(wording.retraded_log(result))
+        self.set_status(wording.retraded_status(result))
+
+    @QtCore.Slot(object, str)
+    def _on_model_loaded(self, result: Any, folder: str) -> None:
+        self._loss_plot.reset()  # no training: no losses
+        self._log(wording.model_loaded_log(result, folder))
+        self.set_status(wording.model_loaded_status(result, folder))
+
+    @QtCore.Slot(object, str)
+    def _on_sweep_config_opened(self, result: Any, config_id: str) -> None:
+        self._loss_plot.reset()
+        for seed in result.seeds:  # its seeds' curves, as an ensemble's members
+            history = result.histories.get(seed, {})
+            self._loss_plot.add_member(history.get("train_loss", []),
+                                       history.get("val_loss", []))
+        self._log(wording.sweep_opened_log(result, config_id))
+        self.set_status(wording.sweep_opened_status(result, config_id))
+
     @QtCore.Slot(str)
     def _on_written(self, paths: str) -> None:
         self._log(f"wrote {paths}")
