@@ -3,12 +3,17 @@
 The window holds the widgets, actions and menus and turns what happens into view updates
 (``_on_<event>``). The run lifecycle (loading, training, sweeps, exports, model bundles and
 re-trading, each on a worker thread) lives in :class:`~sandbox.ui.controller.RunController`:
-the window asks it to start a job and draws what its signals report.
+the window asks it to start a job and draws what its signals report. Views that only
+follow the controller attach to it themselves: the status bar, the progress bar, the Loss
+and Log tabs (:class:`~sandbox.ui.progress.RunProgress`), the Data panel's note, the
+Metrics and the Sweep tabs. The window keeps what involves several widgets: drawing a run,
+which actions are enabled, the split preview, dialogs and remembered settings.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,13 +113,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_ui()
         self._build_actions()
         self._build_menus()
-        self.data_panel.set_spec(config.data)
-        self.model_panel.set_configs(config.model, config.train)
         seeds = self.options.seeds
-        if seeds is None:
-            seeds = self.settings.seeds() if persist else 1
-        self.model_panel.set_seeds(seeds)
-        self.strategy_panel.set_config(config.strategy)
+        self.side_panel.set_run(config, seeds if seeds is not None
+                                else self.settings.seeds() if persist else 1)
         self._connect_panels()
         self._connect_controller()
         self._restore_window()
@@ -254,11 +255,11 @@ class MainWindow(QtWidgets.QMainWindow):
         c.ensemble_ready.connect(self._on_trained)
         c.run_failed.connect(functools.partial(self._report, "Training failed"))
         c.run_ended.connect(self.run_ended)
-        c.sweep_started.connect(self._on_sweep_started)
+        c.sweep_started.connect(self._save_sweep_form)
         c.sweep_failed.connect(functools.partial(self._report, "The sweep failed"))
         c.sweep_ended.connect(self.sweep_ended)
         c.retraded.connect(self._show_result)
-        c.model_loaded.connect(self._on_model_loaded)
+        c.model_loaded.connect(self._show_in_metrics)
         c.sweep_config_opened.connect(self._on_sweep_config_opened)
         c.result_dropped.connect(self.log)
         c.task_failed.connect(self._report)
@@ -356,10 +357,9 @@ class MainWindow(QtWidgets.QMainWindow):
         """File > Open CSV...: choose a file and load it."""
         if self.is_training() or self.is_loading() or self.is_sweeping():
             return
-        path = dialogs.ask_open_path(self, "Open a price CSV", self._folder(), csv_filters())
+        path = self._ask(dialogs.ask_open_path, "Open a price CSV", csv_filters())
         if not path:
             return
-        self._remember_folder(path)
         self.data_panel.set_csv_path(path)
         try:
             spec = self.data_panel.spec()
@@ -370,9 +370,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def export_predictions(self) -> None:
         """File > Export predictions...: CSV or Parquet."""
-        if self.result is not None and (path := self._ask_export_path(
-                "Export predictions", f"{self.result.data.label}_predictions",
-                {"CSV": ".csv", "Parquet": ".parquet"})):
+        if self.result is not None and (path := self._ask(
+                dialogs.ask_export_path, "Export predictions",
+                f"{self.result.data.label}_predictions", {"CSV": ".csv", "Parquet": ".parquet"})):
             self.export_predictions_to(path)
 
     def export_predictions_to(self, path: str) -> None:
@@ -381,8 +381,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def export_chart(self) -> None:
         """File > Export chart...: PNG or SVG."""
-        if self.prices is not None and (path := self._ask_export_path(
-                "Export chart", f"{self.prices.label}_chart",
+        if self.prices is not None and (path := self._ask(
+                dialogs.ask_export_path, "Export chart", f"{self.prices.label}_chart",
                 {"PNG image": ".png", "SVG image": ".svg"})):
             self.export_chart_to(path)
 
@@ -395,7 +395,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def save_model(self) -> None:
         """File > Save model...: the trained model's bundle into a folder."""
-        if self.result is not None and (folder := self._ask_folder("Save the model into a folder")):
+        if self.result is not None and (folder := self._ask(dialogs.ask_directory,
+                                                            "Save the model into a folder")):
             self.save_model_to(folder)
 
     def save_model_to(self, folder: str) -> None:
@@ -403,7 +404,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def load_model(self) -> None:
         """File > Load model...: predict the loaded data with a saved model, no training."""
-        if self.prices is not None and (folder := self._ask_folder("Load a saved model")):
+        if self.prices is not None and (folder := self._ask(dialogs.ask_directory,
+                                                            "Load a saved model (its folder)")):
             self.load_model_from(folder)
 
     def load_model_from(self, folder: str) -> None:
@@ -432,7 +434,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def export_sweep(self) -> None:
         """Sweep tab > Export results...: sweep.csv and summary.json into a folder."""
         if self.controller.sweep_result is not None and (
-                folder := self._ask_folder("Export the sweep's results into a folder")):
+                folder := self._ask(dialogs.ask_directory,
+                                    "Export the sweep's results into a folder")):
             self.export_sweep_to(folder)
 
     def export_sweep_to(self, folder: str) -> None:
@@ -482,7 +485,6 @@ class MainWindow(QtWidgets.QMainWindow):
             QtCore.QTimer.singleShot(0, lambda: self.load(default))
 
     # ============================================================== training ============
-    # (the status bar, the progress bar and the Loss tab follow training: RunProgress)
     @QtCore.Slot(object, object, int, int)
     def _on_run_started(self, worker: Any, _config: RunConfig, _seeds: int,
                         _jobs: int) -> None:
@@ -496,8 +498,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_trained(self, result: Any) -> None:
         """A run or an ensemble is in: show it, and re-trade it if the strategy was edited
         while it trained."""
-        self._show_result(result)
-        self.tabs.setCurrentWidget(self.metrics_view)
+        self._show_in_metrics(result)
         try:
             if self.strategy_panel.strategy_config() != result.config.strategy:
                 self._retrade_timer.start()
@@ -529,9 +530,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
         step()
 
-    # ============================================================== tasks ===============
-    @QtCore.Slot(object, str)
-    def _on_model_loaded(self, result: Any, _folder: str) -> None:
+    def _show_in_metrics(self, result: Any, _source: str = "") -> None:
+        """Show a result that was not on screen yet, with the Metrics tab in front."""
         self._show_result(result)
         self.tabs.setCurrentWidget(self.metrics_view)
 
@@ -540,15 +540,11 @@ class MainWindow(QtWidgets.QMainWindow):
         # its settings go to the side panel, so Train reproduces it
         self.side_panel.adopt(result.config, result.all_seeds)
         self._config = result.config
-        self._on_model_loaded(result, config_id)
+        self._show_in_metrics(result)
 
-    # ============================================================== sweep ===============
-    # (the Sweep tab and the status bar follow the sweep: SweepView.attach, RunProgress)
-    @QtCore.Slot(int, object, int, int)
-    def _on_sweep_started(self, _n_runs: int, _grid: dict, _seeds: int, _jobs: int) -> None:
+    def _save_sweep_form(self, *_sweep: Any) -> None:
         if self.persist:
             self.settings.set_sweep_form(self.sweep_view.saved_state())
-
 
     # ============================================================== strategy ============
     @QtCore.Slot()
@@ -644,27 +640,14 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.headless and not self._closing:
             dialogs.show_error(self, title, failure)
 
-    def _ask_export_path(self, title: str, stem: str, kinds: dict[str, str]) -> str | None:
-        """Ask where to save (see :func:`dialogs.ask_export_path`); remembers the folder."""
-        path = dialogs.ask_export_path(self, title, self._folder(), stem, kinds)
-        if path is not None:
-            self._remember_folder(path)
-        return path
-
-    def _ask_folder(self, title: str) -> str | None:
-        """Ask for a folder (None when cancelled); remembers it."""
-        folder = dialogs.ask_directory(self, title, self._folder())
-        if folder:
-            self._remember_folder(folder)
-        return folder
-
-    def _folder(self) -> str:
-        return self.settings.last_folder() if self.persist else ""
-
-    def _remember_folder(self, path: str) -> None:
-        if self.persist:
+    def _ask(self, ask: Callable[..., str | None], title: str, *args: Any) -> str | None:
+        """Ask for a file or folder with ``ask`` (a ``dialogs.ask_*``: None when cancelled)
+        in the last folder used; remember the folder of the answer."""
+        path = ask(self, title, self.settings.last_folder() if self.persist else "", *args)
+        if path and self.persist:
             p = Path(path)
             self.settings.set_last_folder(str(p if p.is_dir() else p.parent))
+        return path
 
     def _on_dark_toggled(self, checked: bool) -> None:
         self._apply_dark(checked)
@@ -692,10 +675,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self._closing:
             self._closing = True
             self._retrade_timer.stop()
+            self._save_sweep_form()
             if self.persist:
                 self.settings.save_config(self.current_config())
                 self.settings.set_seeds(self.model_panel.seeds())
-                self.settings.set_sweep_form(self.sweep_view.saved_state())
                 self.settings.save_window(self.saveGeometry(), self.saveState(),
                                           self.splitter.saveState())
                 self.settings.sync()

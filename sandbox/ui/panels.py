@@ -529,6 +529,14 @@ class SidePanel(QtWidgets.QScrollArea):
         self.form_error.setText(f"Cannot train: {error}" if error else "")
         self.form_error.setVisible(error is not None)
 
+    def set_run(self, config: RunConfig, seeds: int) -> None:
+        """Fill the forms with ``config`` (its data, model, training and strategy) and the
+        number of seeds."""
+        self.data_panel.set_spec(config.data)
+        self.model_panel.set_configs(config.model, config.train)
+        self.model_panel.set_seeds(seeds)
+        self.strategy_panel.set_config(config.strategy)
+
     def check(self, bars: int | None = None) -> str | None:
         """Show and return why the form cannot train on ``bars`` loaded bars (None: it can)."""
         error = None
