@@ -30,7 +30,15 @@ from sandbox.ui.controller import RunController
 from sandbox.ui.dialogs import Failure
 from sandbox.ui.metrics_view import MetricsView
 from sandbox.ui.options import GuiOptions
-from sandbox.ui.panels import SidePanel, chart_splitter, csv_filters, split_preview, tab_widget
+from sandbox.ui.panels import (
+    SidePanel,
+    chart_splitter,
+    csv_filters,
+    fill_menu_bar,
+    make_action,
+    split_preview,
+    tab_widget,
+)
 from sandbox.ui.progress import LogView, RunProgress
 from sandbox.ui.screenshot import png_bytes, svg_bytes
 from sandbox.ui.settings import Settings, resolve_config
@@ -142,9 +150,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.chart = PriceChart(dark=self._dark)
         self.loss_plot = LossPlot()
-        # The grid costs ~9 ms per repaint (of ~12): too much for a plot redrawn many times
-        # a second while training runs.
-        self.loss_plot.plot.showGrid(x=False, y=False)
         self.metrics_view = MetricsView()
         self.log_view = LogView()
         self.sweep_view = SweepView()
@@ -166,22 +171,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._retrade_timer.setInterval(RETRADE_DELAY_MS)
         self._retrade_timer.timeout.connect(self._retrade)
 
-    def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "", *,
-                checkable: bool = False) -> QtGui.QAction:
-        action = QtGui.QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QtGui.QKeySequence(shortcut))
-            action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
-        if tip:
-            action.setStatusTip(tip)
-            action.setToolTip(tip)
-        action.setCheckable(checkable)
-        action.triggered.connect(slot)
-        self.addAction(action)  # shortcuts work while the menu bar is hidden too
-        return action
-
     def _build_actions(self) -> None:
-        act = self._action
+        act = functools.partial(make_action, self)
         self.act_open_csv = act("&Open CSV...", self.open_csv, "Ctrl+O",
                                 "Load prices from a CSV file")
         self.act_export_predictions = act("&Export predictions...", self.export_predictions,
@@ -223,13 +214,7 @@ class MainWindow(QtWidgets.QMainWindow):
                       *self.act_tabs],
             "&Help": [self.act_about],
         }
-        for title, actions in menus.items():
-            menu = self.menuBar().addMenu(title)
-            for action in actions:
-                if action is None:
-                    menu.addSeparator()
-                else:
-                    menu.addAction(action)
+        fill_menu_bar(self.menuBar(), menus)
 
     def _connect_panels(self) -> None:
         self.data_panel.load_requested.connect(self.load)
@@ -338,7 +323,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def stop(self) -> None:
         """Stop training, loading or the sweep (training answers within one batch)."""
         if self.controller.stop():
-            self._set_status("Stopping...")
+            self.run_progress.set_status("Stopping...")
 
     def show_all(self) -> None:
         if self.prices is not None:
@@ -627,9 +612,6 @@ class MainWindow(QtWidgets.QMainWindow):
         elif window != self._preview_window:
             self._preview_window = window
             self.chart.set_splits(self._preview)
-
-    def _set_status(self, text: str) -> None:
-        self.status_text.setText(text)
 
     def _report(self, title: str, failure: Failure) -> None:
         """Log a failure and show it as a dialog (unless headless)."""

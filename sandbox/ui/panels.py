@@ -1,5 +1,6 @@
 """The side panel: its forms (Data, Model and training, Strategy), the form's error line and
-the Train / Stop buttons.
+the Train / Stop buttons; and the small builders of the window's layout (lower tabs, chart
+splitter, actions and menus).
 
 Each panel turns its widgets into the matching config dataclasses; building them is the
 validation (a :class:`~sandbox.errors.ConfigError` carries the reason the form shows).
@@ -11,10 +12,11 @@ happens to the data.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from sandbox import constants as C
 from sandbox.config import DataSpec, ModelConfig, RunConfig, SplitSpec, StrategyConfig, TrainConfig
@@ -28,6 +30,8 @@ __all__ = [
     "SidePanel",
     "StrategyPanel",
     "chart_splitter",
+    "fill_menu_bar",
+    "make_action",
     "split_preview",
     "tab_widget",
 ]
@@ -609,3 +613,33 @@ def chart_splitter(chart: QtWidgets.QWidget, tabs: QtWidgets.QWidget) -> QtWidge
     splitter.setSizes([620, 260])
     splitter.setChildrenCollapsible(False)
     return splitter
+
+
+def make_action(parent: QtWidgets.QWidget, text: str, slot: Callable[..., Any],
+                shortcut: Any = None, tip: str = "", *,
+                checkable: bool = False) -> QtGui.QAction:
+    """An action of ``parent`` calling ``slot``; its shortcut works while the menu bar is
+    hidden too (the action is added to ``parent`` itself)."""
+    action = QtGui.QAction(text, parent)
+    if shortcut is not None:
+        action.setShortcut(QtGui.QKeySequence(shortcut))
+        action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+    if tip:
+        action.setStatusTip(tip)
+        action.setToolTip(tip)
+    action.setCheckable(checkable)
+    action.triggered.connect(slot)
+    parent.addAction(action)
+    return action
+
+
+def fill_menu_bar(bar: QtWidgets.QMenuBar,
+                  menus: dict[str, Sequence[QtGui.QAction | None]]) -> None:
+    """One menu per title, with its actions in order (None: a separator)."""
+    for title, actions in menus.items():
+        menu = bar.addMenu(title)
+        for action in actions:
+            if action is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(action)
