@@ -8,12 +8,12 @@ Tiny runs (window 10, hidden 8, 2 epochs, GSPC since 2014) in this process (the
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
+from helpers import count_slow_batches
 
 from sandbox import constants as C
-from sandbox import pipeline, training
+from sandbox import pipeline
 from sandbox.config import DataSpec
 from sandbox.errors import TrainingError
 from sandbox.ui.controller import RunController
@@ -134,14 +134,7 @@ def test_train_then_retrade_without_training(loaded, qtbot, small, monkeypatch):
 
 
 def test_stop_cancels_training_within_a_batch(loaded, qtbot, small, monkeypatch):
-    counts = {"batches": 0}
-
-    class Counting(training.Callbacks):
-        def on_batch_end(self, epoch, batch, loss):
-            counts["batches"] += 1
-            time.sleep(0.002)  # keep batches slow enough to stop mid-epoch
-
-    monkeypatch.setattr(training, "Callbacks", Counting)
+    counts = count_slow_batches(monkeypatch)
     events = Events(loaded)
     config = small.replace(train=small.train.replace(epochs=200, batch_size=16))
     assert loaded.train(config)

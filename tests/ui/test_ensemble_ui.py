@@ -14,10 +14,11 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import count_slow_batches
 from PySide6 import QtCore
 
 from sandbox import constants as C
-from sandbox import ensemble, stats, training
+from sandbox import ensemble, stats
 from sandbox.config import DataSpec, ModelConfig, RunConfig, StrategyConfig, TrainConfig
 from sandbox.ui.charts import PriceChart
 from sandbox.ui.charts.equity import band_lines
@@ -167,14 +168,7 @@ def test_strategy_change_retrades_the_ensemble(make_window, qtbot, monkeypatch):
 
 
 def test_stop_during_an_ensemble_keeps_nothing(make_window, qtbot, monkeypatch, dialogs_shown):
-    counts = {"batches": 0}
-
-    class Counting(training.Callbacks):
-        def on_batch_end(self, epoch, batch, loss):
-            counts["batches"] += 1
-            time.sleep(0.002)  # keep batches slow enough to stop mid-member
-
-    monkeypatch.setattr(training, "Callbacks", Counting)
+    counts = count_slow_batches(monkeypatch)
     in_process(monkeypatch)
     window = make_window(TINY.replace(train=TINY.train.replace(epochs=200)), seeds=2)
     with qtbot.waitSignal(window.run_started, timeout=10_000):

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import count_slow_batches
 
 from sandbox import constants as C
 from sandbox import training
@@ -78,14 +79,7 @@ def test_two_epochs_send_loss_points_through_signals(make_window, qtbot, recorde
 
 
 def test_stop_answers_within_one_batch(make_window, qtbot, monkeypatch, small, dialogs_shown):
-    counts = {"batches": 0}
-
-    class Counting(training.Callbacks):
-        def on_batch_end(self, epoch, batch, loss):
-            counts["batches"] += 1
-            time.sleep(0.002)  # keep batches slow enough to stop mid-epoch
-
-    monkeypatch.setattr(training, "Callbacks", Counting)
+    counts = count_slow_batches(monkeypatch)
     config = small.replace(train=small.train.replace(epochs=200, batch_size=16))
     window = make_window(config)
     with qtbot.waitSignal(window.run_started, timeout=10_000):

@@ -11,10 +11,11 @@ import time
 
 import pandas as pd
 import pytest
+from helpers import count_slow_batches
 from PySide6 import QtCore
 
 from sandbox import constants as C
-from sandbox import sweep, training
+from sandbox import sweep
 from sandbox.config import DataSpec, ModelConfig, RunConfig, StrategyConfig, TrainConfig
 from sandbox.errors import ConfigError
 from sandbox.ui.sweep_view import SELECTED_MARK, SweepView, grid_text
@@ -317,14 +318,7 @@ def test_window_runs_a_sweep_and_opens_the_selected_configuration(make_window, q
 
 
 def test_stop_during_a_sweep_drops_its_runs(make_window, qtbot, monkeypatch, dialogs_shown):
-    counts = {"batches": 0}
-
-    class Counting(training.Callbacks):
-        def on_batch_end(self, epoch, batch, loss):
-            counts["batches"] += 1
-            time.sleep(0.002)  # keep batches slow enough to stop mid-run
-
-    monkeypatch.setattr(training, "Callbacks", Counting)
+    counts = count_slow_batches(monkeypatch)
     window = make_window(TINY)
     view = window.sweep_view
     view.edits["epochs"].setText("200,201")

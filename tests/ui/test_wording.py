@@ -1,0 +1,199 @@
+"""What the status bar and the Log tab say: sandbox.ui.wording against hand-written sentences.
+
+No Qt: results, records and loaded prices are plain namespaces with the fields the
+sentences read; configs are the real dataclasses.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pandas as pd
+
+from sandbox import constants as C
+from sandbox.config import DataSpec, ModelConfig, RunConfig, StrategyConfig, TrainConfig
+from sandbox.evaluate import KEY_BASELINES
+from sandbox.ui import wording
+
+CONFIG = RunConfig(
+    data=DataSpec(source="sample:GSPC"),
+    model=ModelConfig(kind="gru", window=20, hidden=16, layers=1, dropout=0.0),
+    train=TrainConfig(epochs=10, patience=3, batch_size=32, lr=3e-4, seed=7),
+    strategy=StrategyConfig(threshold_bps=10.0, cost_bps=5.0),
+)
+PM = "\u00b1"
+
+
+def run_result(**metrics: dict) -> SimpleNamespace:
+    return SimpleNamespace(config=CONFIG, metrics=metrics)
+
+
+# ------------------------------------------------------------------------ numbers -------
+def test_numbers_read_n_a_unless_finite():
+    assert wording.format_number(0.123456) == "0.1235"
+    assert wording.format_number(0.123456, 6) == "0.123456"
+    assert wording.format_number(12) == "12"
+    assert wording.format_number(float("nan")) == "n/a"
+    assert wording.format_number(None) == "n/a"
+    assert wording.format_number(True) == "n/a"
+    assert wording.format_percent(0.0123) == "+1.23%"
+    assert wording.format_percent(-0.5) == "-50.00%"
+    assert wording.format_percent(math.inf) == "n/a"
+    assert wording.strategy_text(CONFIG.strategy) == (
+        "long/flat, threshold 10 bps, cost 5 bps, fill at next open")
+
+
+# ------------------------------------------------------------------------ data ----------
+def test_loaded_prices_are_described_with_their_span_and_cache():
+    frame = pd.DataFrame({"close": [1.0, 2.0, 3.0]},
+                         index=pd.to_datetime(["2020-01-02", "2020-01-03", "2021-12-31"]))
+    fresh = SimpleNamespace(label="GSPC", frame=frame, from_cache=False, cached_at=None)
+    assert wording.loaded_text(fresh) == "GSPC: 3 bars, 2020-01-02 .. 2021-12-31"
+    assert wording.loaded_source(fresh) == "GSPC \u00b7 3 bars"
+    cached = SimpleNamespace(label="AAPL", frame=frame, from_cache=True,
+                             cached_at="2024-05-06T07:08:09")
+    assert wording.loaded_text(cached) == ("AAPL: 3 bars, 2020-01-02 .. 2021-12-31\n"
+                                           "cached data from 2024-05-06 07:08 (the download "
+                                           "failed)")
+    assert wording.loaded_source(cached) == ("AAPL \u00b7 3 bars \u00b7 cached data from "
+                                             "2024-05-06 07:08")
+    assert wording.loading_text(DataSpec(source="yahoo:AAPL")) == "downloading AAPL..."
+    assert wording.loading_text(DataSpec(source="sample:GSPC")) == "loading GSPC..."
+
+
+# ------------------------------------------------------------------------ training ------
+def test_a_run_starting_says_its_settings():
+    assert wording.settings_text(CONFIG) == (
+        "gru window=20 hidden=16 layers=1 dropout=0 epochs=10 patience=3 batch=32 lr=0.0003")
+    assert wording.run_started_status(CONFIG) == (
+        "Training GRU (window 20, hidden 16, 1 layer(s)) for up to 10 epochs...")
+    assert wording.run_started_log(CONFIG, "GSPC") == (
+        "training gru window=20 hidden=16 layers=1 dropout=0 epochs=10 patience=3 batch=32 "
+        "lr=0.0003 seed=7 on GSPC")
+    assert wording.ensemble_started_status(CONFIG, 4, 2) == (
+        "Training 4 GRU models (seeds 7..10) in 2 worker process(es); each shows up as it "
+        "finishes...")
+    assert wording.ensemble_started_log(CONFIG, 4, 2, "GSPC") == (
+        "training a 4-seed ensemble: gru window=20 hidden=16 layers=1 dropout=0 epochs=10 "
+        "patience=3 batch=32 lr=0.0003 seeds=7..10 in 2 process(es), 1 torch thread each, "
+        "on GSPC")
+
+
+def test_batches_and_epochs_show_losses_speed_and_eta():
+    assert wording.batch_status(1.5, 0.012345, 1234.4, 10, 75.0) == (
+        "epoch 2/10  batch loss 0.01235  1,234 samples/s  ETA 1:15")
+    last = {"train_loss": 0.5, "val_loss": 0.25}
+    assert wording.batch_status(2.25, 0.1, 10.0, 10, float("nan"), last) == (
+        "epoch 3/10  batch loss 0.1  train 0.5  val 0.25  10 samples/s  ETA 0:00")
+    info = {"epoch": 3, "epochs": 10, "train_loss": 0.123456, "val_loss": 0.2,
+            "best_val_loss": 0.2, "samples_per_s": 2500.0, "eta_s": 3725.0}
+    assert wording.epoch_status(info) == (
+        "epoch 3/10  train 0.1235  val 0.2  2,500 samples/s  ETA 1:02:05")
+    assert wording.epoch_log(info) == (
+        "epoch 3/10: train 0.12346, val 0.2 (best), 2,500 samples/s")
+    assert wording.epoch_log({**info, "best_val_loss": 0.1}) == (
+        "epoch 3/10: train 0.12346, val 0.2, 2,500 samples/s")
+
+
+def test_a_trained_run_is_compared_with_the_random_walk():
+    history = SimpleNamespace(epochs_run=4, stopped_early=True, best_val_loss=0.000123456,
+                              best_epoch=2)
+    assert wording.trained_log(history, 12.34) == (
+        "trained 4 epoch(s) (early stop) in 12.3 s; best validation loss 0.00012346 at "
+        "epoch 2")
+    result = run_result(**{C.MODEL: {C.RMSE: 0.0123, C.TOTAL_RETURN: 0.05},
+                           KEY_BASELINES: {C.RANDOM_WALK: {C.RMSE: 0.0121}}})
+    assert wording.trained_status(result, 61.0) == (
+        "Trained in 1:01: test RMSE 0.012300 vs random walk 0.012100; total return +5.00% "
+        "after costs.")
+    assert wording.trained_status(run_result(), 1.0) == (
+        "Trained in 0:01: test RMSE n/a vs random walk n/a; total return n/a after costs.")
+
+
+def test_an_ensemble_reports_members_and_mean_and_spread():
+    ok = SimpleNamespace(seed=3, error=None, seconds=4.25, val_loss=0.5, best_epoch=2,
+                         test_metrics={C.RMSE: 0.01})
+    assert wording.member_log(ok) == (
+        "seed 3 trained in 4.2 s: best validation loss 0.5 at epoch 2; test RMSE 0.010000")
+    failed = SimpleNamespace(seed=4, error="loss is NaN")
+    assert wording.member_log(failed) == "seed 4 failed: loss is NaN"
+
+    result = SimpleNamespace(
+        n_seeds=3, failed={5: "loss is NaN"},
+        stats={C.TEST: {C.RMSE: {"mean": 0.0125, "std": 0.0005},
+                        C.TOTAL_RETURN: {"mean": -0.02, "std": 0.01}}},
+        metrics={KEY_BASELINES: {C.RANDOM_WALK: {C.RMSE: 0.012}}})
+    assert wording.ensemble_log(result, 30.0) == (
+        "trained a 3-seed ensemble in 30.0 s; seed 5 failed: loss is NaN")
+    assert wording.ensemble_status(result, 30.0) == (
+        f"Trained 3 seeds in 0:30: test RMSE 0.012500 {PM} 0.000500 vs random walk 0.012000; "
+        f"total return -2.00% {PM} 1.00% after costs; 1 seed(s) failed (see the Log).")
+    result.failed = {}
+    assert wording.ensemble_status(result, 30.0).endswith("after costs.")
+
+
+def test_a_stopped_training_says_how_far_it_got():
+    assert wording.stopped_after(1, 0, None) == ""
+    assert wording.stopped_after(1, 0, {"epoch": 3.0}) == " after epoch 3"
+    assert wording.stopped_after(4, 2, {"epoch": 3.0}) == " after 2 seed(s)"
+
+
+# ------------------------------------------------------------------------ shown runs ----
+def test_retrades_models_and_sweep_configurations_in_words():
+    result = run_result(**{C.MODEL: {C.TOTAL_RETURN: 0.1, C.SHARPE: 1.23456}})
+    assert wording.retraded_log(result) == (
+        "re-traded (long/flat, threshold 10 bps, cost 5 bps, fill at next open): total return "
+        "+10.00%, sharpe 1.235")
+    assert wording.retraded_status(result) == (
+        "Paper trading updated: long/flat, threshold 10 bps, cost 5 bps, fill at next open; "
+        "model total return +10.00%.")
+    loaded = SimpleNamespace(config=CONFIG, data=SimpleNamespace(label="GOOG"))
+    assert wording.model_loaded_log(loaded, "/m") == (
+        "predicted GOOG with the model saved in /m (no training); rows are labelled with the "
+        "model's own split rule, so on data it never saw every row is out of sample")
+    assert wording.model_loaded_status(loaded, "/m") == (
+        "Predictions from the saved GRU model in /m.")
+    opened = SimpleNamespace(seeds=[0, 1], n_seeds=2, test_hidden=True)
+    assert wording.sweep_opened_log(opened, "c03") == (
+        "opened sweep configuration c03 (seeds 0, 1); the side panel now holds its settings")
+    assert wording.sweep_opened_status(opened, "c03") == (
+        "Showing sweep configuration c03: 2 seed(s) averaged; validation only: its test split "
+        "stays hidden because another configuration was selected.")
+    opened.test_hidden = False
+    assert wording.sweep_opened_status(opened, "c03") == (
+        "Showing sweep configuration c03: 2 seed(s) averaged.")
+
+
+# ------------------------------------------------------------------------ sweeps --------
+def test_a_sweep_in_words():
+    grid = {"hidden": [8, 16], "lr": [0.001]}
+    assert wording.sweep_started_status(4, grid, 2, 3) == (
+        "Sweep: 4 runs (hidden=8,16 lr=0.001, 2 seed(s)) in 3 process(es)...")
+    assert wording.sweep_started_log(4, grid, 2, 3, "GSPC") == (
+        "sweep started: 4 runs, grid hidden=8,16 lr=0.001, 2 seed(s) per configuration, "
+        "3 process(es), on GSPC")
+    record = SimpleNamespace(done=2, total=4, config_id="c01", label="hidden=8", error=None,
+                             val_loss=0.25, val_metrics={C.SHARPE: 0.5}, seconds=3.04)
+    assert wording.sweep_run_log(record) == (
+        "sweep run 2/4 c01 hidden=8: val loss 0.25, val sharpe 0.5 (3.0 s)")
+    record.error = "loss is NaN"
+    assert wording.sweep_run_log(record) == (
+        "sweep run 2/4 c01 hidden=8: failed: loss is NaN (3.0 s)")
+    assert wording.sweep_done_status({"selected": {"config_id": "c02"}}, 90.0) == (
+        "Sweep finished in 1:30; c02 selected on validation. Open it to see it on the chart.")
+    assert wording.sweep_done_status({"selected": None}, 5.0) == (
+        "Sweep finished in 0:05; no run finished.")
+
+
+def test_why_a_sweep_cannot_start():
+    def why(**state):
+        return wording.why_no_sweep(**{"has_data": True, "training": False, "loading": False,
+                                       "task": False, "form_error": None, **state})
+
+    assert why() == ""
+    assert why(has_data=False, training=True) == "load data first"
+    assert why(training=True, loading=True) == "training is running"
+    assert why(loading=True) == "data is loading"
+    assert why(task=True) == "wait for the export or other task to finish"
+    assert why(form_error="window 0: too short") == "fix the side panel: window 0: too short"
