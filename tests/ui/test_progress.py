@@ -1,0 +1,96 @@
+"""The status bar and the Log tab following a controller: RunProgress and LogView alone.
+
+The controller's signals are emitted by hand (nothing trains); the Loss tab is a stand-in
+that records what it is given. Qt warnings fail the tests.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from PySide6 import QtWidgets
+
+from sandbox.config import RunConfig
+from sandbox.ui.controller import RunController
+from sandbox.ui.progress import PROGRESS_STEPS, LogView, RunProgress
+
+
+class Controller(RunController):
+    """A controller with prices on hand and nothing running."""
+
+    prices = SimpleNamespace(label="GSPC")
+
+
+class LossStandIn:
+    def __init__(self) -> None:
+        self.plot = SimpleNamespace(showGrid=lambda **_: None)
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str):
+        return lambda *args: self.calls.append(name)
+
+
+@pytest.fixture
+def progress(qtbot):
+    window = QtWidgets.QMainWindow()
+    qtbot.addWidget(window)
+    log = LogView()
+    loss = LossStandIn()
+    view = RunProgress(window.statusBar(), loss, log.log, window)
+    controller = Controller(window)
+    view.attach(controller)
+    return SimpleNamespace(window=window, view=view, controller=controller, log=log, loss=loss)
+
+
+def log_lines(log: LogView) -> list[str]:
+    return [line[10:] for line in log.toPlainText().splitlines()]  # without "HH:MM:SS  "
+
+
+def test_a_stopped_run_says_after_which_epoch(progress):
+    c, view = progress.controller, progress.view
+    config = RunConfig()
+    c.run_started.emit(None, config, 1, 1)
+    assert view.bar.value() == 0 and view.bar.maximum() == PROGRESS_STEPS
+    assert view.status_text.text().startswith("Training LSTM (window 30")
+    c.epoch_done.emit({"epoch": 1, "epochs": 4, "train_loss": 0.5, "val_loss": 0.25,
+                       "best_val_loss": 0.25, "samples_per_s": 1000.0, "eta_s": 3.0})
+    assert view.bar.value() == PROGRESS_STEPS // 4
+    assert view.status_text.text() == "epoch 1/4  train 0.5  val 0.25  1,000 samples/s  ETA 0:03"
+    c.run_ended.emit("cancelled")
+    assert view.status_text.text() == "Training stopped after epoch 1. Nothing was kept."
+    assert view.bar.value() == 0
+    assert log_lines(progress.log)[-2:] == [
+        "epoch 1/4: train 0.5, val 0.25 (best), 1,000 samples/s",
+        "training stopped after epoch 1",
+    ]
+    assert progress.loss.calls == ["reset", "add_epoch"]
+
+
+def test_an_ensemble_is_busy_until_its_first_member(progress):
+    c, view = progress.controller, progress.view
+    c.run_started.emit(None, RunConfig(), 4, 2)
+    assert view.bar.maximum() == 0  # busy
+    member = SimpleNamespace(done=1, total=4, seed=0, error=None, seconds=1.0, val_loss=0.5,
+                             best_epoch=1, test_metrics={}, train_losses=[1.0],
+                             val_losses=[0.5])
+    c.member_done.emit(member)
+    assert view.bar.maximum() == PROGRESS_STEPS and view.bar.value() == PROGRESS_STEPS // 4
+    assert view.status_text.text().startswith("1/4 seeds trained  ETA ")
+    c.run_ended.emit("cancelled")
+    assert view.status_text.text() == "Training stopped after 1 seed(s). Nothing was kept."
+    assert progress.loss.calls == ["reset", "add_member"]
+
+
+def test_loads_and_tasks_in_the_status_bar(progress):
+    c, view = progress.controller, progress.view
+    c.written.emit("/tmp/a.csv")
+    assert view.status_text.text() == "Wrote /tmp/a.csv"
+    assert log_lines(progress.log) == ["wrote /tmp/a.csv"]
+    c.task_failed.emit("Could not export the chart", None)
+    assert view.status_text.text() == "Could not export the chart."
+    c.task_refused.emit("Another task is still running.")
+    assert view.status_text.text() == "Another task is still running."
+    c.load_ended.emit("cancelled")
+    assert view.status_text.text() == "Loading stopped."
+    assert view.bar.maximum() == PROGRESS_STEPS
