@@ -212,6 +212,13 @@ class RunController(QtCore.QObject):
         return not (self.is_loading() or self.is_training() or self.is_sweeping()
                     or self.is_running_task())
 
+    def follow(self, view: QtCore.QObject, *events: str) -> None:
+        """Connect each of these signals to the ``view._on_<event>`` of the same name: how
+        views that only follow the app's jobs (the status bar, the Data panel, the Metrics
+        and Sweep tabs) attach themselves."""
+        for event in events:
+            getattr(self, event).connect(getattr(view, f"_on_{event}"))
+
     # ============================================================== loading =============
     def load(self, spec: DataSpec, *, pending: PendingLoad | None = None) -> bool:
         """Load ``spec`` on a worker thread; False when a load, training or sweep runs."""

@@ -233,9 +233,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # window's own signals, find them up to date)
         for view in (self.run_progress, self.data_panel, self.metrics_view, self.sweep_view):
             view.attach(c)
-        c.prices_loaded.connect(self._on_prices_loaded)
-        c.load_failed.connect(self._on_load_failed)
-        c.run_started.connect(self._on_run_started)
+        c.follow(self, "prices_loaded", "load_failed", "run_started", "sweep_config_opened")
         c.result_ready.connect(self._on_trained)
         c.ensemble_ready.connect(self._on_trained)
         c.run_failed.connect(functools.partial(self._report, "Training failed"))
@@ -245,7 +243,6 @@ class MainWindow(QtWidgets.QMainWindow):
         c.sweep_ended.connect(self.sweep_ended)
         c.retraded.connect(self._show_result)
         c.model_loaded.connect(self._show_in_metrics)
-        c.sweep_config_opened.connect(self._on_sweep_config_opened)
         c.result_dropped.connect(self.log)
         c.task_failed.connect(self._report)
         c.task_ended.connect(self.task_ended)

@@ -227,13 +227,14 @@ class MetricsView(QtWidgets.QWidget):
     def attach(self, controller: Any) -> None:
         """Empty the table when ``controller`` (a RunController) loads new data or starts,
         fails or stops a training; the window fills it when a run is shown."""
-        controller.prices_loaded.connect(self._on_cleared)
-        controller.run_started.connect(self._on_run_started)
-        controller.run_failed.connect(self._on_cleared)
-        controller.run_ended.connect(self._on_run_ended)
+        controller.follow(self, "prices_loaded", "run_started", "run_failed", "run_ended")
 
     @QtCore.Slot(object)
-    def _on_cleared(self, _why: Any) -> None:
+    def _on_prices_loaded(self, _loaded: Any) -> None:
+        self.clear()
+
+    @QtCore.Slot(object)
+    def _on_run_failed(self, _failure: Any) -> None:
         self.clear()
 
     @QtCore.Slot(object, object, int, int)

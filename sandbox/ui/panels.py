@@ -260,10 +260,7 @@ class DataPanel(QtWidgets.QGroupBox):
     def attach(self, controller: Any) -> None:
         """Follow ``controller``'s loads (a RunController): busy while one runs, and a note
         on what was loaded, what failed or that it stopped."""
-        controller.load_started.connect(self._on_load_started)
-        controller.prices_loaded.connect(self._on_prices_loaded)
-        controller.load_failed.connect(self._on_load_failed)
-        controller.load_ended.connect(self._on_load_ended)
+        controller.follow(self, "load_started", "prices_loaded", "load_failed", "load_ended")
 
     @QtCore.Slot(object)
     def _on_load_started(self, spec: DataSpec) -> None:

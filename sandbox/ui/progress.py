@@ -94,14 +94,12 @@ class RunProgress(QtCore.QObject):
         """Follow ``controller``'s loads, trainings and sweeps (connect before the window's
         own handlers, so that a job's last signal finds the bar already updated)."""
         self._controller = controller
-        for name in ("load_started", "prices_loaded", "load_failed", "load_ended",
-                     "run_started", "stage_started", "batch_done", "epoch_done",
-                     "member_done", "result_ready", "ensemble_ready", "run_failed", "run_ended",
-                     "sweep_started", "sweep_run_done", "sweep_done", "sweep_failed",
-                     "sweep_ended", "retraded", "model_loaded", "sweep_config_opened",
-                     "written", "task_failed"):
-            getattr(controller, name).connect(getattr(self, f"_on_{name}"))
-        controller.task_refused.connect(self.set_status)
+        controller.follow(self, "load_started", "prices_loaded", "load_failed", "load_ended",
+                          "run_started", "stage_started", "batch_done", "epoch_done",
+                          "member_done", "result_ready", "ensemble_ready", "run_failed",
+                          "run_ended", "sweep_started", "sweep_run_done", "sweep_done",
+                          "sweep_failed", "sweep_ended", "retraded", "model_loaded",
+                          "sweep_config_opened", "written", "task_failed", "task_refused")
 
     def set_status(self, text: str) -> None:
         self.status_text.setText(text)
@@ -301,3 +299,7 @@ class RunProgress(QtCore.QObject):
     @QtCore.Slot(str, object)
     def _on_task_failed(self, title: str, _failure: Failure) -> None:
         self.set_status(f"{title}.")
+
+    @QtCore.Slot(str)
+    def _on_task_refused(self, why: str) -> None:
+        self.set_status(why)

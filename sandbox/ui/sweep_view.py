@@ -259,17 +259,17 @@ class SweepView(QtWidgets.QWidget):
     def attach(self, controller: Any) -> None:
         """Follow ``controller``'s sweeps (a RunController): the table fills in as runs
         finish and empties when new data is loaded."""
-        controller.sweep_started.connect(self._on_sweep_started)
-        controller.sweep_run_done.connect(self.add_record)
-        controller.sweep_done.connect(self._on_sweep_done)
-        controller.sweep_failed.connect(self._on_sweep_failed)
-        controller.sweep_ended.connect(self._on_sweep_ended)
-        controller.prices_loaded.connect(self._on_prices_loaded)
+        controller.follow(self, "sweep_started", "sweep_run_done", "sweep_done", "sweep_failed",
+                          "sweep_ended", "prices_loaded")
 
     @QtCore.Slot(int, object, int, int)
     def _on_sweep_started(self, _n_runs: int, _grid: dict, seeds: int, _jobs: int) -> None:
         self.start(seeds)
         self.set_running(True)
+
+    @QtCore.Slot(object)
+    def _on_sweep_run_done(self, record: Any) -> None:
+        self.add_record(record)
 
     @QtCore.Slot(object)
     def _on_sweep_done(self, result: Any) -> None:
