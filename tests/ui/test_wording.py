@@ -7,6 +7,8 @@ sentences read; configs are the real dataclasses.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pandas as pd
@@ -27,6 +29,13 @@ PM = "\u00b1"
 
 def run_result(**metrics: dict) -> SimpleNamespace:
     return SimpleNamespace(config=CONFIG, metrics=metrics)
+
+
+def test_wording_does_not_import_qt():
+    code = "import sys, sandbox.ui.wording; print('PySide6' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
 
 
 # ------------------------------------------------------------------------ numbers -------
