@@ -384,9 +384,9 @@ def _child_main(conn: Any, cancel: Any, parent_pid: int) -> None:
         try:
             message = conn.recv()
         except (EOFError, OSError):
-            return
+            break
         if message[0] != "call":
-            return
+            break
         _, fn, args, kwargs, stream_arg, cancellable = message
         known = _argument_objects(args, kwargs)
 
@@ -407,7 +407,20 @@ def _child_main(conn: Any, cancel: Any, parent_pid: int) -> None:
         try:
             conn.send_bytes(reply)
         except (OSError, ValueError):
-            return
+            break
+    _release_workers()
+
+
+def _release_workers() -> None:
+    """End the loky worker processes that ensembles and sweeps started in this process, so
+    they and their shared-memory folder go before it does (else loky's resource tracker
+    warns about a leaked folder when the app closes)."""
+    import sys
+
+    module = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(module, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)
 
 
 def _is_user_error(exc: BaseException) -> bool:

@@ -246,6 +246,34 @@ def test_ensembles_and_sweeps_in_the_child_run_in_parallel(engine):
     assert engine.call(loky_jobs) == 2
 
 
+def test_closing_after_an_ensemble_leaves_no_worker_and_no_warning(tmp_path):
+    """The torch process ends the loky workers it started before it leaves, so loky's
+    resource tracker finds no leaked shared-memory folder when the app closes."""
+    script = textwrap.dedent("""
+        from sandbox import ensemble
+        from sandbox.config import DataSpec, ModelConfig, RunConfig, TrainConfig
+        from sandbox.data import load_prices
+        from sandbox.engine import ChildEngine
+
+        if __name__ == "__main__":
+            config = RunConfig(data=DataSpec(source="sample:GSPC", start="2016-01-01"),
+                               model=ModelConfig(window=10, hidden=4, layers=1, dropout=0.0),
+                               train=TrainConfig(epochs=1, patience=0, seed=0))
+            engine = ChildEngine()
+            result = engine.call(ensemble.run_ensemble, (config,),
+                                 {"seeds": 2, "jobs": 2, "prices": load_prices(config.data)})
+            engine.shutdown()
+            print(result.seeds)
+    """)
+    path = tmp_path / "ensemble.py"
+    path.write_text(script)
+    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[0, 1]"
+    assert "leaked" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr
+
+
 def test_in_process_engine_runs_on_the_calling_thread():
     engine = InProcessEngine()
     names: list[str] = []
