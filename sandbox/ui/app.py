@@ -80,6 +80,7 @@ def main(options: GuiOptions | None = None) -> int:
     window.show()
     stop_on_sigint = _SigintCloses(window)
     window.start()
+    collector.freeze_startup()  # what start-up built lives as long as the app
     code = app.exec()
     shutdown_engine()  # the window has closed: end the torch process with the app
     stop_on_sigint.restore()

@@ -408,6 +408,7 @@ class MainThreadGC(QtCore.QObject):
         self._threshold = gc.get_threshold()
         self._full_every_s = full_every_s
         self._last_full = time.monotonic()
+        self._frozen = False
         gc.disable()
         self._timer = QtCore.QTimer(self)
         self._timer.setInterval(interval_ms)
@@ -430,8 +431,24 @@ class MainThreadGC(QtCore.QObject):
                 return
         gc.collect(1 if c1 > t1 else 0)
 
+    def freeze_startup(self) -> None:
+        """Move every object alive now out of the collector's view (once).
+
+        Call it once the app has started: what the imports and the window's build created
+        (~100,000 objects of pandas, Qt and pyqtgraph) lives as long as the app, and a full
+        collection over them holds the interpreter lock on the UI thread for ~35 ms
+        (``bench/ui_stall.py`` saw it as the longest stall of every phase). Objects created
+        later are collected as usual.
+        """
+        if not self._frozen:
+            self._frozen = True
+            self._gc.freeze()
+
     def stop(self) -> None:
         """Stop collecting here and give collection back to Python."""
         self._timer.stop()
+        if self._frozen:
+            self._frozen = False
+            self._gc.unfreeze()
         if self._was_enabled:
             self._gc.enable()
