@@ -442,11 +442,21 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_prices_loaded(self, loaded: Any) -> None:
         self._fallback_to_default = False
         self.chart.set_prices(loaded.frame, title=loaded.label)
-        self._preview_window = None
-        self._update_split_preview()
         self.setWindowTitle(f"{loaded.label} - {dialogs.APP_TITLE}")
         if self.persist and self.controller.loaded_spec is not None:
             self.settings.save_data(self.controller.loaded_spec)
+        # The split shading in a turn of the event loop of its own, after due timers and input:
+        # with the candles' first paint it kept the UI thread ~65 ms (bench/ui_stall.py,
+        # warm-up; now ~30). 1 ms, not 0: a 0 ms single shot is a posted event, run ahead of
+        # timers that are already due.
+        QtCore.QTimer.singleShot(1, lambda: self._show_split_preview(loaded))
+
+    def _show_split_preview(self, loaded: Any) -> None:
+        """The rest of showing new prices: split shading, form check, ``data_shown``."""
+        if self._closing or self.prices is not loaded:
+            return  # closed, or newer prices arrived meanwhile
+        self._preview_window = None
+        self._update_split_preview()
         self._validate_form()
         self.data_shown.emit(loaded)
         if self._autotrain_pending:
