@@ -40,7 +40,7 @@ from sandbox.ui.panels import (
     tab_widget,
 )
 from sandbox.ui.progress import LogView, RunProgress
-from sandbox.ui.screenshot import png_bytes, svg_bytes
+from sandbox.ui.screenshot import StripGrab, png_bytes, svg_bytes
 from sandbox.ui.settings import Settings, resolve_config
 from sandbox.ui.sweep_view import SweepView
 from sandbox.ui.workers import PendingLoad
@@ -369,11 +369,14 @@ class MainWindow(QtWidgets.QMainWindow):
             self.export_chart_to(path)
 
     def export_chart_to(self, path: str) -> None:
-        """Render the chart (UI thread) and write it to ``path`` (worker thread; a PNG is
-        encoded there too)."""
-        svg = Path(path).suffix.lower() == ".svg"
-        self.controller.export_chart(path, svg_bytes(self.chart, dialogs.APP_TITLE) if svg
-                                     else self.chart.grab().toImage())
+        """Render the chart (UI thread; a PNG a strip per turn of the event loop) and write it
+        to ``path`` (worker thread; a PNG is encoded there too)."""
+        if Path(path).suffix.lower() == ".svg":
+            self.controller.export_chart(path, svg_bytes(self.chart, dialogs.APP_TITLE))
+            return
+        grab = StripGrab(self.chart, lambda: self.chart.revision)
+        grab.grabbed.connect(lambda image: self.controller.export_chart(path, image))
+        grab.start()
 
     def save_model(self) -> None:
         """File > Save model...: the trained model's bundle into a folder."""
@@ -502,7 +505,9 @@ class MainWindow(QtWidgets.QMainWindow):
         """Draw a run's overlays and fill the metrics table, then emit ``run_shown``.
 
         Done in turns of the event loop (chart steps, then the table) so that no single step
-        keeps the UI thread busy for long; a newer result supersedes an older one.
+        keeps the UI thread busy for long; a newer result supersedes an older one. Each step
+        waits for a 1 ms timer, so timers and input already due (and the repaint of the step
+        before) come first; see :meth:`_on_prices_loaded`.
         """
         self._show_token += 1
         self._drawing = True
@@ -514,7 +519,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 return
             steps.pop(0)()
             if steps:
-                QtCore.QTimer.singleShot(0, step)
+                QtCore.QTimer.singleShot(1, step)
             else:
                 self._drawing = False
                 self._update_actions()

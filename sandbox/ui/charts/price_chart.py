@@ -171,6 +171,8 @@ class PriceChart(QtWidgets.QWidget):
 
         # -- plots -------------------------------------------------------------------------------
         self.graphics = pg.GraphicsLayoutWidget()
+        self._revision = 0  # bumps whenever what the chart shows may have changed
+        self.graphics.scene().changed.connect(self._bump_revision)
         self.graphics.ci.setContentsMargins(2, 2, 8, 2)
         self.graphics.ci.setSpacing(0)
         self.axes = [DateIndexAxis("bottom") for _ in range(3)]
@@ -660,7 +662,18 @@ class PriceChart(QtWidgets.QWidget):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
+        self._bump_revision()
         self._update_y_ranges()
+
+    @property
+    def revision(self) -> int:
+        """A number that changes whenever the picture may have changed (the scene changed,
+        the widget was resized), e.g. for an export drawn over several turns of the event loop
+        to tell that it must start again."""
+        return self._revision
+
+    def _bump_revision(self, *_args: Any) -> None:
+        self._revision += 1
 
 
 def _format_readout(info: dict[str, Any]) -> str:
