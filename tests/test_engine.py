@@ -12,6 +12,7 @@ import threading
 import time
 
 import numpy as np
+import psutil
 import pytest
 
 from sandbox import constants as C
@@ -292,7 +293,6 @@ def test_in_process_engine_runs_on_the_calling_thread():
 def _exists(pid: int) -> bool:
     """True while ``pid`` runs (a zombie, waiting to be reaped, counts as ended)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False

@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from sandbox import constants as C
@@ -185,8 +186,8 @@ def test_the_ui_process_never_imports_torch_and_closing_leaves_nothing(tmp_path)
 
 
 def _exists(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, waiting to be reaped, counts as ended)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
