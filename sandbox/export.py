@@ -194,24 +194,28 @@ def versions() -> dict[str, str]:
     torch's from its installed metadata: saving a bundle must not import torch (the app's
     UI process never does).
     """
+    return {
+        "python": platform.python_version(),
+        "torch": torch_version(),
+        "pandas": pd.__version__,
+        "numpy": np.__version__,
+        "sandbox": __version__,
+    }
+
+
+def torch_version() -> str:
+    """torch's version, without importing it (the app's UI process never does): from the
+    loaded module if there is one, else from its installed metadata."""
     import sys
     from importlib import metadata
 
     torch = sys.modules.get("torch")
     if torch is not None:
-        torch_version = str(torch.__version__)
-    else:
-        try:
-            torch_version = metadata.version("torch")
-        except metadata.PackageNotFoundError:  # a frozen build may ship no metadata
-            torch_version = "unknown"
-    return {
-        "python": platform.python_version(),
-        "torch": torch_version,
-        "pandas": pd.__version__,
-        "numpy": np.__version__,
-        "sandbox": __version__,
-    }
+        return str(torch.__version__)
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:  # a frozen build may ship no metadata
+        return "unknown"
 
 
 @dataclass

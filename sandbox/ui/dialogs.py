@@ -8,7 +8,6 @@ tests replace them with ``monkeypatch.setattr`` and never block on a modal box.
 from __future__ import annotations
 
 import platform
-import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,12 +125,14 @@ def ask_directory(parent: QtWidgets.QWidget | None, title: str, folder: str) -> 
 
 
 def versions() -> dict[str, str]:
-    """Versions shown in the About box. torch is listed only when it is already imported
-    (asking for it would load it)."""
+    """Versions shown in the About box (torch's read without importing it: it runs in the
+    app's torch process, never in this one)."""
     import numpy
     import pandas
     import pyqtgraph
     import PySide6
+
+    from sandbox.export import torch_version
 
     out = {
         APP_TITLE: __version__,
@@ -142,9 +143,7 @@ def versions() -> dict[str, str]:
         "pandas": pandas.__version__,
         "numpy": numpy.__version__,
     }
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        out["PyTorch"] = str(getattr(torch, "__version__", "?"))
+    out["PyTorch"] = torch_version()
     return out
 
 
