@@ -40,6 +40,7 @@ import io
 import multiprocessing
 import os
 import pickle
+import signal
 import threading
 import time
 import traceback
@@ -275,15 +276,28 @@ class ChildEngine:
                     if not process.is_alive() and not conn.poll(0):
                         raise self._died(process)
                     continue
-                message = _loads(conn.recv_bytes(), known)
+                data = conn.recv_bytes()
             except (EOFError, OSError) as exc:
                 raise self._died(process) from exc
+            try:
+                message = _loads(data, known)
+            except Exception as exc:  # e.g. an exception type that cannot be rebuilt here
+                self._discard(process)
+                raise TrainingError(
+                    f"the training process sent an answer that could not be read "
+                    f"({type(exc).__name__}: {exc}); nothing was kept. Press Train to start "
+                    "again.") from exc
             tag = message[0]
             if tag == "ready":
                 self._ready = True
             elif tag == "event":
                 if on_stream is not None:
-                    on_stream(message[1])
+                    try:
+                        on_stream(message[1])
+                    except BaseException:
+                        # the job runs on and would answer the next call: end it with us
+                        self._discard(process)
+                        raise
             elif tag == "result":
                 return message[1]
             elif tag == "error":
@@ -293,6 +307,14 @@ class ChildEngine:
                 if details:
                     exc.add_note(f"in the training process:\n{details}")
                 raise exc
+
+    def _discard(self, process: Any) -> None:
+        """End a child whose call is being abandoned (its later messages would otherwise
+        be read as the next call's answer); the next call starts a new one."""
+        process.kill()
+        process.join(_QUIT_WAIT_S)
+        self._close_pipe()
+        self._process = None
 
     def _died(self, process: Any) -> TrainingError:
         process.join(0.5)
@@ -376,6 +398,9 @@ def _child_main(conn: Any, cancel: Any, parent_pid: int) -> None:
     # multiprocessing"). Its own workers are loky's, which end with their parent, as this
     # process ends with the app (_exit_with_parent).
     multiprocessing.current_process().daemon = False
+    # Ctrl-C in the terminal goes to the whole process group: the app closes and ends this
+    # process itself, which should not print a KeyboardInterrupt of its own meanwhile.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="sandbox-watch",
                      daemon=True).start()
     _warm_up()

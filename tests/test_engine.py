@@ -139,6 +139,39 @@ def test_user_errors_arrive_as_themselves_and_bugs_carry_the_childs_traceback(en
     assert engine.call(add, (2,), {"b": 3}) == 5  # still serving
 
 
+class TwoPartError(Exception):
+    """Pickles, but cannot be rebuilt (its __init__ wants two arguments)."""
+
+    def __init__(self, first: str, second: str) -> None:
+        super().__init__(f"{first} {second}")
+
+
+def raise_two_part_error() -> None:
+    raise TwoPartError("cannot", "rebuild")
+
+
+def ticks_then(value: int, *, on_tick) -> int:
+    for i in range(5):
+        on_tick(i)
+    return value
+
+
+def test_an_answer_that_cannot_be_read_is_a_clear_error_and_leaves_nothing_behind(engine):
+    with pytest.raises(TrainingError, match="could not be read"):
+        engine.call(raise_two_part_error)
+    assert engine.call(add, (2, 2)) == 4  # a new child, no stale answer
+
+
+def test_a_failing_progress_callback_does_not_leak_into_the_next_call(engine):
+    def on_tick(i: int) -> None:
+        if i == 1:
+            raise ValueError("the view failed")
+
+    with pytest.raises(ValueError, match="the view failed"):
+        engine.call(ticks_then, (1,), stream_arg="on_tick", on_stream=on_tick)
+    assert engine.call(ticks_then, (2,), stream_arg="on_tick", on_stream=lambda i: None) == 2
+
+
 def test_stop_reaches_the_job_at_once_and_the_engine_stays_usable(engine):
     cancel = threading.Event()
     ticks: list[int] = []
@@ -273,6 +306,37 @@ def test_closing_after_an_ensemble_leaves_no_worker_and_no_warning(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "[0, 1]"
     assert "leaked" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr
+
+
+def test_ctrl_c_in_the_terminal_is_left_to_the_app(tmp_path):
+    """SIGINT reaches the whole process group; the child ignores it and the app ends it."""
+    script = textwrap.dedent("""
+        import time
+        from sandbox.engine import ChildEngine
+
+        if __name__ == "__main__":
+            engine = ChildEngine()
+            assert engine.wait_ready()
+            print("ready", flush=True)
+            try:
+                time.sleep(60)
+            except KeyboardInterrupt:
+                engine.shutdown()
+                print("closed", flush=True)
+    """)
+    path = tmp_path / "app.py"
+    path.write_text(script)
+    proc = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and out.strip() == "closed"
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
 
 
 def test_in_process_engine_runs_on_the_calling_thread():
