@@ -457,8 +457,9 @@ class RunController(QtCore.QObject):
 
     def load_model_from(self, folder: str, strategy: StrategyConfig) -> None:
         """Predict the loaded prices with the model saved in ``folder`` (no training) and
-        paper-trade it with ``strategy``."""
-        if self._prices is None or self.is_training():
+        paper-trade it with ``strategy``. Not while training or a sweep runs: both hold the
+        torch process, and the task would wait for them."""
+        if self._prices is None or self.is_training() or self.is_sweeping():
             return
         from sandbox import pipeline
 

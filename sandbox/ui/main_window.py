@@ -117,6 +117,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._preview: pd.Series | None = None
         self._show_token = 0  # bumps with every result drawn; stale drawing steps stop
         self._drawing = False
+        self._grabs: set[StripGrab] = set()  # chart pictures being drawn for Export chart
 
         self._build_ui()
         self._build_actions()
@@ -298,7 +299,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def is_idle(self) -> bool:
         """No load, training, sweep or task running and no result half drawn."""
-        return self.controller.is_idle() and not self._drawing
+        return self.controller.is_idle() and not self._drawing and not self._grabs
 
     def load(self, spec: DataSpec, *, pending: PendingLoad | None = None) -> None:
         """Load ``spec`` on a worker thread; the chart shows it when it arrives."""
@@ -375,8 +376,15 @@ class MainWindow(QtWidgets.QMainWindow):
             self.controller.export_chart(path, svg_bytes(self.chart, dialogs.APP_TITLE))
             return
         grab = StripGrab(self.chart, lambda: self.chart.revision)
-        grab.grabbed.connect(lambda image: self.controller.export_chart(path, image))
+        grab.grabbed.connect(lambda image: self._on_chart_grabbed(grab, path, image))
+        self._grabs.add(grab)  # drawing counts as busy: no second export meanwhile
+        self._update_actions()
         grab.start()
+
+    def _on_chart_grabbed(self, grab: StripGrab, path: str, image: Any) -> None:
+        self._grabs.discard(grab)
+        self.controller.export_chart(path, image)
+        self._update_actions()
 
     def save_model(self) -> None:
         """File > Save model...: the trained model's bundle into a folder."""
@@ -394,8 +402,6 @@ class MainWindow(QtWidgets.QMainWindow):
             self.load_model_from(folder)
 
     def load_model_from(self, folder: str) -> None:
-        if self.prices is None or self.is_training():
-            return
         try:
             strategy = self.strategy_panel.strategy_config()
         except ConfigError as exc:
@@ -591,7 +597,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_save_model.setToolTip(
             wording.NO_MODEL_TIP if has_result and not result.can_save
             else wording.SAVE_MODEL_TIP)
-        self.act_export_chart.setEnabled(has_data and not task)
+        self.act_export_chart.setEnabled(has_data and not task and not self._grabs)
         self.act_load_model.setEnabled(has_data and not training and not task and not sweeping)
         self.act_show_test.setEnabled(has_data)
         self.act_show_all.setEnabled(has_data)

@@ -48,3 +48,17 @@ def test_a_change_between_strips_starts_again(chart, qtbot):
         pass
     assert grab.restarts >= 1
     assert rgb(done.args[0]) == rgb(chart.grab().toImage())  # the new view, whole
+
+
+def test_export_chart_is_busy_until_its_picture_is_drawn(make_window, qtbot, tmp_path):
+    window = make_window()
+    qtbot.wait(100)
+    window.export_chart_to(str(tmp_path / "chart.png"))
+    assert not window.is_idle()  # the strips are still being drawn
+    assert not window.act_export_chart.isEnabled()  # no second export meanwhile
+    with qtbot.waitSignal(window.task_ended, timeout=10_000) as ended:
+        pass
+    assert ended.args == ["export_chart", True]
+    qtbot.waitUntil(window.is_idle, timeout=5000)
+    assert window.act_export_chart.isEnabled()
+    assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
