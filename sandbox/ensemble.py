@@ -116,19 +116,15 @@ class EnsembleResult:
 # --- building --------------------------------------------------------------------------------
 
 
-def _prices_frame(prices: Any) -> pd.DataFrame:
-    return prices.frame if hasattr(prices, "frame") else prices
-
-
-def baseline_frames(config: RunConfig, prices: Any) -> tuple[dict[str, pd.DataFrame], str]:
+def baseline_frames(config: RunConfig, prices: LoadedPrices) -> tuple[dict[str, pd.DataFrame],
+                                                                      str]:
     """The naive baselines' predictions frames (not yet traded) on the rows a model of
     ``config`` predicts, and the target kind. Needs no training: data, window and split only.
     """
     from sandbox import features
 
-    frame = _prices_frame(prices)
-    fs = features.prepare(frame, window=config.model.window, target=config.model.target,
-                          split=config.split, name=getattr(prices, "label", "prices"))
+    fs = features.prepare(prices.frame, window=config.model.window, target=config.model.target,
+                          split=config.split, name=prices.label)
     frames = evaluate.baseline_frames(fs.rows, fs.split, fs.close, fs.actual_return,
                                       fs.momentum, fs.state["drift"])
     return frames, str(fs.state["target"])
@@ -214,7 +210,7 @@ def retrade(result: EnsembleResult, strategy: StrategyConfig) -> EnsembleResult:
 
 
 def _trade(result: EnsembleResult, strategy: StrategyConfig, *, target: str) -> EnsembleResult:
-    trades = evaluate.trade_all(_prices_frame(result.data), result.predictions, result.baselines,
+    trades = evaluate.trade_all(result.data.frame, result.predictions, result.baselines,
                                 strategy, target=target,
                                 members={seed: result.members[seed] for seed in result.seeds})
     result.predictions, result.metrics_by_split = trades.predictions, trades.metrics_by_split
