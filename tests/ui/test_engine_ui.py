@@ -100,8 +100,8 @@ def test_a_killed_torch_process_is_reported_and_the_next_train_works(make_window
 
 @pytest.mark.timeout(300)
 def test_the_ui_process_never_imports_torch_and_closing_leaves_nothing(tmp_path):
-    """A full train / export / save / load-model cycle, then closing mid-training, in a
-    fresh process (this test process has torch loaded by other tests)."""
+    """A full train / export / save / load-model / export-chart / About / ensemble cycle, then
+    closing mid-training, in a fresh process (this test process has torch loaded by other tests)."""
     script = textwrap.dedent(f"""
         import json, sys, threading, time
         from pathlib import Path
@@ -151,6 +151,15 @@ def test_the_ui_process_never_imports_torch_and_closing_leaves_nothing(tmp_path)
             until(lambda: count("task_ended") == 2)
             window.load_model_from(str(out / "bundle"))
             until(lambda: count("task_ended") == 3 and not window.is_busy())
+            window.export_chart_to(str(out / "chart.png"))
+            until(lambda: count("task_ended") == 4 and window.is_idle())
+            from sandbox.ui.dialogs import about_text
+            about = about_text()
+            window.model_panel.set_seeds(2)  # a seed ensemble, in the torch process's workers
+            window.train()
+            until(lambda: count("run_ended") == 2 and not window.is_busy())
+            ensemble_seeds = window.result.seeds
+            window.model_panel.set_seeds(1)
             torch_after_cycle = "torch" in sys.modules
             # close while a long training runs
             window.model_panel.set_configs(config.model,
@@ -163,6 +172,8 @@ def test_the_ui_process_never_imports_torch_and_closing_leaves_nothing(tmp_path)
             print(json.dumps({{
                 "torch": torch_after_cycle or "torch" in sys.modules,
                 "failures": failures,
+                "about_lists_torch": "PyTorch" in about,
+                "ensemble_seeds": ensemble_seeds,
                 "child": child,
                 "threads": sorted(t.name for t in threading.enumerate()
                                   if t is not threading.main_thread() and not t.daemon),
@@ -180,6 +191,9 @@ def test_the_ui_process_never_imports_torch_and_closing_leaves_nothing(tmp_path)
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["failures"] == []
     assert report["torch"] is False
+    assert report["about_lists_torch"] is True
+    assert report["ensemble_seeds"] == [0, 1]
+    assert (tmp_path / "chart.png").read_bytes()[:4] == b"\x89PNG"
     assert report["threads"] == []
     assert report["child"] and not _exists(report["child"])
     assert (tmp_path / "bundle" / C.MODEL_WEIGHTS).is_file()
