@@ -20,7 +20,7 @@ from sandbox.config import DataSpec, RunConfig
 from sandbox.events import format_hms
 from sandbox.ui import wording
 from sandbox.ui.charts import LossPlot
-from sandbox.ui.controller import CANCELLED
+from sandbox.ui.controller import CANCELLED, FINISHED
 from sandbox.ui.dialogs import Failure
 from sandbox.ui.sweep_view import summary_lines
 
@@ -89,6 +89,7 @@ class RunProgress(QtCore.QObject):
         self._seeds = 1
         self._members_done = 0
         self._last_epoch: dict[str, float] | None = None
+        self._summary: str | None = None  # the finished run's status line
 
     def attach(self, controller: Any) -> None:
         """Follow ``controller``'s loads, trainings and sweeps (connect before the window's
@@ -208,14 +209,16 @@ class RunProgress(QtCore.QObject):
         self._loss_plot.flush()
         seconds = time.monotonic() - self._started
         self._log(wording.trained_log(result.history, seconds))
-        self.set_status(wording.trained_status(result, seconds))
+        self._summary = wording.trained_status(result, seconds)
+        self.set_status(self._summary)
         self.bar.setValue(PROGRESS_STEPS)
 
     @QtCore.Slot(object)
     def _on_ensemble_ready(self, result: Any) -> None:
         seconds = time.monotonic() - self._started
         self._log(wording.ensemble_log(result, seconds))
-        self.set_status(wording.ensemble_status(result, seconds))
+        self._summary = wording.ensemble_status(result, seconds)
+        self.set_status(self._summary)
         self.bar.setValue(PROGRESS_STEPS)
 
     @QtCore.Slot(object)
@@ -225,6 +228,9 @@ class RunProgress(QtCore.QObject):
 
     @QtCore.Slot(str)
     def _on_run_ended(self, how: str) -> None:
+        summary, self._summary = self._summary, None
+        if how == FINISHED and summary is not None:
+            self.set_status(summary)  # a Stop that came as the run finished said "Stopping..."
         if how == CANCELLED:
             after = wording.stopped_after(self._seeds, self._members_done, self._last_epoch)
             self.set_status(f"Training stopped{after}. Nothing was kept.")

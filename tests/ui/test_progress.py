@@ -94,3 +94,19 @@ def test_loads_and_tasks_in_the_status_bar(progress):
     c.load_ended.emit("cancelled")
     assert view.status_text.text() == "Loading stopped."
     assert view.bar.maximum() == PROGRESS_STEPS
+
+
+def test_a_stop_that_comes_as_the_run_finishes_leaves_its_summary(progress, small):
+    """Stop pressed between the result and the end of the run: the run finished all the
+    same, so the status bar ends on its summary, not on "Stopping..."."""
+    from sandbox import pipeline
+
+    c, view = progress.controller, progress.view
+    result = pipeline.run(small)
+    c.run_started.emit(None, small, 1, 1)
+    c.result_ready.emit(result)
+    summary = view.status_text.text()
+    assert summary.startswith("Trained in ")
+    view.set_status("Stopping...")  # what the window says when Stop is pressed
+    c.run_ended.emit("finished")
+    assert view.status_text.text() == summary
