@@ -3,7 +3,7 @@
 The real main window (offscreen unless a display is set) loads the GSPC sample, then:
 
 1. ``warm_up``: the app starts its torch process (a child that imports torch) after the
-   data shows; this phase lasts until that process is ready (once per session);
+   data shows; this phase lasts until that process is ready (once per app start);
 2. ``training``: Train with the seed configuration (LSTM, window 60, hidden 64, 2 layers,
    batch 64, ``EPOCHS`` epochs) until the overlays and metrics are drawn;
 3. ``export``: Export predictions (CSV and Parquet), Save model (the bundle: a checkpoint)
