@@ -23,3 +23,12 @@ def count_slow_batches(monkeypatch, *, pause_s: float = 0.002) -> dict[str, int]
 
     monkeypatch.setattr(training, "Callbacks", Counting)
     return counts
+
+
+def train_and_wait(qtbot, window, *, timeout: int = 60_000) -> str:
+    """Train; wait until the run ended and its result is fully drawn. Returns how it ended
+    (``"finished"``, ``"failed"`` or ``"cancelled"``)."""
+    with qtbot.waitSignal(window.run_ended, timeout=timeout) as ended:
+        window.act_train.trigger()
+    qtbot.waitUntil(window.is_idle, timeout=timeout)
+    return ended.args[0]

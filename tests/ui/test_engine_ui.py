@@ -14,16 +14,11 @@ from pathlib import Path
 
 import psutil
 import pytest
+from helpers import train_and_wait
 
 from sandbox import constants as C
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def train_and_wait(qtbot, window, timeout: int = 120_000) -> str:
-    with qtbot.waitSignal(window.run_ended, timeout=timeout) as ended:
-        window.act_train.trigger()
-    return ended.args[0]
 
 
 def test_train_export_save_and_load_through_the_torch_process(make_window, qtbot, child_engine,
@@ -31,7 +26,7 @@ def test_train_export_save_and_load_through_the_torch_process(make_window, qtbot
     from sandbox.cli import main as cli_main
 
     window = make_window()
-    assert train_and_wait(qtbot, window) == "finished", dialogs_shown
+    assert train_and_wait(qtbot, window, timeout=120_000) == "finished", dialogs_shown
     result = window.result
     assert result.model is None and result.weights  # the model stayed in the child
     assert result.data is window.prices

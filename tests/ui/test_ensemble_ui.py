@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import count_slow_batches
+from helpers import count_slow_batches, train_and_wait
 from PySide6 import QtCore
 
 from sandbox import constants as C
@@ -47,14 +47,6 @@ def in_process(monkeypatch) -> None:
     from sandbox.ui import controller
 
     monkeypatch.setattr(controller, "parallel_jobs", lambda runs: 1)
-
-
-def train_and_wait(qtbot, window, *, timeout: int = 60_000) -> str:
-    """Train; wait until the run ended and its result is fully drawn."""
-    with qtbot.waitSignal(window.run_ended, timeout=timeout) as ended:
-        window.act_train.trigger()
-    qtbot.waitUntil(window.is_idle, timeout=timeout)
-    return ended.args[0]
 
 
 def row_of(view: MetricsView, label: str) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import count_slow_batches
+from helpers import count_slow_batches, train_and_wait
 
 from sandbox import constants as C
 from sandbox import training
@@ -24,14 +24,6 @@ from sandbox.errors import TrainingError
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data"
-
-
-def train_and_wait(qtbot, window, *, timeout: int = 60_000):
-    """Train; wait until the run ended and its result is fully drawn."""
-    with qtbot.waitSignal(window.run_ended, timeout=timeout) as ended:
-        window.act_train.trigger()
-    qtbot.waitUntil(window.is_idle, timeout=timeout)
-    return ended.args[0]
 
 
 # ------------------------------------------------------------------------------ loading -----
