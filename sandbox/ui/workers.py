@@ -30,7 +30,7 @@ from typing import Any
 from PySide6 import QtCore
 
 from sandbox.config import DataSpec, RunConfig
-from sandbox.engine import ChildEngine, Engine
+from sandbox.engine import ChildEngine, Engine, InProcessEngine
 from sandbox.errors import Cancelled
 from sandbox.events import BatchEnd, EpochEnd, StageStarted
 from sandbox.ui.dialogs import failure_from
@@ -112,9 +112,10 @@ class Worker(QtCore.QObject):
     def _call_engine(self, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any], *,
                      stream_arg: str | None = None,
                      on_stream: Callable[[Any], None] | None = None,
-                     cancellable: bool = True) -> Any:
-        """``fn(*args, **kwargs)`` in the app's torch process, from the worker thread."""
-        self._engine = engine = app_engine()
+                     cancellable: bool = True, here: bool = False) -> Any:
+        """``fn(*args, **kwargs)`` in the app's torch process (``here``: on this worker
+        thread), from the worker thread."""
+        self._engine = engine = InProcessEngine() if here else app_engine()
         try:
             return engine.call(fn, args, kwargs, stream_arg=stream_arg, on_stream=on_stream,
                                cancel=self._cancel if cancellable else None)
@@ -167,9 +168,8 @@ class TaskWorker(Worker):
         self.remote = remote
 
     def work(self) -> Any:
-        if self.remote:
-            return self._call_engine(self.fn, self.args, self.kwargs, cancellable=False)
-        return self.fn(*self.args, **self.kwargs)
+        return self._call_engine(self.fn, self.args, self.kwargs, cancellable=False,
+                                 here=not self.remote)
 
     def _emit_result(self, result: Any) -> None:
         self.returned.emit(result)
@@ -192,11 +192,8 @@ class StreamWorker(TaskWorker):
         self.result_arg = result_arg
 
     def work(self) -> Any:
-        if self.remote:
-            return self._call_engine(self.fn, self.args, self.kwargs,
-                                     stream_arg=self.result_arg, on_stream=self.streamed.emit)
-        return self.fn(*self.args, **{self.result_arg: self.streamed.emit,
-                                      "cancel": self._cancel}, **self.kwargs)
+        return self._call_engine(self.fn, self.args, self.kwargs, stream_arg=self.result_arg,
+                                 on_stream=self.streamed.emit, here=not self.remote)
 
 
 class PendingLoad:
