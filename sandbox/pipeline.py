@@ -60,6 +60,10 @@ class RunResult:
     failed: dict[int, str] = field(default_factory=dict)  # always empty: one model
     member_metrics: dict[int, dict[str, dict]] = field(default_factory=dict)  # always empty
     band: None = None  # one model has no seed range
+    #: a saved model applied to data (:func:`predict`): the trained run's split dates,
+    #: ``{"train_end", "val_start", "test_start", "last_bar"}`` as ISO strings (None
+    #: when the bundle predates them); None for a run trained here
+    trained_split: dict[str, str | None] | None = None
 
     # --- sandbox.results.ShownRun --------------------------------------------------------------
     @property
