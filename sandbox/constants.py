@@ -77,7 +77,10 @@ MODEL_KINDS: tuple[str, ...] = (LSTM, GRU, RNN)
 
 TARGET_RETURN = "return"
 TARGET_PRICE = "price"
-TARGETS: tuple[str, ...] = (TARGET_RETURN, TARGET_PRICE)
+#: the return the strategy earns: ln(open[t+2]/open[t+1]) with the next-open fill, the next
+#: close-to-close log return with the close fill
+TARGET_TRADED = "traded_return"
+TARGETS: tuple[str, ...] = (TARGET_RETURN, TARGET_TRADED, TARGET_PRICE)
 
 INTERVALS: tuple[str, ...] = (
     "1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo",
