@@ -124,7 +124,7 @@ def baseline_frames(config: RunConfig, prices: LoadedPrices) -> tuple[dict[str, 
     from sandbox import features
 
     fs = features.prepare(prices.frame, window=config.model.window, target=config.model.target,
-                          split=config.split, name=prices.label)
+                          split=config.split, name=prices.label, fill=config.strategy.fill)
     frames = evaluate.baseline_frames(fs.rows, fs.split, fs.close, fs.actual_return,
                                       fs.momentum, fs.state["drift"])
     return frames, str(fs.state["target"])

@@ -24,8 +24,13 @@ Conventions (see ARCHITECTURE "Modelling and honesty"):
   levels ``open, high, low, close, log1p(volume)`` of each bar (``W`` vectors per window)
   and the target is the next close level. Both are standardised with training statistics.
 - The default target is ``ln(close[t+1] / close[t])``. The last bar has a window, hence a
-  prediction (tomorrow's signal), but no known target: its ``actual_return`` is NaN and it
-  is left out of every forecast metric.
+  prediction (the next bar's signal), but no known target: its ``actual_return`` is NaN and
+  it is left out of every forecast metric.
+- ``target="traded_return"`` forecasts the return the strategy earns instead: with the
+  next-open fill ``ln(open[t+2] / open[t+1])`` (the position decided at close ``t`` is held
+  from the next open to the open after it), with the close fill ``ln(close[t+1] /
+  close[t])``. The features are the same as for ``"return"``; ``actual_return`` is then this
+  traded return (NaN on the last two bars with the next-open fill).
 - Splits are chronological over the rows that have a prediction: by dates, or 70/15/15.
   A row is used to fit (or to early-stop) only when its target bar lies in the same split,
   so the last row of train and of validation (whose target is the next split's first bar)
@@ -105,6 +110,39 @@ def next_log_return(prices: pd.DataFrame) -> np.ndarray:
     out = np.full(c.shape, np.nan)
     out[:-1] = np.log(c[1:] / c[:-1])
     return out
+
+
+def traded_log_return(prices: pd.DataFrame, fill: str) -> np.ndarray:
+    """The log return a position decided at close ``t`` earns, for every bar.
+
+    ``fill="next_open"``: ``ln(open[t+2] / open[t+1])`` (NaN on the last two bars);
+    ``fill="close"``: ``ln(close[t+1] / close[t])`` (NaN on the last bar).
+    """
+    if fill not in C.FILLS:
+        raise ConfigError(f"fill {fill!r}: expected one of {', '.join(C.FILLS)}")
+    if fill == C.FILL_CLOSE:
+        return next_log_return(prices)
+    o = prices[C.OPEN].to_numpy(np.float64)
+    out = np.full(o.shape, np.nan)
+    out[:-2] = np.log(o[2:] / o[1:-1])
+    return out
+
+
+def realised_return(prices: pd.DataFrame, target: str, fill: str | None = None) -> np.ndarray:
+    """The return a forecast of ``target`` is scored against (``actual_return``), per bar.
+
+    ``"traded_return"`` with the fill the target was defined for; every other target the
+    next close-to-close log return.
+    """
+    _check_target(target)
+    if target == C.TARGET_TRADED:
+        return traded_log_return(prices, fill or C.FILL_NEXT_OPEN)
+    return next_log_return(prices)
+
+
+def target_horizon(target: str, fill: str | None = None) -> int:
+    """Bars after row ``t`` whose prices its target uses (2 for next-open traded returns)."""
+    return 2 if target == C.TARGET_TRADED and (fill or C.FILL_NEXT_OPEN) == C.FILL_NEXT_OPEN else 1
 
 
 def _check_target(target: str) -> None:
@@ -232,6 +270,7 @@ def prepare(
     target: str = C.TARGET_RETURN,
     split: SplitSpec | None = None,
     name: str = "prices",
+    fill: str = C.FILL_NEXT_OPEN,
 ) -> FeatureSet:
     """Features, target, splits and train-only scalers for one run.
 
@@ -241,12 +280,15 @@ def prepare(
         A validated price frame.
     window : int
         Bars per input window (>= 2).
-    target : {"return", "price"}
-        ``"return"``: next log return (default); ``"price"``: next close level (teaching).
+    target : {"return", "traded_return", "price"}
+        ``"return"``: next log return (default); ``"traded_return"``: the return the fill
+        earns (see :func:`traded_log_return`); ``"price"``: next close level (teaching).
     split : SplitSpec, optional
         Chronological split (default 70/15/15 of the rows with a prediction).
     name : str
         Label of the data used in error messages.
+    fill : {"next_open", "close"}
+        The strategy's fill; it defines the ``"traded_return"`` target (ignored otherwise).
 
     Returns
     -------
@@ -276,15 +318,17 @@ def prepare(
 
     close_all = prices[C.CLOSE].to_numpy(np.float64)
     close = close_all[window - 1:]
-    actual = next_log_return(prices)[window - 1:]
+    actual = realised_return(prices, target, fill)[window - 1:]
     momentum = np.log(close / close_all[window - 2:-1])
     level = np.full(n_rows, np.nan)
     level[:-1] = close[1:]
     y_raw = level if target == C.TARGET_PRICE else actual
 
-    # a row may be fitted on only when its target bar (t+1) is in the row's own split
+    # a row may be fitted on only when every bar its target uses (t+1, and t+2 for the
+    # next-open traded return) is in the row's own split
+    horizon = target_horizon(target, fill)
     same_next = np.zeros(n_rows, dtype=bool)
-    same_next[:-1] = labels[1:] == labels[:-1]
+    same_next[:-horizon] = labels[horizon:] == labels[:-horizon]
     fit_rows = {s: np.flatnonzero((labels == s) & same_next) for s in (C.TRAIN, C.VAL)}
     for s in (C.TRAIN, C.VAL, C.TEST):
         have = len(fit_rows[s]) if s in fit_rows else int(np.sum(labels == s))
@@ -307,6 +351,7 @@ def prepare(
                         "check that prices are positive and volume is not negative")
     state = {
         "target": target,
+        "target_fill": fill if target == C.TARGET_TRADED else None,
         "window": window,
         "seq_len": seq_len,
         "first_feature_row": first,

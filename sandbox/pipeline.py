@@ -25,6 +25,7 @@ from sandbox.events import DataLoaded, OnEvent, StageStarted, emit
 
 if TYPE_CHECKING:
     from sandbox.data import LoadedPrices
+    from sandbox.export import Bundle
     from sandbox.training import TrainHistory
 
 #: pipeline stage names (StageStarted.stage and keys of RunResult.timings)
@@ -145,7 +146,7 @@ def run(
     emit(on_event, StageStarted(STAGE_FEATURES, "building features and splits"))
     t = time.perf_counter()
     fs = features.prepare(frame, window=config.model.window, target=config.model.target,
-                          split=config.split, name=loaded.label)
+                          split=config.split, name=loaded.label, fill=config.strategy.fill)
     timings[STAGE_FEATURES] = time.perf_counter() - t
 
     model, history, predicted, t_fit, t_pred = _fit_and_predict(config, fs, on_event, cancel)
@@ -182,31 +183,32 @@ def retrade(result: RunResult, strategy: StrategyConfig) -> RunResult:
     return new
 
 
-def predict(folder: str | os.PathLike[str], prices: LoadedPrices, spec: DataSpec,
-            strategy: StrategyConfig) -> RunResult:
+def predict(folder: str | os.PathLike[str] | Bundle, prices: LoadedPrices, spec: DataSpec,
+            strategy: StrategyConfig | None = None) -> RunResult:
     """Apply a saved model bundle to ``prices`` without training, and paper-trade it.
 
     The result is a :class:`RunResult` like a trained run's, so the chart, the metrics table,
-    re-trading and the exports treat both alike. Rows are labelled with the bundle's own
-    split rule; on the data the model was trained on this reproduces its splits, on other
-    data every row is new to the model whatever its label. Qt-free; the app calls it on a
-    worker.
+    re-trading and the exports treat both alike. Rows are labelled by the dates of the run
+    that trained the model (``run.json`` "splits", :func:`trained_labels`): only rows on or
+    after its test start are called ``test`` (out-of-sample), whatever data is loaded.
+    Qt-free; the app calls it on a worker.
 
     Parameters
     ----------
-    folder : path
-        A folder written by Save model... or ``sandbox train --out``.
+    folder : path or Bundle
+        A folder written by Save model... or ``sandbox train --out`` (or it, loaded).
     prices : LoadedPrices
         The prices to predict (e.g. those on the chart).
     spec : DataSpec
         Where ``prices`` came from (recorded in the result's config).
-    strategy : StrategyConfig
-        Rule, threshold, fill and costs to trade the predictions with.
+    strategy : StrategyConfig, optional
+        Rule, threshold, fill and costs to trade the predictions with (default: the
+        bundle's own).
 
     Returns
     -------
     RunResult
-        With an empty training history.
+        With an empty training history and :attr:`RunResult.trained_split` set.
 
     Raises
     ------
@@ -215,14 +217,15 @@ def predict(folder: str | os.PathLike[str], prices: LoadedPrices, spec: DataSpec
     DataError
         The prices are too short for the model's window.
     """
-    from sandbox import export, features
+    from sandbox import export
     from sandbox.training import TrainHistory
 
-    bundle = export.load_bundle(folder)
+    bundle = folder if isinstance(folder, export.Bundle) else export.load_bundle(folder)
+    strategy = strategy or bundle.config.strategy
     frame = prices.frame
     predicted = bundle.predict(frame)  # rows with a full window: close, actual, predicted
     rows = predicted.index
-    labels = features.split_labels(rows, bundle.config.split)
+    labels = trained_labels(rows, bundle.splits)
     window = int(bundle.feature_state["window"])
     close_all = frame[C.CLOSE].to_numpy(np.float64)
     close = predicted[C.CLOSE].to_numpy(np.float64)
@@ -237,9 +240,53 @@ def predict(folder: str | os.PathLike[str], prices: LoadedPrices, spec: DataSpec
         config=bundle.config.replace(data=spec, strategy=strategy), data=prices,
         predictions=model_frame, baselines=baselines, metrics={}, metrics_by_split={},
         history=TrainHistory(), model=bundle.model, feature_state=bundle.feature_state,
-        timings={},
+        timings={}, trained_split=bundle.splits or {},
     )
     return _trade(result, strategy, recompute_forecast=True)
+
+
+def trained_labels(rows: pd.DatetimeIndex, splits: dict[str, str | None] | None) -> np.ndarray:
+    """Split labels of ``rows`` by the dates of the run that trained a model.
+
+    Rows up to its last training row are ``train``, rows before its test start ``val``,
+    rows from its test start on ``test``. A bundle that predates the stored dates
+    (``splits`` empty or None) only knows the last bar it was trained on: every row up to
+    that bar is labelled ``train`` (seen, in some split, while training), later rows
+    ``test``.
+
+    Parameters
+    ----------
+    rows : pandas.DatetimeIndex
+        Dates of the rows to label.
+    splits : dict or None
+        ``run.json`` "splits" (see :data:`sandbox.export.SPLIT_KEYS`).
+    """
+    from sandbox import export
+
+    splits = splits or {}
+    labels = np.full(len(rows), C.TEST, dtype=object)
+    train_end = _at(rows, splits.get(export.SPLIT_TRAIN_END))
+    test_start = _at(rows, splits.get(export.SPLIT_TEST_START))
+    if train_end is None or test_start is None:
+        last = _at(rows, splits.get(export.SPLIT_LAST_BAR))
+        if last is not None:
+            labels[rows <= last] = C.TRAIN
+        return labels
+    labels[rows < test_start] = C.VAL
+    labels[rows <= train_end] = C.TRAIN
+    return labels
+
+
+def _at(rows: pd.DatetimeIndex, value: str | None) -> pd.Timestamp | None:
+    """``value`` as a timestamp comparable with ``rows`` (their timezone), or None."""
+    if not value:
+        return None
+    ts = pd.Timestamp(value)
+    if rows.tz is not None and ts.tz is None:
+        ts = ts.tz_localize(rows.tz)
+    elif rows.tz is None and ts.tz is not None:
+        ts = ts.tz_convert(None)
+    return ts
 
 
 # --- steps -----------------------------------------------------------------------------------

@@ -125,3 +125,21 @@ def test_transform_reproduces_the_fitted_rows():
     rows, x = features.transform(p, fs.state)
     assert rows.equals(fs.rows)
     np.testing.assert_array_equal(x, fs.x)
+
+
+def test_traded_return_rows_are_fitted_only_when_both_fill_opens_are_in_their_split():
+    p = make_prices(120)
+    spec = SplitSpec(val_start=str(p.index[70].date()), test_start=str(p.index[95].date()))
+    fs = features.prepare(p, window=5, target=C.TARGET_TRADED, split=spec,
+                          fill=C.FILL_NEXT_OPEN)
+    o = p[C.OPEN].to_numpy()
+    # row i is bar i + 4; its target ln(open[bar+2] / open[bar+1]) by hand
+    i = 30
+    assert fs.actual_return[i] == pytest.approx(np.log(o[i + 6] / o[i + 5]), abs=1e-15)
+    last_train = int(np.flatnonzero(fs.split == C.TRAIN)[-1])
+    # the last two training rows use the validation split's first opens: never fitted
+    assert fs.fit_rows[C.TRAIN][-1] == last_train - 2
+    close_fs = features.prepare(p, window=5, target=C.TARGET_TRADED, split=spec,
+                                fill=C.FILL_CLOSE)
+    assert close_fs.fit_rows[C.TRAIN][-1] == last_train - 1
+    np.testing.assert_array_equal(close_fs.actual_return, features.next_log_return(p)[4:])
