@@ -1,4 +1,4 @@
-"""Command line front door: ``sandbox [gui|train|backtest|fetch]``.
+"""Command line front door: ``sandbox [gui|train|predict|sweep|backtest|fetch]``.
 
 Exit codes (the CLI contract): 0 success; 2 bad input or usage, with one plain line on
 stderr that says what and where; 130 cancelled by Ctrl-C, leaving no partial file; 1 an
@@ -65,7 +65,9 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--layers", type=int, help=f"recurrent layers (default {m.layers})")
     g.add_argument("--dropout", type=float, help=f"dropout between layers (default {m.dropout})")
     g.add_argument("--target", choices=C.TARGETS,
-                   help="'return' (next log return, default) or 'price' (teaching only)")
+                   help="'return': the next bar's close-to-close log return (default); "
+                        "'traded_return': the return the fill earns (next_open: open t+1 -> "
+                        "open t+2); 'price': the next close level (teaching only)")
     g.add_argument("--epochs", type=int, help=f"maximum epochs (default {t.epochs})")
     g.add_argument("--patience", type=int, help=f"early-stopping patience (default {t.patience})")
     g.add_argument("--batch-size", type=int, help=f"windows per step (default {t.batch_size})")
@@ -74,6 +76,10 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, help="torch threads (default: all cores but one)")
     g.add_argument("--val-start", metavar="DATE", help="first validation date (default: 70%% mark)")
     g.add_argument("--test-start", metavar="DATE", help="first test date (default: 85%% mark)")
+    _add_strategy_flags(p)
+
+
+def _add_strategy_flags(p: argparse.ArgumentParser) -> None:
     s = StrategyConfig()
     g = p.add_argument_group("paper trading")
     g.add_argument("--strategy", choices=C.STRATEGIES, help=f"default {s.strategy}")
@@ -82,6 +88,13 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fill", choices=C.FILLS, help=f"default {s.fill}")
     g.add_argument("--cost-bps", type=float,
                    help=f"cost per unit of position change in bps (default {s.cost_bps:g})")
+    _add_periods_flag(g)
+
+
+def _add_periods_flag(g: Any) -> None:
+    g.add_argument("--periods-per-year", type=float, metavar="P",
+                   help="bars per year for the Sharpe ratio (default: measured from the data's "
+                        "dates, e.g. 252 for exchange daily bars, 365 for crypto)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_flags(p)
     p.add_argument("--out", metavar="DIR", required=True, help="output folder (created if missing)")
 
+    p = sub.add_parser("predict", help="apply a saved model to data, without training")
+    p.add_argument("--model", metavar="BUNDLE_DIR", required=True,
+                   help="a folder written by 'sandbox train --out' or the app's Save model")
+    _add_data_flags(p)
+    _add_strategy_flags(p)
+    p.add_argument("--out", metavar="DIR", required=True, help="output folder (created if missing)")
+
     p = sub.add_parser("sweep", help="train a grid of configurations x seeds in parallel")
     _add_data_flags(p)
     _add_model_flags(p)
@@ -128,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fill", choices=C.FILLS, default=C.FILL_NEXT_OPEN,
                    help="next_open (default): held open t+1 -> open t+2; close: close t -> t+1")
     p.add_argument("--cost-bps", type=float, default=0.0, help="cost per unit traded (default 0)")
+    _add_periods_flag(p)
     p.add_argument("--out", metavar="DIR", required=True, help="output folder (created if missing)")
 
     p = sub.add_parser("fetch", help="download a ticker into the cache (and optionally a file)")
@@ -165,7 +186,7 @@ _TRAIN_FLAGS = {"epochs": "epochs", "patience": "patience", "batch_size": "batch
                 "lr": "lr", "seed": "seed", "threads": "threads"}
 _SPLIT_FLAGS = {"val_start": "val_start", "test_start": "test_start"}
 _STRATEGY_FLAGS = {"strategy": "strategy", "threshold_bps": "threshold_bps", "fill": "fill",
-                   "cost_bps": "cost_bps"}
+                   "cost_bps": "cost_bps", "periods_per_year": "periods_per_year"}
 
 
 def _given(args: argparse.Namespace, mapping: dict[str, str]) -> dict[str, Any]:
@@ -217,7 +238,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = run_config_from_args(args)  # refuse bad settings before any heavy import
     out = _prepare_out_dir(args.out)
 
-    from sandbox import evaluate, export, pipeline
+    from sandbox import export, pipeline
 
     cancel = threading.Event()
     progress = _Progress(sys.stderr)
@@ -225,12 +246,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         result = pipeline.run(config, on_event=progress, cancel=cancel)
         progress.close()
         written = export.write_run(result, out)
-    model = result.metrics.get(C.MODEL, {})
-    rw = result.metrics.get(evaluate.KEY_BASELINES, {}).get(C.RANDOM_WALK, {})
-    print(
-        f"test split: model rmse {_fmt(model.get(C.RMSE))} vs random walk {_fmt(rw.get(C.RMSE))}; "
-        f"total return {_fmt(model.get(C.TOTAL_RETURN))}, sharpe {_fmt(model.get(C.SHARPE))}"
-    )
+    _print_test_line(result)
     for path in written.values():
         print(path)
     return 0
@@ -245,7 +261,10 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     prices = load_prices(DataSpec(source=f"{C.SOURCE_CSV}:{args.csv}")).frame
     signals = read_signals(args.signals)
     check_positions(signals, prices_index=prices.index, name=str(args.signals))
-    result = backtest(prices, signals, fill=args.fill, cost_bps=args.cost_bps)
+    if args.periods_per_year is not None:
+        StrategyConfig(periods_per_year=args.periods_per_year)  # refuse a bad value: exit 2
+    result = backtest(prices, signals, fill=args.fill, cost_bps=args.cost_bps,
+                      periods_per_year=args.periods_per_year)
     frame = result.frame.loc[:, [C.POSITION, C.STRATEGY_RETURN, C.EQUITY]]
     frame.index.name = C.INDEX_NAME
     out.mkdir(parents=True, exist_ok=True)
@@ -305,7 +324,53 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"gui": _cmd_gui, "train": _cmd_train, "sweep": _cmd_sweep,
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from sandbox import export, pipeline
+    from sandbox.data import load_prices
+
+    out = _prepare_out_dir(args.out, create=False)
+    bundle_dir = Path(args.model)
+    if not bundle_dir.is_dir():
+        raise ConfigError(f"--model {bundle_dir}: no such folder")
+    bundle = export.load_bundle(bundle_dir)  # a bad bundle: one line, exit 2
+    explicit_source = any(getattr(args, k, None) for k in ("sample", "csv", "ticker"))
+    spec = data_spec_from_args(args) if explicit_source else bundle.config.data.replace(
+        start=args.start or bundle.config.data.start, end=args.end or bundle.config.data.end)
+    strategy = bundle.config.strategy.replace(**_given(args, _STRATEGY_FLAGS))
+    loaded = load_prices(spec, min_rows=int(bundle.feature_state["window"]))
+    for warning in loaded.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    result = pipeline.predict(bundle, loaded, spec, strategy)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [export.write_predictions(result, out / C.PREDICTIONS_CSV),
+               export.write_metrics(result, out / C.METRICS_JSON)]
+    counts = result.predictions[C.SPLIT].value_counts()
+    test_start = (result.trained_split or {}).get(export.SPLIT_TEST_START)
+    print(f"rows by the model's own split dates: {int(counts.get(C.TRAIN, 0))} train, "
+          f"{int(counts.get(C.VAL, 0))} validation, {int(counts.get(C.TEST, 0))} test"
+          + (f" (test from {test_start[:10]})" if test_start else ""))
+    if counts.get(C.TEST, 0) == 0:
+        print("no out-of-sample rows: every row predicted was seen while the model was trained "
+              "or validated; metrics.json has no test figures")
+    else:
+        _print_test_line(result)
+    for path in written:
+        print(path)
+    return 0
+
+
+def _print_test_line(result: Any) -> None:
+    from sandbox import evaluate
+
+    model = result.metrics.get(C.MODEL, {})
+    rw = result.metrics.get(evaluate.KEY_BASELINES, {}).get(C.RANDOM_WALK, {})
+    print(
+        f"test split: model rmse {_fmt(model.get(C.RMSE))} vs random walk {_fmt(rw.get(C.RMSE))}; "
+        f"total return {_fmt(model.get(C.TOTAL_RETURN))}, sharpe {_fmt(model.get(C.SHARPE))}"
+    )
+
+
+_COMMANDS = {"gui": _cmd_gui, "train": _cmd_train, "predict": _cmd_predict, "sweep": _cmd_sweep,
              "backtest": _cmd_backtest, "fetch": _cmd_fetch}
 
 

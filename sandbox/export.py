@@ -38,6 +38,13 @@ KEY_VERSIONS = "versions"
 KEY_TIMINGS = "timings"
 KEY_HISTORY = "history"
 KEY_FORMAT = "format_version"
+KEY_SPLITS = "splits"
+#: keys of run.json's "splits": the trained run's split boundaries, as ISO dates
+SPLIT_TRAIN_END = "train_end"  # the last training row
+SPLIT_VAL_START = "val_start"  # the first validation row
+SPLIT_TEST_START = "test_start"  # the first test row
+SPLIT_LAST_BAR = "last_bar"  # the last bar of the data the model was trained on
+SPLIT_KEYS: tuple[str, ...] = (SPLIT_TRAIN_END, SPLIT_VAL_START, SPLIT_TEST_START, SPLIT_LAST_BAR)
 
 PathLike = str | os.PathLike[str]
 
@@ -160,6 +167,7 @@ def run_info(result: RunResult, *, weights: bytes | None = None) -> dict[str, An
             "from_cache": bool(result.data.from_cache),
             "cached_at": result.data.cached_at,
         },
+        KEY_SPLITS: split_dates(result),
         KEY_FEATURE_STATE: result.feature_state,
         KEY_MODEL_INFO: {
             "kind": result.config.model.kind,
@@ -170,6 +178,33 @@ def run_info(result: RunResult, *, weights: bytes | None = None) -> dict[str, An
         KEY_TIMINGS: dict(result.timings),
         KEY_HISTORY: result.history.summary(),
     }
+
+
+def split_dates(result: RunResult) -> dict[str, str | None]:
+    """The split boundaries of the run that trained ``result``'s model (run.json "splits").
+
+    For a saved model applied to other data, the dates it was trained with are kept, so a
+    bundle saved again still says which dates the model has seen.
+    """
+    if result.trained_split is not None:
+        return {key: result.trained_split.get(key) for key in SPLIT_KEYS}
+    labels = result.predictions[C.SPLIT].to_numpy()
+    dates = result.predictions.index
+
+    def at(mask: np.ndarray, pick: int) -> str | None:
+        rows = np.flatnonzero(mask)
+        return _iso(dates[rows[pick]]) if rows.size else None
+
+    return {
+        SPLIT_TRAIN_END: at(labels == C.TRAIN, -1),
+        SPLIT_VAL_START: at(labels == C.VAL, 0),
+        SPLIT_TEST_START: at(labels == C.TEST, 0),
+        SPLIT_LAST_BAR: _iso(result.data.frame.index[-1]),
+    }
+
+
+def _iso(ts: Any) -> str:
+    return pd.Timestamp(ts).isoformat()
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
@@ -225,6 +260,8 @@ class Bundle:
     config: RunConfig
     feature_state: dict
     model: Any  # torch module in eval mode
+    #: the trained run's split dates (:data:`SPLIT_KEYS`); None in bundles that predate them
+    splits: dict[str, str | None] | None = None
 
     def predict(self, prices: pd.DataFrame) -> pd.DataFrame:
         """Predicted log returns for every row of ``prices`` with a full window.
@@ -244,7 +281,8 @@ class Bundle:
         windows = features.windows(torch.from_numpy(x), int(self.feature_state["seq_len"]))
         window = int(self.feature_state["window"])
         close = prices[C.CLOSE].to_numpy(np.float64)[window - 1:]
-        actual = features.next_log_return(prices)[window - 1:]
+        actual = features.realised_return(prices, self.feature_state["target"],
+                                          self.feature_state.get("target_fill"))[window - 1:]
         predicted = predicted_returns(training.predict(self.model, windows), self.feature_state,
                                       close)
         return pd.DataFrame({C.CLOSE: close, C.ACTUAL_RETURN: actual,
@@ -255,34 +293,101 @@ class Bundle:
 def load_bundle(path: PathLike) -> Bundle:
     """Load a bundle folder written by :func:`save_bundle` or :func:`write_run`.
 
-    Weights come from safetensors and everything else from JSON: nothing is unpickled.
+    Weights come from safetensors and everything else from JSON: nothing is unpickled. The
+    tensor names and shapes in the safetensors header are checked against the model the
+    config describes, built on torch's ``meta`` device (no memory), before any real model
+    is built, so a config that asks for a huge network fails fast instead of allocating it.
 
     Raises
     ------
     ExportError
-        A file is missing or unreadable, or the weights do not fit the saved config.
+        A file is missing or unreadable, the config does not validate, or the weights do not
+        fit the saved config; the message is one line that names the file.
     """
-    from safetensors import SafetensorError
+    from safetensors import SafetensorError, safe_open
+
+    folder = Path(path)
+    run_path, weights_path = folder / C.RUN_JSON, folder / C.MODEL_WEIGHTS
+    for needed in (run_path, weights_path):
+        if not needed.is_file():
+            raise ExportError(f"{folder}: not a model bundle ({needed.name} is missing)")
+    try:
+        info = json.loads(run_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"{run_path}: not readable as JSON ({_one_line(exc)})") from None
+    try:
+        if not isinstance(info, dict):
+            raise TypeError("expected a JSON object")
+        config = RunConfig.from_dict(info[KEY_CONFIG])
+        state = info[KEY_FEATURE_STATE]
+        n_features = len(state["feature_names"])
+        splits = info.get(KEY_SPLITS)
+        if splits is None and isinstance(info.get(KEY_DATA), dict):
+            splits = {SPLIT_LAST_BAR: info[KEY_DATA].get("last")}  # an older bundle
+        if splits is not None and not isinstance(splits, dict):
+            raise TypeError(f"{KEY_SPLITS!r} is not an object")
+    except (KeyError, TypeError, ConfigError) as exc:
+        what = f"missing {exc}" if isinstance(exc, KeyError) else _one_line(exc)
+        raise ExportError(f"{run_path}: not a valid run description ({what})") from None
+    try:
+        with safe_open(str(weights_path), framework="numpy") as f:
+            shapes = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}  # noqa: SIM118
+    except (OSError, SafetensorError, ValueError) as exc:
+        raise ExportError(f"{weights_path}: not a safetensors file ({_one_line(exc)})") from None
+    try:
+        expected = _expected_shapes(config, n_features)
+    except (RuntimeError, ValueError, OverflowError) as exc:  # sizes beyond any real model
+        raise ExportError(f"{weights_path}: weights do not match the model in {C.RUN_JSON} "
+                          f"(it describes a network that cannot be built: {_one_line(exc)})"
+                          ) from None
+    if shapes != expected:
+        raise ExportError(f"{weights_path}: weights do not match the model in {C.RUN_JSON} "
+                          f"({_shape_difference(expected, shapes)})")
     from safetensors.torch import load_file
 
     from sandbox import models
 
-    folder = Path(path)
-    run_path, weights_path = folder / C.RUN_JSON, folder / C.MODEL_WEIGHTS
     try:
-        info = json.loads(run_path.read_text(encoding="utf-8"))
         tensors = load_file(str(weights_path))
-        config = RunConfig.from_dict(info[KEY_CONFIG])
-        state = info[KEY_FEATURE_STATE]
-    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
-        raise ExportError(f"cannot load the model bundle in {folder}: {exc}") from None
-    model = models.build_model(config.model, len(state["feature_names"]))
+    except (OSError, SafetensorError, ValueError) as exc:
+        raise ExportError(f"{weights_path}: not readable ({_one_line(exc)})") from None
+    model = models.build_model(config.model, n_features)
     try:
         model.load_state_dict(tensors)
     except RuntimeError as exc:
-        raise ExportError(f"{weights_path}: weights do not match the saved model: {exc}") from None
+        raise ExportError(f"{weights_path}: weights do not match the saved model "
+                          f"({_one_line(exc)})") from None
     model.eval()
-    return Bundle(config=config, feature_state=state, model=model)
+    return Bundle(config=config, feature_state=state, model=model,
+                  splits={key: splits.get(key) for key in SPLIT_KEYS} if splits else None)
+
+
+def _expected_shapes(config: RunConfig, n_features: int) -> dict[str, tuple[int, ...]]:
+    """Parameter names and shapes of the model ``config`` describes, without allocating it."""
+    import torch
+
+    from sandbox import models
+
+    with torch.device("meta"):
+        model = models.build_model(config.model, n_features)
+    return {name: tuple(t.shape) for name, t in model.state_dict().items()}
+
+
+def _shape_difference(expected: dict[str, tuple[int, ...]],
+                      found: dict[str, tuple[int, ...]]) -> str:
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    if missing:
+        return f"{len(missing)} tensor(s) missing, e.g. {missing[0]}"
+    if extra:
+        return f"{len(extra)} unexpected tensor(s), e.g. {extra[0]}"
+    name = next(n for n in expected if expected[n] != found[n])
+    return (f"{name} has shape {list(found[name])}, the config needs "
+            f"{list(expected[name])}")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _folder(out_dir: PathLike) -> Path:

@@ -1,0 +1,161 @@
+"""A saved model applied to data: rows labelled by the trained run's dates, `sandbox predict`,
+and bad bundles refused with one line."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_features import make_prices
+
+from sandbox import cli, export, pipeline
+from sandbox import constants as C
+from sandbox.config import ModelConfig, RunConfig, SplitSpec, TrainConfig
+from sandbox.data import LoadedPrices
+from sandbox.errors import ExportError
+
+VAL_START, TEST_START = "2000-09-01", "2000-11-01"
+
+
+@pytest.fixture(scope="module")
+def prices():
+    return make_prices(300, seed=3, phi=0.2)  # business days 2000-01-03 .. 2001-02-26
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(prices, tmp_path_factory):
+    config = RunConfig(split=SplitSpec(val_start=VAL_START, test_start=TEST_START),
+                       model=ModelConfig(window=10, hidden=8, layers=1),
+                       train=TrainConfig(epochs=1, threads=1))
+    result = pipeline.run(config, prices=prices)
+    out = tmp_path_factory.mktemp("bundle")
+    export.write_run(result, out)
+    return out
+
+
+def _loaded(frame: pd.DataFrame) -> LoadedPrices:
+    return LoadedPrices(frame=frame, label="p", source="frame", warnings=[])
+
+
+def test_run_json_records_the_split_dates(bundle_dir, prices):
+    splits = json.loads((bundle_dir / C.RUN_JSON).read_text())["splits"]
+    dates = prices.index
+    # the reference: the boundaries as given, on the synthetic business-day calendar
+    assert pd.Timestamp(splits["val_start"]) == pd.Timestamp(VAL_START)
+    assert pd.Timestamp(splits["test_start"]) == pd.Timestamp(TEST_START)
+    assert pd.Timestamp(splits["train_end"]) == dates[dates < pd.Timestamp(VAL_START)][-1]
+    assert pd.Timestamp(splits["last_bar"]) == dates[-1]
+
+
+def test_labels_come_from_the_trained_dates_not_from_fractions():
+    rows = pd.bdate_range("2010-01-01", periods=10)
+    splits = {"train_end": "2010-01-05", "val_start": "2010-01-06",
+              "test_start": "2010-01-12", "last_bar": "2010-01-14"}
+    labels = pipeline.trained_labels(rows, splits)
+    expected = ["train"] * 3 + ["val"] * 4 + ["test"] * 3  # Jan 1,4,5 | 6,7,8,11 | 12,13,14
+    assert list(labels) == expected
+
+
+def test_an_old_bundle_without_dates_calls_only_later_rows_test():
+    rows = pd.bdate_range("2010-01-01", periods=6)
+    labels = pipeline.trained_labels(rows, {"last_bar": "2010-01-05"})
+    assert list(labels) == ["train"] * 3 + ["test"] * 3
+
+
+def test_loaded_on_data_that_ends_before_the_test_start_has_no_test_rows(bundle_dir, prices):
+    early = prices.loc[: "2000-10-20"]  # ends before TEST_START
+    result = pipeline.predict(bundle_dir, _loaded(early), RunConfig().data)
+    labels = result.predictions[C.SPLIT]
+    assert C.TEST not in set(labels)  # today's main re-split 70/15/15 and called 15% "test"
+    assert set(labels) == {C.TRAIN, C.VAL}
+    assert (labels[labels.index < pd.Timestamp(VAL_START)] == C.TRAIN).all()
+    assert result.trained_split["test_start"].startswith(TEST_START)
+
+
+def test_predict_on_the_training_data_reproduces_the_trained_splits(bundle_dir):
+    trained = pd.read_csv(bundle_dir / C.PREDICTIONS_CSV, index_col=0, parse_dates=True)
+    frame = make_prices(300, seed=3, phi=0.2)
+    result = pipeline.predict(bundle_dir, _loaded(frame), RunConfig().data)
+    assert list(result.predictions[C.SPLIT]) == list(trained[C.SPLIT])
+    np.testing.assert_allclose(result.predictions[C.PREDICTED_RETURN].to_numpy(),
+                               trained[C.PREDICTED_RETURN].to_numpy(), rtol=0, atol=1e-7)
+
+
+def _csv(tmp_path, frame):
+    path = tmp_path / "prices.csv"
+    frame.to_csv(path)
+    return path
+
+
+def test_cli_predict_writes_predictions_and_metrics(bundle_dir, prices, tmp_path, capsys):
+    src = _csv(tmp_path, prices.loc[: "2000-10-20"])
+    out = tmp_path / "out"
+    code = cli.main(["predict", "--model", str(bundle_dir), "--csv", str(src), "--out", str(out)])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == [C.METRICS_JSON, C.PREDICTIONS_CSV]
+    frame = pd.read_csv(out / C.PREDICTIONS_CSV)
+    assert list(frame.columns) == list(C.PREDICTION_COLUMNS)
+    assert set(frame[C.SPLIT]) == {C.TRAIN, C.VAL}
+    metrics = json.loads((out / C.METRICS_JSON).read_text())
+    assert metrics[C.SPLIT] == C.TEST and metrics[C.MODEL][C.RMSE] is None
+    assert "no out-of-sample rows" in capsys.readouterr().out
+
+
+def _copy(bundle_dir, tmp_path):
+    dst = tmp_path / "bundle"
+    shutil.copytree(bundle_dir, dst)
+    return dst
+
+
+def _edit_run_json(folder, change):
+    path = folder / C.RUN_JSON
+    info = json.loads(path.read_text())
+    change(info)
+    path.write_text(json.dumps(info))
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda d: (d / C.MODEL_WEIGHTS).unlink(), "model.safetensors is missing"),
+    (lambda d: (d / C.RUN_JSON).unlink(), "run.json is missing"),
+    (lambda d: (d / C.MODEL_WEIGHTS).write_bytes(b"PK\x03\x04 not tensors"), "not a safetensors"),
+    (lambda d: (d / C.RUN_JSON).write_text("{not json"), "not readable as JSON"),
+    (lambda d: _edit_run_json(d, lambda i: i["config"]["model"].update(hidden=16)),
+     "do not match"),
+    (lambda d: _edit_run_json(d, lambda i: i["config"]["model"].update(layers=3)),
+     "do not match"),
+    (lambda d: _edit_run_json(d, lambda i: i["config"]["model"].update(hidden=10**9)),
+     "do not match"),
+    (lambda d: _edit_run_json(d, lambda i: i["config"]["model"].update(kind="cnn")),
+     "not a valid run description"),
+    (lambda d: _edit_run_json(d, lambda i: i.pop("feature_state")), "not a valid run"),
+])
+def test_bad_bundles_exit_2_with_one_line(bundle_dir, prices, tmp_path, capsys, damage, words):
+    folder = _copy(bundle_dir, tmp_path)
+    damage(folder)
+    src = _csv(tmp_path, prices)
+    with pytest.raises(ExportError):
+        export.load_bundle(folder)
+    code = cli.main(["predict", "--model", str(folder), "--csv", str(src),
+                     "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert words in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_traded_return_target_is_the_next_open_to_open_return(prices):
+    config = RunConfig(model=ModelConfig(window=10, hidden=4, layers=1, target=C.TARGET_TRADED),
+                       train=TrainConfig(epochs=1, threads=1))
+    result = pipeline.run(config, prices=prices)
+    o = prices[C.OPEN].to_numpy()
+    t = 50  # prediction row t is bar t + window - 1
+    bar = t + 9
+    assert result.predictions[C.ACTUAL_RETURN].iloc[t] == pytest.approx(
+        math.log(o[bar + 2] / o[bar + 1]), abs=1e-15)
+    assert np.isnan(result.predictions[C.ACTUAL_RETURN].iloc[-2:]).all()
+    assert result.feature_state["target_fill"] == C.FILL_NEXT_OPEN
