@@ -13,7 +13,13 @@ it that the series does not name are flat (0). Prices after the period still fil
 rows, so a row has no return only when the price frame itself ends too early: the last two
 bars of the price frame for ``next_open``, the last bar for ``close``. Such rows stay in the
 output with NaN ``strategy_return`` and ``equity`` and are left out of every metric. No exit
-cost is charged for a position still open at the end.
+cost is charged for a position still open at the end. (A caller that must keep a period off
+later prices, e.g. a validation split off the test split's opens, passes the price frame cut
+after the period's last bar, with ``periods_per_year`` given so the cut does not change it.)
+
+Annual figures come from the calendar: the Sharpe ratio is scaled by the bars per year
+measured over the span of the price data (:func:`infer_periods_per_year`) unless given, and
+the CAGR by the calendar years the account was held (:func:`trading_metrics`).
 
 Everything is numpy arithmetic over whole arrays (no per-bar Python loop): a million bars
 take a few tens of milliseconds.
@@ -35,11 +41,27 @@ from sandbox.errors import ConfigError, DataError
 #: how many offending dates a message lists before it says "and N more"
 _MAX_LISTED = 3
 
-#: bars per trading day of an equity session (09:30-16:00), and trading days per year
-_SESSION_HOURS = 6.5
+#: metrics key of the bars per year behind the Sharpe ratio (what :func:`backtest` used)
+PERIODS_PER_YEAR = "periods_per_year"
+
+#: calendar days per year: spans of dates are turned into years with this
+DAYS_PER_YEAR = 365.25
+#: trading days of an exchange year, and days of a market that trades every day
 _TRADING_DAYS = 252.0
-#: calendar days per year, for data that trades around the clock (weekend bars present)
 _CALENDAR_DAYS = 365.0
+#: an equity session (09:30-16:00) in minutes: hourly bars 09:30 .. 15:30 make 7 a day
+_SESSION_MINUTES = 390
+#: a measurement within this much below / above the well-known value of its bar size is that
+#: value. Above is wider: a weekday calendar without holidays has 365.25 * 5 / 7 = 260.9
+#: days, 3.5 % above 252, and a span of weeks straddles one weekend more or less.
+_SNAP_BELOW = 0.03
+_SNAP_ABOVE = 0.05
+#: shorter spans than these (days) are not measured but classified by the bar spacing: a
+#: few weeks of bars over- or under-count the weekends they happen to straddle
+_MIN_SPAN_INTRADAY = 28.0
+_MIN_SPAN_DAILY = DAYS_PER_YEAR
+#: a gap longer than this many median spacings is a hole in daily or coarser data
+_HOLE_SPACINGS = 30.0
 
 #: column names a signals file may use for its dates (case-insensitive)
 _DATE_HEADERS: tuple[str, ...] = (C.INDEX_NAME, "datetime", "time", "timestamp")
@@ -55,7 +77,8 @@ class BacktestResult:
         One row per price bar of the period (index ``date``), columns ``position``,
         ``strategy_return`` and ``equity``; the last rows are NaN where prices end.
     metrics : dict
-        The trading metrics of :func:`trading_metrics`.
+        The trading metrics of :func:`trading_metrics`, and ``periods_per_year``: the bars
+        per year the Sharpe ratio was scaled with.
     """
 
     frame: pd.DataFrame
@@ -91,14 +114,18 @@ def backtest(
         Cost per unit of position change, in basis points (1 = 0.01 %); charged on the row
         where the position changes, entry included, exit at the end excluded.
     periods_per_year : float, optional
-        Bars per year for the Sharpe ratio and CAGR; inferred from the price index
-        (:func:`infer_periods_per_year`) when omitted.
+        Bars per year for the Sharpe ratio (a user override); measured over the whole price
+        index (:func:`infer_periods_per_year`) when omitted.
 
     Returns
     -------
     BacktestResult
         ``frame`` has every bar of the period; ``metrics`` (:func:`trading_metrics`) count
-        only the rows that have a return, ``n_trades``, ``turnover`` and ``exposure`` too.
+        only the rows that have a return, ``n_trades``, ``turnover`` and ``exposure`` too,
+        plus ``periods_per_year`` (the value used). The CAGR's years are the calendar time
+        from the date of the period's first row to the date of the bar at which its last
+        return is realised: bar ``t + 2`` of the last row ``t`` that has a return with
+        ``next_open``, bar ``t + 1`` with ``close``.
 
     Raises
     ------
@@ -139,7 +166,11 @@ def backtest(
 
     index = pd.DatetimeIndex(prices.index[first: last + 1], name=C.INDEX_NAME)
     frame = pd.DataFrame({C.POSITION: s, C.STRATEGY_RETURN: ret, C.EQUITY: equity}, index=index)
-    metrics = _metrics(ret[:m], s[:m], traded[:m], equity[:m], float(periods_per_year))
+    years = None
+    if m:  # first row's date -> date of the bar that realises the last return
+        years = _years(prices.index[first], prices.index[first + m - 1 + lag])
+    metrics = _metrics(ret[:m], s[:m], traded[:m], equity[:m], float(periods_per_year), years)
+    metrics[PERIODS_PER_YEAR] = float(periods_per_year)
     return BacktestResult(frame=frame, metrics=metrics)
 
 
@@ -148,6 +179,7 @@ def trading_metrics(
     position: pd.Series | np.ndarray,
     *,
     periods_per_year: float,
+    years: float | None = None,
 ) -> dict[str, float | int | None]:
     """Trading metrics of one account, over the rows that have a return.
 
@@ -162,7 +194,12 @@ def trading_metrics(
     position : array-like of float
         Per-row positions, same length.
     periods_per_year : float
-        Bars per year (252 for daily bars).
+        Bars per year (252 for exchange-traded daily bars), for the Sharpe ratio.
+    years : float, optional
+        Calendar years the account was held, for the CAGR: from the date of the first row
+        to the date of the bar that realises the last return, in days / 365.25
+        (:func:`backtest` passes exactly that). Without dates, ``n / periods_per_year``:
+        the bar count read as time.
 
     Returns
     -------
@@ -178,8 +215,8 @@ def trading_metrics(
         - ``n_trades``: rows where ``s[t] != s[t-1]``, ``turnover``: ``sum |s[t] - s[t-1]|``,
           ``exposure``: mean of ``|s[t]| > 0``, all counted over the same ``n`` rows (the
           entry on the first row counts, a final exit never happens);
-        - ``cagr``: ``equity[-1] ** (P / n) - 1`` (-1 once equity is <= 0; ``None`` when
-          ``n`` is 0 or the power overflows);
+        - ``cagr``: ``equity[-1] ** (1 / years) - 1`` (-1 once equity is <= 0; ``None``
+          when ``n`` is 0 or the power overflows);
         - ``win_rate``: share of the rows with ``s != 0`` whose return (after costs) is
           > 0; ``None`` when never in the market.
     """
@@ -189,16 +226,27 @@ def trading_metrics(
         raise ValueError(f"strategy_return {r.shape} and position {s.shape}: need equal 1-D shapes")
     if not (_is_number(periods_per_year) and periods_per_year > 0):
         raise ConfigError(f"periods per year {periods_per_year!r}: must be a number > 0")
+    if years is not None and not (_is_number(years) and math.isfinite(years) and years > 0):
+        raise ConfigError(f"years {years!r}: must be a finite number > 0")
     traded = np.abs(np.diff(s, prepend=0.0))
     known = ~np.isnan(r)
     r, s, traded = r[known], s[known], traded[known]
-    return _metrics(r, s, traded, np.cumprod(1.0 + r), float(periods_per_year))
+    if years is None:
+        years = r.size / float(periods_per_year)
+    return _metrics(r, s, traded, np.cumprod(1.0 + r), float(periods_per_year), years)
+
+
+def _years(start: Any, end: Any) -> float:
+    """Calendar years from ``start`` to ``end`` (days / 365.25)."""
+    return (pd.Timestamp(end) - pd.Timestamp(start)).total_seconds() / 86_400.0 / DAYS_PER_YEAR
 
 
 def _metrics(
-    r: np.ndarray, s: np.ndarray, traded: np.ndarray, equity: np.ndarray, periods: float
+    r: np.ndarray, s: np.ndarray, traded: np.ndarray, equity: np.ndarray, periods: float,
+    years: float | None,
 ) -> dict[str, float | int | None]:
-    """The metrics of rows that all have a return (see :func:`trading_metrics`)."""
+    """The metrics of rows that all have a return (see :func:`trading_metrics`); ``years``
+    held, for the CAGR."""
     n = r.size
     if n == 0:
         return {C.TOTAL_RETURN: 0.0, C.SHARPE: 0.0, C.MAX_DRAWDOWN: 0.0, C.N_TRADES: 0,
@@ -217,7 +265,7 @@ def _metrics(
     cagr: float | None = -1.0
     if final > 0:
         try:
-            cagr = final ** (periods / n) - 1.0
+            cagr = final ** (1.0 / years) - 1.0 if years and years > 0 else None
         except OverflowError:  # a huge gain over a few intraday bars: no meaningful rate
             cagr = None
     return {
@@ -236,45 +284,116 @@ def _metrics(
 
 
 def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
-    """Bars per year from the median spacing of ``index``.
+    """Bars per year, measured over the calendar span of ``index``.
 
-    Daily bars 252, weekly 52, monthly 12, quarterly 4 (longer: ``365.25 / days``).
-    Intraday bars: ``252 * 6.5 h / spacing`` for an equity session, or ``365 * 24 h /
-    spacing`` when the data trades around the clock (any bar on a Saturday or Sunday).
+    The measurement is ``(len(index) - 1) / (span in days / 365.25)``, the span running from
+    the first to the last bar. Within 3 % below or 5 % above a well-known value for bars of
+    its median spacing it is that value: 12 monthly, 52 weekly, 252 exchange daily (a weekday
+    calendar without holidays measures 260.9), 365 daily every day, 7 * 252 = 1764 hourly
+    equity (7 bars a session, 09:30-15:30), 365 * 24 = 8760 hourly around the clock, ...
+    (:func:`_known_periods`); otherwise it is rounded to a whole number (3 significant
+    figures below 10). Hourly FX (24 hours from Sunday evening to Friday evening) thus
+    gives what its file has, about 6,200.
+
+    Data too short to measure, or with holes, is classified by its median bar spacing:
+
+    - daily or coarser spanning less than a year, or with a gap longer than 30 spacings:
+      daily 252 (365 when more than a tenth of the bars fall on a weekend), weekly 52,
+      monthly 12, quarterly 4, longer ``365.25 / days``;
+    - intraday spanning less than 28 days: the median number of bars on a date times the
+      days a year it trades: 252 without weekend bars, 365.25 with Saturday bars, and
+      365.25 * 5 / 7 with Sunday but no Saturday bars (FX's Sunday-evening open), then
+      snapped and rounded as above.
+
     Fewer than two bars: 252.
 
     Parameters
     ----------
     index : pandas.DatetimeIndex
-        The bar timestamps, increasing.
+        The bar timestamps, increasing (the whole loaded price frame, not a split of it).
 
     Returns
     -------
     float
     """
     idx = pd.DatetimeIndex(index)
-    if len(idx) < 2:
+    n = len(idx)
+    if n < 2:
         return _TRADING_DAYS
-    step = np.diff(idx.as_unit("ns").asi8)
+    ns = idx.as_unit("ns").asi8
+    step = np.diff(ns)
     step = np.sort(step[step > 0])  # sort, not np.median: its selection crawls on few values
     k = step.size
     if k == 0:
         return _TRADING_DAYS
-    days = (float(step[(k - 1) // 2]) + float(step[k // 2])) / 2 / 86_400e9
-    if days < 0.75:  # intraday
-        hours = days * 24.0
-        if bool(np.any(idx.day_of_week >= 5)):
-            return _CALENDAR_DAYS * 24.0 / hours
-        return _TRADING_DAYS * max(1.0, _SESSION_HOURS / hours)
+    spacing = (float(step[(k - 1) // 2]) + float(step[k // 2])) / 2 / 86_400e9  # days
+    span = float(ns[-1] - ns[0]) / 86_400e9
+    if spacing < 0.75:  # intraday
+        if span < _MIN_SPAN_INTRADAY:
+            return _snap(_intraday_by_calendar(idx), spacing)
+    elif span < _MIN_SPAN_DAILY or float(step[-1]) / 86_400e9 > _HOLE_SPACINGS * spacing:
+        return _by_spacing(idx, spacing)
+    return _snap((n - 1) / (span / DAYS_PER_YEAR), spacing)
+
+
+def _snap(measured: float, spacing: float) -> float:
+    """``measured`` bars per year as the well-known value of bars ``spacing`` days apart
+    that it is close to (:func:`_known_periods`), else rounded."""
+    known = np.asarray(_known_periods(spacing))
+    ratio = measured / known
+    close = (ratio >= 1.0 - _SNAP_BELOW) & (ratio <= 1.0 + _SNAP_ABOVE)
+    if close.any():
+        return float(known[close][np.argmin(np.abs(np.log(ratio[close])))])
+    if measured >= 10.0:
+        return float(round(measured))
+    return float(f"{measured:.3g}")
+
+
+def _known_periods(spacing: float) -> tuple[float, ...]:
+    """The well-known bars per year of bars ``spacing`` days apart: for intraday bars an
+    equity session of 252 days (``ceil(390 min / bar)`` bars a day: 7 hourly, 13 of 30 min,
+    78 of 5 min, ...) and a market open around the clock every day (365 * 24 hourly); 252 and
+    365 daily; 52 weekly; 12 monthly; 4 quarterly; 1 yearly."""
+    if spacing < 0.75:
+        minutes = max(1, round(spacing * 1440.0))
+        return (_TRADING_DAYS * math.ceil(_SESSION_MINUTES / minutes),
+                _CALENDAR_DAYS * 1440.0 / minutes)
+    if spacing < 4.0:
+        return (_TRADING_DAYS, _CALENDAR_DAYS)
+    if spacing < 11.0:
+        return (52.0,)
+    if spacing < 45.0:
+        return (12.0,)
+    if spacing < 135.0:
+        return (4.0,)
+    return (1.0,)
+
+
+def _by_spacing(idx: pd.DatetimeIndex, days: float) -> float:
+    """Bars per year of daily or coarser bars from their median spacing in ``days``."""
     if days < 4.0:  # daily: 1 day apart, 3 over a weekend
-        return _TRADING_DAYS
+        weekend = float(np.mean(idx.day_of_week >= 5))
+        return _CALENDAR_DAYS if weekend > 0.1 else _TRADING_DAYS
     if days < 11.0:  # weekly (and Yahoo's 5-day bars)
         return 52.0
     if days < 45.0:
         return 12.0
     if days < 135.0:
         return 4.0
-    return 365.25 / days
+    return float(f"{DAYS_PER_YEAR / days:.3g}")
+
+
+def _intraday_by_calendar(idx: pd.DatetimeIndex) -> float:
+    """Bars per year of a few days or weeks of intraday bars: bars on a date times the
+    days a year the market trades (see :func:`infer_periods_per_year`)."""
+    _, per_date = np.unique(idx.normalize().as_unit("ns").asi8, return_counts=True)
+    bars = float(np.median(per_date))
+    dow = idx.day_of_week
+    if not bool(np.any(dow >= 5)):
+        return bars * _TRADING_DAYS
+    if bool(np.any(dow == 5)):
+        return bars * DAYS_PER_YEAR
+    return bars * DAYS_PER_YEAR * 5.0 / 7.0
 
 
 # --- positions from predictions ---------------------------------------------------------------

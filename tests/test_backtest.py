@@ -104,8 +104,10 @@ def test_next_open_long_only_no_costs_to_the_end_of_the_prices(prices):
     assert m[C.TURNOVER] == pytest.approx(3.0)
     assert m[C.EXPOSURE] == pytest.approx(4 / 6)
     assert m[C.WIN_RATE] == pytest.approx(1 / 4)  # in the market rows 0, 1, 4, 5: only row 0 gains
-    assert m[C.CAGR] == pytest.approx(equity[5] ** (252 / 6) - 1, rel=1e-12)
-    assert set(m) == set(C.TRADING_METRICS)
+    # calendar years: row 0 (2024-01-02) to bar 7 (2024-01-11), where row 5's return is realised
+    assert m[C.CAGR] == pytest.approx(equity[5] ** (365.25 / 9) - 1, rel=1e-12)
+    assert set(m) == set(C.TRADING_METRICS) | {"periods_per_year"}
+    assert m["periods_per_year"] == 252  # 8 daily bars: too few to measure, classified daily
 
 
 def test_next_open_long_short_fractional_with_costs_uses_prices_after_the_period(prices):
@@ -178,7 +180,8 @@ def test_short_entry_cost_on_the_first_row_without_exit_cost(prices):
     _assert_close(result.frame[C.STRATEGY_RETURN], [r])
     assert result.metrics[C.TOTAL_RETURN] == pytest.approx(r, abs=1e-15)
     assert result.metrics[C.SHARPE] == 0.0  # a single return has no standard deviation
-    assert result.metrics[C.CAGR] == pytest.approx((1 + r) ** 252 - 1)
+    # close fill: row 3 (2024-01-05) is realised at the close of bar 4 (2024-01-08), 3 days on
+    assert result.metrics[C.CAGR] == pytest.approx((1 + r) ** (365.25 / 3) - 1)
 
 
 def test_a_period_with_no_return_keeps_its_rows(prices):
@@ -207,9 +210,10 @@ def test_result_is_frozen(prices):
 def test_trading_metrics_match_the_engine_and_skip_rows_without_return(prices):
     result = backtest(prices, _positions(prices, list(range(8)), [1, -1, 0.5, 0, 0, 1, -1, 1]),
                       cost_bps=7)
+    # rows 0..5 have a return; row 5's is realised at bar 7: 2024-01-02 -> 2024-01-11
     again = trading_metrics(result.frame[C.STRATEGY_RETURN], result.frame[C.POSITION],
-                            periods_per_year=252)
-    assert again == pytest.approx(result.metrics)
+                            periods_per_year=252, years=9 / 365.25)
+    assert {**again, "periods_per_year": 252.0} == pytest.approx(result.metrics)
 
 
 def test_sharpe_uses_the_given_periods_per_year(prices):
@@ -290,15 +294,21 @@ def test_positions_from_predictions_long_flat_and_long_short():
 # --- bars per year --------------------------------------------------------------------------------
 
 
+def _session(days: pd.DatetimeIndex, minutes: int) -> pd.DatetimeIndex:
+    """Intraday bars of an equity session: every ``minutes`` from 09:30 to before 16:00."""
+    offsets = pd.to_timedelta(np.arange(9 * 60 + 30, 16 * 60, minutes), unit="min")
+    return pd.DatetimeIndex([d + o for d in days for o in offsets])
+
+
 @pytest.mark.parametrize(("index", "expected"), [
     (pd.bdate_range("2020-01-01", periods=300), 252),
-    (pd.date_range("2020-01-01", periods=300, freq="D"), 252),
     (pd.date_range("2020-01-03", periods=100, freq="W-FRI"), 52),
     (pd.date_range("2020-01-31", periods=40, freq="ME"), 12),
     (pd.date_range("2020-03-31", periods=40, freq="QE"), 4),
-    # equities: 1-minute bars of a 6.5 h session, Monday to Friday -> 390 a day
+    # equities: 1-minute bars of a 6.5 h session, one Monday -> 390 a day, 252 days
     (pd.date_range("2024-01-08 09:30", periods=390, freq="min", tz="America/New_York"), 252 * 390),
-    (pd.date_range("2024-01-08 09:30", periods=300, freq="5min", tz="America/New_York"), 252 * 78),
+    # 5-minute bars of a session, four weeks of weekdays -> 78 a day
+    (_session(pd.bdate_range("2024-01-08", periods=20), 5), 252 * 78),
     # around the clock (weekend bars present): 24 hourly bars every calendar day
     (pd.date_range("2024-01-01", periods=24 * 14, freq="h", tz="UTC"), 365 * 24),
     (pd.DatetimeIndex(["2024-01-02"]), 252),
@@ -310,11 +320,9 @@ def test_infer_periods_per_year(index, expected):
 def test_infer_periods_per_year_on_the_sample_and_equity_hours():
     goog = pd.read_csv(SAMPLES / "GOOG.csv", index_col=0, parse_dates=True)
     assert infer_periods_per_year(goog.index) == 252
-    # hourly equity bars (09:30, 10:30, ..., 15:30) over several weeks, weekdays only
-    days = pd.bdate_range("2024-01-08", periods=20)
-    stamps = [d + pd.Timedelta(hours=9, minutes=30) + pd.Timedelta(hours=h)
-              for d in days for h in range(7)]
-    assert infer_periods_per_year(pd.DatetimeIndex(stamps)) == pytest.approx(252 * 6.5)
+    # hourly equity bars (09:30, 10:30, ..., 15:30) over four weeks, weekdays only: 7 a day
+    stamps = _session(pd.bdate_range("2024-01-08", periods=20), 60)
+    assert infer_periods_per_year(stamps) == 7 * 252
 
 
 def test_backtest_infers_periods_per_year(prices):
