@@ -40,7 +40,52 @@ Signal = QtCore.Signal
 
 _STRATEGY_LABELS = {C.LONG_FLAT: "long / flat", C.LONG_SHORT: "long / short"}
 _FILL_LABELS = {C.FILL_NEXT_OPEN: "next open", C.FILL_CLOSE: "same close"}
-_TARGET_LABELS = {C.TARGET_RETURN: "next return", C.TARGET_PRICE: "next price (teaching)"}
+_TARGET_LABELS = {C.TARGET_RETURN: "next return (close \u2192 close)",
+                  C.TARGET_TRADED: "traded return (as filled)",
+                  C.TARGET_PRICE: "next price (teaching)"}
+
+#: the span of prices each fill holds a position over (decided at close t)
+#: (no-break spaces: a wrapped note keeps each span on one line)
+_FILL_SPANS = {C.FILL_NEXT_OPEN: "open\u00a0t+1\u00a0\u2192\u00a0t+2",
+               C.FILL_CLOSE: "close\u00a0t\u00a0\u2192\u00a0t+1"}
+#: the span the target "return" forecasts (the teaching price target implies it too)
+_RETURN_SPAN = _FILL_SPANS[C.FILL_CLOSE]
+#: the fill's horizon, said under the Fill choice
+_FILL_NOTES = {
+    C.FILL_NEXT_OPEN: f"held {_FILL_SPANS[C.FILL_NEXT_OPEN]} (\u2018next return\u2019: "
+                      f"{_RETURN_SPAN})",
+    C.FILL_CLOSE: f"held {_FILL_SPANS[C.FILL_CLOSE]}, the span of \u2018next return\u2019",
+}
+#: said instead of the target's horizon when the forecast and the traded span differ
+TARGET_CAUTION = (f"\u26a0 Forecasts {_RETURN_SPAN}, but the fill trades "
+                  f"{_FILL_SPANS[C.FILL_NEXT_OPEN]} (GSPC test: correlation ~0.85)")
+_CAUTION_TIP = ("The model forecasts the next close-to-close return, but with the next-open "
+                "fill a position decided at close t is held from open t+1 to open t+2: a "
+                "different return (on GSPC's test split the two correlate only ~0.85). The "
+                "target \u2018traded return\u2019 forecasts the return that is traded.")
+AUTO_PERIODS = "auto (measured)"
+
+
+def target_note(target: str, fill: str) -> str:
+    """Which horizon a model of ``target`` forecasts and whether the ``fill`` trades it
+    (:data:`TARGET_CAUTION` when they differ for the default target)."""
+    traded = _FILL_SPANS.get(fill, _FILL_SPANS[C.FILL_NEXT_OPEN])
+    if target == C.TARGET_PRICE:
+        return f"Forecasts the close at t+1 (teaching); fill: {traded}"
+    span = traded if target == C.TARGET_TRADED else _RETURN_SPAN
+    return f"Forecasts {span}, the span the fill trades" if span == traded else TARGET_CAUTION
+
+
+def _note(text: str = "") -> QtWidgets.QLabel:
+    """A small word-wrapped line of explanation under a field."""
+    label = QtWidgets.QLabel(text)
+    label.setWordWrap(True)
+    label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+    label.setForegroundRole(QtGui.QPalette.ColorRole.PlaceholderText)
+    font = label.font()
+    font.setPointSizeF(font.pointSizeF() * 0.9)
+    label.setFont(font)
+    return label
 
 
 def _combo(items: dict[str, str] | tuple[str, ...], tip: str) -> QtWidgets.QComboBox:
@@ -78,6 +123,66 @@ def _dspin(low: float, high: float, step: float, decimals: int, tip: str,
     return box
 
 
+class BarsPerYearSpin(QtWidgets.QDoubleSpinBox):
+    """Bars per year, or "auto" (its minimum, 0): measured from the data's bar spacing.
+
+    Values show without trailing zeros (252, 6240, 365.25). Stepping up from auto starts
+    at the measured value when one is known (:meth:`set_measured`).
+    """
+
+    def __init__(self, tip: str, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setRange(0.0, 1_000_000.0)
+        self.setDecimals(2)
+        self.setSingleStep(1.0)
+        self.setAccelerated(True)
+        self.setToolTip(tip)
+        self.measured: float | None = None
+        self.setSpecialValueText(AUTO_PERIODS)
+
+    def periods(self) -> float | None:
+        """The value, None for auto."""
+        value = self.value()
+        return None if value <= self.minimum() else value
+
+    def set_periods(self, periods: float | None) -> None:
+        """Show ``periods`` (None: auto)."""
+        self.setValue(self.minimum() if periods is None else max(0.01, float(periods)))
+
+    def set_measured(self, periods: float | None) -> None:
+        """Say the measured value in the auto text (None: not measured yet)."""
+        self.measured = periods
+        self.setSpecialValueText(AUTO_PERIODS if periods is None
+                                 else f"auto: {self._plain(periods)} (measured)")
+
+    def textFromValue(self, value: float) -> str:
+        return self._plain(value)
+
+    def stepBy(self, steps: int) -> None:
+        if steps > 0 and self.periods() is None and self.measured is not None:
+            self.setValue(self.measured)
+            self.selectAll()
+            return
+        super().stepBy(steps)
+
+    def _plain(self, value: float) -> str:
+        locale = self.locale()
+        locale.setNumberOptions(locale.numberOptions()
+                                | QtCore.QLocale.NumberOption.OmitGroupSeparator)
+        text = locale.toString(float(value), "f", self.decimals())
+        point = locale.decimalPoint()
+        return text.rstrip("0").rstrip(point) if point in text else text
+
+
+class _DateEdit(QtWidgets.QLineEdit):
+    """A line edit for a YYYY-MM-DD date: asks for the width of one, not a line edit's."""
+
+    def sizeHint(self) -> QtCore.QSize:
+        hint = super().sizeHint()
+        width = self.fontMetrics().horizontalAdvance("YYYY-MM-DD") + 16
+        return QtCore.QSize(min(hint.width(), width), hint.height())
+
+
 def _form() -> QtWidgets.QFormLayout:
     form = QtWidgets.QFormLayout()
     form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -111,11 +216,14 @@ class DataPanel(QtWidgets.QGroupBox):
         The user pressed "Open CSV..." (the window shows the file dialog).
     changed()
         Any field changed.
+    prices_loaded(LoadedPrices)
+        The followed controller loaded prices (see :meth:`attach`).
     """
 
     load_requested = Signal(object)
     open_csv_requested = Signal()
     changed = Signal()
+    prices_loaded = Signal(object)
 
     def __init__(self, samples: tuple[str, ...],
                  parent: QtWidgets.QWidget | None = None) -> None:
@@ -141,12 +249,13 @@ class DataPanel(QtWidgets.QGroupBox):
                                     "cached copy is used when offline")
         self.interval_combo = _combo(C.INTERVALS, "Bar size of the download")
         _select(self.interval_combo, "1d")
-        self.start_edit = QtWidgets.QLineEdit()
-        self.start_edit.setPlaceholderText("first bar (YYYY-MM-DD)")
-        self.start_edit.setToolTip("Keep bars from this date on (empty: from the first)")
-        self.end_edit = QtWidgets.QLineEdit()
-        self.end_edit.setPlaceholderText("last bar (YYYY-MM-DD)")
-        self.end_edit.setToolTip("Keep bars up to this date (empty: up to the last)")
+        self.start_edit = _DateEdit()
+        self.start_edit.setPlaceholderText("YYYY-MM-DD")
+        self.start_edit.setToolTip("Keep bars from this date on, YYYY-MM-DD (empty: from the "
+                                   "first)")
+        self.end_edit = _DateEdit()
+        self.end_edit.setPlaceholderText("YYYY-MM-DD")
+        self.end_edit.setToolTip("Keep bars up to this date, YYYY-MM-DD (empty: up to the last)")
         self.load_button = QtWidgets.QPushButton("Load")
         self.load_button.setToolTip("Load the chosen data (downloads run in the background)")
         self.progress = QtWidgets.QProgressBar()
@@ -170,10 +279,13 @@ class DataPanel(QtWidgets.QGroupBox):
         grid.addWidget(self.ticker_radio, 2, 0)
         grid.addWidget(self.ticker_edit, 2, 1)
         grid.addWidget(self.interval_combo, 2, 2)
+        dates = QtWidgets.QHBoxLayout()  # one row: the column is narrow, not long
+        dates.setSpacing(6)
+        dates.addWidget(self.start_edit, 1)
+        dates.addWidget(QtWidgets.QLabel("to"))
+        dates.addWidget(self.end_edit, 1)
         grid.addWidget(QtWidgets.QLabel("From"), 3, 0, QtCore.Qt.AlignmentFlag.AlignRight)
-        grid.addWidget(self.start_edit, 3, 1, 1, 2)
-        grid.addWidget(QtWidgets.QLabel("To"), 4, 0, QtCore.Qt.AlignmentFlag.AlignRight)
-        grid.addWidget(self.end_edit, 4, 1, 1, 2)
+        grid.addLayout(dates, 3, 1, 1, 2)
         grid.setColumnStretch(1, 1)
         box = QtWidgets.QVBoxLayout(self)
         box.addLayout(grid)
@@ -270,6 +382,7 @@ class DataPanel(QtWidgets.QGroupBox):
     @QtCore.Slot(object)
     def _on_prices_loaded(self, loaded: Any) -> None:
         self.set_note(wording.loaded_text(loaded))
+        self.prices_loaded.emit(loaded)
 
     @QtCore.Slot(object, object)
     def _on_load_failed(self, failure: Any, _spec: DataSpec) -> None:
@@ -308,7 +421,12 @@ class DataPanel(QtWidgets.QGroupBox):
 
 # ============================================================================== Model =====
 class ModelPanel(QtWidgets.QGroupBox):
-    """Network shape and training settings."""
+    """Network shape and training settings.
+
+    Under the target, a line says which horizon the model forecasts and whether the fill
+    (:meth:`set_fill`, the Strategy panel's) trades that span; a caution replaces it when
+    the target is the next close-to-close return and the fill is the next open.
+    """
 
     changed = Signal()
 
@@ -336,9 +454,24 @@ class ModelPanel(QtWidgets.QGroupBox):
                                 "averaged forecast with the range of the single seeds, and the "
                                 "metrics their mean \u00b1 std")
         self.seeds_spin.setValue(1)
-        self.target_combo = _combo(_TARGET_LABELS, "What the network predicts: the next log "
-                                                   "return (default) or, for teaching, the next "
-                                                   "close level")
+        self.target_combo = _combo(_TARGET_LABELS, "What the network forecasts: the next "
+                                                   "close-to-close log return (default); the "
+                                                   "traded return, the span the Strategy's fill "
+                                                   "holds a position (open t+1 \u2192 open t+2 "
+                                                   "with next open, close t \u2192 close t+1 with "
+                                                   "same close), fixed when the model is "
+                                                   "trained; or, for teaching, the next close "
+                                                   "level")
+        # the labels are long: the box may show them cut, its list shows them whole
+        self.target_combo.setSizeAdjustPolicy(
+            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.target_combo.setMinimumContentsLength(14)
+        self.target_note = _note()
+        self.target_caution = _note(TARGET_CAUTION)
+        self.target_caution.setForegroundRole(QtGui.QPalette.ColorRole.WindowText)
+        self.target_caution.setStyleSheet("color: #b35c00;")
+        self.target_caution.setToolTip(_CAUTION_TIP)
+        self._fill = C.FILL_NEXT_OPEN
         form = _form()
         form.addRow("Network", self.kind_combo)
         form.addRow("Window", self.window_spin)
@@ -346,6 +479,8 @@ class ModelPanel(QtWidgets.QGroupBox):
         form.addRow("Layers", self.layers_spin)
         form.addRow("Dropout", self.dropout_spin)
         form.addRow("Target", self.target_combo)
+        form.addRow(self.target_note)
+        form.addRow(self.target_caution)
         form.addRow("Epochs", self.epochs_spin)
         form.addRow("Patience", self.patience_spin)
         form.addRow("Batch size", self.batch_spin)
@@ -362,6 +497,20 @@ class ModelPanel(QtWidgets.QGroupBox):
         self.lr_edit.textChanged.connect(self.changed)
         for combo in (self.kind_combo, self.target_combo):
             combo.currentIndexChanged.connect(self.changed)
+        self.target_combo.currentIndexChanged.connect(self._sync_target_note)
+        self._sync_target_note()
+
+    def set_fill(self, fill: str) -> None:
+        """The fill the strategy trades with: what the target's horizon is compared to."""
+        self._fill = fill
+        self._sync_target_note()
+
+    def _sync_target_note(self) -> None:
+        note = target_note(str(self.target_combo.currentData()), self._fill)
+        caution = note == TARGET_CAUTION
+        self.target_note.setText("" if caution else note)
+        self.target_note.setVisible(not caution)
+        self.target_caution.setVisible(caution)
 
     def set_configs(self, model: ModelConfig, train: TrainConfig) -> None:
         """Show ``model`` and ``train`` in the form."""
@@ -415,9 +564,19 @@ class ModelPanel(QtWidgets.QGroupBox):
 
 # ============================================================================== Strategy ==
 class StrategyPanel(QtWidgets.QGroupBox):
-    """How predictions become positions and how they are filled (paper trading only)."""
+    """How predictions become positions and how they are filled (paper trading only),
+    and the bars per year the Sharpe ratio and CAGR are annualised with.
+
+    Signals
+    -------
+    changed()
+        Any field changed.
+    fill_changed(str)
+        The fill changed (the Model panel says whether its target's horizon matches).
+    """
 
     changed = Signal()
+    fill_changed = Signal(str)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__("Strategy", parent)
@@ -434,18 +593,28 @@ class StrategyPanel(QtWidgets.QGroupBox):
         self.fill_combo = _combo(_FILL_LABELS, "next open: decided at close t, held from open "
                                                "t+1 to open t+2 (default, tradable); same "
                                                "close: held close t to close t+1 (textbook)")
+        self.fill_note = _note()
+        self.periods_spin = BarsPerYearSpin(
+            "Bars per year the Sharpe ratio and CAGR are annualised with. auto: measured "
+            "from the spacing of the bars (about 252 for daily exchange bars, 365 for crypto, "
+            "52 weekly, 12 monthly); the measured value is shown in the Metrics tab. Type a "
+            "number to override it")
         form = _form()
         form.addRow("Rule", self.strategy_combo)
         form.addRow("Threshold", self.threshold_spin)
         form.addRow("Cost", self.cost_spin)
         form.addRow("Fill", self.fill_combo)
+        form.addRow(self.fill_note)
+        form.addRow("Bars/year", self.periods_spin)
         self.setLayout(form)
         self._extra = StrategyConfig()
         self.set_config(StrategyConfig())
+        self._sync_fill_note()
         self.strategy_combo.currentIndexChanged.connect(self.changed)
-        self.fill_combo.currentIndexChanged.connect(self.changed)
+        self.fill_combo.currentIndexChanged.connect(self._on_fill_changed)
         self.threshold_spin.valueChanged.connect(self.changed)
         self.cost_spin.valueChanged.connect(self.changed)
+        self.periods_spin.valueChanged.connect(self.changed)
 
     def set_config(self, strategy: StrategyConfig) -> None:
         _select(self.strategy_combo, strategy.strategy)
@@ -453,15 +622,38 @@ class StrategyPanel(QtWidgets.QGroupBox):
         self.cost_spin.setValue(strategy.cost_bps)
         _select(self.fill_combo, strategy.fill)
         self._extra = strategy
+        self.periods_spin.set_periods(strategy.periods_per_year)
+
+    def fill(self) -> str:
+        return str(self.fill_combo.currentData())
+
+    def set_measured_periods(self, periods: float | None) -> None:
+        """Show the bars per year measured from the loaded data in the "auto" text (None:
+        no data)."""
+        self.periods_spin.set_measured(periods)
 
     def strategy_config(self) -> StrategyConfig:
         """The strategy settings (raises ConfigError with the reason when invalid)."""
+        periods = self.periods_spin.periods()
+        shown = self._extra.periods_per_year
+        if periods is not None and shown is not None and self.periods_spin.valueFromText(
+                self.periods_spin.textFromValue(shown)) == periods:
+            periods = shown  # the spin box rounds: keep the value it was given
         return self._extra.replace(
             strategy=str(self.strategy_combo.currentData()),
             threshold_bps=round(self.threshold_spin.value(), 6),
             cost_bps=round(self.cost_spin.value(), 6),
-            fill=str(self.fill_combo.currentData()),
+            fill=self.fill(),
+            periods_per_year=periods,
         )
+
+    def _sync_fill_note(self) -> None:
+        self.fill_note.setText(_FILL_NOTES.get(self.fill(), ""))
+
+    def _on_fill_changed(self, _index: int) -> None:
+        self._sync_fill_note()
+        self.fill_changed.emit(self.fill())
+        self.changed.emit()
 
 
 def csv_filters() -> str:
@@ -503,6 +695,9 @@ class SidePanel(QtWidgets.QScrollArea):
         self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         self.setWidget(side)
         self.setMinimumWidth(side.sizeHint().width() + 16)
+        self.strategy_panel.fill_changed.connect(self.model_panel.set_fill)
+        self.model_panel.set_fill(self.strategy_panel.fill())
+        self.data_panel.prices_loaded.connect(self._on_prices_loaded)
 
     def make_dock(self, parent: QtWidgets.QWidget) -> QtWidgets.QDockWidget:
         """This panel in a closable, movable dock (left or right) titled "Settings"."""
@@ -552,6 +747,11 @@ class SidePanel(QtWidgets.QScrollArea):
             error = str(exc)
         self.show_form_error(error)
         return error
+
+    def _on_prices_loaded(self, loaded: Any) -> None:
+        from sandbox.backtest import infer_periods_per_year
+
+        self.strategy_panel.set_measured_periods(infer_periods_per_year(loaded.frame.index))
 
     def run_config(self, data: DataSpec, split: SplitSpec) -> RunConfig:
         """The form's settings on ``data`` (raises ConfigError when the form is invalid)."""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import pandas as pd
 import pytest
 
+from sandbox import constants as C
 from sandbox.config import DataSpec, ModelConfig, StrategyConfig, TrainConfig
 from sandbox.errors import ConfigError
-from sandbox.ui.panels import DataPanel, ModelPanel, StrategyPanel
+from sandbox.ui.panels import AUTO_PERIODS, DataPanel, ModelPanel, SidePanel, StrategyPanel
 
 
 @pytest.fixture
@@ -79,3 +83,100 @@ def test_strategy_panel_round_trips(qtbot):
     panel.changed.connect(lambda: changes.append(1))
     panel.cost_spin.setValue(7.0)
     assert changes and panel.strategy_config().cost_bps == 7.0
+
+
+@pytest.mark.parametrize("periods", [None, 252.0, 365.25, 6240.0, 12.0, 525_600.0])
+def test_strategy_panel_round_trips_bars_per_year(qtbot, periods):
+    panel = StrategyPanel()
+    qtbot.addWidget(panel)
+    strategy = StrategyConfig(fill="close", periods_per_year=periods)
+    panel.set_config(StrategyConfig(periods_per_year=7.0))
+    panel.set_config(strategy)
+    assert panel.strategy_config() == strategy
+    assert (panel.periods_spin.text() == AUTO_PERIODS) is (periods is None)
+
+
+def test_strategy_panel_bars_per_year_edits_and_auto(qtbot):
+    panel = StrategyPanel()
+    qtbot.addWidget(panel)
+    assert panel.strategy_config().periods_per_year is None  # the default is measured
+    assert "Metrics tab" in panel.periods_spin.toolTip()
+    changes = []
+    panel.changed.connect(lambda: changes.append(1))
+    panel.periods_spin.setValue(1764)
+    assert changes and panel.strategy_config().periods_per_year == 1764.0
+    assert panel.periods_spin.text() == "1764"  # no trailing zeros
+    panel.periods_spin.setValue(panel.periods_spin.minimum())
+    assert panel.strategy_config().periods_per_year is None
+    # a value the spin box rounds survives a round trip unchanged
+    exact = StrategyConfig(periods_per_year=251.987654)
+    panel.set_config(exact)
+    assert panel.strategy_config() == exact
+
+
+def test_strategy_panel_shows_the_measured_bars_per_year(qtbot):
+    panel = StrategyPanel()
+    qtbot.addWidget(panel)
+    panel.set_measured_periods(6240.0)
+    assert panel.periods_spin.text() == "auto: 6240 (measured)"
+    assert panel.strategy_config().periods_per_year is None  # still auto
+    panel.periods_spin.stepUp()  # leaving auto starts at the measured value
+    assert panel.strategy_config().periods_per_year == 6240.0
+    panel.set_measured_periods(None)
+    panel.periods_spin.setValue(0)
+    assert panel.periods_spin.text() == AUTO_PERIODS
+
+
+@pytest.mark.parametrize("target", C.TARGETS)
+def test_model_panel_round_trips_every_target(qtbot, target):
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    assert panel.target_combo.count() == len(C.TARGETS)
+    model = ModelConfig(target=target)
+    panel.set_configs(ModelConfig(target=C.TARGET_PRICE if target != C.TARGET_PRICE
+                                  else C.TARGET_RETURN), TrainConfig())
+    panel.set_configs(model, TrainConfig())
+    assert panel.model_config() == model
+    assert ModelPanel().model_config().target == C.TARGET_RETURN  # the default
+
+
+@pytest.mark.parametrize("target", C.TARGETS)
+@pytest.mark.parametrize("fill", C.FILLS)
+def test_side_panel_cautions_exactly_when_return_is_forecast_and_next_open_traded(
+        qtbot, target, fill):
+    side = SidePanel(["GSPC"])
+    qtbot.addWidget(side)
+    model, strategy = side.model_panel, side.strategy_panel
+    # reach the pair from the other one, so both panels' changes are followed
+    _select_data(strategy.fill_combo, C.FILL_CLOSE if fill == C.FILL_NEXT_OPEN
+                 else C.FILL_NEXT_OPEN)
+    _select_data(model.target_combo, C.TARGET_PRICE if target != C.TARGET_PRICE
+                 else C.TARGET_RETURN)
+    _select_data(strategy.fill_combo, fill)
+    _select_data(model.target_combo, target)
+    caution = target == C.TARGET_RETURN and fill == C.FILL_NEXT_OPEN
+    assert model.target_caution.isVisibleTo(model) is caution
+    assert model.target_note.isVisibleTo(model) is not caution
+    note = model.target_caution.text() if caution else model.target_note.text()
+    traded = "open\u00a0t+1" if fill == C.FILL_NEXT_OPEN else "close\u00a0t"
+    assert traded in note  # the span the fill trades is said either way
+    assert strategy.fill_note.text().startswith(f"held {traded}")
+
+
+def test_side_panel_default_form_cautions(qtbot):
+    side = SidePanel(["GSPC"])
+    qtbot.addWidget(side)
+    assert side.model_panel.target_caution.isVisibleTo(side.model_panel)
+    assert "0.85" in side.model_panel.target_caution.text()
+
+
+def test_side_panel_shows_bars_per_year_measured_from_loaded_prices(qtbot):
+    side = SidePanel(["GSPC"])
+    qtbot.addWidget(side)
+    hourly = pd.date_range("2024-01-01", periods=200, freq="h")  # trades at weekends too
+    side.data_panel.prices_loaded.emit(SimpleNamespace(frame=pd.DataFrame(index=hourly)))
+    assert side.strategy_panel.periods_spin.text() == "auto: 8760 (measured)"
+
+
+def _select_data(box, value) -> None:
+    box.setCurrentIndex(box.findData(value))
