@@ -1,12 +1,16 @@
 """Forecast metrics, naive baselines and per-split paper trading of every predictor.
 
-All P&L goes through :mod:`sandbox.backtest` (one fresh account per split). The metrics
-dictionaries have the ``metrics.json`` shape::
+All P&L goes through :mod:`sandbox.backtest` (one fresh account per split, traded only on
+the split's own prices: see :func:`paper_trade`). The metrics dictionaries have the
+``metrics.json`` shape::
 
-    {"split": "test", "target": "return",
+    {"split": "test", "target": "return", "periods_per_year": 252.0,
      "model": {rmse, mae, directional_accuracy, theil_u2, <trading metrics>},
      "baselines": {"random_walk": {...}, "momentum": {...}, "drift": {...},
                    "buy_and_hold": {<trading metrics>}}}
+
+``periods_per_year`` is the one value every Sharpe ratio of the run is scaled with: the
+strategy's override, else bars per year measured over the whole price frame.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from sandbox.config import StrategyConfig
 #: keys of a metrics dictionary not (yet) in sandbox.constants
 KEY_SPLIT = C.SPLIT
 KEY_TARGET = "target"
+KEY_PERIODS_PER_YEAR = "periods_per_year"
 KEY_MODEL = C.MODEL
 KEY_BASELINES = "baselines"
 
@@ -108,27 +113,32 @@ def baseline_frames(rows: pd.DatetimeIndex, split: np.ndarray, close: np.ndarray
 
 
 def trade_baselines(prices: pd.DataFrame, baselines: Mapping[str, pd.DataFrame],
-                    strategy: StrategyConfig
+                    strategy: StrategyConfig, *, periods_per_year: float | None = None
                     ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, dict[str, Any]]]]:
     """:func:`paper_trade` every baseline (buy and hold: always long); frames and
     ``{baseline: {split: trading metrics}}``."""
+    if periods_per_year is None:
+        periods_per_year = run_periods_per_year(prices, strategy)
     frames: dict[str, pd.DataFrame] = {}
     trading: dict[str, dict[str, dict[str, Any]]] = {}
     for name, frame in baselines.items():
         frames[name], trading[name] = paper_trade(prices, frame, strategy,
-                                                  always_long=name == C.BUY_AND_HOLD)
+                                                  always_long=name == C.BUY_AND_HOLD,
+                                                  periods_per_year=periods_per_year)
     return frames, trading
 
 
 def all_split_metrics(target: str, model: pd.DataFrame,
                       model_trading: Mapping[str, Mapping[str, Any]],
                       baselines: Mapping[str, pd.DataFrame],
-                      baseline_trading: Mapping[str, Mapping[str, Mapping[str, Any]]]
+                      baseline_trading: Mapping[str, Mapping[str, Mapping[str, Any]]],
+                      *, periods_per_year: float
                       ) -> dict[str, dict[str, Any]]:
     """:func:`split_metrics` of every split: ``{split: metrics.json object}``."""
     return {
         split: split_metrics(split, target, model, model_trading.get(split, {}), baselines,
-                             {name: t.get(split, {}) for name, t in baseline_trading.items()})
+                             {name: t.get(split, {}) for name, t in baseline_trading.items()},
+                             periods_per_year=periods_per_year)
         for split in C.SPLITS
     }
 
@@ -148,25 +158,46 @@ def predictor_frame(rows: pd.DatetimeIndex, split: np.ndarray, close: np.ndarray
 # --- paper trading ------------------------------------------------------------------------------
 
 
+def run_periods_per_year(prices: pd.DataFrame, strategy: StrategyConfig) -> float:
+    """The bars per year of a run: the strategy's override when set, else measured over the
+    whole price frame (:func:`sandbox.backtest.infer_periods_per_year`)."""
+    if strategy.periods_per_year is not None:
+        return float(strategy.periods_per_year)
+    from sandbox.backtest import infer_periods_per_year
+
+    return float(infer_periods_per_year(prices.index))
+
+
 def paper_trade(
     prices: pd.DataFrame,
     frame: pd.DataFrame,
     strategy: StrategyConfig,
     *,
     always_long: bool = False,
+    periods_per_year: float | None = None,
 ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
     """Positions, strategy returns and equity for each split, each a fresh account.
+
+    A row's return belongs to its split only if every price it uses lies in that split: a
+    split followed by another one is traded on the prices up to and including its own last
+    row, so with ``next_open`` its last two rows (with ``close`` its last row) have no
+    return. They keep their position, have NaN ``strategy_return`` and ``equity`` and are
+    left out of the split's metrics, like the last rows of the file. The last split (test)
+    is traded on the whole price frame.
 
     Parameters
     ----------
     prices : pandas.DataFrame
-        The full price frame (bars after a split's last row still fill its last positions).
+        The full price frame.
     frame : pandas.DataFrame
         A predictions frame (:func:`predictor_frame`).
     strategy : StrategyConfig
         Rule, threshold, fill, costs.
     always_long : bool
         Buy and hold: position 1 on every row instead of the strategy rule.
+    periods_per_year : float, optional
+        Bars per year for every split; :func:`run_periods_per_year` when omitted (the
+        override, else measured over the whole of ``prices``, never over a split).
 
     Returns
     -------
@@ -175,16 +206,20 @@ def paper_trade(
     metrics : dict
         Split name -> trading metrics of that split.
     """
-    from sandbox.backtest import backtest, positions_from_predictions
+    from sandbox.backtest import PERIODS_PER_YEAR, backtest, positions_from_predictions
 
+    if periods_per_year is None:
+        periods_per_year = run_periods_per_year(prices, strategy)
     out = frame.copy()
     metrics: dict[str, dict[str, Any]] = {}
     labels = out[C.SPLIT].to_numpy()
+    dates = out.index
+    in_a_split = np.isin(labels, C.SPLITS)
     for split in C.SPLITS:
         mask = labels == split
         if not mask.any():
             continue
-        rows = out.index[mask]
+        rows = dates[mask]
         if always_long:
             positions = pd.Series(1.0, index=rows, name=C.POSITION)
         else:
@@ -192,12 +227,15 @@ def paper_trade(
                 out.loc[mask, C.PREDICTED_RETURN], strategy=strategy.strategy,
                 threshold_bps=strategy.threshold_bps,
             )
-        result = backtest(prices, positions, fill=strategy.fill, cost_bps=strategy.cost_bps,
-                          periods_per_year=strategy.periods_per_year)
+        own = prices
+        if bool(np.any((dates > rows[-1]) & in_a_split & (labels != split))):  # one follows
+            own = prices.iloc[: int(prices.index.searchsorted(rows[-1], side="right"))]
+        result = backtest(own, positions, fill=strategy.fill, cost_bps=strategy.cost_bps,
+                          periods_per_year=periods_per_year)
         bt = result.frame.reindex(rows)
         for col in (C.POSITION, C.STRATEGY_RETURN, C.EQUITY):
             out.loc[mask, col] = bt[col].to_numpy(np.float64)
-        metrics[split] = dict(result.metrics)
+        metrics[split] = {k: v for k, v in result.metrics.items() if k != PERIODS_PER_YEAR}
     return out, metrics
 
 
@@ -208,6 +246,8 @@ def split_metrics(
     model_trading: Mapping[str, Any],
     baselines: Mapping[str, pd.DataFrame],
     baseline_trading: Mapping[str, Mapping[str, Any]],
+    *,
+    periods_per_year: float,
 ) -> dict[str, Any]:
     """The ``metrics.json`` object of one split.
 
@@ -221,6 +261,8 @@ def split_metrics(
         Predictions frames (all splits); only the rows of ``split`` are used.
     model_trading, baseline_trading : mapping
         Trading metrics of ``split`` for the model and for each baseline.
+    periods_per_year : float
+        The bars per year their Sharpe ratios were scaled with (the same for every split).
     """
 
     def forecast(frame: pd.DataFrame) -> dict[str, Any]:
@@ -231,6 +273,7 @@ def split_metrics(
     out: dict[str, Any] = {
         KEY_SPLIT: split,
         KEY_TARGET: target,
+        KEY_PERIODS_PER_YEAR: float(periods_per_year),
         KEY_MODEL: {**forecast(model), **dict(model_trading)},
         KEY_BASELINES: {},
     }
@@ -244,8 +287,10 @@ def split_metrics(
 
 
 def replace_trading(metrics: Mapping[str, Any], model_trading: Mapping[str, Any],
-                    baseline_trading: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """A copy of a split's metrics with new trading figures and the same forecast figures."""
+                    baseline_trading: Mapping[str, Mapping[str, Any]], *,
+                    periods_per_year: float) -> dict[str, Any]:
+    """A copy of a split's metrics with new trading figures (scaled with
+    ``periods_per_year``) and the same forecast figures."""
 
     def merge(old: Mapping[str, Any], trading: Mapping[str, Any]) -> dict[str, Any]:
         kept = {k: v for k, v in old.items() if k in C.FORECAST_METRICS}
@@ -253,6 +298,7 @@ def replace_trading(metrics: Mapping[str, Any], model_trading: Mapping[str, Any]
 
     return {
         **metrics,
+        KEY_PERIODS_PER_YEAR: float(periods_per_year),
         KEY_MODEL: merge(metrics[KEY_MODEL], model_trading),
         KEY_BASELINES: {name: merge(metrics[KEY_BASELINES].get(name, {}),
                                     baseline_trading.get(name, {}))
@@ -312,12 +358,18 @@ def trade_all(
     Returns
     -------
     Trades
+        Every ``metrics.json`` object carries ``periods_per_year``: measured once over the
+        whole of ``prices`` (or the strategy's override) and used for every split, the
+        model, every member and every baseline alike.
     """
-    frames, base_trading = trade_baselines(prices, baselines, strategy)
+    periods = run_periods_per_year(prices, strategy)
+    frames, base_trading = trade_baselines(prices, baselines, strategy,
+                                           periods_per_year=periods)
 
     def trade(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
-        traded, trading = paper_trade(prices, frame, strategy)
-        return traded, all_split_metrics(target, traded, trading, frames, base_trading)
+        traded, trading = paper_trade(prices, frame, strategy, periods_per_year=periods)
+        return traded, all_split_metrics(target, traded, trading, frames, base_trading,
+                                         periods_per_year=periods)
 
     member_frames: dict[Any, pd.DataFrame] = {}
     member_metrics: dict[Any, dict[str, dict[str, Any]]] = {}
@@ -326,10 +378,11 @@ def trade_all(
     if forecast_metrics is None:
         traded, by_split = trade(model_frame)
     else:
-        traded, trading = paper_trade(prices, model_frame, strategy)
+        traded, trading = paper_trade(prices, model_frame, strategy, periods_per_year=periods)
         by_split = {
             split: replace_trading(forecast_metrics[split], trading.get(split, {}),
-                                   {name: t.get(split, {}) for name, t in base_trading.items()})
+                                   {name: t.get(split, {}) for name, t in base_trading.items()},
+                                   periods_per_year=periods)
             for split in C.SPLITS
         }
     return Trades(predictions=traded, metrics_by_split=by_split, baselines=frames,

@@ -44,13 +44,25 @@ def test_backtest_writes_csv_and_metrics(tmp_path, capsys, fill, cost):
         np.testing.assert_array_equal(written[col].to_numpy(), expected.frame[col].to_numpy())
 
     metrics = json.loads((out / C.METRICS_JSON).read_text())
-    assert set(metrics) == set(C.TRADING_METRICS)
+    assert set(metrics) == set(C.TRADING_METRICS) | {"periods_per_year"}
+    assert metrics["periods_per_year"] == 252  # 8 daily bars: classified as exchange daily
     for key, value in expected.metrics.items():
         if value is None or (isinstance(value, float) and math.isnan(value)):
             assert metrics[key] is None
         else:
             assert metrics[key] == value
     assert metrics[C.N_TRADES] == 4 and metrics[C.TURNOVER] == pytest.approx(3.75)
+
+
+def test_periods_per_year_override_is_written_and_used(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["backtest", "--csv", str(PRICES), "--signals", str(SIGNALS),
+                 "--periods-per-year", "365", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    metrics = json.loads((out / C.METRICS_JSON).read_text())
+    assert metrics["periods_per_year"] == 365
+    daily = backtest(_prices(), read_signals(SIGNALS), periods_per_year=252).metrics
+    assert metrics[C.SHARPE] == pytest.approx(daily[C.SHARPE] * math.sqrt(365 / 252))
 
 
 def test_rows_without_return_are_written_as_empty_cells(tmp_path):
