@@ -34,7 +34,7 @@ from sandbox.ui.workers import (
     WorkerPool,
 )
 
-__all__ = ["RunController"]
+__all__ = ["RunController", "has_test_rows"]
 
 Signal = QtCore.Signal
 
@@ -52,8 +52,27 @@ def _open_sweep_run(config: RunConfig, prices: Any, records: list, *, hide_test:
                                test_hidden=hide_test)
 
 
+def _look_at_test(result: Any, fingerprint: str | None) -> tuple[str, Any]:
+    """Count a look at ``result``'s test split and measure its evidence (worker thread: the
+    fingerprint of a million bars takes ~50 ms, the counts file is file I/O)."""
+    from sandbox import constants as C
+    from sandbox import looks
+
+    predictions = result.predictions
+    test = predictions.loc[predictions[C.SPLIT].to_numpy() == C.TEST, C.STRATEGY_RETURN]
+    return looks.look_at_test(result.data.frame, test, fingerprint=fingerprint)
+
+
 def _ignore(_value: Any) -> None:
     """The result handler while no task runs."""
+
+
+def has_test_rows(result: Any) -> bool:
+    """Labels run train, val, test in time order: test rows exist iff the last row is one."""
+    from sandbox import constants as C
+
+    labels = result.predictions[C.SPLIT]
+    return len(labels) > 0 and labels.iat[-1] == C.TEST
 
 
 def _write_picture(path: str, picture: bytes | QtGui.QImage) -> Path:
@@ -105,6 +124,11 @@ class RunController(QtCore.QObject):
         A saved model's predictions (and its folder); it is :attr:`result` now.
     sweep_config_opened(EnsembleResult, str)
         A sweep configuration's runs (and its id); it is :attr:`result` now.
+    test_shown(ShownRun, TestEvidence)
+        The shown run's test split may be shown: the look was counted for this data
+        (:mod:`sandbox.looks`); the evidence holds the count, the PSR and deflated Sharpe.
+    test_concealed(ShownRun)
+        Back to the shown run's validation split.
     written(str)
         An export or a save wrote these file(s).
     result_dropped(str)
@@ -140,6 +164,8 @@ class RunController(QtCore.QObject):
     retraded = Signal(object)
     model_loaded = Signal(object, str)
     sweep_config_opened = Signal(object, str)
+    test_shown = Signal(object, object)
+    test_concealed = Signal(object)
     written = Signal(str)
     result_dropped = Signal(str)
     task_failed = Signal(str, object)
@@ -152,7 +178,12 @@ class RunController(QtCore.QObject):
         self.pool = WorkerPool(self)
         self._prices: Any = None  # LoadedPrices
         self._loaded_spec: DataSpec | None = None
-        self._result: Any = None  # the ShownRun on screen
+        self._shown: Any = None  # the ShownRun on screen
+        #: (run, evidence) of the last counted look at a run's test split, and whether that
+        #: run is showing its test split now; both forgotten with the run
+        self._look: tuple[Any, Any] | None = None
+        self._showing_test = False
+        self._fingerprint: tuple[Any, str] | None = None  # (price frame, its sha256)
         self._sweep_result: Any = None  # the last finished sweep (sweep.SweepResult)
         self._closing = False
         self._load_worker: LoadWorker | None = None
@@ -185,6 +216,26 @@ class RunController(QtCore.QObject):
     def result(self) -> Any:
         """The ShownRun on screen (a run, an ensemble or a saved model's), or None."""
         return self._result
+
+    @property
+    def _result(self) -> Any:
+        return self._shown
+
+    @_result.setter
+    def _result(self, result: Any) -> None:
+        # every new result (trained, re-traded, loaded, opened) starts on validation
+        if result is not self._shown:
+            self._showing_test = False
+            if self._look is not None and self._look[0] is not result:
+                self._look = None
+        self._shown = result
+
+    def shown_look(self) -> Any:
+        """The evidence of the counted look when the shown run is showing its test split,
+        else None (it shows validation)."""
+        if self._showing_test and self._look is not None and self._look[0] is self._shown:
+            return self._look[1]
+        return None
 
     @property
     def sweep_result(self) -> Any:
@@ -240,6 +291,7 @@ class RunController(QtCore.QObject):
     @QtCore.Slot(object)
     def _on_loaded(self, loaded: Any) -> None:
         self._prices = loaded
+        self._fingerprint = None
         self._loaded_spec = self._loading_spec
         self._result = None
         self._sweep_result = None  # a sweep's runs belong to the data they were trained on
@@ -450,6 +502,44 @@ class RunController(QtCore.QObject):
         self._start_task("export_sweep", "Could not export the sweep's results",
                          TaskWorker(sweep.write_sweep, self._sweep_result, folder),
                          self._on_written)
+
+    def show_test(self) -> None:
+        """Show the shown run's test split: count the look (on a worker thread: fingerprint
+        and file), then ``test_shown``. A run whose look was counted already shows it again
+        without counting; a hidden test split (a sweep configuration not selected) or data
+        without test rows never does."""
+        result = self._result
+        if (self._closing or result is None or result.test_hidden or self.is_training()
+                or not has_test_rows(result)):
+            return
+        if self._look is not None and self._look[0] is result:
+            self._showing_test = True
+            self.test_shown.emit(result, self._look[1])
+            return
+        known = self._fingerprint
+        fingerprint = known[1] if known is not None and known[0] is result.data.frame else None
+        self._start_task("show_test", "Could not count the look at the test split",
+                         TaskWorker(_look_at_test, result, fingerprint), self._on_test_looked,
+                         context=result)
+
+    def _on_test_looked(self, value: tuple[str, Any]) -> None:
+        fingerprint, evidence = value
+        result = self._task_context
+        self._fingerprint = (result.data.frame, fingerprint)
+        if result is not self._result:
+            self.result_dropped.emit(
+                f"the look at the test split was counted ({evidence.count} on this data), "
+                "but the run changed meanwhile: not shown")
+            return
+        self._look = (result, evidence)
+        self._showing_test = True
+        self.test_shown.emit(result, evidence)
+
+    def show_validation(self) -> None:
+        """Back to the shown run's validation split (nothing is counted)."""
+        if self._showing_test and self._result is not None:
+            self._showing_test = False
+            self.test_concealed.emit(self._result)
 
     def _on_written(self, value: Any) -> None:
         paths = value.values() if isinstance(value, dict) else [value]

@@ -26,7 +26,7 @@ from sandbox.errors import ConfigError
 from sandbox.runs import usable_cores
 from sandbox.ui import dialogs, wording
 from sandbox.ui.charts import LossPlot, PriceChart
-from sandbox.ui.controller import RunController
+from sandbox.ui.controller import RunController, has_test_rows
 from sandbox.ui.dialogs import Failure
 from sandbox.ui.metrics_view import MetricsView
 from sandbox.ui.options import GuiOptions
@@ -77,7 +77,10 @@ class MainWindow(QtWidgets.QMainWindow):
     run_started(Worker)
         Training started (tests connect to the worker's signals).
     run_shown(ShownRun)
-        A run's overlays and metrics are drawn (after training, re-trading or Load model).
+        A run's overlays and metrics are drawn (after training, re-trading or Load model);
+        the Metrics tab shows its validation split.
+    test_shown(ShownRun, TestEvidence)
+        The Metrics tab shows the run's test split (the look was counted).
     run_ended(str)
         Training ended: ``"finished"``, ``"failed"`` or ``"cancelled"``.
     sweep_ended(str)
@@ -91,6 +94,7 @@ class MainWindow(QtWidgets.QMainWindow):
     data_shown = Signal(object)
     run_started = Signal(object)
     run_shown = Signal(object)
+    test_shown = Signal(object, object)
     run_ended = Signal(str)
     sweep_ended = Signal(str)
     task_ended = Signal(str, bool)
@@ -189,6 +193,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_train = act("&Train", self.train, "Ctrl+R", "Train the model on the loaded data")
         self.act_stop = act("&Stop", self.stop, QtCore.Qt.Key.Key_Escape,
                             "Stop training or loading")
+        self.act_show_test_results = act("Show test &results", self.show_test_results,
+                                         "Ctrl+Shift+T", wording.SHOW_TEST_TIP)
+        self.act_show_validation = act("Back to &validation", self.show_validation, None,
+                                       wording.SHOW_VALIDATION_TIP)
         self.act_dark = act("&Dark chart", self._on_dark_toggled, None,
                             "Dark or light chart background", checkable=True)
         self.act_dark.setChecked(self._dark)
@@ -210,7 +218,8 @@ class MainWindow(QtWidgets.QMainWindow):
         menus = {  # None: a separator
             "&File": [self.act_open_csv, None, self.act_export_predictions, self.act_export_chart,
                       None, self.act_save_model, self.act_load_model, None, self.act_quit],
-            "&Run": [self.act_train, self.act_stop],
+            "&Run": [self.act_train, self.act_stop, None, self.act_show_test_results,
+                     self.act_show_validation],
             "&View": [toggle, self.act_dark, None, self.act_show_all, self.act_show_test, None,
                       *self.act_tabs],
             "&Help": [self.act_about],
@@ -226,6 +235,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.sweep_view.stop_requested.connect(self.stop)
         self.sweep_view.open_requested.connect(self.open_sweep_config)
         self.sweep_view.export_requested.connect(self.export_sweep)
+        self.metrics_view.reveal_requested.connect(self.act_show_test_results.trigger)
+        self.metrics_view.validation_requested.connect(self.act_show_validation.trigger)
 
     def _connect_controller(self) -> None:
         c = self.controller
@@ -244,6 +255,8 @@ class MainWindow(QtWidgets.QMainWindow):
         c.sweep_ended.connect(self.sweep_ended)
         c.retraded.connect(self._show_result)
         c.model_loaded.connect(self._show_in_metrics)
+        c.test_shown.connect(self._on_test_shown)
+        c.test_concealed.connect(self._on_test_concealed)
         c.result_dropped.connect(self.log)
         c.task_failed.connect(self._report)
         c.task_ended.connect(self.task_ended)
@@ -335,6 +348,18 @@ class MainWindow(QtWidgets.QMainWindow):
         if len(test):
             first, last = self.prices.frame.index.get_indexer([test[0], test[-1]])
             self.chart.show_range(int(first), int(last))
+
+    def show_test_results(self) -> None:
+        """Run > Show test results: the shown run's test figures in the Metrics tab. The
+        look is counted for this data (shared with ``sandbox train``); retraining or a new
+        strategy goes back to validation."""
+        if self.result is not None and not self._closing:
+            self.tabs.setCurrentWidget(self.metrics_view)
+            self.controller.show_test()
+
+    def show_validation(self) -> None:
+        """Run > Back to validation: the shown run's validation figures again."""
+        self.controller.show_validation()
 
     def open_csv(self) -> None:
         """File > Open CSV...: choose a file and load it."""
@@ -518,7 +543,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._show_token += 1
         self._drawing = True
         token = self._show_token
-        steps = [*self.chart.show_run_steps(result), lambda: self.metrics_view.show_run(result)]
+        steps = [*self.chart.show_run_steps(result),
+                 lambda: self.metrics_view.show_run(result, self.controller.shown_look())]
 
         def step() -> None:
             if self._closing or token != self._show_token:
@@ -532,6 +558,24 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.run_shown.emit(result)
 
         step()
+
+    @QtCore.Slot(object, object)
+    def _on_test_shown(self, result: Any, evidence: Any) -> None:
+        if self._closing or result is not self.result:
+            return
+        self.metrics_view.show_run(result, evidence)
+        self.tabs.setCurrentWidget(self.metrics_view)
+        self.log(wording.test_looked_log(result, evidence))
+        self.run_progress.set_status(f"Showing the test split: {wording.look_text(evidence.count)}"
+                                     ". Back to validation to keep tuning.")
+        self._update_actions()
+        self.test_shown.emit(result, evidence)
+
+    @QtCore.Slot(object)
+    def _on_test_concealed(self, result: Any) -> None:
+        if not self._closing and result is self.result:
+            self.metrics_view.show_run(result)
+            self._update_actions()
 
     def _show_in_metrics(self, result: Any, _source: str = "") -> None:
         """Show a result that was not on screen yet, with the Metrics tab in front."""
@@ -600,6 +644,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_export_chart.setEnabled(has_data and not task and not self._grabs)
         self.act_load_model.setEnabled(has_data and not training and not task and not sweeping)
         self.act_show_test.setEnabled(has_data)
+        showing_test = self.controller.shown_look() is not None
+        why = wording.why_no_test(has_result=has_result,
+                                  test_hidden=has_result and result.test_hidden,
+                                  has_test_rows=has_result and has_test_rows(result),
+                                  training=training, task=task)
+        self.act_show_test_results.setEnabled(not showing_test and not why)
+        self.act_show_test_results.setToolTip(
+            wording.SHOW_TEST_TIP + (f" (not now: {why})" if why else ""))
+        self.act_show_validation.setEnabled(showing_test)
+        self.metrics_view.set_reveal(showing_test=showing_test,
+                                     enabled=showing_test or not why, why_not=why)
         self.act_show_all.setEnabled(has_data)
         self.progress.setTextVisible(training)
         self.side_panel.set_state(can_train=self.act_train.isEnabled(),

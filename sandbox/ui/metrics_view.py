@@ -1,7 +1,15 @@
-"""The Metrics tab: the model beside every baseline on the test split.
+"""The Metrics tab: the model beside every baseline, validation first.
 
-Pure helpers (:func:`table_rows`, :func:`best_rows`, :func:`verdict`) hold the logic the tests
-check; :class:`MetricsView` only fills a ``QTableWidget`` and a label.
+While the user tunes, the tab shows the validation split. The test split is shown on request
+(Show test results): the window asks the controller, which counts the look for this data
+(:mod:`sandbox.looks`) and hands back the PSR and deflated Sharpe ratio shown under the
+table. A sweep configuration that was not selected (``ShownRun.test_hidden``) never shows
+its test split. A saved model applied to data (Load model) has its rows labelled by the
+dates it was trained with: its train and val rows were seen in training and are captioned
+so, and data without a test row says that there are no out-of-sample rows.
+
+Pure helpers (:func:`table_rows`, :func:`best_rows`, :func:`verdict`, :func:`plan`) hold
+the logic the tests check; :class:`MetricsView` only fills a ``QTableWidget`` and labels.
 """
 
 from __future__ import annotations
@@ -14,18 +22,29 @@ from typing import TYPE_CHECKING, Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from sandbox import constants as C
-from sandbox.evaluate import KEY_BASELINES
+from sandbox.evaluate import KEY_BASELINES, KEY_TARGET
 from sandbox.stats import mean_std
-from sandbox.ui.controller import CANCELLED
+from sandbox.ui.controller import CANCELLED, has_test_rows
 from sandbox.ui.wording import (
+    BASELINE_NAMES,
+    SHOW_TEST_TIP,
+    SHOW_VALIDATION_TIP,
+    TRADING_BASELINES,
+    bar_name,
+    best_baseline,
+    evidence_lines,
+    evidence_tip,
     finite_number,
     format_number,
     format_percent,
+    look_text,
+    periods_text,
     signed_percent,
     strategy_text,
 )
 
 if TYPE_CHECKING:
+    from sandbox.looks import TestEvidence
     from sandbox.results import ShownRun
 
 __all__ = [
@@ -33,16 +52,24 @@ __all__ = [
     "MEMBERS",
     "Column",
     "MetricsView",
+    "Plan",
     "best_rows",
+    "column_tip",
     "finite_number",
     "format_number",
     "format_percent",
     "member_cells",
+    "plan",
     "seeds_verdict",
     "strategy_text",
     "table_rows",
     "verdict",
 ]
+
+#: the key every split's metrics carry: the bars per year Sharpe and CAGR were annualised with
+PERIODS_PER_YEAR = "periods_per_year"
+SHOW_TEST_TEXT = "Show test results"
+SHOW_VALIDATION_TEXT = "Back to validation"
 
 
 @dataclass(frozen=True)
@@ -58,18 +85,20 @@ class Column:
 
 COLUMNS: tuple[Column, ...] = (
     Column(C.RMSE, "RMSE", "low", lambda x: f"{x:.6f}",
-           "Root mean squared error of the predicted next log return (lower is better)"),
+           "Root mean squared error of the predicted log return of the next bar "
+           "(lower is better)"),
     Column(C.DIRECTIONAL_ACCURACY, "Direction", "high", lambda x: f"{x * 100:.1f}%",
-           "Share of days with the right sign (0 moves left out; 50% is a coin toss; "
-           "empty for a predictor that always says 0)"),
+           "Share of bars whose next move got the right sign (bars with no move left out; "
+           "50% is a coin toss; empty for a predictor that always says 0)"),
     Column(C.TOTAL_RETURN, "Total return", "high", signed_percent,
            "Growth of the account over the split, after costs"),
     Column(C.SHARPE, "Sharpe", "high", lambda x: f"{x:.2f}",
-           "Annualised Sharpe ratio of the strategy returns (no risk-free rate)"),
+           "Annualised Sharpe ratio of the strategy's per-bar returns, mean / std x sqrt(P) "
+           "(no risk-free rate)"),
     Column(C.MAX_DRAWDOWN, "Max drawdown", "high", lambda x: f"{x * 100:.2f}%",
            "Worst fall from a running peak (closer to 0 is better)"),
     Column(C.N_TRADES, "Trades", None, lambda x: f"{x:,.0f}",
-           "Days on which the position changed (neither more nor fewer is better by itself, "
+           "Bars on which the position changed (neither more nor fewer is better by itself, "
            "so no best is marked; costs already show in the returns)"),
 )
 
@@ -84,6 +113,26 @@ PREDICTOR_LABELS: dict[str, str] = {
 BEST_MARK = "\u2605"  # a star after the best value of a column
 MEMBERS = "members"  # row key of a seed ensemble's members (mean +- std over the seeds)
 PLUS_MINUS = "\u00b1"
+
+
+def column_tip(col: Column, metrics: Mapping[str, Any], bar: str = "bar") -> str:
+    """A column's header tooltip for one split's metrics: what a bar is here (``bar``, e.g.
+    "hour", from the data's spacing), the target the RMSE measures, and the bars per year
+    the Sharpe ratio was annualised with."""
+    size = "" if bar == "bar" else f" (here a bar is one {bar.removesuffix(' bar')})"
+    if col.key == C.RMSE:
+        target = metrics.get(KEY_TARGET)
+        what = ("the traded return (the log return the position earns: next open to the open "
+                "after with the next-open fill, close to next close with the close fill)"
+                if target == C.TARGET_TRADED
+                else "the next bar's log return implied by the predicted close (price target)"
+                if target == C.TARGET_PRICE else f"the log return of the next {bar}")
+        return f"Root mean squared error of the predicted {what} (lower is better){size}"
+    if col.key == C.SHARPE:
+        return f"{col.tip}; {periods_text(metrics.get(PERIODS_PER_YEAR))}{size}"
+    if col.key in (C.DIRECTIONAL_ACCURACY, C.N_TRADES):
+        return col.tip + size
+    return col.tip
 
 
 def table_rows(metrics: Mapping[str, Any]) -> list[tuple[str, dict[str, float | None]]]:
@@ -125,77 +174,204 @@ def member_cells(members: Sequence[Mapping[str, Any]]
     return out
 
 
+def _possessive(name: str) -> str:
+    return f"{BASELINE_NAMES[name]}'s"
+
+
 def seeds_verdict(members: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]) -> str:
-    """How many seeds beat the random walk's RMSE and buy & hold's return (one split)."""
-    baselines = metrics.get(KEY_BASELINES, {})
-    rw = finite_number(baselines.get(C.RANDOM_WALK, {}).get(C.RMSE))
-    hold = finite_number(baselines.get(C.BUY_AND_HOLD, {}).get(C.TOTAL_RETURN))
+    """How many seeds beat the best baseline's RMSE and the best baseline's return (one
+    split; a tie names the random walk first for RMSE, buy & hold first for returns)."""
+    rmse = best_baseline(metrics, C.RMSE, lower=True)
+    hold = best_baseline(metrics, C.TOTAL_RETURN, lower=False, names=TRADING_BASELINES)
     n = len(members)
     parts = []
-    if rw is not None:
+    if rmse is not None:
         wins = sum(1 for m in members
-                   if (v := finite_number(m.get(C.RMSE))) is not None and v < rw)
-        parts.append(f"{wins} of {n} seeds beat the random walk's RMSE")
+                   if (v := finite_number(m.get(C.RMSE))) is not None and v < rmse[1])
+        parts.append(f"{wins} of {n} seeds beat {_possessive(rmse[0])} RMSE")
     if hold is not None:
         wins = sum(1 for m in members
-                   if (v := finite_number(m.get(C.TOTAL_RETURN))) is not None and v > hold)
-        parts.append(f"{wins} of {n} beat buy & hold after costs")
+                   if (v := finite_number(m.get(C.TOTAL_RETURN))) is not None and v > hold[1])
+        parts.append(f"{wins} of {n} beat {BASELINE_NAMES[hold[0]]} after costs")
     if not parts:
         return ""
     return "Across the seeds: " + "; ".join(parts) + "."
 
 
-def verdict(metrics: Mapping[str, Any], *, seeds: int = 1) -> str:
-    """Plain-language reading of the test split: does the model beat the random walk?
+def verdict(metrics: Mapping[str, Any], *, seeds: int = 1, where: str | None = None) -> str:
+    """Plain-language reading of one split: does the model beat the best baseline?
 
-    ``seeds`` > 1: the model is a seed ensemble's averaged forecast (the advice to check
-    other seeds is then replaced by the per-seed count of :func:`seeds_verdict`).
+    The forecast is compared with the baseline of lowest RMSE among the random walk,
+    momentum and drift (not only the random walk: drift or momentum may forecast better),
+    the trading with the best total return among all baselines, buy & hold included.
+
+    Parameters
+    ----------
+    metrics : mapping
+        A split's metrics.json object.
+    seeds : int
+        > 1: the model is a seed ensemble's averaged forecast (the advice to check other
+        seeds is then replaced by the per-seed count of :func:`seeds_verdict`).
+    where : str, optional
+        What the rows are, for the sentence ("the validation split" by default for a
+        ``val`` split; e.g. "the saved model's validation period").
     """
     model = metrics.get(C.MODEL, {})
-    baselines = metrics.get(KEY_BASELINES, {})
-    where = {C.TRAIN: "training", C.VAL: "validation"}.get(metrics.get(C.SPLIT), "test")
+    where = where or {C.TRAIN: "the training split", C.VAL: "the validation split"}.get(
+        metrics.get(C.SPLIT), "the test split")
     rmse = finite_number(model.get(C.RMSE))
-    rw = finite_number(baselines.get(C.RANDOM_WALK, {}).get(C.RMSE))
+    best = best_baseline(metrics, C.RMSE, lower=True)
+    rw = finite_number(metrics.get(KEY_BASELINES, {}).get(C.RANDOM_WALK, {}).get(C.RMSE))
     parts: list[str] = []
-    if rmse is None or rw is None:
-        parts.append("Not enough test rows to compare the model with the random walk.")
-    elif rmse >= rw:
-        parts.append(
-            f"The model does not beat the random walk: on the {where} split its RMSE "
-            f"({rmse:.6f}) is no better than always predicting \"no change\" ({rw:.6f})."
-        )
+    if rmse is None or best is None:
+        parts.append(f"Not enough rows in {where} to compare the model with the baselines.")
     else:
-        gain = (1 - rmse / rw) * 100
-        if seeds > 1:
-            caution = ("a gap this small is usually noise" if gain < 1
-                       else "see below how many single seeds manage it")
+        name, value = best
+        what = (f"{_possessive(name)} ({value:.6f}, always predicting \"no change\")"
+                if name == C.RANDOM_WALK else f"{_possessive(name)} ({value:.6f})")
+        if rmse >= value:
+            text = (f"The model does not beat the best baseline: on {where} its RMSE "
+                    f"({rmse:.6f}) is no better than {what}, the lowest of the baselines")
+            if name != C.RANDOM_WALK and rw is not None and rmse < rw:
+                text += (f", although it is {(1 - rmse / rw) * 100:.2f}% below the random "
+                         f"walk's ({rw:.6f})")
+            parts.append(text + ".")
         else:
-            caution = ("a gap this small is usually noise; check other seeds before trusting it"
-                       if gain < 1 else "check that this holds for other seeds before trusting it")
-        parts.append(
-            f"The model's RMSE ({rmse:.6f}) is {gain:.2f}% below the random walk's "
-            f"({rw:.6f}) on the {where} split: {caution}."
-        )
+            gain = (1 - rmse / value) * 100
+            if seeds > 1:
+                caution = ("a gap this small is usually noise" if gain < 1
+                           else "see below how many single seeds manage it")
+            else:
+                caution = ("a gap this small is usually noise; check other seeds before "
+                           "trusting it" if gain < 1
+                           else "check that this holds for other seeds before trusting it")
+            parts.append(f"The model's RMSE ({rmse:.6f}) is {gain:.2f}% below {what}, the "
+                         f"best baseline on {where}: {caution}.")
     total = finite_number(model.get(C.TOTAL_RETURN))
-    hold = finite_number(baselines.get(C.BUY_AND_HOLD, {}).get(C.TOTAL_RETURN))
+    hold = best_baseline(metrics, C.TOTAL_RETURN, lower=False, names=TRADING_BASELINES)
     if total is not None and hold is not None:
-        if math.isclose(total, hold, rel_tol=1e-9, abs_tol=1e-12):
-            word = "matches"  # e.g. a model that is long every day
+        if math.isclose(total, hold[1], rel_tol=1e-9, abs_tol=1e-12):
+            word = "matches"  # e.g. a model that is long on every bar
         else:
-            word = "beats" if total > hold else "trails"
+            word = "beats" if total > hold[1] else "trails"
         parts.append(f"After costs the model returned {signed_percent(total)}; it {word} "
-                     f"buy & hold ({signed_percent(hold)}).")
+                     f"{BASELINE_NAMES[hold[0]]} ({signed_percent(hold[1])}), the best "
+                     "return of the baselines.")
     return " ".join(parts)
 
 
+# ============================================================== what the tab shows ========
+@dataclass(frozen=True)
+class Plan:
+    """What the Metrics tab shows for a run: which split, with what words."""
+
+    split: str | None  # the split whose figures fill the table; None: no table
+    caption: str
+    where: str  # what the rows are, for the verdict
+    can_reveal: bool  # Show test results applies (there are test rows to reveal)
+    showing_test: bool
+
+
+def _span(run: ShownRun, split: str) -> tuple[str, int]:
+    labels = run.predictions[C.SPLIT].to_numpy()
+    rows = run.predictions.index[labels == split]
+    if not len(rows):
+        return "no rows", 0
+    return f"{rows[0]:%Y-%m-%d} .. {rows[-1]:%Y-%m-%d}, {len(rows):,} rows", len(rows)
+
+
+def _trained_split(run: ShownRun) -> dict | None:
+    # a saved model's split dates (RunResult.trained_split); ensembles have none yet
+    return getattr(run, "trained_split", None)
+
+
+def _date(iso: Any) -> str:
+    return str(iso)[:10] if iso else ""
+
+
+def plan(run: ShownRun, look: TestEvidence | None = None) -> Plan:
+    """What the Metrics tab shows for ``run``: the test split when ``look`` (the evidence
+    of a counted look at it) is given and the run may show it, else validation (or, for a
+    saved model on data before its validation period, its training rows)."""
+    strategy = f"{strategy_text(run.config.strategy)}. {BEST_MARK} = best of the column."
+    has_test = has_test_rows(run)
+    trained = _trained_split(run)
+    if trained is None:  # a run trained here
+        if look is not None and has_test and not run.test_hidden:
+            span, _ = _span(run, C.TEST)
+            return Plan(C.TEST, f"Test split ({span}); {strategy} "
+                        f"{look_text(look.count).capitalize()}.", "the test split", True, True)
+        span, _ = _span(run, C.VAL)
+        caption = f"Validation split ({span}); {strategy}"
+        if run.test_hidden:
+            caption += (" The test split stays hidden: this configuration was not the one "
+                        f"selected on validation (open the {BEST_MARK} row to see its test "
+                        "split).")
+        else:
+            caption += (" The test split stays hidden while you tune: Show test results "
+                        "reveals it, and every look is counted.")
+        return Plan(C.VAL, caption, "the validation split", has_test and not run.test_hidden,
+                    False)
+    # a saved model applied to the loaded data: rows labelled by its training dates
+    test_from = _date(trained.get("test_start"))
+    if look is not None and has_test:
+        span, _ = _span(run, C.TEST)
+        return Plan(C.TEST, f"Out-of-sample rows: the saved model's test period ({span}); "
+                    f"{strategy} {look_text(look.count).capitalize()}.",
+                    "the out-of-sample rows", True, True)
+    span, n_val = _span(run, C.VAL)
+    split, where = C.VAL, "the saved model's validation period"
+    what = (f"The saved model's validation period ({span}): these rows chose when its "
+            "training stopped, so they are not out of sample")
+    if not n_val:
+        span, _ = _span(run, C.TRAIN)
+        split, where = C.TRAIN, "the saved model's training period"
+        what = (f"The saved model's training period ({span}): the model was fitted on these "
+                "rows, so they are in sample")
+    caption = f"{what}; {strategy}"
+    if has_test:
+        caption += (f" Its out-of-sample rows (from {_date(_first_test(run))}) stay hidden: "
+                    "Show test results reveals them, and every look is counted.")
+    else:
+        ends = _date(run.data.frame.index[-1].isoformat())
+        period = f" (from {test_from})" if test_from else ""
+        caption = (f"No out-of-sample rows: this data ends {ends}, before the model's test "
+                   f"period{period}; every row here was seen in training or validation. "
+                   + caption)
+    return Plan(split, caption, where, has_test, False)
+
+
+def _first_test(run: ShownRun) -> str:
+    labels = run.predictions[C.SPLIT].to_numpy()
+    rows = run.predictions.index[labels == C.TEST]
+    return rows[0].isoformat() if len(rows) else ""
+
+
 class MetricsView(QtWidgets.QWidget):
-    """Table of the test-split metrics plus the plain-language verdict."""
+    """Table of one split's metrics, the verdict and, for the test split, what the PSR and
+    the deflated Sharpe ratio say.
+
+    Signals
+    -------
+    reveal_requested()
+        Show test results was pressed.
+    validation_requested()
+        Back to validation was pressed.
+    """
+
+    reveal_requested = QtCore.Signal()
+    validation_requested = QtCore.Signal()
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.caption = QtWidgets.QLabel()
         self.caption.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         self.caption.setWordWrap(True)  # a long caption must not widen the window
+        self.reveal_button = QtWidgets.QPushButton(SHOW_TEST_TEXT)
+        self.reveal_button.setToolTip(SHOW_TEST_TIP)
+        self.reveal_button.setEnabled(False)
+        self.reveal_button.clicked.connect(self._on_reveal_clicked)
+        self._showing_test = False
         self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
@@ -207,22 +383,51 @@ class MetricsView(QtWidgets.QWidget):
             item = QtWidgets.QTableWidgetItem(col.header)
             item.setToolTip(col.tip)
             self.table.setHorizontalHeaderItem(i, item)
+        self.evidence_label = QtWidgets.QLabel()
+        self.evidence_label.setWordWrap(True)
+        self.evidence_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.evidence_label.setTextInteractionFlags(
+            QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.verdict_label = QtWidgets.QLabel()
         self.verdict_label.setWordWrap(True)
         self.verdict_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         self.verdict_label.setTextInteractionFlags(
             QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        top = QtWidgets.QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.caption, 1)
+        top.addWidget(self.reveal_button, 0, QtCore.Qt.AlignmentFlag.AlignTop)
         box = QtWidgets.QVBoxLayout(self)
         box.setContentsMargins(6, 6, 6, 6)
-        box.addWidget(self.caption)
+        box.addLayout(top)
         box.addWidget(self.table, 1)
+        box.addWidget(self.evidence_label)
         box.addWidget(self.verdict_label)
         self.clear()
 
     def clear(self, text: str = "Train a model to compare it with the baselines.") -> None:
         self.table.setRowCount(0)
         self.caption.setText(text)
+        self.evidence_label.setText("")
+        self.evidence_label.setToolTip("")
+        self.evidence_label.hide()
         self.verdict_label.setText("")
+
+    def set_reveal(self, *, showing_test: bool, enabled: bool, why_not: str = "") -> None:
+        """The Show test results / Back to validation button's state (the window's
+        actions decide it)."""
+        self._showing_test = showing_test
+        self.reveal_button.setText(SHOW_VALIDATION_TEXT if showing_test else SHOW_TEST_TEXT)
+        self.reveal_button.setEnabled(enabled)
+        tip = SHOW_VALIDATION_TIP if showing_test else SHOW_TEST_TIP
+        self.reveal_button.setToolTip(f"{tip} (not now: {why_not})" if why_not and not enabled
+                                      else tip)
+
+    def is_showing_test(self) -> bool:
+        return self._showing_test
+
+    def _on_reveal_clicked(self) -> None:
+        (self.validation_requested if self._showing_test else self.reveal_requested).emit()
 
     def attach(self, controller: Any) -> None:
         """Empty the table when ``controller`` (a RunController) loads new data or starts,
@@ -249,12 +454,16 @@ class MetricsView(QtWidgets.QWidget):
     def set_metrics(self, metrics: Mapping[str, Any], *, caption: str = "",
                     model_label: str = "model",
                     members: Sequence[Mapping[str, Any]] | None = None,
-                    members_label: str = "") -> None:
+                    members_label: str = "", where: str | None = None, bar: str = "bar",
+                    look: TestEvidence | None = None) -> None:
         """Fill the table from a metrics.json object (one split).
 
         ``members``: a seed ensemble's per-seed model metrics on the same split; a row
         ``members_label`` then shows their mean and std (``mean ± std``) under the model's row,
-        and the best-of-column marks consider its means.
+        and the best-of-column marks consider its means. ``where`` names the rows for the
+        verdict, ``bar`` what one bar spans (header tooltips); ``look``: these are test
+        figures, shown after a counted look (its count goes into every cell's tooltip and
+        its PSR / deflated Sharpe under the table).
         """
         rows = table_rows(metrics)
         spread: dict[str, tuple[float | None, float | None]] = {}
@@ -266,6 +475,10 @@ class MetricsView(QtWidgets.QWidget):
         bold = QtGui.QFont(self.table.font())
         bold.setBold(True)
         labels = {C.MODEL: model_label, MEMBERS: members_label or "seeds (mean \u00b1 std)"}
+        seen = f" ({look_text(look.count)})" if look is not None else ""
+        periods = metrics.get(PERIODS_PER_YEAR)
+        for c, col in enumerate(COLUMNS):
+            self.table.horizontalHeaderItem(c).setToolTip(column_tip(col, metrics, bar))
         for r, (name, values) in enumerate(rows):
             label = labels.get(name) or PREDICTOR_LABELS.get(name, name)
             head = QtWidgets.QTableWidgetItem(label)
@@ -282,45 +495,57 @@ class MetricsView(QtWidgets.QWidget):
                 item = QtWidgets.QTableWidgetItem(f"{text} {BEST_MARK}" if is_best else text)
                 item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight
                                       | QtCore.Qt.AlignmentFlag.AlignVCenter)
+                tips = []
                 if is_best:
                     item.setFont(bold)
-                    item.setToolTip(f"best {col.header.lower()} of the table")
+                    tips.append(f"best {col.header.lower()} of the table")
+                if col.key == C.TOTAL_RETURN and name != MEMBERS:
+                    cagr = _cagr(metrics, name)
+                    if cagr is not None:
+                        tips.append(f"CAGR {signed_percent(cagr)} a year "
+                                    f"({periods_text(periods)})")
+                if seen:
+                    tips.append(seen.strip(" ()"))
+                item.setToolTip("; ".join(tips))
                 item.setData(QtCore.Qt.ItemDataRole.UserRole, value)
                 self.table.setItem(r, c, item)
         self.caption.setText(caption or f"{metrics.get(C.SPLIT, C.TEST)} split "
                              f"({BEST_MARK} = best of the column)")
-        text = verdict(metrics, seeds=len(members or ()))
+        text = verdict(metrics, seeds=len(members or ()), where=where)
         if members:
             text = f"{text} {seeds_verdict(members, metrics)}".strip()
         self.verdict_label.setText(text)
+        if look is None:
+            self.evidence_label.setText("")
+            self.evidence_label.setToolTip("")
+            self.evidence_label.hide()
+        else:
+            self.evidence_label.setText("\n".join(evidence_lines(look, periods)))
+            self.evidence_label.setToolTip(evidence_tip(look))
+            self.evidence_label.show()
 
-    def show_run(self, run: ShownRun) -> None:
-        """Fill the table with a shown run's test split (validation while its test split is
-        hidden), with a caption that says which rows and strategy; an ensemble adds the row of
-        its seeds' mean ± std."""
-        predictions = run.predictions
-        split = C.VAL if run.test_hidden else C.TEST
-        rows = predictions.index[predictions[C.SPLIT].to_numpy() == split]
-        span = (f"{rows[0]:%Y-%m-%d} .. {rows[-1]:%Y-%m-%d}, {len(rows):,} rows"
-                if len(rows) else "no rows")
-        name = "Validation" if split == C.VAL else "Test"
-        caption = (f"{name} split ({span}); {strategy_text(run.config.strategy)}. "
-                   f"{BEST_MARK} = best of the column.")
-        if split == C.VAL:
-            caption += (" The test split stays hidden: this configuration was not the one "
-                        f"selected on validation (open the {BEST_MARK} row to see its test "
-                        "split).")
+    def show_run(self, run: ShownRun, look: TestEvidence | None = None) -> None:
+        """Fill the table with a shown run's validation split, or its test split when
+        ``look`` (the evidence of a counted look at it) is given; a caption says which rows
+        and strategy; an ensemble adds the row of its seeds' mean ± std."""
+        shown = plan(run, look)
+        caption = shown.caption
         if run.failed:
             caption += (f" Left out: seed(s) {', '.join(map(str, sorted(run.failed)))} failed "
                         "(see the Log).")
+        split = shown.split or C.VAL
+        look = look if shown.showing_test else None
         metrics, kind = run.metrics_by_split[split], run.config.model.kind
+        bar = bar_name(run.data.frame.index)
         if not run.is_ensemble:
-            self.set_metrics(metrics, caption=caption, model_label=f"model ({kind})")
+            self.set_metrics(metrics, caption=caption, model_label=f"model ({kind})",
+                             where=shown.where, bar=bar, look=look)
             return
         members = [run.member_metrics[s][split].get(C.MODEL, {}) for s in run.seeds]
         self.set_metrics(metrics, caption=f"{run.n_seeds} seeds ({run.seeds[0]}.."
                          f"{run.seeds[-1]}). {caption}", model_label=f"{kind} averaged forecast",
-                         members=members, members_label=f"{kind} seeds (mean {PLUS_MINUS} std)")
+                         members=members, members_label=f"{kind} seeds (mean {PLUS_MINUS} std)",
+                         where=shown.where, bar=bar, look=look)
 
     def best_cells(self) -> dict[str, list[str]]:
         """Column header -> row labels marked best (for tests and screen readers)."""
@@ -332,6 +557,12 @@ class MetricsView(QtWidgets.QWidget):
                     out.setdefault(col.header, []).append(
                         self.table.verticalHeaderItem(r).text())
         return out
+
+
+def _cagr(metrics: Mapping[str, Any], name: str) -> float | None:
+    values = (metrics.get(C.MODEL, {}) if name == C.MODEL
+              else metrics.get(KEY_BASELINES, {}).get(name, {}))
+    return finite_number(values.get(C.CAGR))
 
 
 def _spread(col: Column, std: float) -> str:

@@ -9,34 +9,52 @@ these strings where they belong.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from sandbox import constants as C
 from sandbox.config import RunConfig
 from sandbox.evaluate import KEY_BASELINES
 from sandbox.events import format_hms
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sandbox.looks import TestEvidence
+
 __all__ = [
+    "BASELINE_NAMES",
     "EXPORT_PREDICTIONS_TIP",
     "NO_MODEL_TIP",
     "SAVE_MODEL_TIP",
+    "SHOW_TEST_TIP",
+    "SHOW_VALIDATION_TIP",
     "TEST_HIDDEN_TIP",
+    "TRADING_BASELINES",
+    "bar_name",
     "batch_status",
+    "best_baseline",
     "ensemble_log",
     "ensemble_started_log",
     "ensemble_started_status",
     "ensemble_status",
     "epoch_log",
     "epoch_status",
+    "evidence_lines",
+    "evidence_tip",
     "finite_number",
     "format_number",
     "format_percent",
     "loaded_source",
     "loaded_text",
     "loading_text",
+    "look_text",
     "member_log",
     "model_loaded_log",
     "model_loaded_status",
+    "periods_text",
     "retraded_log",
     "retraded_status",
     "run_started_log",
@@ -51,9 +69,11 @@ __all__ = [
     "sweep_run_log",
     "sweep_started_log",
     "sweep_started_status",
+    "test_looked_log",
     "trained_log",
     "trained_status",
     "why_no_sweep",
+    "why_no_test",
 ]
 
 PLUS_MINUS = "\u00b1"
@@ -64,6 +84,10 @@ EXPORT_PREDICTIONS_TIP = "Write the predictions table as CSV or Parquet"
 TEST_HIDDEN_TIP = ("Its test split is hidden: open the configuration selected on validation "
                    "(\u2605) to export predictions")
 SAVE_MODEL_TIP = "Save the trained model (weights and settings)"
+SHOW_TEST_TIP = ("Show the test split's figures of the run on screen. Tune on validation: "
+                 "every look at the test split is counted for this data, and the count "
+                 "deflates the Sharpe ratio shown with them")
+SHOW_VALIDATION_TIP = "Back to the validation split's figures (no look is counted)"
 NO_MODEL_TIP = ("This run keeps no model to save (an ensemble, or a sweep's run): train with "
                 "Seeds 1 to save one")
 
@@ -104,8 +128,91 @@ def strategy_text(strategy: Any) -> str:
             f"fill at {fill}")
 
 
-def _random_walk(result: Any) -> dict:
-    return result.metrics.get(KEY_BASELINES, {}).get(C.RANDOM_WALK, {})
+#: baseline names in sentences
+BASELINE_NAMES: dict[str, str] = {
+    C.RANDOM_WALK: "the random walk",
+    C.MOMENTUM: "momentum",
+    C.DRIFT: "drift",
+    C.BUY_AND_HOLD: "buy & hold",
+}
+#: baselines whose total return may be the best one, in the order that wins a tie
+TRADING_BASELINES: tuple[str, ...] = (C.BUY_AND_HOLD, C.RANDOM_WALK, C.MOMENTUM, C.DRIFT)
+
+
+def best_baseline(metrics: Mapping[str, Any], key: str, *, lower: bool,
+                  names: Sequence[str] = C.FORECAST_BASELINES) -> tuple[str, float] | None:
+    """The baseline with the best ``key`` in a split's metrics, and its value.
+
+    Parameters
+    ----------
+    metrics : mapping
+        A split's metrics.json object.
+    key : str
+        The metric (``rmse``, ``total_return``, ...).
+    lower : bool
+        Lower is better (RMSE) or higher is (total return).
+    names : sequence of str
+        The baselines that compete, in the order that wins a tie (e.g. the random walk
+        before drift for RMSE; buy & hold first for the total return).
+
+    Returns
+    -------
+    (str, float) or None
+        None when no baseline has a finite value.
+    """
+    baselines = metrics.get(KEY_BASELINES, {})
+    best: tuple[str, float] | None = None
+    for name in names:
+        value = finite_number(baselines.get(name, {}).get(key))
+        if value is None:
+            continue
+        if best is None or ((value < best[1] if lower else value > best[1])
+                            and not math.isclose(value, best[1], rel_tol=1e-12,
+                                                 abs_tol=1e-15)):
+            best = (name, value)  # a tie keeps the earlier name
+    return best
+
+
+def _split_metrics(result: Any, split: str = C.VAL) -> dict:
+    return result.metrics_by_split.get(split, {})
+
+
+# ============================================================== bars ====================
+def bar_name(index: pd.DatetimeIndex) -> str:
+    """What one bar of ``index`` spans, for "the next ...": ``"day"``, ``"hour"``,
+    ``"4-hour bar"``, ``"5-minute bar"``, ``"week"``, ``"month"``, ``"quarter"``, or
+    ``"bar"`` when the spacing is irregular or unknown.
+
+    Reads the median spacing of the first 2,001 bars (cheap on any frame: the UI thread
+    calls it).
+    """
+    import pandas as pd
+
+    if len(index) < 2:
+        return "bar"
+    step = np.diff(pd.DatetimeIndex(index[:2001]).as_unit("ns").asi8)
+    step = step[step > 0]
+    if step.size == 0:
+        return "bar"
+    seconds = float(np.median(step)) / 1e9
+    minutes, days = seconds / 60.0, seconds / 86_400.0
+    if days >= 0.75:
+        return ("day" if days < 4 else "week" if days < 11 else "month" if days < 45
+                else "quarter" if days < 135 else "bar")
+    if minutes >= 60 and math.isclose(minutes % 60, 0, abs_tol=1e-6):
+        hours = round(minutes / 60)
+        return "hour" if hours == 1 else f"{hours}-hour bar"
+    if minutes >= 1 and math.isclose(minutes, round(minutes), abs_tol=1e-6):
+        return "minute" if round(minutes) == 1 else f"{round(minutes)}-minute bar"
+    return "bar"
+
+
+def periods_text(periods: Any) -> str:
+    """How the Sharpe ratio and the CAGR were annualised, for a tooltip."""
+    p = finite_number(periods)
+    if p is None:
+        return "annualised with the bars per year measured from the data's spacing"
+    return f"annualised with P = {p:,.4g} bars per year"
 
 
 # ============================================================== data ====================
@@ -203,12 +310,20 @@ def trained_log(history: Any, seconds: float) -> str:
             f"validation loss {history.best_val_loss:.5g} at epoch {history.best_epoch}")
 
 
+def _vs_best(metrics: Mapping[str, Any]) -> str:
+    best = best_baseline(metrics, C.RMSE, lower=True)
+    if best is None:
+        return "vs the best baseline n/a"
+    return f"vs {BASELINE_NAMES[best[0]]} {best[1]:.6f} (the best baseline)"
+
+
 def trained_status(result: Any, seconds: float) -> str:
-    """A single run's result in one sentence: the model against the random walk on test."""
-    model = result.metrics.get(C.MODEL, {})
-    return (f"Trained in {format_hms(seconds)}: test RMSE "
-            f"{format_number(model.get(C.RMSE), 6)} vs random walk "
-            f"{format_number(_random_walk(result).get(C.RMSE), 6)}; total return "
+    """A single run's result in one sentence: the model against the best forecasting
+    baseline on validation (the test split is shown on request only)."""
+    metrics = _split_metrics(result)
+    model = metrics.get(C.MODEL, {})
+    return (f"Trained in {format_hms(seconds)}: validation RMSE "
+            f"{format_number(model.get(C.RMSE), 6)} {_vs_best(metrics)}; total return "
             f"{format_percent(model.get(C.TOTAL_RETURN))} after costs.")
 
 
@@ -217,8 +332,8 @@ def member_log(record: Any) -> str:
     if record.error:
         return f"seed {record.seed} failed: {record.error}"
     return (f"seed {record.seed} trained in {record.seconds:.1f} s: best validation loss "
-            f"{format_number(record.val_loss)} at epoch {record.best_epoch}; test RMSE "
-            f"{format_number(record.test_metrics.get(C.RMSE), 6)}")
+            f"{format_number(record.val_loss)} at epoch {record.best_epoch}; validation RMSE "
+            f"{format_number(record.val_metrics.get(C.RMSE), 6)}")
 
 
 def ensemble_log(result: Any, seconds: float) -> str:
@@ -227,14 +342,14 @@ def ensemble_log(result: Any, seconds: float) -> str:
 
 
 def ensemble_status(result: Any, seconds: float) -> str:
-    """An ensemble's result in one sentence: mean +- std over the seeds on test."""
-    stats = result.stats[C.TEST]
+    """An ensemble's result in one sentence: mean +- std over the seeds on validation."""
+    stats = result.stats[C.VAL]
     rmse, total = stats[C.RMSE], stats[C.TOTAL_RETURN]
     failed = (f"; {len(result.failed)} seed(s) failed (see the Log)." if result.failed
               else ".")
-    return (f"Trained {result.n_seeds} seeds in {format_hms(seconds)}: test RMSE "
-            f"{format_number(rmse['mean'], 6)} {PLUS_MINUS} {format_number(rmse['std'], 6)} vs "
-            f"random walk {format_number(_random_walk(result).get(C.RMSE), 6)}; total return "
+    return (f"Trained {result.n_seeds} seeds in {format_hms(seconds)}: validation RMSE "
+            f"{format_number(rmse['mean'], 6)} {PLUS_MINUS} {format_number(rmse['std'], 6)} "
+            f"{_vs_best(_split_metrics(result))}; total return "
             f"{format_percent(total['mean'])} {PLUS_MINUS} "
             f"{format_percent(total['std']).lstrip('+')} after costs{failed}")
 
@@ -248,22 +363,22 @@ def stopped_after(seeds: int, members_done: int, last_epoch: dict | None) -> str
 
 # ============================================================== shown runs ==============
 def retraded_log(result: Any) -> str:
-    model = result.metrics.get(C.MODEL, {})
-    return (f"re-traded ({strategy_text(result.config.strategy)}): total return "
+    model = _split_metrics(result).get(C.MODEL, {})
+    return (f"re-traded ({strategy_text(result.config.strategy)}): validation total return "
             f"{format_percent(model.get(C.TOTAL_RETURN))}, sharpe "
             f"{format_number(model.get(C.SHARPE))}")
 
 
 def retraded_status(result: Any) -> str:
-    model = result.metrics.get(C.MODEL, {})
+    model = _split_metrics(result).get(C.MODEL, {})
     return (f"Paper trading updated: {strategy_text(result.config.strategy)}; model total "
-            f"return {format_percent(model.get(C.TOTAL_RETURN))}.")
+            f"return {format_percent(model.get(C.TOTAL_RETURN))} on validation.")
 
 
 def model_loaded_log(result: Any, folder: str) -> str:
     return (f"predicted {result.data.label} with the model saved in {folder} (no training); "
-            "rows are labelled with the model's own split rule, so on data it never saw every "
-            "row is out of sample")
+            "rows are labelled by the dates the model was trained with: train and val rows "
+            "were seen in training, test rows are out of sample")
 
 
 def model_loaded_status(result: Any, folder: str) -> str:
@@ -281,6 +396,75 @@ def sweep_opened_status(result: Any, config_id: str) -> str:
               "was selected" if result.test_hidden else "")
     return (f"Showing sweep configuration {config_id}: {result.n_seeds} seed(s) "
             f"averaged{hidden}.")
+
+
+# ============================================================== the test split ==========
+def look_text(count: int) -> str:
+    """``"test split seen 4 times on this data"``."""
+    times = "once" if count == 1 else "twice" if count == 2 else f"{count:,} times"
+    return f"test split seen {times} on this data"
+
+
+def why_no_test(*, has_result: bool, test_hidden: bool, has_test_rows: bool,
+                training: bool, task: bool) -> str:
+    """Why Show test results cannot run now (its tooltip); "" when it can."""
+    return ("train a model first" if not has_result
+            else "training is running" if training
+            else "this sweep configuration was not the one selected on validation: its test "
+                 "split stays hidden" if test_hidden
+            else "this data has no out-of-sample rows for the model" if not has_test_rows
+            else "wait for the export or other task to finish" if task else "")
+
+
+def test_looked_log(result: Any, evidence: TestEvidence) -> str:
+    model = _split_metrics(result, C.TEST).get(C.MODEL, {})
+    return (f"showed the test split of {result.data.label} ({look_text(evidence.count)}): "
+            f"RMSE {format_number(model.get(C.RMSE), 6)}, total return "
+            f"{format_percent(model.get(C.TOTAL_RETURN))}, PSR "
+            f"{format_number(evidence.psr, 3)}, deflated Sharpe "
+            f"{format_number(evidence.dsr, 3)}")
+
+
+def _probability(p: float | None) -> str:
+    return "n/a" if p is None else f"{p:.2f}"
+
+
+def evidence_lines(evidence: TestEvidence, periods: Any = None) -> list[str]:
+    """What the PSR and the deflated Sharpe ratio of a look at the test split are the
+    probabilities of, in words (the lines under the Metrics table)."""
+    ev = evidence
+    moments = (f"per-bar Sharpe {format_number(ev.sharpe_per_bar, 4)}, skewness "
+               f"{format_number(ev.skewness, 2)}, kurtosis {format_number(ev.kurtosis, 2)}")
+    lines = [f"PSR {_probability(ev.psr)}: the probability that the model's true Sharpe "
+             f"ratio is above 0, judged from its {ev.n_obs:,} test returns ({moments})."]
+    if ev.count <= 1:
+        lines.append("Deflated Sharpe: first look at this test split, so nothing to deflate "
+                     "yet; later looks will be discounted.")
+    elif ev.dsr is None:
+        lines.append(f"Deflated Sharpe n/a: {look_text(ev.count)}, but fewer than two of the "
+                     "looks recorded a Sharpe ratio to measure their spread.")
+    else:
+        p = finite_number(periods)
+        yearly = ("" if p is None or ev.expected_max_sharpe is None
+                  else f", {ev.expected_max_sharpe * math.sqrt(p):.2f} annualised")
+        lines.append(f"Deflated Sharpe {_probability(ev.dsr)}: the probability that it is "
+                     f"above {format_number(ev.expected_max_sharpe, 4)} per bar{yearly}, the "
+                     f"best Sharpe expected by luck from {ev.n_trials:,} looks at zero-skill "
+                     f"strategies ({look_text(ev.count)}).")
+    return lines
+
+
+def evidence_tip(evidence: TestEvidence) -> str:
+    """The tooltip of the PSR / deflated Sharpe line: how they are computed."""
+    return ("Probabilistic Sharpe ratio (Bailey & Lopez de Prado, 2012): the probability "
+            "that the true per-bar Sharpe ratio of the model's strategy exceeds 0, given the "
+            "number of test returns, their skewness and kurtosis. It is not the probability "
+            "of a profit, and it assumes this was the only look.\n"
+            "Deflated Sharpe ratio (2014): the same probability against the best Sharpe "
+            "ratio that as many looks as the test split has had would give by luck (their "
+            "number is the number of trials; the variance of the per-bar test Sharpe ratios "
+            f"recorded at each look is the variance across trials). Trials: {evidence.n_trials:,}"
+            "; shared with 'sandbox train', which counts its looks too.")
 
 
 # ============================================================== sweeps ==================

@@ -1,11 +1,28 @@
-"""The Metrics tab: best-of-column marks and the plain-language verdict."""
+"""The Metrics tab: best-of-column marks, the verdict against the best baseline, and what
+the tab shows (validation first; a saved model's rows captioned as what they are)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
 import pytest
 
 from sandbox import constants as C
-from sandbox.ui.metrics_view import BEST_MARK, MetricsView, best_rows, table_rows, verdict
+from sandbox.config import StrategyConfig
+from sandbox.looks import evidence
+from sandbox.ui.metrics_view import (
+    BEST_MARK,
+    COLUMNS,
+    MetricsView,
+    best_rows,
+    column_tip,
+    plan,
+    seeds_verdict,
+    table_rows,
+    verdict,
+)
 
 
 def metrics(model_rmse: float, rw_rmse: float = 0.01, model_total: float = 0.05,
@@ -46,15 +63,59 @@ def test_best_of_each_column_ties_included():
 
 @pytest.mark.parametrize("model_rmse", [0.0100, 0.0120])
 def test_verdict_says_when_the_model_does_not_beat_the_random_walk(model_rmse):
+    # random walk 0.0100 is the lowest baseline RMSE (drift 0.0101, momentum 0.014)
     text = verdict(metrics(model_rmse, rw_rmse=0.0100))
-    assert text.startswith("The model does not beat the random walk")
-    assert "trails buy & hold" in text
+    assert text.startswith("The model does not beat the best baseline: on the test split its "
+                           f"RMSE ({model_rmse:.6f}) is no better than the random walk's "
+                           "(0.010000, always predicting \"no change\")")
+    assert "trails buy & hold (+10.00%), the best return of the baselines" in text
 
 
 def test_verdict_when_the_model_beats_the_random_walk():
     text = verdict(metrics(0.0095, rw_rmse=0.0100, model_total=0.2, hold_total=0.1))
-    assert "5.00% below the random walk" in text
-    assert "beats buy & hold" in text
+    # (1 - 0.0095 / 0.0100) = 5%
+    assert "5.00% below the random walk's (0.010000" in text
+    assert "the best baseline on the test split" in text
+    assert "beats buy & hold (+10.00%)" in text
+
+
+def test_verdict_names_drift_when_its_rmse_beats_the_model_and_the_random_walk():
+    # the monthly-BTC case: the model is below the random walk but above drift
+    m = metrics(0.0917, rw_rmse=0.1000)
+    m["baselines"][C.MOMENTUM][C.RMSE] = 0.1400
+    m["baselines"][C.DRIFT][C.RMSE] = 0.0900
+    text = verdict(m)
+    assert text.startswith("The model does not beat the best baseline: on the test split its "
+                           "RMSE (0.091700) is no better than drift's (0.090000), the lowest "
+                           "of the baselines, although it is 8.30% below the random walk's "
+                           "(0.100000).")  # 1 - 0.0917 / 0.1 = 8.30%
+    assert "below the random walk's" in text and "8.30%" in text
+    m["baselines"][C.DRIFT][C.RMSE] = 0.0950
+    m["baselines"][C.MOMENTUM][C.RMSE] = 0.0910
+    assert "no better than momentum's (0.091000)" in verdict(m)
+    m["baselines"][C.MOMENTUM][C.RMSE] = 0.0920
+    m["model"][C.RMSE] = 0.0874  # 1 - 0.0874 / 0.0920 = 5.00%
+    assert "RMSE (0.087400) is 5.00% below momentum's (0.092000), the best baseline" in (
+        verdict(m))
+
+
+def test_verdict_names_the_best_trading_baseline_not_only_buy_and_hold():
+    m = metrics(0.009, model_total=0.15, hold_total=0.10)
+    m["baselines"][C.DRIFT][C.TOTAL_RETURN] = 0.20
+    text = verdict(m)
+    assert ("After costs the model returned +15.00%; it trails drift (+20.00%), the best "
+            "return of the baselines.") in text
+    m["baselines"][C.DRIFT][C.TOTAL_RETURN] = 0.10  # a tie with buy & hold names buy & hold
+    assert "it beats buy & hold (+10.00%)" in verdict(m)
+
+
+def test_seeds_verdict_counts_against_the_best_baseline():
+    m = metrics(0.009)
+    m["baselines"][C.MOMENTUM][C.RMSE] = 0.0090
+    m["baselines"][C.MOMENTUM][C.TOTAL_RETURN] = 0.30
+    members = [{C.RMSE: 0.0089, C.TOTAL_RETURN: 0.31}, {C.RMSE: 0.0095, C.TOTAL_RETURN: 0.2}]
+    assert seeds_verdict(members, m) == ("Across the seeds: 1 of 2 seeds beat momentum's RMSE; "
+                                         "1 of 2 beat momentum after costs.")
 
 
 def test_view_marks_the_best_cells(qtbot):
@@ -68,7 +129,8 @@ def test_view_marks_the_best_cells(qtbot):
     assert "Trades" not in best
     assert view.table.item(1, 1).text() == "n/a"  # random walk: direction undefined
     assert view.table.item(0, 0).text().endswith(BEST_MARK)
-    assert "below the random walk" in view.verdict_label.text()
+    assert "below the random walk's" in view.verdict_label.text()
+    assert not view.evidence_label.isVisibleTo(view)  # not test figures: no PSR line
 
 
 def test_the_verdict_names_the_split_it_reads():
@@ -77,6 +139,24 @@ def test_the_verdict_names_the_split_it_reads():
     assert "on the validation split" in verdict(metrics)
     metrics["split"] = "test"
     assert "on the test split" in verdict(metrics)
+    assert "on the saved model's validation period" in verdict(
+        metrics, where="the saved model's validation period")
+
+
+def test_tooltips_say_bar_its_size_and_the_bars_per_year():
+    by_key = {col.key: col for col in COLUMNS}
+    for col in COLUMNS:
+        assert "day" not in col.tip.lower()
+    m = {"split": "val", "target": C.TARGET_RETURN, "periods_per_year": 1764.0}
+    sharpe = column_tip(by_key[C.SHARPE], m, "hour")
+    assert "P = 1,764 bars per year" in sharpe and "mean / std x sqrt(P)" in sharpe
+    assert "here a bar is one hour" in sharpe
+    assert "log return of the next hour" in column_tip(by_key[C.RMSE], m, "hour")
+    assert "bars per year measured from the data" in column_tip(by_key[C.SHARPE],
+                                                                {"split": "val"}, "bar")
+    traded = column_tip(by_key[C.RMSE], {**m, "target": C.TARGET_TRADED}, "day")
+    assert "traded return" in traded and "next open to the open after" in traded
+    assert "Bars on which" in column_tip(by_key[C.N_TRADES], m, "5-minute bar")
 
 
 @pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
@@ -95,3 +175,124 @@ def test_long_texts_never_widen_the_window(qtbot):
     window.tabs.setCurrentWidget(window.metrics_view)
     qtbot.wait(50)
     assert window.width() == 780
+
+
+# ------------------------------------------------------------------ what the tab shows ----
+def fake_run(labels: list[str], *, trained_split=None, test_hidden=False,
+             last_bar: str | None = None) -> SimpleNamespace:
+    """A ShownRun with daily rows labelled ``labels`` from 2012-01-02 (business days)."""
+    idx = pd.bdate_range("2012-01-02", periods=len(labels), name="date")
+    predictions = pd.DataFrame({C.SPLIT: labels, C.STRATEGY_RETURN: 0.0}, index=idx)
+    end = pd.Timestamp(last_bar) if last_bar else idx[-1]
+    frame = pd.DataFrame({C.CLOSE: 1.0}, index=pd.DatetimeIndex([*idx[idx < end], end],
+                                                               name="date"))
+    run = SimpleNamespace(config=SimpleNamespace(strategy=StrategyConfig()),
+                          predictions=predictions, data=SimpleNamespace(frame=frame),
+                          test_hidden=test_hidden)
+    if trained_split is not None:
+        run.trained_split = trained_split
+    return run
+
+
+LOOK = evidence([0.01, 0.03, -0.01, 0.01], count=4, trial_sharpes=[0.2, 0.4, 0.6, 0.8])
+
+
+def test_a_trained_run_shows_validation_until_the_test_split_is_asked_for():
+    run = fake_run(["train"] * 6 + ["val"] * 2 + ["test"] * 3)
+    before = plan(run)
+    assert before.split == C.VAL and before.can_reveal and not before.showing_test
+    assert before.caption.startswith("Validation split (2012-01-10 .. 2012-01-11, 2 rows)")
+    assert "Show test results reveals it, and every look is counted" in before.caption
+    after = plan(run, LOOK)
+    assert after.split == C.TEST and after.showing_test
+    assert after.caption.startswith("Test split (2012-01-12 .. 2012-01-16, 3 rows)")
+    assert after.caption.endswith("Test split seen 4 times on this data.")
+
+
+def test_a_hidden_test_split_is_never_revealed():
+    run = fake_run(["train"] * 6 + ["val"] * 2 + ["test"] * 3, test_hidden=True)
+    for look in (None, LOOK):
+        shown = plan(run, look)
+        assert shown.split == C.VAL and not shown.can_reveal and not shown.showing_test
+        assert "not the one selected on validation" in shown.caption
+
+
+def test_a_saved_model_on_data_before_its_test_period_says_there_is_no_out_of_sample_row():
+    split = {"train_end": "2012-01-09T00:00:00", "val_start": "2012-01-10T00:00:00",
+             "test_start": "2015-11-05T00:00:00", "last_bar": "2016-12-30T00:00:00"}
+    run = fake_run(["train"] * 6 + ["val"] * 2, trained_split=split, last_bar="2012-12-31")
+    shown = plan(run)
+    assert shown.caption.startswith(
+        "No out-of-sample rows: this data ends 2012-12-31, before the model's test period "
+        "(from 2015-11-05); every row here was seen in training or validation.")
+    assert "The saved model's validation period (2012-01-10 .. 2012-01-11, 2 rows): these "\
+           "rows chose when its training stopped, so they are not out of sample" in shown.caption
+    assert "Test split" not in shown.caption
+    assert shown.split == C.VAL and not shown.can_reveal
+    assert shown.where == "the saved model's validation period"
+    assert plan(run, LOOK).split == C.VAL  # nothing to reveal
+    only_train = plan(fake_run(["train"] * 4, trained_split=split))
+    assert only_train.split == C.TRAIN and "training period" in only_train.caption
+    assert "in sample" in only_train.caption
+
+
+def test_a_saved_model_with_out_of_sample_rows_reveals_them_on_request():
+    split = {"train_end": "2012-01-05T00:00:00", "val_start": "2012-01-06T00:00:00",
+             "test_start": "2012-01-10T00:00:00", "last_bar": "2012-01-12T00:00:00"}
+    run = fake_run(["train"] * 4 + ["val"] * 2 + ["test"] * 3, trained_split=split)
+    before = plan(run)
+    assert before.split == C.VAL and before.can_reveal
+    assert "out-of-sample rows (from 2012-01-10) stay hidden" in before.caption
+    after = plan(run, LOOK)
+    assert after.split == C.TEST and after.caption.startswith(
+        "Out-of-sample rows: the saved model's test period (2012-01-10 .. 2012-01-12, 3 rows)")
+
+
+def test_test_figures_carry_the_count_and_what_psr_and_dsr_are_the_probability_of(qtbot):
+    view = MetricsView()
+    qtbot.addWidget(view)
+    m = {**metrics(0.009), "periods_per_year": 252.0}
+    m["model"][C.CAGR] = 0.0123
+    view.set_metrics(m, look=LOOK)
+    assert view.evidence_label.isVisibleTo(view)
+    text = view.evidence_label.text()
+    assert text.startswith(f"PSR {LOOK.psr:.2f}: the probability that the model's true Sharpe "
+                           "ratio is above 0, judged from its 4 test returns")
+    assert (f"Deflated Sharpe {LOOK.dsr:.2f}: the probability that it is above "
+            f"{LOOK.expected_max_sharpe:.4f} per bar") in text
+    assert "from 4 looks at zero-skill strategies (test split seen 4 times on this data)" in text
+    assert "Probabilistic Sharpe ratio" in view.evidence_label.toolTip()
+    assert "test split seen 4 times on this data" in view.table.item(0, 0).toolTip()
+    assert "CAGR +1.23% a year (annualised with P = 252 bars per year)" in (
+        view.table.item(0, 2).toolTip())
+    first = evidence([0.01, 0.03, -0.01, 0.01], count=1)
+    view.set_metrics(m, look=first)
+    assert "first look at this test split" in view.evidence_label.text()
+    view.set_metrics(m)
+    assert not view.evidence_label.isVisibleTo(view)
+    assert "seen" not in view.table.item(0, 0).toolTip()
+
+
+def test_the_reveal_button_asks_for_test_then_validation(qtbot):
+    view = MetricsView()
+    qtbot.addWidget(view)
+    assert not view.reveal_button.isEnabled()
+    view.set_reveal(showing_test=False, enabled=True)
+    with qtbot.waitSignal(view.reveal_requested):
+        view.reveal_button.click()
+    view.set_reveal(showing_test=True, enabled=True)
+    assert view.reveal_button.text() == "Back to validation"
+    with qtbot.waitSignal(view.validation_requested):
+        view.reveal_button.click()
+    view.set_reveal(showing_test=False, enabled=False, why_not="train a model first")
+    assert "not now: train a model first" in view.reveal_button.toolTip()
+
+
+def test_bar_sizes_come_from_the_spacing():
+    from sandbox.ui.wording import bar_name
+
+    assert bar_name(pd.bdate_range("2020-01-01", periods=30)) == "day"
+    assert bar_name(pd.date_range("2020-01-01", periods=30, freq="h")) == "hour"
+    assert bar_name(pd.date_range("2020-01-01", periods=30, freq="MS")) == "month"
+    assert bar_name(pd.date_range("2020-01-01", periods=30, freq="15min")) == "15-minute bar"
+    assert bar_name(pd.DatetimeIndex(np.array(["2020-01-01"], dtype="datetime64[ns]"))) == "bar"

@@ -28,7 +28,11 @@ PM = "\u00b1"
 
 
 def run_result(**metrics: dict) -> SimpleNamespace:
-    return SimpleNamespace(config=CONFIG, metrics=metrics)
+    """A result whose validation split has these metrics (its test split others that the
+    status sentences must not read: the app is validation-first)."""
+    test = {C.MODEL: {C.RMSE: 9.0, C.TOTAL_RETURN: 9.0, C.SHARPE: 9.0}}
+    return SimpleNamespace(config=CONFIG, metrics=test,
+                           metrics_by_split={C.VAL: {"split": C.VAL, **metrics}, C.TEST: test})
 
 
 def test_wording_does_not_import_qt():
@@ -105,39 +109,46 @@ def test_batches_and_epochs_show_losses_speed_and_eta():
         "epoch 3/10: train 0.12346, val 0.2, 2,500 samples/s")
 
 
-def test_a_trained_run_is_compared_with_the_random_walk():
+def test_a_trained_run_is_compared_with_the_best_baseline_on_validation():
     history = SimpleNamespace(epochs_run=4, stopped_early=True, best_val_loss=0.000123456,
                               best_epoch=2)
     assert wording.trained_log(history, 12.34) == (
         "trained 4 epoch(s) (early stop) in 12.3 s; best validation loss 0.00012346 at "
         "epoch 2")
     result = run_result(**{C.MODEL: {C.RMSE: 0.0123, C.TOTAL_RETURN: 0.05},
-                           KEY_BASELINES: {C.RANDOM_WALK: {C.RMSE: 0.0121}}})
+                           KEY_BASELINES: {C.RANDOM_WALK: {C.RMSE: 0.0121},
+                                           C.DRIFT: {C.RMSE: 0.0120}}})
     assert wording.trained_status(result, 61.0) == (
-        "Trained in 1:01: test RMSE 0.012300 vs random walk 0.012100; total return +5.00% "
-        "after costs.")
+        "Trained in 1:01: validation RMSE 0.012300 vs drift 0.012000 (the best baseline); "
+        "total return +5.00% after costs.")
     assert wording.trained_status(run_result(), 1.0) == (
-        "Trained in 0:01: test RMSE n/a vs random walk n/a; total return n/a after costs.")
+        "Trained in 0:01: validation RMSE n/a vs the best baseline n/a; total return n/a "
+        "after costs.")
 
 
 def test_an_ensemble_reports_members_and_mean_and_spread():
     ok = SimpleNamespace(seed=3, error=None, seconds=4.25, val_loss=0.5, best_epoch=2,
-                         test_metrics={C.RMSE: 0.01})
+                         val_metrics={C.RMSE: 0.01}, test_metrics={C.RMSE: 9.0})
     assert wording.member_log(ok) == (
-        "seed 3 trained in 4.2 s: best validation loss 0.5 at epoch 2; test RMSE 0.010000")
+        "seed 3 trained in 4.2 s: best validation loss 0.5 at epoch 2; validation RMSE "
+        "0.010000")
     failed = SimpleNamespace(seed=4, error="loss is NaN")
     assert wording.member_log(failed) == "seed 4 failed: loss is NaN"
 
     result = SimpleNamespace(
         n_seeds=3, failed={5: "loss is NaN"},
-        stats={C.TEST: {C.RMSE: {"mean": 0.0125, "std": 0.0005},
-                        C.TOTAL_RETURN: {"mean": -0.02, "std": 0.01}}},
-        metrics={KEY_BASELINES: {C.RANDOM_WALK: {C.RMSE: 0.012}}})
+        stats={C.VAL: {C.RMSE: {"mean": 0.0125, "std": 0.0005},
+                       C.TOTAL_RETURN: {"mean": -0.02, "std": 0.01}},
+               C.TEST: {C.RMSE: {"mean": 9.0, "std": 9.0},
+                        C.TOTAL_RETURN: {"mean": 9.0, "std": 9.0}}},
+        metrics_by_split={C.VAL: {KEY_BASELINES: {C.RANDOM_WALK: {C.RMSE: 0.012},
+                                                  C.MOMENTUM: {C.RMSE: 0.013}}}})
     assert wording.ensemble_log(result, 30.0) == (
         "trained a 3-seed ensemble in 30.0 s; seed 5 failed: loss is NaN")
     assert wording.ensemble_status(result, 30.0) == (
-        f"Trained 3 seeds in 0:30: test RMSE 0.012500 {PM} 0.000500 vs random walk 0.012000; "
-        f"total return -2.00% {PM} 1.00% after costs; 1 seed(s) failed (see the Log).")
+        f"Trained 3 seeds in 0:30: validation RMSE 0.012500 {PM} 0.000500 vs the random walk "
+        f"0.012000 (the best baseline); total return -2.00% {PM} 1.00% after costs; 1 seed(s) "
+        "failed (see the Log).")
     result.failed = {}
     assert wording.ensemble_status(result, 30.0).endswith("after costs.")
 
@@ -152,15 +163,16 @@ def test_a_stopped_training_says_how_far_it_got():
 def test_retrades_models_and_sweep_configurations_in_words():
     result = run_result(**{C.MODEL: {C.TOTAL_RETURN: 0.1, C.SHARPE: 1.23456}})
     assert wording.retraded_log(result) == (
-        "re-traded (long/flat, threshold 10 bps, cost 5 bps, fill at next open): total return "
-        "+10.00%, sharpe 1.235")
+        "re-traded (long/flat, threshold 10 bps, cost 5 bps, fill at next open): validation "
+        "total return +10.00%, sharpe 1.235")
     assert wording.retraded_status(result) == (
         "Paper trading updated: long/flat, threshold 10 bps, cost 5 bps, fill at next open; "
-        "model total return +10.00%.")
+        "model total return +10.00% on validation.")
     loaded = SimpleNamespace(config=CONFIG, data=SimpleNamespace(label="GOOG"))
     assert wording.model_loaded_log(loaded, "/m") == (
-        "predicted GOOG with the model saved in /m (no training); rows are labelled with the "
-        "model's own split rule, so on data it never saw every row is out of sample")
+        "predicted GOOG with the model saved in /m (no training); rows are labelled by the "
+        "dates the model was trained with: train and val rows were seen in training, test "
+        "rows are out of sample")
     assert wording.model_loaded_status(loaded, "/m") == (
         "Predictions from the saved GRU model in /m.")
     opened = SimpleNamespace(seeds=[0, 1], n_seeds=2, test_hidden=True)
@@ -172,6 +184,45 @@ def test_retrades_models_and_sweep_configurations_in_words():
     opened.test_hidden = False
     assert wording.sweep_opened_status(opened, "c03") == (
         "Showing sweep configuration c03: 2 seed(s) averaged.")
+
+
+# ------------------------------------------------------------------------ the test split --
+def test_the_best_baseline_is_the_lowest_rmse_and_ties_keep_the_first_name():
+    m = {KEY_BASELINES: {C.RANDOM_WALK: {C.RMSE: 0.02}, C.MOMENTUM: {C.RMSE: 0.03},
+                         C.DRIFT: {C.RMSE: 0.019}, C.BUY_AND_HOLD: {C.TOTAL_RETURN: 0.1}}}
+    assert wording.best_baseline(m, C.RMSE, lower=True) == (C.DRIFT, 0.019)
+    m[KEY_BASELINES][C.DRIFT][C.RMSE] = 0.02
+    assert wording.best_baseline(m, C.RMSE, lower=True) == (C.RANDOM_WALK, 0.02)
+    m[KEY_BASELINES][C.DRIFT][C.TOTAL_RETURN] = 0.1
+    m[KEY_BASELINES][C.MOMENTUM][C.TOTAL_RETURN] = float("nan")
+    assert wording.best_baseline(m, C.TOTAL_RETURN, lower=False,
+                                 names=wording.TRADING_BASELINES) == (C.BUY_AND_HOLD, 0.1)
+    assert wording.best_baseline({}, C.RMSE, lower=True) is None
+
+
+def test_looks_and_why_the_test_split_cannot_be_shown():
+    assert wording.look_text(1) == "test split seen once on this data"
+    assert wording.look_text(2) == "test split seen twice on this data"
+    assert wording.look_text(1234) == "test split seen 1,234 times on this data"
+
+    def why(**state):
+        return wording.why_no_test(**{"has_result": True, "test_hidden": False,
+                                      "has_test_rows": True, "training": False,
+                                      "task": False, **state})
+
+    assert why() == ""
+    assert why(has_result=False) == "train a model first"
+    assert "not the one selected on validation" in why(test_hidden=True)
+    assert why(has_test_rows=False) == "this data has no out-of-sample rows for the model"
+    assert why(training=True) == "training is running"
+    assert why(task=True) == "wait for the export or other task to finish"
+
+
+def test_periods_text_names_the_bars_per_year():
+    assert wording.periods_text(252.0) == "annualised with P = 252 bars per year"
+    assert wording.periods_text(6240.0) == "annualised with P = 6,240 bars per year"
+    assert wording.periods_text(None) == (
+        "annualised with the bars per year measured from the data's spacing")
 
 
 # ------------------------------------------------------------------------ sweeps --------
