@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from sandbox import constants as C
-from sandbox.evaluate import KEY_BASELINES, KEY_TARGET
+from sandbox.evaluate import KEY_BASELINES, KEY_PERIODS_PER_YEAR, KEY_TARGET
 from sandbox.stats import mean_std
 from sandbox.ui.controller import CANCELLED, has_test_rows
 from sandbox.ui.wording import (
@@ -66,8 +66,6 @@ __all__ = [
     "verdict",
 ]
 
-#: the key every split's metrics carry: the bars per year Sharpe and CAGR were annualised with
-PERIODS_PER_YEAR = "periods_per_year"
 SHOW_TEST_TEXT = "Show test results"
 SHOW_VALIDATION_TEXT = "Back to validation"
 
@@ -129,7 +127,7 @@ def column_tip(col: Column, metrics: Mapping[str, Any], bar: str = "bar") -> str
                 if target == C.TARGET_PRICE else f"the log return of the next {bar}")
         return f"Root mean squared error of the predicted {what} (lower is better){size}"
     if col.key == C.SHARPE:
-        return f"{col.tip}; {periods_text(metrics.get(PERIODS_PER_YEAR))}{size}"
+        return f"{col.tip}; {periods_text(metrics.get(KEY_PERIODS_PER_YEAR))}{size}"
     if col.key in (C.DIRECTIONAL_ACCURACY, C.N_TRADES):
         return col.tip + size
     return col.tip
@@ -397,21 +395,41 @@ class MetricsView(QtWidgets.QWidget):
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.caption, 1)
         top.addWidget(self.reveal_button, 0, QtCore.Qt.AlignmentFlag.AlignTop)
-        box = QtWidgets.QVBoxLayout(self)
+        content = QtWidgets.QWidget()
+        box = QtWidgets.QVBoxLayout(content)
         box.setContentsMargins(6, 6, 6, 6)
         box.addLayout(top)
-        box.addWidget(self.table, 1)
-        box.addWidget(self.evidence_label)
+        box.addWidget(self.table)
         box.addWidget(self.verdict_label)
+        box.addWidget(self.evidence_label)
+        box.addStretch(1)
+        # The table is exactly as tall as its rows; in a short tab the whole page scrolls,
+        # so no row hides in the table and the lines under it never overlap it.
+        self.scroll = QtWidgets.QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(content)
+        outer = QtWidgets.QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
         self.clear()
 
     def clear(self, text: str = "Train a model to compare it with the baselines.") -> None:
         self.table.setRowCount(0)
+        self._fit_table()
         self.caption.setText(text)
         self.evidence_label.setText("")
         self.evidence_label.setToolTip("")
         self.evidence_label.hide()
         self.verdict_label.setText("")
+
+    def _fit_table(self) -> None:
+        """Make the table exactly as tall as its header and rows."""
+        height = (self.table.horizontalHeader().sizeHint().height()
+                  + self.table.rowCount() * self.table.verticalHeader().defaultSectionSize()
+                  + 2 * self.table.frameWidth() + 2)
+        self.table.setFixedHeight(height)
 
     def set_reveal(self, *, showing_test: bool, enabled: bool, why_not: str = "") -> None:
         """The Show test results / Back to validation button's state (the window's
@@ -476,7 +494,7 @@ class MetricsView(QtWidgets.QWidget):
         bold.setBold(True)
         labels = {C.MODEL: model_label, MEMBERS: members_label or "seeds (mean \u00b1 std)"}
         seen = f" ({look_text(look.count)})" if look is not None else ""
-        periods = metrics.get(PERIODS_PER_YEAR)
+        periods = metrics.get(KEY_PERIODS_PER_YEAR)
         for c, col in enumerate(COLUMNS):
             self.table.horizontalHeaderItem(c).setToolTip(column_tip(col, metrics, bar))
         for r, (name, values) in enumerate(rows):
@@ -509,6 +527,7 @@ class MetricsView(QtWidgets.QWidget):
                 item.setToolTip("; ".join(tips))
                 item.setData(QtCore.Qt.ItemDataRole.UserRole, value)
                 self.table.setItem(r, c, item)
+        self._fit_table()
         self.caption.setText(caption or f"{metrics.get(C.SPLIT, C.TEST)} split "
                              f"({BEST_MARK} = best of the column)")
         text = verdict(metrics, seeds=len(members or ()), where=where)

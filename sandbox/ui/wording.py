@@ -436,7 +436,7 @@ def evidence_lines(evidence: TestEvidence, periods: Any = None) -> list[str]:
     moments = (f"per-bar Sharpe {format_number(ev.sharpe_per_bar, 4)}, skewness "
                f"{format_number(ev.skewness, 2)}, kurtosis {format_number(ev.kurtosis, 2)}")
     lines = [f"PSR {_probability(ev.psr)}: the probability that the model's true Sharpe "
-             f"ratio is above 0, judged from its {ev.n_obs:,} test returns ({moments})."]
+             f"ratio is above 0, judged from {ev.n_obs:,} test returns ({moments})."]
     if ev.count <= 1:
         lines.append("Deflated Sharpe: first look at this test split, so nothing to deflate "
                      "yet; later looks will be discounted.")
@@ -446,11 +446,11 @@ def evidence_lines(evidence: TestEvidence, periods: Any = None) -> list[str]:
     else:
         p = finite_number(periods)
         yearly = ("" if p is None or ev.expected_max_sharpe is None
-                  else f", {ev.expected_max_sharpe * math.sqrt(p):.2f} annualised")
+                  else f" ({ev.expected_max_sharpe * math.sqrt(p):.2f} annualised)")
         lines.append(f"Deflated Sharpe {_probability(ev.dsr)}: the probability that it is "
                      f"above {format_number(ev.expected_max_sharpe, 4)} per bar{yearly}, the "
-                     f"best Sharpe expected by luck from {ev.n_trials:,} looks at zero-skill "
-                     f"strategies ({look_text(ev.count)}).")
+                     f"best Sharpe that {ev.n_trials:,} looks at zero-skill strategies would "
+                     f"show by luck ({look_text(ev.count)}).")
     return lines
 
 

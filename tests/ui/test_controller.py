@@ -247,3 +247,54 @@ def test_seeds_train_an_ensemble_member_by_member(loaded, qtbot, small, monkeypa
     assert loaded.result is result and result.is_ensemble and result.seeds == [0, 1]
     assert not result.can_save and result.band is not None
     assert "result_ready" not in events.names() and "epoch_done" not in events.names()
+
+
+def test_show_test_counts_a_look_once_per_result_and_a_retrade_hides_it(loaded, qtbot, small,
+                                                                        monkeypatch, tmp_path):
+    from sandbox import looks
+    from sandbox.export import fingerprint
+
+    monkeypatch.setenv(looks.ENV_LOOKS_FILE, str(tmp_path / "looks.json"))
+    events = Events(loaded)
+    shown = []
+    loaded.test_shown.connect(lambda result, ev: shown.append((result, ev)))
+    assert train(qtbot, loaded, small) == "finished"
+    result = loaded.result
+    assert loaded.shown_look() is None  # validation first
+    with qtbot.waitSignal(loaded.task_ended, timeout=20_000) as ended:
+        loaded.show_test()
+    assert ended.args == ["show_test", True]
+    assert shown[-1][0] is result and shown[-1][1].count == 1
+    assert loaded.shown_look() is shown[-1][1]
+    assert looks.look_count(fingerprint(loaded.prices.frame)) == 1
+    loaded.show_validation()
+    assert loaded.shown_look() is None
+    loaded.show_test()  # the same run: shown again at once, not counted again
+    assert len(shown) == 2 and shown[-1][1].count == 1 and loaded.is_idle()
+    with qtbot.waitSignal(loaded.task_ended, timeout=20_000):
+        loaded.retrade(small.strategy.replace(cost_bps=30.0))
+    assert loaded.result is not result
+    assert loaded.shown_look() is None  # a new strategy: back to validation
+    with qtbot.waitSignal(loaded.task_ended, timeout=20_000):
+        loaded.show_test()
+    assert shown[-1][1].count == 2
+    assert "result_dropped" not in events.names()
+
+
+def test_a_look_that_arrives_after_the_run_changed_is_counted_not_shown(loaded, qtbot, small,
+                                                                        monkeypatch, tmp_path):
+    from sandbox import looks
+    from sandbox.ui import controller as controller_module
+
+    monkeypatch.setenv(looks.ENV_LOOKS_FILE, str(tmp_path / "looks.json"))
+    assert train(qtbot, loaded, small) == "finished"
+    release = hold_until_released(monkeypatch, controller_module, "_look_at_test")
+    events = Events(loaded)
+    loaded.show_test()
+    with qtbot.waitSignal(loaded.run_ended, timeout=60_000):
+        assert loaded.train(small)  # a new run while the look is being counted
+        release.set()
+    qtbot.waitUntil(loaded.is_idle, timeout=20_000)
+    dropped = events.args("result_dropped")
+    assert dropped and "counted (1 on this data)" in dropped[0][0]
+    assert loaded.shown_look() is None

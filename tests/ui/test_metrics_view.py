@@ -257,10 +257,11 @@ def test_test_figures_carry_the_count_and_what_psr_and_dsr_are_the_probability_o
     assert view.evidence_label.isVisibleTo(view)
     text = view.evidence_label.text()
     assert text.startswith(f"PSR {LOOK.psr:.2f}: the probability that the model's true Sharpe "
-                           "ratio is above 0, judged from its 4 test returns")
+                           "ratio is above 0, judged from 4 test returns")
     assert (f"Deflated Sharpe {LOOK.dsr:.2f}: the probability that it is above "
             f"{LOOK.expected_max_sharpe:.4f} per bar") in text
-    assert "from 4 looks at zero-skill strategies (test split seen 4 times on this data)" in text
+    assert ("4 looks at zero-skill strategies would show by luck (test split seen 4 times "
+            "on this data)") in text
     assert "Probabilistic Sharpe ratio" in view.evidence_label.toolTip()
     assert "test split seen 4 times on this data" in view.table.item(0, 0).toolTip()
     assert "CAGR +1.23% a year (annualised with P = 252 bars per year)" in (

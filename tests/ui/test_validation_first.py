@@ -110,7 +110,7 @@ def test_test_figures_are_shown_on_request_and_every_look_is_counted(make_window
     assert "Test split seen twice on this data." in view.caption.text()
     assert second.n_trials == 2 and second.dsr is not None
     assert "Deflated Sharpe" in view.evidence_label.text()
-    assert "from 2 looks at zero-skill strategies" in view.evidence_label.text()
+    assert "2 looks at zero-skill strategies would show by luck" in view.evidence_label.text()
 
     # retraining goes back to validation too
     train_and_wait(qtbot, window)
