@@ -364,9 +364,12 @@ def _print_test_line(result: Any) -> None:
 
     model = result.metrics.get(C.MODEL, {})
     rw = result.metrics.get(evaluate.KEY_BASELINES, {}).get(C.RANDOM_WALK, {})
+    periods = result.metrics.get(evaluate.KEY_PERIODS_PER_YEAR)
+    how = "given" if result.config.strategy.periods_per_year is not None else "measured"
     print(
         f"test split: model rmse {_fmt(model.get(C.RMSE))} vs random walk {_fmt(rw.get(C.RMSE))}; "
-        f"total return {_fmt(model.get(C.TOTAL_RETURN))}, sharpe {_fmt(model.get(C.SHARPE))}"
+        f"total return {_fmt(model.get(C.TOTAL_RETURN))}, sharpe {_fmt(model.get(C.SHARPE))} "
+        f"({_fmt(periods)} bars a year, {how})"
     )
 
 

@@ -39,6 +39,7 @@ KEY_TIMINGS = "timings"
 KEY_HISTORY = "history"
 KEY_FORMAT = "format_version"
 KEY_SPLITS = "splits"
+KEY_PERIODS_PER_YEAR = "periods_per_year"  # bars per year the run's Sharpe ratios used
 #: keys of run.json's "splits": the trained run's split boundaries, as ISO dates
 SPLIT_TRAIN_END = "train_end"  # the last training row
 SPLIT_VAL_START = "val_start"  # the first validation row
@@ -168,6 +169,7 @@ def run_info(result: RunResult, *, weights: bytes | None = None) -> dict[str, An
             "cached_at": result.data.cached_at,
         },
         KEY_SPLITS: split_dates(result),
+        KEY_PERIODS_PER_YEAR: result.metrics.get(KEY_PERIODS_PER_YEAR),
         KEY_FEATURE_STATE: result.feature_state,
         KEY_MODEL_INFO: {
             "kind": result.config.model.kind,

@@ -159,3 +159,25 @@ def test_traded_return_target_is_the_next_open_to_open_return(prices):
         math.log(o[bar + 2] / o[bar + 1]), abs=1e-15)
     assert np.isnan(result.predictions[C.ACTUAL_RETURN].iloc[-2:]).all()
     assert result.feature_state["target_fill"] == C.FILL_NEXT_OPEN
+
+
+def test_train_writes_the_bars_per_year_it_used(prices, tmp_path, capsys):
+    src = _csv(tmp_path, prices)
+    base = ["train", "--csv", str(src), "--window", "10", "--hidden", "4", "--layers", "1",
+            "--epochs", "1", "--threads", "1"]
+    assert cli.main([*base, "--out", str(tmp_path / "a")]) == 0
+    measured = json.loads((tmp_path / "a" / C.METRICS_JSON).read_text())
+    # business days with no holidays: 260.9 a year by count, an exchange's daily bars
+    assert measured["periods_per_year"] == 252
+    assert "252 bars a year, measured" in capsys.readouterr().out
+    assert cli.main([*base, "--periods-per-year", "365", "--out", str(tmp_path / "b")]) == 0
+    given = json.loads((tmp_path / "b" / C.METRICS_JSON).read_text())
+    assert given["periods_per_year"] == 365
+    ratio = given[C.MODEL][C.SHARPE] / measured[C.MODEL][C.SHARPE]
+    assert ratio == pytest.approx(math.sqrt(365 / 252), rel=1e-12)
+    run = json.loads((tmp_path / "b" / C.RUN_JSON).read_text())
+    assert run["config"]["strategy"]["periods_per_year"] == 365
+    assert run["periods_per_year"] == 365
+    measured_run = json.loads((tmp_path / "a" / C.RUN_JSON).read_text())
+    assert measured_run["periods_per_year"] == 252
+    assert measured_run["config"]["strategy"]["periods_per_year"] is None
