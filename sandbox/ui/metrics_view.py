@@ -24,7 +24,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from sandbox import constants as C
 from sandbox.evaluate import KEY_BASELINES, KEY_PERIODS_PER_YEAR, KEY_TARGET
 from sandbox.stats import mean_std
-from sandbox.ui.controller import CANCELLED, has_test_rows
+from sandbox.ui.controller import CANCELLED, has_test_rows, split_bounds
 from sandbox.ui.wording import (
     BASELINE_NAMES,
     SHOW_TEST_TIP,
@@ -271,11 +271,12 @@ class Plan:
 
 
 def _span(run: ShownRun, split: str) -> tuple[str, int]:
-    labels = run.predictions[C.SPLIT].to_numpy()
-    rows = run.predictions.index[labels == split]
-    if not len(rows):
+    start, stop = split_bounds(run.predictions, split)
+    if stop <= start:
         return "no rows", 0
-    return f"{rows[0]:%Y-%m-%d} .. {rows[-1]:%Y-%m-%d}, {len(rows):,} rows", len(rows)
+    index = run.predictions.index
+    return (f"{index[start]:%Y-%m-%d} .. {index[stop - 1]:%Y-%m-%d}, {stop - start:,} rows",
+            stop - start)
 
 
 def _trained_split(run: ShownRun) -> dict | None:
@@ -340,9 +341,8 @@ def plan(run: ShownRun, look: TestEvidence | None = None) -> Plan:
 
 
 def _first_test(run: ShownRun) -> str:
-    labels = run.predictions[C.SPLIT].to_numpy()
-    rows = run.predictions.index[labels == C.TEST]
-    return rows[0].isoformat() if len(rows) else ""
+    start, stop = split_bounds(run.predictions, C.TEST)
+    return run.predictions.index[start].isoformat() if stop > start else ""
 
 
 class MetricsView(QtWidgets.QWidget):

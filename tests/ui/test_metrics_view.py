@@ -297,3 +297,18 @@ def test_bar_sizes_come_from_the_spacing():
     assert bar_name(pd.date_range("2020-01-01", periods=30, freq="MS")) == "month"
     assert bar_name(pd.date_range("2020-01-01", periods=30, freq="15min")) == "15-minute bar"
     assert bar_name(pd.DatetimeIndex(np.array(["2020-01-01"], dtype="datetime64[ns]"))) == "bar"
+
+
+def test_split_bounds_find_each_block_of_rows():
+    from sandbox.ui.controller import has_test_rows, split_bounds
+
+    labels = ["train"] * 3 + ["val"] * 2 + ["test"]
+    predictions = pd.DataFrame({C.SPLIT: np.asarray(labels, dtype=object)},
+                               index=pd.bdate_range("2020-01-01", periods=6))
+    assert split_bounds(predictions, C.TRAIN) == (0, 3)
+    assert split_bounds(predictions, C.VAL) == (3, 5)
+    assert split_bounds(predictions, C.TEST) == (5, 6)
+    assert has_test_rows(SimpleNamespace(predictions=predictions))
+    no_test = predictions.iloc[:5]
+    assert split_bounds(no_test, C.TEST) == (5, 5)
+    assert not has_test_rows(SimpleNamespace(predictions=no_test))
