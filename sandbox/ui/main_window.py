@@ -201,8 +201,9 @@ class MainWindow(QtWidgets.QMainWindow):
                             "Dark or light chart background", checkable=True)
         self.act_dark.setChecked(self._dark)
         self.act_show_all = act("Show &all bars", self.show_all, "Ctrl+0", "Zoom out to every bar")
-        self.act_show_test = act("Show the &test split", self.show_test_split, "Ctrl+T",
-                                 "Zoom to the test split")
+        self.act_show_test = act("Zoom to the &test split", self.show_test_split, "Ctrl+T",
+                                 "Zoom the chart to the test split's bars (the Metrics "
+                                 "tab stays where it is)")
         self.act_about = act("&About", self._on_about, None,
                              "Versions of the app and its libraries")
         self.act_tabs = [act(f"{self.tabs.tabText(i)} tab",
