@@ -8,6 +8,8 @@ run, or one metric over many runs (seeds, configurations). Plain Python and nump
 Conventions (Bailey & Lopez de Prado, 2012 and 2014): a Sharpe ratio here is *per bar*
 (``mean / std`` of the per-bar returns, not annualised); skewness and kurtosis are the
 sample moment ratios ``m3 / m2**1.5`` and ``m4 / m2**2`` (kurtosis 3 for normal returns).
+These are also skfolio's (``skfolio.measures``): the tests check the probabilistic and
+deflated Sharpe ratios against its implementation to 1e-9.
 """
 
 from __future__ import annotations
@@ -193,9 +195,12 @@ def deflated_sharpe_ratio(sharpe: float, *, n_obs: int, n_trials: int, variance:
     n_obs : int
         Number of returns it was measured on.
     n_trials : int
-        Number of trials (configurations x seeds) the selection looked at.
+        Number of trials the selection looked at: distinct trained configurations (a
+        configuration's seeds are averaged into one trial; variants that only re-trade the
+        same model, e.g. another threshold, are not new trials).
     variance : float
-        Variance across the trials' per-bar Sharpe ratios.
+        Sample variance (ddof 1) across the trials' per-bar Sharpe ratios, measured on the
+        split the selection used.
     skewness, kurtosis : float
         Of the returns (kurtosis non-excess: 3 for normal returns).
 

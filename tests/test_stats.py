@@ -75,3 +75,55 @@ def test_probabilistic_sharpe_is_the_deflated_one_for_one_trial():
     # a benchmark equal to the observed Sharpe ratio: one chance in two
     assert stats.probabilistic_sharpe_ratio(0.1, n_obs=100, benchmark=0.1) == 0.5
     assert stats.probabilistic_sharpe_ratio(float("nan"), n_obs=100) is None
+
+
+# --- an independent implementation: skfolio (a test-only dependency) -----------------------
+# skfolio's conventions, read from skfolio.measures 1.12: Sharpe per period, mean / std with
+# ddof 1; skew m3 / m2**1.5 and kurtosis m4 / m2**2 (biased moments, non-excess kurtosis);
+# the trials' spread is their ddof-1 standard deviation and N the number of trial Sharpes.
+# Ours take the same conventions (stats.return_moments), so the numbers must agree exactly.
+
+
+def _skewed_returns(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 0.0006 + 0.01 * rng.standard_t(4, n) - 0.004 * rng.exponential(1.0, n)
+
+
+@pytest.mark.parametrize(("n", "seed", "benchmark"), [(250, 0, 0.0), (1250, 1, 0.0),
+                                                      (80, 2, 0.05), (500, 3, -0.02)])
+def test_probabilistic_sharpe_agrees_with_skfolio(n, seed, benchmark):
+    from skfolio.measures import probabilistic_sharpe_ratio
+
+    r = _skewed_returns(n, seed)
+    m = stats.return_moments(r)
+    ours = stats.probabilistic_sharpe_ratio(m["sharpe_per_bar"], n_obs=m["n"],
+                                            benchmark=benchmark, skewness=m["skewness"],
+                                            kurtosis=m["kurtosis"])
+    assert abs(ours - probabilistic_sharpe_ratio(r, benchmark_sharpe_ratio=benchmark)) < 1e-9
+
+
+@pytest.mark.parametrize(("n_trials", "seed"), [(2, 0), (10, 1), (100, 2), (1, 3)])
+def test_deflated_sharpe_agrees_with_skfolio(n_trials, seed):
+    from skfolio.measures import deflated_sharpe_ratio, expected_max_sharpe_ratio
+
+    rng = np.random.default_rng(100 + seed)
+    trials = rng.normal(0.02, 0.03, n_trials)  # per-bar Sharpe ratios of the trials
+    variance = float(np.var(trials, ddof=1)) if n_trials > 1 else 0.0
+    assert abs(stats.expected_max_sharpe(n_trials, variance)
+               - expected_max_sharpe_ratio(n_trials, math.sqrt(variance))) < 1e-12
+    r = _skewed_returns(750, seed)
+    m = stats.return_moments(r)
+    ours = stats.deflated_sharpe_ratio(m["sharpe_per_bar"], n_obs=m["n"], n_trials=n_trials,
+                                       variance=variance, skewness=m["skewness"],
+                                       kurtosis=m["kurtosis"])
+    assert abs(ours - deflated_sharpe_ratio(r, trials)) < 1e-9
+
+
+def test_return_moments_agree_with_skfolio():
+    from skfolio.measures import kurtosis, skew, standard_deviation
+
+    r = _skewed_returns(300, 9)
+    m = stats.return_moments(r)
+    assert m["std"] == pytest.approx(standard_deviation(r), rel=1e-12)
+    assert m["skewness"] == pytest.approx(skew(r), rel=1e-9)
+    assert m["kurtosis"] == pytest.approx(kurtosis(r), rel=1e-9)
