@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from sandbox import constants as C
@@ -37,6 +38,7 @@ __all__ = [
     "OnResult",
     "RunRecord",
     "Runner",
+    "SplitRows",
     "Task",
     "check_jobs",
     "check_seeds",
@@ -47,6 +49,8 @@ __all__ = [
     "usable_cores",
 ]
 
+#: the key a split's metrics carry its bars per year under (metrics.json)
+PERIODS_PER_YEAR = "periods_per_year"
 _SCHEDULER_TIMEOUT_S = 5.0  # connecting to a Dask scheduler: give up (NetworkError) after this
 
 
@@ -94,6 +98,60 @@ class Task:
     label: str  # e.g. "kind=gru hidden=16 lr=0.001 seed=3"
 
 
+@dataclass(frozen=True, eq=False)
+class SplitRows:
+    """One split's rows of one run as plain numpy arrays (small to send between processes).
+
+    Enough to recompute forecast and trading figures on any subset of dates, e.g. the
+    dates every configuration of a sweep has in its validation split. All arrays have one
+    entry per row of the split, in date order.
+    """
+
+    dates: np.ndarray  # int64 nanoseconds since the epoch (UTC for tz-aware bars)
+    predicted: np.ndarray  # float64 predicted_return
+    actual: np.ndarray  # float64 actual_return (NaN on the last bar of the data)
+    position: np.ndarray  # float64 position decided at the row's close
+    strategy: np.ndarray  # float64 strategy_return; NaN where the row has none (purged)
+    #: buy and hold's strategy_return on the same rows (same fill and costs), or None
+    hold: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.dates.size)
+
+    def usable(self) -> np.ndarray:
+        """Mask of the rows with a finite prediction, actual return and strategy return."""
+        return (np.isfinite(self.predicted) & np.isfinite(self.actual)
+                & np.isfinite(self.strategy))
+
+    def on_dates(self, dates: np.ndarray) -> SplitRows:
+        """The rows whose date is in ``dates`` (int64 ns, sorted), in date order."""
+        keep = np.isin(self.dates, dates, assume_unique=True)
+        return SplitRows(dates=self.dates[keep], predicted=self.predicted[keep],
+                         actual=self.actual[keep], position=self.position[keep],
+                         strategy=self.strategy[keep],
+                         hold=None if self.hold is None else self.hold[keep])
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, hold: pd.DataFrame | None = None) -> SplitRows:
+        """The rows of a predictions frame (``date`` index; ``predicted_return``,
+        ``actual_return``, ``position``, ``strategy_return``) and, optionally, buy and
+        hold's frame on the same split (matched by date)."""
+        index = pd.DatetimeIndex(frame.index)
+
+        def column(f: pd.DataFrame, name: str) -> np.ndarray:
+            if name not in f:
+                return np.full(len(f), np.nan)
+            return f[name].to_numpy(np.float64, copy=True)
+
+        held = None
+        if hold is not None and C.STRATEGY_RETURN in hold:
+            held = hold[C.STRATEGY_RETURN].reindex(index).to_numpy(np.float64, copy=True)
+        return cls(dates=index.as_unit("ns").asi8.copy(),
+                   predicted=column(frame, C.PREDICTED_RETURN),
+                   actual=column(frame, C.ACTUAL_RETURN), position=column(frame, C.POSITION),
+                   strategy=column(frame, C.STRATEGY_RETURN), hold=held)
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """One finished (or failed) run, streamed to ``on_result`` in completion order.
@@ -122,6 +180,11 @@ class RunRecord:
     predictions: pd.DataFrame | None = field(default=None, compare=False, repr=False)
     train_losses: tuple = ()  # mean training loss per epoch
     val_losses: tuple = ()  # validation loss per epoch
+    #: the validation and test rows (predictions, actual and strategy returns), so a sweep
+    #: can score every configuration on the same dates; None for a failed run
+    val_rows: SplitRows | None = field(default=None, compare=False, repr=False)
+    test_rows: SplitRows | None = field(default=None, compare=False, repr=False)
+    periods_per_year: float | None = None  # bars per year the run's Sharpe ratios use
 
 
 OnResult = Callable[[RunRecord], None] | None
@@ -291,12 +354,18 @@ def _result_payload(result: RunResult) -> dict[str, Any]:
     val_losses = [float(v) for v in history.val_loss]
     finite = [v for v in val_losses if math.isfinite(v)]
     moments: dict[str, Any] = {}
+    rows: dict[str, SplitRows | None] = {C.VAL: None, C.TEST: None}
     predictions = result.predictions
     if isinstance(predictions, pd.DataFrame) and C.STRATEGY_RETURN in predictions:
-        rows = predictions
+        test_rows = predictions
         if C.SPLIT in predictions:
-            rows = predictions[predictions[C.SPLIT] == C.TEST]
-        moments = stats.return_moments(rows[C.STRATEGY_RETURN])
+            test_rows = predictions[predictions[C.SPLIT] == C.TEST]
+            hold = (result.baselines or {}).get(C.BUY_AND_HOLD)
+            for split in rows:
+                rows[split] = SplitRows.from_frame(
+                    predictions[predictions[C.SPLIT] == split],
+                    hold if isinstance(hold, pd.DataFrame) else None)
+        moments = stats.return_moments(test_rows[C.STRATEGY_RETURN])
     return {
         "val_loss": min(finite) if finite else None,
         "best_epoch": None if history.best_epoch is None else int(history.best_epoch),
@@ -306,7 +375,29 @@ def _result_payload(result: RunResult) -> dict[str, Any]:
         "test_returns": moments,
         "train_losses": tuple(float(v) for v in history.train_loss),
         "val_losses": tuple(val_losses),
+        "val_rows": rows[C.VAL],
+        "test_rows": rows[C.TEST],
+        "periods_per_year": _periods_per_year(result, val, test),
     }
+
+
+def _periods_per_year(result: RunResult, *metrics: dict) -> float | None:
+    """Bars per year of the run's Sharpe ratios: as its metrics say, else the config's
+    override, else inferred from the rows' dates as paper trading does."""
+    for m in metrics:
+        for where in (m, m.get(C.MODEL) or {}):
+            value = where.get(PERIODS_PER_YEAR)
+            if isinstance(value, int | float) and math.isfinite(value) and value > 0:
+                return float(value)
+    override = result.config.strategy.periods_per_year
+    if override is not None:
+        return float(override)
+    if isinstance(result.predictions, pd.DataFrame) and isinstance(
+            result.predictions.index, pd.DatetimeIndex):
+        from sandbox.backtest import infer_periods_per_year
+
+        return float(infer_periods_per_year(result.predictions.index))
+    return None
 
 
 def _execute(task: Task, prices: Any, cancel: threading.Event | None = None,
@@ -358,6 +449,9 @@ def _record(task: Task, payload: dict[str, Any], done: int, total: int) -> RunRe
         predictions=payload.get("predictions"),
         train_losses=tuple(payload.get("train_losses", ())),
         val_losses=tuple(payload.get("val_losses", ())),
+        val_rows=payload.get("val_rows"),
+        test_rows=payload.get("test_rows"),
+        periods_per_year=payload.get("periods_per_year"),
     )
 
 
