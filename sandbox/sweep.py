@@ -3,11 +3,23 @@
 A grid such as ``"model=lstm,gru hidden=16,64 window=20,60 lr=1e-3"`` times N seeds is
 expanded into :class:`~sandbox.runs.Task` objects, executed by :func:`sandbox.runs.run_all`
 (in this process, loky worker processes or a Dask cluster), and streamed back as
-:class:`~sandbox.runs.RunRecord` values in completion order. Aggregation is per configuration
-(mean and std over seeds). The selection looks at the validation split only; the test
-split is reported for the selected configuration, with a deflated Sharpe ratio
-(Bailey & Lopez de Prado, 2014) that accounts for the number of trials. Test figures of
-every configuration are kept apart, in a section labelled for reference only.
+:class:`~sandbox.runs.RunRecord` values in completion order.
+
+Selection looks at the validation split only and at one quantity, the same for every
+configuration (``summary.json`` ``selected_by: "val_rmse"``): the RMSE of the predicted
+return (log return per bar, the target's units) on the validation dates every configuration
+shares. A loss would not do: Huber is about half of MSE on the same errors, and a window
+axis moves the split boundaries, so each configuration's own validation rows differ. Seeds
+are averaged as the mean of each seed's RMSE (a configuration is judged as one trained
+model, not as an ensemble of its seeds). The selected configuration's test figures are
+computed on the test dates every configuration shares, with a probabilistic Sharpe ratio;
+its validation Sharpe ratio is deflated (Bailey & Lopez de Prado, 2014) for the number of
+distinct trained configurations tried. Test figures of every configuration are kept apart,
+in a section labelled for reference only.
+
+Grid axes that only re-trade the same models (``cost_bps``, ``fill``) are refused: selecting
+among them would pick zero cost or the kinder fill. ``threshold_bps`` and ``strategy`` are
+allowed; they re-trade the same model, so they are not new trials.
 
 Every run uses one torch thread (``TrainConfig.threads = 1``), so workers do not
 oversubscribe the cores and a run gives the same numbers whichever worker executes it.
@@ -24,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sandbox import constants as C
@@ -34,6 +47,7 @@ from sandbox.runs import (
     OnResult,
     Runner,
     RunRecord,
+    SplitRows,
     Task,
     check_jobs,
     check_seeds,
@@ -48,11 +62,24 @@ TEST_FOR_REFERENCE = "test_all_configs_for_reference_only"
 
 #: CLI spellings and short names accepted in a grid, mapped to config field names
 _ALIASES = {"model": "kind", "lr": "lr", "learning_rate": "lr"}
-#: fields that a grid may not vary: seeds come from ``seeds=``, threads are fixed at 1
+#: fields that a grid may not vary: seeds come from ``seeds=``, threads are fixed at 1, and
+#: the strategy's costs, fill and bars per year only re-trade (or re-scale) the same models,
+#: so a grid over them would "select" zero cost or the kinder fill, not a better model
+_RETRADE = ("only re-trade the same trained models, so selecting among them picks the "
+            "kindest assumption, not a better model; run one configuration with {flag} and "
+            "read the cost-sensitivity figures of its evaluation (metrics.json "
+            "significance.cost_sensitivity)")
 _FORBIDDEN = {
     "seed": "seeds are not a grid parameter: use --seeds N (seed = base seed + 0 .. N-1)",
     "threads": "threads are fixed at 1 per run so parallel workers do not oversubscribe",
+    "cost_bps": "trading costs " + _RETRADE.format(flag="--cost-bps"),
+    "fill": "fills " + _RETRADE.format(flag="--fill"),
+    "periods_per_year": "bars per year only rescale the annualised figures of the same "
+                        "models; give --periods-per-year once",
 }
+#: the sections whose fields change the trained model; a strategy field (threshold_bps,
+#: strategy) re-trades the same model, so it is not a new trial for the deflated Sharpe
+_TRAINED_SECTIONS = ("model", "train")
 _SECTIONS: tuple[tuple[str, type], ...] = (
     ("model", ModelConfig), ("train", TrainConfig), ("strategy", StrategyConfig),
 )
@@ -124,7 +151,9 @@ def parse_grid(text: str) -> dict[str, list]:
     ------
     ConfigError
         Naming the bad part: unknown parameter, empty list, a value of the wrong type or
-        out of range, a parameter or value given twice, or ``seed``/``threads`` in the grid.
+        out of range, a parameter or value given twice, ``seed``/``threads`` in the grid,
+        or an axis that only re-trades the same models (``cost_bps``, ``fill``,
+        ``periods_per_year``).
     """
     known = _grid_fields()
     grid: dict[str, list] = {}
@@ -276,13 +305,120 @@ def run_sweep(
 
 # --- aggregation and selection ---------------------------------------------------------------
 
-_VAL_KEYS = (C.TOTAL_RETURN, C.SHARPE)
+#: summary.json ``selected_by``: the one quantity every configuration is ranked by
+SELECTED_BY = "val_rmse"
+SELECTION_RULE = (
+    "lowest validation RMSE of the predicted return (the target's units: log return per "
+    "bar), computed for every configuration on the same dates, those every successful run "
+    "has in its validation split with a prediction, an actual return and a strategy return; "
+    "a configuration's figure is the mean over its seeds of each seed's RMSE on those dates; "
+    "ties go to the higher mean validation Sharpe ratio on the same dates, then to grid "
+    "order; a configuration with a failed seed only when none ran clean; the test split is "
+    "not used to select"
+)
+SHARPE_PER_BAR = "sharpe_per_bar"
+#: figures of one run on a set of dates (forecast, then trading): see :func:`run_figures`
+_FIGURES = (C.RMSE, C.MAE, C.DIRECTIONAL_ACCURACY, C.TOTAL_RETURN, C.SHARPE, SHARPE_PER_BAR,
+            C.MAX_DRAWDOWN, C.EXPOSURE, "skewness", "kurtosis", "n_returns")
+_TABLE = (C.RMSE, C.SHARPE, C.TOTAL_RETURN)  # the figures a terminal line or a table shows
+
+
+def _rows(record: RunRecord, split: str) -> SplitRows | None:
+    if record.error is not None:
+        return None
+    return record.val_rows if split == C.VAL else record.test_rows
+
+
+def common_dates(records: Sequence[RunRecord], split: str) -> np.ndarray:
+    """The dates every successful run has in ``split`` with a prediction, an actual return
+    and a strategy return (int64 nanoseconds, sorted).
+
+    The window moves the split boundaries when they are fractions, and a purged row (one
+    whose trading return uses the next split's prices) has no strategy return: the
+    intersection is the one set of rows on which every configuration can be compared.
+    Failed runs (and records without rows) do not narrow it.
+    """
+    common: np.ndarray | None = None
+    for r in records:
+        rows = _rows(r, split)
+        if rows is None:
+            continue
+        dates = rows.dates[rows.usable()]
+        common = dates if common is None else np.intersect1d(common, dates, assume_unique=True)
+    return np.empty(0, dtype=np.int64) if common is None else common
+
+
+def _periods(record: RunRecord, dates: np.ndarray) -> float:
+    if record.periods_per_year is not None:
+        return float(record.periods_per_year)
+    from sandbox.backtest import infer_periods_per_year
+
+    return infer_periods_per_year(pd.DatetimeIndex(dates))
+
+
+def run_figures(record: RunRecord, split: str, dates: np.ndarray) -> dict[str, Any]:
+    """Forecast and trading figures of one run on ``dates`` of ``split``.
+
+    ``rmse``, ``mae``, ``directional_accuracy`` of ``predicted_return`` against
+    ``actual_return`` (as :func:`sandbox.evaluate.forecast_metrics`); the trading metrics of
+    the run's own strategy returns on those rows (:func:`sandbox.backtest.trading_metrics`:
+    the account as traded in the run's split, restricted to the dates); ``sharpe_per_bar``,
+    ``skewness`` and (non-excess) ``kurtosis`` of those returns
+    (:func:`sandbox.stats.return_moments`) and their count ``n_returns``. Empty when the run
+    has no rows or misses one of the dates.
+    """
+    from sandbox.backtest import trading_metrics
+    from sandbox.evaluate import forecast_metrics
+
+    rows = _rows(record, split)
+    if rows is None or dates.size == 0:
+        return {}
+    on = rows.on_dates(dates)
+    if len(on) != dates.size:
+        return {}
+    out: dict[str, Any] = dict(forecast_metrics(on.predicted, on.actual))
+    out.update(trading_metrics(on.strategy, on.position, periods_per_year=_periods(record, dates)))
+    moments = stats.return_moments(on.strategy)
+    out.update({SHARPE_PER_BAR: moments[SHARPE_PER_BAR], "skewness": moments["skewness"],
+                "kurtosis": moments["kurtosis"], "n_returns": moments["n"]})
+    return out
+
+
+def _hold_figures(record: RunRecord, dates: np.ndarray) -> dict[str, Any]:
+    """Buy and hold's total return and Sharpe ratio on the test ``dates`` (empty without)."""
+    from sandbox.backtest import trading_metrics
+
+    rows = _rows(record, C.TEST)
+    if rows is None or rows.hold is None or dates.size == 0:
+        return {}
+    on = rows.on_dates(dates)
+    metrics = trading_metrics(on.hold, np.ones(len(on)), periods_per_year=_periods(record, dates))
+    return {k: metrics[k] for k in (C.TOTAL_RETURN, C.SHARPE)}
+
+
+def _date_span(dates: np.ndarray) -> dict[str, Any]:
+    def text(ns: int) -> str:
+        ts = pd.Timestamp(int(ns))
+        return ts.date().isoformat() if ts == ts.normalize() else ts.isoformat()
+
+    if dates.size == 0:
+        return {"first": None, "last": None, "n": 0}
+    return {"first": text(dates[0]), "last": text(dates[-1]), "n": int(dates.size)}
+
+
+def _trained_key(params: dict[str, Any]) -> tuple:
+    """The grid values that change the trained model (a strategy field only re-trades it)."""
+    fields = _grid_fields()
+    return tuple((k, v) for k, v in params.items()
+                 if k in fields and fields[k][0] in _TRAINED_SECTIONS)
 
 
 def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
     """One row per run: id, label, seed, grid values, error, seconds, val and test columns.
 
-    Validation columns are prefixed ``val_``, test columns ``test_`` (never used to select).
+    Validation columns are prefixed ``val_`` (each run's own validation rows), test columns
+    ``test_`` (never used to select); ``val_common_rmse`` and ``val_common_sharpe`` are the
+    run's figures on the validation dates common to every run (the selection's dates).
     """
     rows = []
     param_names: list[str] = []
@@ -290,6 +426,7 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
         for k in r.params:
             if k not in param_names:
                 param_names.append(k)
+    val_dates = common_dates(records, C.VAL)
     for r in records:
         row: dict[str, Any] = {"config_id": r.config_id, "label": r.label, "seed": r.seed}
         row.update({k: r.params.get(k) for k in param_names})
@@ -298,6 +435,9 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
         row["seconds"] = r.seconds
         row["best_epoch"] = r.best_epoch
         row["val_loss"] = r.val_loss
+        common = run_figures(r, C.VAL, val_dates)
+        row["val_common_rmse"] = common.get(C.RMSE)
+        row["val_common_sharpe"] = common.get(C.SHARPE)
         for k, v in r.val_metrics.items():
             row[f"val_{k}"] = v
         for k, v in r.test_metrics.items():
@@ -307,38 +447,58 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
 
 
 def _selection_key(cfg: dict[str, Any]) -> tuple:
-    loss = cfg["val"]["loss"]["mean"]
+    rmse = cfg["val"][C.RMSE]["mean"]
     sharpe = cfg["val"][C.SHARPE]["mean"]
     return (
         cfg["n_failed"] > 0,  # a configuration with a failed seed only if nothing else ran clean
-        math.inf if loss is None else loss,
+        math.inf if rmse is None else rmse,
         math.inf if sharpe is None else -sharpe,
         cfg["order"],
     )
 
 
+def _seed_mean(figures: Sequence[dict[str, Any]], key: str) -> float | None:
+    return stats.mean_std([f.get(key) for f in figures])["mean"]
+
+
 def summarize(records: Sequence[RunRecord], *, base: RunConfig | None = None,
               grid: dict[str, list] | None = None) -> dict[str, Any]:
-    """Per-configuration aggregates, the validation-only selection and the deflated Sharpe.
+    """Per-configuration aggregates, the validation-only selection, its deflated Sharpe ratio
+    and the probabilistic Sharpe ratio of its test returns.
 
-    Selection: the configuration with the lowest mean validation loss over its seeds
-    (ties: higher mean validation Sharpe, then grid order); one with a failed seed is
-    chosen only when no configuration ran clean. The test split is not looked at to
-    select; test figures of every configuration are in ``test_all_configs_for_reference_only``.
+    Selection (``selected_by: "val_rmse"``, see :data:`SELECTION_RULE`): the lowest
+    validation RMSE of the predicted return on the validation dates every successful run
+    shares (:func:`common_dates`), the mean over a configuration's seeds of each seed's
+    RMSE; ties by higher mean validation Sharpe ratio on the same dates, then grid order.
+    A configuration with a failed seed is chosen only when none ran clean. The test split
+    is not looked at to select; the selected configuration's test figures are computed on
+    the test dates every successful run shares (dates no configuration trained, stopped or
+    was selected on), and every configuration's are in ``test_all_configs_for_reference_only``.
+
+    Trials (for the deflated Sharpe ratio) are distinct trained configurations that ran:
+    seeds are averaged, and configurations that differ only in a strategy field
+    (``threshold_bps``, ``strategy``) re-trade the same model.
     """
     by_config: dict[str, list[RunRecord]] = {}
     for r in records:
         by_config.setdefault(r.config_id, []).append(r)
+    dates = {split: common_dates(records, split) for split in (C.VAL, C.TEST)}
+    figures = {split: {(r.config_id, r.seed): run_figures(r, split, dates[split])
+                       for r in records if r.error is None}
+               for split in dates}
+    trial_ids: dict[tuple, str] = {}
     configs: list[dict[str, Any]] = []
     reference: list[dict[str, Any]] = []
     for order, (cid, runs) in enumerate(sorted(by_config.items())):
         ok = [r for r in runs if r.error is None]
-        val = {"loss": stats.mean_std([r.val_loss for r in ok])}
-        val.update(stats.metric_stats([r.val_metrics for r in ok], _VAL_KEYS))
+        trial = trial_ids.setdefault(_trained_key(runs[0].params), f"t{len(trial_ids) + 1:02d}")
+        val = stats.metric_stats([figures[C.VAL][cid, r.seed] for r in ok], _FIGURES)
+        val["loss"] = stats.mean_std([r.val_loss for r in ok])  # each loss in its own units
         configs.append({
             "config_id": cid,
             "label": format_params(runs[0].params),
             "params": dict(runs[0].params),
+            "trial_id": trial,
             "seeds": sorted(r.seed for r in runs),
             "n_runs": len(runs),
             "n_failed": len(runs) - len(ok),
@@ -350,29 +510,48 @@ def summarize(records: Sequence[RunRecord], *, base: RunConfig | None = None,
         reference.append({
             "config_id": cid,
             "label": format_params(runs[0].params),
-            "test": stats.metric_stats([r.test_metrics for r in ok]),
+            "test": stats.metric_stats([figures[C.TEST][cid, r.seed] for r in ok], _FIGURES),
         })
     eligible = [c for c in configs if c["n_runs"] > c["n_failed"]]
+    trials: dict[str, list[dict[str, Any]]] = {}
+    for c in eligible:
+        trials.setdefault(c["trial_id"], []).append(c)
+    n_trials = len(trials)
     selected: dict[str, Any] | None = None
     dsr: dict[str, Any] | None = None
-    n_trials = len(records)
-    if eligible:
+    psr: dict[str, Any] | None = None
+    note = None
+    if eligible and dates[C.VAL].size == 0:
+        note = ("no validation date is common to every configuration (windows too different "
+                "for the data?): nothing is comparable, nothing selected")
+    elif eligible:
         best = min(eligible, key=_selection_key)
         best_ok = [r for r in by_config[best["config_id"]] if r.error is None]
+        test_figs = [figures[C.TEST][best["config_id"], r.seed] for r in best_ok]
+        hold = [_hold_figures(r, dates[C.TEST]) for r in best_ok]
         selected = {
             "config_id": best["config_id"],
             "label": best["label"],
             "params": best["params"],
+            "trial_id": best["trial_id"],
             "val": best["val"],
-            "test": stats.metric_stats([r.test_metrics for r in best_ok]),
+            "test": stats.metric_stats(test_figs, _FIGURES),
+            "test_buy_and_hold": stats.metric_stats(hold, (C.TOTAL_RETURN, C.SHARPE)),
+            "test_split_metrics": stats.metric_stats([r.test_metrics for r in best_ok]),
             "test_baselines": {
                 name: stats.metric_stats([r.test_baselines.get(name, {}) for r in best_ok],
-                                    (C.TOTAL_RETURN, C.SHARPE))
+                                         (C.TOTAL_RETURN, C.SHARPE))
                 for name in C.BASELINES
                 if any(name in r.test_baselines for r in best_ok)
             },
         }
-        dsr = _deflated_summary(best_ok, [r for r in records if r.error is None], n_trials)
+        # the Sharpe ratio each trained model brought to the selection: the variant the
+        # rule takes among its re-trades (the same model, a different threshold)
+        trial_sharpes = [min(group, key=_selection_key)["val"][SHARPE_PER_BAR]["mean"]
+                         for group in trials.values()]
+        val_figs = [figures[C.VAL][best["config_id"], r.seed] for r in best_ok]
+        dsr = _deflated_summary(val_figs, trial_sharpes, n_trials, int(dates[C.VAL].size))
+        psr = _test_psr_summary(test_figs, int(dates[C.TEST].size))
     for c in configs:
         c.pop("order")
     return {
@@ -380,50 +559,77 @@ def summarize(records: Sequence[RunRecord], *, base: RunConfig | None = None,
         "n_runs": len(records),
         "n_failed": sum(1 for r in records if r.error),
         "n_trials": n_trials,
-        "selection_rule": "lowest mean validation loss over seeds; ties by higher mean "
-                          "validation sharpe; the test split is not used to select",
+        "selected_by": SELECTED_BY,
+        "selection_rule": SELECTION_RULE,
+        "selection_note": note,
+        "common_dates": {split: _date_span(d) for split, d in dates.items()},
         "grid": grid or {},
         "base_config": base.to_dict() if base is not None else None,
         "configs": configs,
         "selected": selected,
         "deflated_sharpe": dsr,
+        "test_psr": psr,
         TEST_FOR_REFERENCE: reference,
     }
 
 
-def _deflated_summary(selected_runs: Sequence[RunRecord], trial_runs: Sequence[RunRecord],
-                      n_trials: int) -> dict[str, Any]:
-    """DSR of the selected configuration's test Sharpe (mean over its seeds, per bar),
-    with the variance of every trial's per-bar test Sharpe and the selected runs' mean
-    skewness and kurtosis."""
-    def per_bar(runs: Sequence[RunRecord], key: str) -> list[float]:
-        return [float(r.test_returns[key]) for r in runs
-                if r.test_returns.get(key) is not None and math.isfinite(r.test_returns[key])]
+def _moments(figures: Sequence[dict[str, Any]], n_obs: int) -> dict[str, Any]:
+    """Seed means of the per-bar Sharpe ratio, annualised Sharpe, skewness and kurtosis."""
+    skew = _seed_mean(figures, "skewness")
+    kurt = _seed_mean(figures, "kurtosis")
+    return {"sharpe_per_bar": _seed_mean(figures, SHARPE_PER_BAR),
+            "sharpe_annualized": _seed_mean(figures, C.SHARPE), "n_returns": n_obs,
+            "skewness": 0.0 if skew is None else skew, "kurtosis": 3.0 if kurt is None else kurt}
 
-    sharpes = per_bar(selected_runs, "sharpe_per_bar")
-    trials = per_bar(trial_runs, "sharpe_per_bar")
-    n_obs = [int(r.test_returns.get("n", 0)) for r in selected_runs]
-    skews = per_bar(selected_runs, "skewness")
-    kurts = per_bar(selected_runs, "kurtosis")
-    variance = stats.mean_std(trials)["std"]
-    variance = variance**2 if variance is not None else 0.0
+
+def dsr_sentence(n_trials: int) -> str:
+    """What the deflated Sharpe ratio of a sweep is the probability of."""
+    tried = f"{n_trials} configuration{'s' if n_trials != 1 else ''} tried"
+    return (f"probability that the selected configuration's true validation Sharpe ratio is "
+            f"above 0, allowing for {tried} (distinct trained models; seeds averaged)")
+
+
+PSR_SENTENCE = ("probability that the selected configuration's true test Sharpe ratio is "
+                "above 0, given the test returns' length, skewness and kurtosis (one trial, "
+                "benchmark 0: the test split selected nothing)")
+
+
+def _deflated_summary(figures: Sequence[dict[str, Any]], trial_sharpes: Sequence[float | None],
+                      n_trials: int, n_obs: int) -> dict[str, Any]:
+    """DSR of the selected configuration's validation Sharpe ratio (seed mean, per bar, on
+    the common validation dates) against ``n_trials`` trials whose Sharpe ratios (seed
+    means, per bar, same dates) have the sample variance of ``trial_sharpes``."""
+    spread = stats.mean_std(trial_sharpes)["std"]
+    variance = spread**2 if spread is not None else 0.0
     out: dict[str, Any] = {
-        "sharpe_annualized": stats.mean_std(
-            [r.test_metrics.get(C.SHARPE) for r in selected_runs])["mean"],
-        "sharpe_per_bar": None, "n_returns": min(n_obs) if n_obs else 0,
-        "n_trials": n_trials, "trials_sharpe_variance": variance,
-        "trials_sharpe_source": "per-bar test sharpe of every successful run",
+        "split": C.VAL,
+        **_moments(figures, n_obs),
+        "n_trials": n_trials,
+        "trials_sharpe_variance": variance,
+        "trials_sharpe_source": "per-bar validation Sharpe ratio on the common validation "
+                                "dates of each distinct trained configuration, mean over its "
+                                "seeds",
         "expected_max_sharpe_per_bar": stats.expected_max_sharpe(n_trials, variance),
-        "skewness": None, "kurtosis": None, "dsr": None,
+        "probability_of": dsr_sentence(n_trials),
+        "dsr": None,
     }
-    if not sharpes:
-        return out
-    sr = math.fsum(sharpes) / len(sharpes)
-    skew = math.fsum(skews) / len(skews) if skews else 0.0
-    kurt = math.fsum(kurts) / len(kurts) if kurts else 3.0
-    out.update(sharpe_per_bar=sr, skewness=skew, kurtosis=kurt,
-               dsr=stats.deflated_sharpe_ratio(sr, n_obs=out["n_returns"], n_trials=n_trials,
-                                         variance=variance, skewness=skew, kurtosis=kurt))
+    if out["sharpe_per_bar"] is not None:
+        out["dsr"] = stats.deflated_sharpe_ratio(
+            out["sharpe_per_bar"], n_obs=n_obs, n_trials=n_trials, variance=variance,
+            skewness=out["skewness"], kurtosis=out["kurtosis"])
+    return out
+
+
+def _test_psr_summary(figures: Sequence[dict[str, Any]], n_obs: int) -> dict[str, Any]:
+    """PSR (benchmark 0, one trial) of the selected configuration's test Sharpe ratio (seed
+    mean, per bar, on the common test dates)."""
+    out: dict[str, Any] = {"split": C.TEST, **_moments(figures, n_obs),
+                           "benchmark_sharpe_per_bar": 0.0, "n_trials": 1,
+                           "probability_of": PSR_SENTENCE, "psr": None}
+    if out["sharpe_per_bar"] is not None:
+        out["psr"] = stats.probabilistic_sharpe_ratio(
+            out["sharpe_per_bar"], n_obs=n_obs, skewness=out["skewness"],
+            kurtosis=out["kurtosis"])
     return out
 
 
@@ -458,27 +664,42 @@ def format_mean_std(summary: dict[str, Any] | None, spec: str = ".4g",
     return text if std is None else f"{text} ± {format(std, std_spec or spec.lstrip('+'))}"
 
 
+def _span_text(summary: dict[str, Any], split: str) -> str:
+    span = (summary.get("common_dates") or {}).get(split) or {}
+    if not span.get("n"):
+        return "no common dates"
+    return f"{span['n']} common dates {span['first']} .. {span['last']}"
+
+
 def describe(result: SweepResult) -> list[str]:
     """A few lines for a terminal: the selected configuration, its validation and test
-    figures, the number of trials and the deflated Sharpe ratio."""
+    figures on the common dates, the number of trials, the deflated Sharpe ratio on
+    validation and the probabilistic Sharpe ratio on test, each with what it is the
+    probability of."""
     s = result.summary
     pm = format_mean_std
     lines = [f"{s['n_runs']} runs ({s['n_configs']} configurations), {s['n_failed']} failed"]
     sel = s.get("selected")
     if sel is None:
-        lines.append("no configuration finished a run: nothing to select")
+        lines.append(s.get("selection_note")
+                     or "no configuration finished a run: nothing to select")
         return lines
-    lines.append(f"selected on validation: {sel['config_id']} {sel['label']}")
+    lines.append(f"selected on validation by {s['selected_by']} (lowest validation RMSE of "
+                 f"the predicted return, mean over seeds): {sel['config_id']} {sel['label']}")
     v, t = sel["val"], sel["test"]
-    lines.append(f"  val:  loss {pm(v.get('loss'))}  total return "
+    lines.append(f"  val ({_span_text(s, C.VAL)}): rmse {pm(v.get(C.RMSE))}  total return "
                  f"{pm(v.get(C.TOTAL_RETURN))}  sharpe {pm(v.get(C.SHARPE))}")
-    lines.append(f"  test: total return {pm(t.get(C.TOTAL_RETURN))}  sharpe "
-                 f"{pm(t.get(C.SHARPE))}  rmse {pm(t.get(C.RMSE))}")
-    bh = sel.get("test_baselines", {}).get(C.BUY_AND_HOLD)
-    if bh:
-        lines.append(f"  test buy and hold: total return {pm(bh.get(C.TOTAL_RETURN))}  "
-                     f"sharpe {pm(bh.get(C.SHARPE))}")
+    lines.append(f"  test ({_span_text(s, C.TEST)}): rmse {pm(t.get(C.RMSE))}  total return "
+                 f"{pm(t.get(C.TOTAL_RETURN))}  sharpe {pm(t.get(C.SHARPE))}")
+    bh = sel.get("test_buy_and_hold") or {}
+    if (bh.get(C.TOTAL_RETURN) or {}).get("mean") is not None:
+        lines.append(f"  test buy and hold (same dates): total return "
+                     f"{pm(bh.get(C.TOTAL_RETURN))}  sharpe {pm(bh.get(C.SHARPE))}")
     d = s.get("deflated_sharpe") or {}
-    lines.append(f"trials: {s['n_trials']}; deflated Sharpe ratio (probability the test "
-                 f"sharpe beats {s['n_trials']} zero-skill trials): {_f(d.get('dsr'), '.3f')}")
+    p = s.get("test_psr") or {}
+    lines.append(f"trials: {s['n_trials']} (distinct trained configurations)")
+    lines.append(f"deflated Sharpe ratio (validation) DSR {_f(d.get('dsr'), '.3f')}: "
+                 f"{dsr_sentence(s['n_trials'])}")
+    lines.append(f"probabilistic Sharpe ratio (test) PSR {_f(p.get('psr'), '.3f')}: "
+                 f"{PSR_SENTENCE}")
     return lines

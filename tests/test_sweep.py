@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from sandbox import constants as C
-from sandbox import evaluate, pipeline, runs, sweep
+from sandbox import evaluate, pipeline, runs, stats, sweep
 from sandbox.cli import main
 from sandbox.config import DataSpec, ModelConfig, RunConfig, TrainConfig
 from sandbox.errors import Cancelled, ConfigError, NetworkError, TrainingError
@@ -32,9 +32,14 @@ TINY_FLAGS = ["--sample", "GSPC", "--start", SLICE_START, "--window", "10", "--h
 
 # --- a fake runner: fast, deterministic, and able to fail on demand ----------------------------
 
+#: the fake runs' rows: 100 train, 100 validation, 100 test business days
+FAKE_DATES = pd.bdate_range("2020-01-01", periods=300, name=C.INDEX_NAME)
+FAKE_SPLITS = np.repeat([C.TRAIN, C.VAL, C.TEST], 100)
+
 
 def fake_run(config, *, cancel=None, prices=None):
-    """Stands in for pipeline.run: val loss grows with hidden, test sharpe falls with it."""
+    """Stands in for pipeline.run: forecast errors (so val RMSE) grow with hidden; positions
+    follow the strategy's threshold, so a threshold re-trades the same forecasts."""
     if config.train.lr > 1:
         raise TrainingError("training loss became NaN at epoch 1: lower the learning rate")
     if config.model.hidden == 13:
@@ -46,17 +51,24 @@ def fake_run(config, *, cancel=None, prices=None):
         time.sleep(0.005)
     rng = np.random.default_rng(config.train.seed * 1000 + config.model.hidden)
     h = config.model.hidden
-    test_returns = rng.normal(0.0005, 0.01, 120)
+    actual = np.random.default_rng(7).normal(0.0005, 0.01, len(FAKE_DATES))  # same for all
+    predicted = actual + rng.normal(0, 0.002 * h, len(FAKE_DATES))
+    position = (predicted > config.strategy.threshold_bps / 1e4).astype(float)
+    strategy = position * actual
+    strategy[[199, 299]] = np.nan  # purged: the last validation row, the last row
     metrics = {
         C.VAL: {C.MODEL: {C.RMSE: 0.01 * h, C.TOTAL_RETURN: 0.1, C.SHARPE: 1.0 - h / 100}},
         C.TEST: {C.MODEL: {C.RMSE: 0.01, C.TOTAL_RETURN: h / 100, C.SHARPE: h / 10},
                  evaluate.KEY_BASELINES: {C.BUY_AND_HOLD: {C.TOTAL_RETURN: 0.05, C.SHARPE: 0.5}}},
     }
     val_loss = 1.0 + h / 100 + float(rng.normal(0, 1e-3))
-    predictions = pd.DataFrame({C.SPLIT: C.TEST, C.STRATEGY_RETURN: test_returns})
+    predictions = pd.DataFrame({
+        C.SPLIT: FAKE_SPLITS, C.ACTUAL_RETURN: actual, C.PREDICTED_RETURN: predicted,
+        C.POSITION: position, C.STRATEGY_RETURN: strategy}, index=FAKE_DATES)
+    hold = predictions.assign(**{C.POSITION: 1.0, C.STRATEGY_RETURN: actual})
     return pipeline.RunResult(
-        config=config, data=prices, predictions=predictions, baselines={},
-        metrics=metrics[C.TEST], metrics_by_split=metrics,
+        config=config, data=prices, predictions=predictions,
+        baselines={C.BUY_AND_HOLD: hold}, metrics=metrics[C.TEST], metrics_by_split=metrics,
         history=TrainHistory(val_loss=[val_loss + 0.1, val_loss], best_epoch=1),
         model=None, feature_state={})
 
@@ -66,11 +78,11 @@ def fake_run(config, *, cancel=None, prices=None):
 
 def test_parse_grid_types_and_cli_spellings():
     grid = sweep.parse_grid("model=lstm,gru hidden=16,64 window=20,60 lr=1e-3 batch-size=32 "
-                            "cost-bps=0,5 fill=close")
+                            "threshold-bps=0,5 strategy=long_short loss=mse,huber")
     assert grid == {"kind": ["lstm", "gru"], "hidden": [16, 64], "window": [20, 60],
-                    "lr": [0.001], "batch_size": [32], "cost_bps": [0.0, 5.0],
-                    "fill": [C.FILL_CLOSE]}
-    assert isinstance(grid["hidden"][0], int) and isinstance(grid["cost_bps"][0], float)
+                    "lr": [0.001], "batch_size": [32], "threshold_bps": [0.0, 5.0],
+                    "strategy": [C.LONG_SHORT], "loss": ["mse", "huber"]}
+    assert isinstance(grid["hidden"][0], int) and isinstance(grid["threshold_bps"][0], float)
     assert sweep.parse_grid("") == {}  # the base configuration alone: a seed ensemble
 
 
@@ -91,6 +103,11 @@ def test_parse_grid_types_and_cli_spellings():
         ("model=transformer", "model 'transformer'"),
         ("window=1", "window 1"),
         ("hidden16", "expected NAME=VALUE1,VALUE2"),
+        ("cost_bps=0,5", "--cost-bps"),
+        ("cost-bps=5", "only re-trade the same trained models"),
+        ("fill=close,next_open", "--fill"),
+        ("hidden=4 fill=close", "cost-sensitivity"),
+        ("periods_per_year=252,365", "--periods-per-year"),
     ],
 )
 def test_parse_grid_refuses_bad_parts(text, words):
@@ -119,47 +136,195 @@ def test_expansion_count_seeds_and_threads():
 
 # --- selection -------------------------------------------------------------------------------
 
+DAYS = pd.bdate_range("2021-01-04", periods=60, name=C.INDEX_NAME)
+ACTUAL = np.random.default_rng(11).normal(0.0, 0.01, len(DAYS))
 
-def _rec(cid, seed, val_loss, val_sharpe, test_sharpe, error=None):
+
+def _split_rows(days, errors, *, strategy=None, hold=None):
+    """SplitRows on ``days`` (a slice of DAYS) whose predictions miss by ``errors``."""
+    idx = DAYS.get_indexer(days)
+    actual = ACTUAL[idx]
+    errors = np.broadcast_to(np.asarray(errors, dtype=float), actual.shape)
+    position = np.ones(len(idx))
+    strat = actual.copy() if strategy is None else np.asarray(strategy, dtype=float)
+    return runs.SplitRows(dates=days.as_unit("ns").asi8, predicted=actual + errors,
+                          actual=actual, position=position, strategy=strat,
+                          hold=None if hold is None else np.asarray(hold, dtype=float))
+
+
+def _rec(cid, seed, val_loss, val_sharpe, test_sharpe, error=None, *, params=None,
+         val_errors=0.01, test_errors=0.01, val_days=DAYS[20:40], test_days=DAYS[40:],
+         val_strategy=None, test_strategy=None):
+    params = {"hidden": int(cid[1:])} if params is None else params
     if error:
         return runs.RunRecord(
             done=0, total=0, label=f"{cid} seed={seed}", config_id=cid, seed=seed,
-            params={"hidden": int(cid[1:])}, error=error, val_loss=None, val_metrics={},
+            params=params, error=error, val_loss=None, val_metrics={},
             test_metrics={}, seconds=1.0)
     return runs.RunRecord(
         done=0, total=0, label=f"{cid} seed={seed}", config_id=cid, seed=seed,
-        params={"hidden": int(cid[1:])}, error=error, val_loss=val_loss,
+        params=params, error=error, val_loss=val_loss,
         val_metrics={C.SHARPE: val_sharpe, C.TOTAL_RETURN: 0.0},
         test_metrics={C.SHARPE: test_sharpe, C.TOTAL_RETURN: test_sharpe / 10}, seconds=1.0,
         test_returns={"n": 100, "sharpe_per_bar": test_sharpe / 16, "skewness": 0.0,
                       "kurtosis": 3.0},
+        val_rows=_split_rows(val_days, val_errors, strategy=val_strategy),
+        test_rows=_split_rows(test_days, test_errors, strategy=test_strategy),
+        periods_per_year=252.0,
     )
+
+
+def _rmse(errors) -> float:
+    return math.sqrt(float(np.mean(np.square(errors))))
 
 
 def test_selection_uses_validation_only():
     records = [
-        _rec("c1", 0, 1.00, 0.5, -2.0), _rec("c1", 1, 1.02, 0.7, -1.0),  # best validation
-        _rec("c2", 0, 1.10, 2.0, 5.0), _rec("c2", 1, 1.20, 2.0, 6.0),  # best test: not chosen
-        _rec("c3", 0, 0.50, 3.0, 9.0), _rec("c3", 1, None, None, None, error="NaN loss"),
+        _rec("c1", 0, 1.00, 0.5, -2.0, val_errors=0.010, test_errors=0.05),  # best validation
+        _rec("c1", 1, 1.02, 0.7, -1.0, val_errors=0.012, test_errors=0.05),
+        _rec("c2", 0, 1.10, 2.0, 5.0, val_errors=0.02, test_errors=0.001),  # best test: not chosen
+        _rec("c2", 1, 1.20, 2.0, 6.0, val_errors=0.02, test_errors=0.001),
+        _rec("c3", 0, 0.50, 3.0, 9.0, val_errors=0.001),
+        _rec("c3", 1, None, None, None, error="NaN loss"),
     ]
     s = sweep.summarize(records)
+    assert s["selected_by"] == "val_rmse" and "validation RMSE" in s["selection_rule"]
     assert s["selected"]["config_id"] == "c1"  # c3 had a failed seed, c2 only wins on test
-    assert s["selected"]["val"]["loss"]["mean"] == pytest.approx(1.01)
-    assert s["selected"]["val"]["loss"]["std"] == pytest.approx(math.sqrt(2e-4))
-    assert s["selected"]["test"][C.SHARPE]["mean"] == pytest.approx(-1.5)
-    assert s["n_trials"] == 6 and s["n_failed"] == 1
+    # mean over seeds of each seed's RMSE (constant errors: the RMSE is the error)
+    assert s["selected"]["val"][C.RMSE]["mean"] == pytest.approx(0.011)
+    assert s["selected"]["val"][C.RMSE]["std"] == pytest.approx(math.sqrt(2e-6))
+    assert s["selected"]["val"]["loss"]["mean"] == pytest.approx(1.01)  # kept, not ranked on
+    assert s["selected"]["test"][C.RMSE]["mean"] == pytest.approx(0.05)
+    assert s["n_trials"] == 3 and s["n_failed"] == 1  # three trained configurations
     # every configuration's test figures live only in the labelled reference section
     ref = {r["config_id"]: r for r in s[sweep.TEST_FOR_REFERENCE]}
-    assert ref["c2"]["test"][C.SHARPE]["mean"] == pytest.approx(5.5)
+    assert ref["c2"]["test"][C.RMSE]["mean"] == pytest.approx(0.001)
     assert all("test" not in c and C.TEST not in c["val"] for c in s["configs"])
-    d = s["deflated_sharpe"]
-    assert d["n_trials"] == 6 and d["sharpe_per_bar"] == pytest.approx(-1.5 / 16)
-    assert d["dsr"] < 0.5
+
+
+def test_a_lower_huber_loss_does_not_beat_a_lower_rmse():
+    # Huber is about half of MSE on the same errors: c02's loss is lower, its RMSE higher
+    records = [
+        _rec("c01", 0, 1.00, 0.5, 0.0, params={"loss": "mse"}, val_errors=0.010),
+        _rec("c01", 1, 1.02, 0.5, 0.0, params={"loss": "mse"}, val_errors=0.011),
+        _rec("c02", 0, 0.50, 0.5, 0.0, params={"loss": "huber"}, val_errors=0.012),
+        _rec("c02", 1, 0.52, 0.5, 0.0, params={"loss": "huber"}, val_errors=0.013),
+    ]
+    s = sweep.summarize(records)
+    assert s["selected"]["params"] == {"loss": "mse"}
+    by_id = {c["config_id"]: c for c in s["configs"]}
+    assert by_id["c02"]["val"]["loss"]["mean"] < by_id["c01"]["val"]["loss"]["mean"]
+    assert by_id["c02"]["val"][C.RMSE]["mean"] == pytest.approx(0.0125)
+
+
+def test_a_window_axis_is_scored_on_the_validation_dates_every_configuration_has():
+    # window 60 moves the split: its validation rows start and end 5 days later. On its own
+    # rows c01 looks better (tiny errors on the 5 days only it has); on the common days c02
+    # is better. The own-rows figures (val loss, val_metrics) would pick c01.
+    early, late = DAYS[20:40], DAYS[25:45]
+    c01_errors = np.r_[np.full(5, 1e-4), np.full(15, 0.010)]
+    c02_errors = np.r_[np.full(15, 0.008), np.full(5, 0.1)]
+    records = [
+        _rec("c01", 0, 0.9, 0.5, 0.0, params={"window": 10}, val_days=early,
+             val_errors=c01_errors, test_days=DAYS[40:]),
+        _rec("c02", 0, 1.0, 0.5, 0.0, params={"window": 60}, val_days=late,
+             val_errors=c02_errors, test_days=DAYS[45:]),
+    ]
+    assert _rmse(c01_errors) < _rmse(c02_errors)
+    s = sweep.summarize(records)
+    assert s["common_dates"][C.VAL] == {"first": DAYS[25].date().isoformat(),
+                                        "last": DAYS[39].date().isoformat(), "n": 15}
+    assert s["selected"]["params"] == {"window": 60}
+    by_id = {c["config_id"]: c for c in s["configs"]}
+    assert by_id["c01"]["val"][C.RMSE]["mean"] == pytest.approx(0.010)
+    assert by_id["c02"]["val"][C.RMSE]["mean"] == pytest.approx(0.008)
+    # the test figures: on the test dates both have (c02's, the later start)
+    assert s["common_dates"][C.TEST]["n"] == 15
+    assert s["selected"]["test"]["n_returns"]["mean"] == 15
+    frame = sweep.runs_frame(records)
+    assert frame["val_common_rmse"].tolist() == pytest.approx([0.010, 0.008])
+
+
+def test_purged_rows_leave_the_common_dates():
+    strategy = ACTUAL[20:40].copy()
+    strategy[-2:] = np.nan  # the last two validation rows trade on the next split's opens
+    records = [_rec("c1", 0, 1.0, 0.5, 0.0, val_strategy=strategy),
+               _rec("c2", 0, 1.0, 0.5, 0.0)]
+    s = sweep.summarize(records)
+    assert s["common_dates"][C.VAL]["n"] == 18
+    assert s["common_dates"][C.VAL]["last"] == DAYS[37].date().isoformat()
 
 
 def test_selection_ties_go_to_higher_validation_sharpe():
-    records = [_rec("c1", 0, 1.0, 0.2, 0.0), _rec("c2", 0, 1.0, 0.9, 0.0)]
+    up = np.abs(ACTUAL[20:40]) + 0.001  # a better validation P&L on the same forecasts
+    records = [_rec("c1", 0, 1.0, 0.2, 0.0), _rec("c2", 0, 1.0, 0.9, 0.0, val_strategy=up)]
     assert sweep.summarize(records)["selected"]["config_id"] == "c2"
+
+
+def test_deflated_sharpe_counts_distinct_trained_configurations():
+    # 2 hidden x 2 thresholds x 3 seeds: 12 runs, 4 configurations, 2 trained models
+    grid = sweep.parse_grid("hidden=4,8 threshold_bps=0,10")
+    result = sweep.run_sweep(RunConfig(train=TrainConfig(epochs=1)), grid, seeds=3, jobs=1,
+                             prices="p", _runner=fake_run)
+    s = result.summary
+    assert s["n_runs"] == 12 and s["n_configs"] == 4 and s["n_trials"] == 2
+    assert [c["trial_id"] for c in s["configs"]] == ["t01", "t01", "t02", "t02"]
+    by_id = {c["config_id"]: c for c in s["configs"]}
+    # the same forecasts: same RMSE; the threshold re-trades them
+    assert by_id["c01"]["val"][C.RMSE] == by_id["c02"]["val"][C.RMSE]
+    assert by_id["c01"]["val"][C.SHARPE] != by_id["c02"]["val"][C.SHARPE]
+    d = s["deflated_sharpe"]
+    assert d["split"] == C.VAL and d["n_trials"] == 2
+    assert "allowing for 2 configurations tried" in d["probability_of"]
+    sel = s["selected"]
+    assert sel["params"]["hidden"] == 4
+    # the trials' Sharpe ratios: per trained model, the variant the rule takes (the higher
+    # validation Sharpe of its re-trades), seed-averaged, per bar, on the common dates
+    per_bar = {cid: c["val"]["sharpe_per_bar"]["mean"] for cid, c in by_id.items()}
+    trial = [max(per_bar[a], per_bar[b]) for a, b in (("c01", "c02"), ("c03", "c04"))]
+    assert d["trials_sharpe_variance"] == pytest.approx(np.var(trial, ddof=1), rel=1e-12)
+    assert d["sharpe_per_bar"] == pytest.approx(trial[0])
+    n_val = s["common_dates"][C.VAL]["n"]
+    assert n_val == 99  # the purged last validation row is left out
+    assert d["n_returns"] == n_val
+    expected = stats.deflated_sharpe_ratio(
+        d["sharpe_per_bar"], n_obs=n_val, n_trials=2, variance=d["trials_sharpe_variance"],
+        skewness=d["skewness"], kurtosis=d["kurtosis"])
+    assert d["dsr"] == pytest.approx(expected, rel=1e-12)
+    p = s["test_psr"]
+    assert p["split"] == C.TEST and p["n_trials"] == 1 and p["benchmark_sharpe_per_bar"] == 0
+    assert p["n_returns"] == s["common_dates"][C.TEST]["n"] == 99
+    assert p["psr"] == pytest.approx(stats.probabilistic_sharpe_ratio(
+        p["sharpe_per_bar"], n_obs=99, skewness=p["skewness"], kurtosis=p["kurtosis"]))
+    # per seed: the seed's own Sharpe ratio on the common dates, then the mean over seeds
+    seeds = [r for r in result.records if r.config_id == sel["config_id"]]
+    per_seed = [sweep.run_figures(r, C.TEST, FAKE_DATES[200:299].as_unit("ns").asi8)
+                for r in seeds]
+    assert p["sharpe_per_bar"] == pytest.approx(np.mean([f["sharpe_per_bar"] for f in per_seed]))
+    bh = sel["test_buy_and_hold"][C.TOTAL_RETURN]["mean"]
+    assert bh == pytest.approx(np.prod(1 + np.random.default_rng(7).normal(
+        0.0005, 0.01, 300)[200:299]) - 1)
+
+
+def test_one_configuration_is_one_trial_and_its_dsr_is_the_psr():
+    result = sweep.run_sweep(RunConfig(train=TrainConfig(epochs=1)), {}, seeds=3, jobs=1,
+                             prices="p", _runner=fake_run)
+    s = result.summary
+    assert s["n_trials"] == 1
+    d = s["deflated_sharpe"]
+    assert d["expected_max_sharpe_per_bar"] == 0.0 and d["trials_sharpe_variance"] == 0.0
+    assert d["dsr"] == pytest.approx(stats.probabilistic_sharpe_ratio(
+        d["sharpe_per_bar"], n_obs=d["n_returns"], skewness=d["skewness"],
+        kurtosis=d["kurtosis"]), rel=1e-12)
+    assert "allowing for 1 configuration tried" in d["probability_of"]
+
+
+def test_no_common_validation_dates_selects_nothing():
+    records = [_rec("c1", 0, 1.0, 0.5, 0.0, val_days=DAYS[0:10]),
+               _rec("c2", 0, 1.0, 0.5, 0.0, val_days=DAYS[10:20])]
+    s = sweep.summarize(records)
+    assert s["selected"] is None and "no validation date is common" in s["selection_note"]
+    assert s["deflated_sharpe"] is None
 
 
 # --- running ---------------------------------------------------------------------------------
@@ -178,7 +343,7 @@ def test_streaming_order_total_and_failed_runs_in_process():
     assert any(r.error == "ZeroDivisionError: unexpected" for r in failed)
     assert len(result.runs) == 12 and list(result.runs["status"]).count("failed") == 8
     assert result.summary["selected"]["params"] == {"hidden": 4, "lr": 0.001}
-    assert result.summary["n_trials"] == 12
+    assert result.summary["n_trials"] == 2  # (hidden=4 and 8, lr=1e-3): the rest all failed
 
 
 def test_local_workers_stream_every_run_once():
@@ -215,7 +380,7 @@ def test_seed_ensemble_keeps_predictions_on_request():
                     keep_predictions=True, on_result=seen.append, _runner=fake_run)
     assert [r.seed for r in seen] == [0, 1, 2] and {r.label for r in seen} == {
         "seed=0", "seed=1", "seed=2"}
-    assert all(isinstance(r.predictions, pd.DataFrame) and len(r.predictions) == 120
+    assert all(isinstance(r.predictions, pd.DataFrame) and len(r.predictions) == 300
                for r in seen)
     assert not seen[0].predictions.equals(seen[1].predictions)  # seeds differ
 
@@ -231,9 +396,15 @@ def test_write_and_describe(tmp_path):
 
     summary = json.loads(paths["summary"].read_text())
     assert summary["selected"]["label"] == "hidden=4"
-    assert summary["n_trials"] == 4 and sweep.TEST_FOR_REFERENCE in summary
+    assert summary["n_trials"] == 2 and sweep.TEST_FOR_REFERENCE in summary
+    assert summary["selected_by"] == "val_rmse"
+    assert set(summary["common_dates"]) == {C.VAL, C.TEST}
+    assert {"val_common_rmse", "val_common_sharpe"} <= set(back.columns)
     text = "\n".join(sweep.describe(result))
-    assert "hidden=4" in text and "trials: 4" in text and "deflated Sharpe" in text
+    assert "hidden=4" in text and "trials: 2" in text and "by val_rmse" in text
+    assert ("DSR" in text and "probability that the selected configuration's true "
+            "validation Sharpe ratio is above 0, allowing for 2 configurations tried") in text
+    assert "PSR" in text and "true test Sharpe ratio is above 0" in text
 
 
 # --- the real pipeline -----------------------------------------------------------------------
@@ -248,6 +419,23 @@ def test_real_sweep_records_a_nan_run_and_goes_on():
     assert by_lr[1e-3].test_metrics[C.SHARPE] is not None
     assert by_lr[1e30].error and "diverged" in by_lr[1e30].error  # loss inf: TrainingError
     assert result.summary["selected"]["params"] == {"lr": 1e-3}
+
+
+def test_real_window_axis_selects_on_the_common_validation_dates():
+    result = sweep.run_sweep(TINY, sweep.parse_grid("window=10,30"), seeds=1, jobs=2)
+    s = result.summary
+    own = {r.params["window"]: r.val_rows for r in result.records}
+    assert all(r.error is None for r in result.records)
+    # window 30 starts its rows 20 bars later, so its fractional splits move
+    assert own[10].dates[0] < own[30].dates[0]
+    usable = [rows.dates[rows.usable()] for rows in own.values()]
+    common = np.intersect1d(*usable)
+    assert s["common_dates"][C.VAL]["n"] == common.size < min(u.size for u in usable)
+    assert s["common_dates"][C.VAL]["first"] == str(pd.Timestamp(common[0]).date())
+    for c in s["configs"]:  # every configuration scored on exactly those rows
+        assert c["val"]["n_returns"]["mean"] == common.size
+    assert s["deflated_sharpe"]["n_returns"] == common.size
+    assert s["selected_by"] == "val_rmse" and s["n_trials"] == 2
 
 
 def test_dask_cluster_gives_the_local_results(tmp_path):
@@ -296,6 +484,15 @@ def test_cli_bad_grid_exits_2(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_cli_refuses_a_grid_over_costs_with_one_line(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["sweep", *TINY_FLAGS, "--grid", "cost_bps=0,5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "cost_bps=0,5" in err and "--cost-bps" in err and "cost-sensitivity" in err
+    assert not out.exists()
+
+
 def test_cli_sweep_writes_csv_and_summary(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["sweep", *TINY_FLAGS, "--grid", "hidden=4,6", "--seeds", "2", "--jobs", "2",
@@ -304,6 +501,15 @@ def test_cli_sweep_writes_csv_and_summary(tmp_path, capsys):
     assert "selected on validation" in printed and "deflated Sharpe" in printed
     runs = pd.read_csv(out / sweep.SWEEP_CSV)
     assert len(runs) == 4 and set(runs["hidden"]) == {4, 6}
+    import json
+
+    summary = json.loads((out / sweep.SUMMARY_JSON).read_text(encoding="utf-8"))
+    assert summary["selected_by"] == "val_rmse" and summary["n_trials"] == 2
+    assert summary["common_dates"][C.VAL]["n"] > 0 and summary["common_dates"][C.TEST]["n"] > 0
+    assert summary["deflated_sharpe"]["split"] == C.VAL
+    assert 0 <= summary["deflated_sharpe"]["dsr"] <= 1
+    assert 0 <= summary["test_psr"]["psr"] <= 1
+    assert "DSR" in printed and "PSR" in printed
 
 
 # --- cancelling (last: it kills the worker processes) ---------------------------------------
