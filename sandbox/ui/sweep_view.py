@@ -1,13 +1,17 @@
 """The Sweep tab: a grid form, a live sortable table of configurations, "Open this run".
 
 The form turns its fields into a grid text for :func:`sandbox.sweep.parse_grid` (so the
-checks and messages are the command line's); blank fields keep the side panel's value. The
+checks and messages are the command line's); blank fields keep the side panel's value, and
+the Other field takes any further ``NAME=V1,V2`` parts. A field the grid refuses (e.g.
+``cost_bps=0,5``: costs only re-trade the same models) says why right under it. The
 controller runs the sweep on a worker thread; :meth:`SweepView.attach` follows it and hands
 each finished run to :meth:`SweepView.add_record`; the table shows one row per configuration
-with its validation figures only (mean and std over the seeds, as they come in). Once the
-sweep ends, :meth:`SweepView.set_result` marks the configuration selected on validation and
-shows its test figures and the deflated Sharpe ratio below the table: the test split never
-ranks the table.
+with its validation figures only (mean and std over the seeds, as they come in, on each
+run's own validation rows). Once the sweep ends, :meth:`SweepView.set_result` puts in the
+figures on the validation dates every configuration shares (what selection compares), marks
+the configuration selected on validation and shows its test figures, the deflated Sharpe
+ratio (validation) and the probabilistic Sharpe ratio (test) below the table, each with what
+it is the probability of: the test split never ranks the table.
 """
 
 from __future__ import annotations
@@ -21,11 +25,11 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from sandbox import constants as C
 from sandbox.errors import ConfigError
 from sandbox.stats import mean_std
-from sandbox.sweep import format_mean_std
+from sandbox.sweep import PSR_SENTENCE, dsr_sentence, format_mean_std
 from sandbox.ui.controller import CANCELLED
 from sandbox.ui.wording import finite_number
 
-__all__ = ["GRID_FIELDS", "SweepView", "grid_text"]
+__all__ = ["GRID_FIELDS", "MORE", "SweepView", "grid_text", "summary_lines"]
 
 Signal = QtCore.Signal
 
@@ -38,19 +42,27 @@ GRID_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("dropout", "Dropout", "e.g. 0,0.2"),
     ("lr", "Learning rates", "e.g. 1e-3,3e-4"),
     ("epochs", "Epochs", "e.g. 10,30"),
-    ("threshold_bps", "Threshold bps", "e.g. 0,10 (the strategy's threshold)"),
+    ("threshold_bps", "Threshold bps", "e.g. 0,10 (the strategy's threshold; it re-trades "
+                                       "the same models, so it is not a new trial)"),
 )
+#: the form's free field: any further grid parts, as on the command line
+MORE = "more"
+MORE_LABEL = "Other"
+MORE_TIP = ("Further grid parts, as `sandbox sweep --grid` takes them, e.g. "
+            "loss=mse,huber batch_size=32,64")
 SORT_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
 SELECTED_MARK = "\u2605"
 
 
 def grid_text(values: dict[str, str]) -> str:
-    """The grid text of the form's fields (``{grid name: "v1,v2"}``); blanks are left out."""
+    """The grid text of the form's fields (``{grid name: "v1,v2"}``, and :data:`MORE`: whole
+    ``NAME=V1,V2`` parts); blanks are left out."""
     parts = []
     for name, _label, _tip in GRID_FIELDS:
         text = "".join(values.get(name, "").split())
         if text:
             parts.append(f"{name}={text}")
+    parts.extend(values.get(MORE, "").split())
     return " ".join(parts)
 
 
@@ -82,16 +94,21 @@ class SweepView(QtWidgets.QWidget):
     open_requested = Signal(str)
     export_requested = Signal()
 
-    HEADERS = ("", "Configuration", "Seeds", "Val loss", "Val Sharpe", "Val total return",
+    HEADERS = ("", "Configuration", "Seeds", "Val RMSE", "Val Sharpe", "Val total return",
                "Failed")
+    _DATES = ("; while the sweep runs: on each run's own validation rows; once it has "
+              "finished: on the validation dates every configuration has")
     TIPS = (
-        f"{SELECTED_MARK}: selected on validation (lowest mean validation loss) once the "
-        "sweep has finished",
+        f"{SELECTED_MARK}: selected on validation (lowest validation RMSE on the dates every "
+        "configuration has) once the sweep has finished",
         "The grid values of this configuration (everything else: the side panel's settings)",
         "Seeds finished / seeds asked for",
-        "Best validation loss, mean \u00b1 std over the seeds (the selection criterion)",
-        "Annualised Sharpe ratio on the validation split, mean \u00b1 std over the seeds",
-        "Total return on the validation split after costs, mean \u00b1 std over the seeds",
+        "Validation RMSE of the predicted return (log return per bar), mean \u00b1 std over "
+        "the seeds: the selection criterion, the same for every configuration" + _DATES,
+        "Annualised Sharpe ratio on the validation split, mean \u00b1 std over the seeds"
+        + _DATES,
+        "Total return on the validation split after costs, mean \u00b1 std over the seeds"
+        + _DATES,
         "Seeds that failed (hover for the reason)",
     )
 
@@ -111,14 +128,26 @@ class SweepView(QtWidgets.QWidget):
         form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.setContentsMargins(0, 0, 0, 0)
         self.edits: dict[str, QtWidgets.QLineEdit] = {}
-        for name, label, tip in GRID_FIELDS:
+        #: under each field, why the grid refuses it (hidden while the field is fine)
+        self.field_errors: dict[str, QtWidgets.QLabel] = {}
+        fields = [(name, label, f"Comma-separated values to try, {tip}; blank: the side "
+                                "panel's value") for name, label, tip in GRID_FIELDS]
+        fields.append((MORE, MORE_LABEL, MORE_TIP))
+        for name, label, tip in fields:
             edit = QtWidgets.QLineEdit()
-            edit.setPlaceholderText("side panel's value")
-            edit.setToolTip(f"Comma-separated values to try, {tip}; blank: the side "
-                            "panel's value")
+            edit.setPlaceholderText("e.g. loss=mse,huber" if name == MORE
+                                    else "side panel's value")
+            edit.setToolTip(tip)
             edit.textChanged.connect(self._validate)
             self.edits[name] = edit
             form.addRow(label, edit)
+            error = QtWidgets.QLabel()
+            error.setWordWrap(True)
+            error.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+            error.setStyleSheet("color: #c62828;")
+            error.setVisible(False)
+            self.field_errors[name] = error
+            form.addRow(error)
         self.seeds_spin = QtWidgets.QSpinBox()
         self.seeds_spin.setRange(1, C.MAX_ENSEMBLE_SEEDS)
         self.seeds_spin.setValue(3)
@@ -237,15 +266,28 @@ class SweepView(QtWidgets.QWidget):
 
     def grid(self) -> dict[str, list]:
         """The form's grid (raises ConfigError naming the bad field)."""
+        grid, _field, error = self._checked_grid()
+        if error is not None:
+            raise error
+        assert grid is not None
+        return grid
+
+    def _checked_grid(self) -> tuple[dict[str, list] | None, str | None, ConfigError | None]:
+        """``(grid, None, None)``, or ``(None, field name, ConfigError naming the field)``."""
         from sandbox.sweep import parse_grid
 
         labels = {name: label for name, label, _tip in GRID_FIELDS}
-        for name, text in self.form_values().items():
+        labels[MORE] = MORE_LABEL
+        values = self.form_values()
+        for name, text in values.items():
             try:
                 parse_grid(grid_text({name: text}))
             except ConfigError as exc:
-                raise ConfigError(f"{labels[name]}: {exc}") from None
-        return parse_grid(grid_text(self.form_values()))
+                return None, name, ConfigError(f"{labels[name]}: {exc}")
+        try:
+            return parse_grid(grid_text(values)), None, None
+        except ConfigError as exc:  # only a clash of the Other field with a named one
+            return None, MORE, ConfigError(f"{MORE_LABEL}: {exc}")
 
     def set_jobs(self, jobs: int) -> None:
         self.jobs_spin.setValue(jobs)
@@ -329,10 +371,17 @@ class SweepView(QtWidgets.QWidget):
         self._sync_buttons()
 
     def set_result(self, summary: dict[str, Any]) -> None:
-        """The sweep ended: mark the selection, show its test figures and the deflated Sharpe."""
+        """The sweep ended: the validation figures on the common dates, the selection, its
+        test figures, the deflated and probabilistic Sharpe ratios."""
         self._finished = True
         selected = (summary.get("selected") or {}).get("config_id")
         self._selected = selected
+        for config in summary.get("configs", []):
+            r = self._source_row(config["config_id"])
+            if r >= 0:
+                val = config.get("val", {})
+                self._fill_figures(r, val.get(C.RMSE) or {}, val.get(C.SHARPE) or {},
+                                   val.get(C.TOTAL_RETURN) or {})
         for r in range(self.model.rowCount()):
             item = self.model.item(r, 0)
             is_selected = self._row_id(r) == selected
@@ -382,22 +431,33 @@ class SweepView(QtWidgets.QWidget):
         return -1
 
     def _fill(self, r: int, row: _Row) -> None:
+        """A row as its runs come in: validation figures on each run's own rows."""
         ok = [x for x in row.records if x.error is None]
         failed = [x for x in row.records if x.error is not None]
-        loss = mean_std([x.val_loss for x in ok])
-        sharpe = mean_std([x.val_metrics.get(C.SHARPE) for x in ok])
-        total = mean_std([x.val_metrics.get(C.TOTAL_RETURN) for x in ok])
         label = " ".join(f"{k}={v}" for k, v in row.params.items()) or "side panel settings"
         cells: list[tuple[str, Any]] = [
             ("", 1),
             (f"{row.config_id}  {label}", row.config_id),
             (f"{len(row.records)}/{row.seeds}", len(row.records)),
-            (format_mean_std(loss, ".5g", ".2g"), _sortable(loss["mean"])),
-            (format_mean_std(sharpe, ".2f"), _sortable(sharpe["mean"], descending=True)),
-            (_pct_pm(total), _sortable(total["mean"], descending=True)),
-            (str(len(failed)) if failed else "", len(failed)),
         ]
-        for c, (text, key) in enumerate(cells):
+        self._set_cells(r, 0, cells)
+        self._fill_figures(r, *(mean_std([x.val_metrics.get(k) for x in ok])
+                                for k in (C.RMSE, C.SHARPE, C.TOTAL_RETURN)))
+        self._set_cells(r, 6, [(str(len(failed)) if failed else "", len(failed))])
+        if failed:
+            self.model.item(r, 6).setToolTip("\n".join(f"seed {x.seed}: {x.error}"
+                                                       for x in failed))
+
+    def _fill_figures(self, r: int, rmse: dict, sharpe: dict, total: dict) -> None:
+        """The validation columns of row ``r`` (``mean_std`` results)."""
+        self._set_cells(r, 3, [
+            (format_mean_std(rmse, ".5g", ".2g"), _sortable(rmse.get("mean"))),
+            (format_mean_std(sharpe, ".2f"), _sortable(sharpe.get("mean"), descending=True)),
+            (_pct_pm(total), _sortable(total.get("mean"), descending=True)),
+        ])
+
+    def _set_cells(self, r: int, first: int, cells: list[tuple[str, Any]]) -> None:
+        for c, (text, key) in enumerate(cells, start=first):
             item = self.model.item(r, c)
             if c == 0 and item.text():
                 continue  # the selection mark stays
@@ -406,18 +466,18 @@ class SweepView(QtWidgets.QWidget):
             if c >= 2:
                 item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight
                                       | QtCore.Qt.AlignmentFlag.AlignVCenter)
-        if failed:
-            self.model.item(r, 6).setToolTip("\n".join(f"seed {x.seed}: {x.error}"
-                                                       for x in failed))
 
     def _validate(self) -> None:
-        try:
-            grid = self.grid()
-        except ConfigError as exc:
-            self._grid_error = str(exc)
-            self.plan_label.setText(f"Cannot run: {exc}")
+        grid, bad_field, error = self._checked_grid()
+        for name, label in self.field_errors.items():
+            label.setText(str(error) if name == bad_field else "")
+            label.setVisible(name == bad_field)
+        if error is not None:
+            self._grid_error = str(error)
+            self.plan_label.setText(f"Cannot run: {error}")
             self.plan_label.setStyleSheet("color: #c62828;")
         else:
+            assert grid is not None
             self._grid_error = None
             n = math.prod(len(v) for v in grid.values()) if grid else 1
             seeds = self.seeds_spin.value()
@@ -440,11 +500,9 @@ class SweepView(QtWidgets.QWidget):
         self.export_button.setEnabled(self._finished and not self._running)
 
     def _on_run_clicked(self) -> None:
-        try:
-            grid = self.grid()
-        except ConfigError:
-            return
-        self.run_requested.emit(grid, self.seeds_spin.value(), self.jobs_spin.value())
+        grid, _field, error = self._checked_grid()
+        if error is None and grid is not None:
+            self.run_requested.emit(grid, self.seeds_spin.value(), self.jobs_spin.value())
 
     def _on_open_clicked(self) -> None:
         chosen = self.selected_id()
@@ -459,34 +517,54 @@ def _sortable(value: float | None, *, descending: bool = False) -> float:
     return -value if descending else value
 
 
+def _dates_text(summary: dict[str, Any], split: str) -> str:
+    span = (summary.get("common_dates") or {}).get(split) or {}
+    if not span.get("n"):
+        return "no date common to every configuration"
+    return (f"the {span['n']} {'validation' if split == C.VAL else 'test'} dates every "
+            f"configuration has, {span['first']} .. {span['last']}")
+
+
+def _probability(name: str, value: Any, sentence: str, missing: str) -> str:
+    number = finite_number(value)
+    if number is None:
+        return f"{name} n/a ({missing})."
+    return f"{name} {number:.3f}: {sentence}."
+
+
 def summary_lines(summary: dict[str, Any]) -> list[str]:
     """What the tab says under the table once a sweep ended (from ``summary.json``)."""
     lines = [f"{summary.get('n_runs', 0)} runs of {summary.get('n_configs', 0)} "
              f"configuration(s), {summary.get('n_failed', 0)} failed."]
     sel = summary.get("selected")
     if not sel:
-        lines.append("No configuration finished a run: nothing to select.")
+        note = summary.get("selection_note")
+        lines.append(f"Nothing selected: {note}." if note
+                     else "No configuration finished a run: nothing to select.")
         return lines
     test = sel.get("test", {})
-    lines.append(f"Selected on validation (lowest mean validation loss): {sel['config_id']} "
-                 f"{sel['label']}.")
-    parts = ["Test split of the selected configuration only (mean over its seeds): total "
-             f"return {_pct_pm(test.get(C.TOTAL_RETURN, {}))}, Sharpe "
+    lines.append(f"Selected on validation: {sel['config_id']} {sel['label']}, the lowest "
+                 "validation RMSE of the predicted return (mean over its seeds) on "
+                 f"{_dates_text(summary, C.VAL)}.")
+    parts = ["Test split of the selected configuration only (mean over its seeds, on "
+             f"{_dates_text(summary, C.TEST)}): RMSE "
+             f"{format_mean_std(test.get(C.RMSE, {}), '.4g', '.2g')}, total return "
+             f"{_pct_pm(test.get(C.TOTAL_RETURN, {}))}, Sharpe "
              f"{format_mean_std(test.get(C.SHARPE, {}), '.2f')}"]
-    hold = sel.get("test_baselines", {}).get(C.BUY_AND_HOLD)
-    if hold:
-        # the same for every seed: no spread to show
-        mean = finite_number((hold.get(C.TOTAL_RETURN) or {}).get("mean"))
-        if mean is not None:
-            parts.append(f"buy & hold {mean * 100:+.2f}%")
+    hold = sel.get("test_buy_and_hold") or {}
+    # the same for every seed: no spread to show
+    mean = finite_number((hold.get(C.TOTAL_RETURN) or {}).get("mean"))
+    if mean is not None:
+        parts.append(f"buy & hold {mean * 100:+.2f}% on the same dates")
     lines.append("; ".join(parts) + ".")
-    dsr = (summary.get("deflated_sharpe") or {}).get("dsr")
-    n = summary.get("n_trials", 0)
-    if finite_number(dsr) is not None:
-        lines.append(f"Deflated Sharpe ratio after {n} trials: {dsr:.3f} (the probability that "
-                     "the test Sharpe beats the best of as many zero-skill trials).")
-    else:
-        lines.append(f"Deflated Sharpe ratio after {n} trials: n/a (too few test returns).")
+    n = int(summary.get("n_trials", 0))
+    lines.append(f"Trials: {n} distinct trained configuration(s) (seeds are averaged; a "
+                 "threshold or strategy variant re-trades the same model).")
+    lines.append(_probability("DSR (validation)",
+                              (summary.get("deflated_sharpe") or {}).get("dsr"),
+                              dsr_sentence(n), "too few validation returns"))
+    lines.append(_probability("PSR (test)", (summary.get("test_psr") or {}).get("psr"),
+                              PSR_SENTENCE, "too few test returns"))
     return lines
 
 

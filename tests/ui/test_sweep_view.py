@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 from helpers import count_slow_batches
 from PySide6 import QtCore
 
 from sandbox import constants as C
-from sandbox import sweep
+from sandbox import runs, sweep
 from sandbox.config import DataSpec, ModelConfig, RunConfig, StrategyConfig, TrainConfig
 from sandbox.errors import ConfigError
-from sandbox.ui.sweep_view import SELECTED_MARK, SweepView, grid_text
+from sandbox.ui.sweep_view import MORE, SELECTED_MARK, SweepView, grid_text
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
@@ -30,7 +31,7 @@ TINY = RunConfig(
 )
 PM = "\u00b1"
 # table columns
-MARK, CONFIG, SEEDS, VAL_LOSS, VAL_SHARPE, VAL_TOTAL, FAILED = range(7)
+MARK, CONFIG, SEEDS, VAL_RMSE, VAL_SHARPE, VAL_TOTAL, FAILED = range(7)
 
 
 @pytest.fixture
@@ -50,8 +51,9 @@ def cell(view: SweepView, config_id: str, column: int):
 
 # ------------------------------------------------------------------------ the form ------
 def test_grid_text_keeps_the_form_order_and_drops_blanks():
-    text = grid_text({"hidden": " 4, 8 ", "model": "lstm,gru", "lr": "", "layers": "  "})
-    assert text == "model=lstm,gru hidden=4,8"
+    text = grid_text({"hidden": " 4, 8 ", "model": "lstm,gru", "lr": "", "layers": "  ",
+                      MORE: "  loss=mse,huber   batch_size=32 "})
+    assert text == "model=lstm,gru hidden=4,8 loss=mse,huber batch_size=32"
     assert grid_text({}) == ""
 
 
@@ -76,15 +78,23 @@ def test_form_gives_an_ordered_grid_and_a_plan(view):
     ("lr", "1e-3,,3e-4", "Learning rates", "empty value list"),
     ("dropout", "0.2,0.2", "Dropout", "given twice"),
     ("window", "0", "Windows", "window"),
+    (MORE, "loss=mae", "Other", "loss 'mae'"),
+    (MORE, "hidden=4,8", "Other", "'hidden' is given twice"),  # the Hidden field has it too
+    (MORE, "fill=close,next_open", "Other", "--fill"),
 ])
 def test_a_bad_field_is_named_and_blocks_run(view, field, text, label, reason):
     view.set_enabled_to_run(True)
     view.edits["model"].setText("lstm")
+    view.edits["hidden"].setText("4")
     requests = []
     view.run_requested.connect(lambda *args: requests.append(args))
     view.edits[field].setText(text)
     assert view.plan_label.text().startswith(f"Cannot run: {label}: ")
     assert reason in view.plan_label.text()
+    # said right under the field, and only there
+    assert not view.field_errors[field].isHidden()
+    assert reason in view.field_errors[field].text()
+    assert all(view.field_errors[f].isHidden() for f in view.field_errors if f != field)
     assert not view.run_button.isEnabled()
     with pytest.raises(ConfigError, match=label):
         view.grid()
@@ -92,7 +102,24 @@ def test_a_bad_field_is_named_and_blocks_run(view, field, text, label, reason):
     assert requests == []
     view.edits[field].setText("")  # blank: the side panel's value again
     assert "Cannot run" not in view.plan_label.text()
+    assert view.field_errors[field].isHidden()
     assert view.run_button.isEnabled()
+
+
+def test_a_grid_over_costs_is_refused_inline_with_the_way_out(view, dialogs_shown):
+    view.set_enabled_to_run(True)
+    view.edits[MORE].setText("cost_bps=0,5")
+    message = view.field_errors[MORE].text()
+    assert not view.field_errors[MORE].isHidden()
+    assert message.startswith("Other: grid part 'cost_bps=0,5': ")
+    assert "only re-trade the same trained models" in message
+    assert "--cost-bps" in message and "cost-sensitivity" in message
+    assert "Traceback" not in message
+    assert not view.run_button.isEnabled()
+    assert dialogs_shown == []
+    view.edits[MORE].setText("loss=mse,huber")
+    assert view.field_errors[MORE].isHidden() and view.run_button.isEnabled()
+    assert view.grid() == {"loss": ["mse", "huber"]}
 
 
 def test_run_button_follows_the_window_and_emits_the_grid(view):
@@ -113,20 +140,38 @@ def test_run_button_follows_the_window_and_emits_the_grid(view):
 
 
 # ----------------------------------------------------------------------- the table ------
-def record(config_id: str, seed: int, *, val_loss: float | None = None, params: dict,
+DAYS = pd.bdate_range("2021-01-04", periods=40, name=C.INDEX_NAME)
+
+
+def split_rows(days: pd.DatetimeIndex, error: float, strategy: np.ndarray) -> runs.SplitRows:
+    """Rows whose predictions all miss by ``error`` (so the RMSE is ``error``)."""
+    actual = np.linspace(-0.01, 0.01, len(days))
+    return runs.SplitRows(dates=days.as_unit("ns").asi8, predicted=actual + error,
+                          actual=actual, position=np.ones(len(days)), strategy=strategy,
+                          hold=np.full(len(days), 0.001))
+
+
+def record(config_id: str, seed: int, *, rmse: float | None = None, params: dict,
            error: str | None = None, done: int = 1, total: int = 6, sharpe: float = 0.0,
            test_total: float = 0.0, predictions: pd.DataFrame | None = None
            ) -> sweep.RunRecord:
+    """A finished run: validation RMSE ``rmse`` on its own rows and on the common dates; its
+    test account gains ``test_total`` on the first common test day, nothing after."""
     ok = error is None
+    wobble = np.random.default_rng(seed).normal(0.0005 * (1 + sharpe), 0.01, 20)
+    gain = np.zeros(20)
+    gain[0] = test_total
     return sweep.RunRecord(
         done=done, total=total, label=sweep.format_params(params, seed), config_id=config_id,
-        seed=seed, params=params, error=error, val_loss=val_loss if ok else None,
-        val_metrics={C.SHARPE: sharpe, C.TOTAL_RETURN: 0.01 * (seed + 1)} if ok else {},
+        seed=seed, params=params, error=error, val_loss=2 * rmse if ok and rmse else None,
+        val_metrics={C.RMSE: rmse, C.SHARPE: sharpe, C.TOTAL_RETURN: 0.01 * (seed + 1)}
+        if ok else {},
         test_metrics={C.TOTAL_RETURN: test_total, C.SHARPE: 0.3} if ok else {},
         seconds=0.5,
-        test_returns={"n": 250, "mean": 0.0004, "std": 0.01, "skewness": -0.2,
-                      "kurtosis": 4.0, "sharpe_per_bar": 0.04 + 0.001 * seed} if ok else {},
         predictions=predictions if ok else None,
+        val_rows=split_rows(DAYS[:20], rmse or 0.0, wobble) if ok else None,
+        test_rows=split_rows(DAYS[20:], 0.001, gain) if ok else None,
+        periods_per_year=252.0,
     )
 
 
@@ -135,13 +180,13 @@ def records() -> list[sweep.RunRecord]:
     frame = pd.DataFrame({C.PREDICTED_RETURN: [0.0]})
     c01, c02, c03 = {"hidden": 4}, {"hidden": 8}, {"hidden": 16}
     return [
-        record("c01", 0, val_loss=0.5, params=c01, sharpe=1.0, test_total=0.1111,
+        record("c01", 0, rmse=0.5, params=c01, sharpe=1.0, test_total=0.1111,
                predictions=frame, done=1),
-        record("c02", 0, val_loss=0.3, params=c02, sharpe=2.0, test_total=0.2222, done=2),
-        record("c01", 1, val_loss=0.7, params=c01, sharpe=0.0, test_total=0.1111, done=3),
+        record("c02", 0, rmse=0.3, params=c02, sharpe=2.0, test_total=0.2222, done=2),
+        record("c01", 1, rmse=0.7, params=c01, sharpe=0.0, test_total=0.1111, done=3),
         record("c02", 1, params=c02, error="training diverged (loss is NaN)", done=4),
-        record("c03", 0, val_loss=0.4, params=c03, sharpe=0.5, test_total=0.3333, done=5),
-        record("c03", 1, val_loss=0.6, params=c03, sharpe=1.5, test_total=0.3333, done=6),
+        record("c03", 0, rmse=0.4, params=c03, sharpe=0.5, test_total=0.3333, done=5),
+        record("c03", 1, rmse=0.6, params=c03, sharpe=1.5, test_total=0.3333, done=6),
     ]
 
 
@@ -158,10 +203,10 @@ def test_records_fill_one_row_per_configuration(view, records):
         view.add_record(r)
     assert view.model.rowCount() == 3
     assert cell(view, "c01", CONFIG).text() == "c01  hidden=4"
-    # val loss: mean +- sample std over the seeds that finished
-    assert cell(view, "c01", VAL_LOSS).text() == f"0.6 {PM} 0.14"  # std 0.1414
-    assert cell(view, "c03", VAL_LOSS).text() == f"0.5 {PM} 0.14"
-    assert cell(view, "c02", VAL_LOSS).text() == "0.3"  # one seed: no spread
+    # val RMSE: mean +- sample std over the seeds that finished
+    assert cell(view, "c01", VAL_RMSE).text() == f"0.6 {PM} 0.14"  # std 0.1414
+    assert cell(view, "c03", VAL_RMSE).text() == f"0.5 {PM} 0.14"
+    assert cell(view, "c02", VAL_RMSE).text() == "0.3"  # one seed: no spread
     assert cell(view, "c01", VAL_SHARPE).text() == f"0.50 {PM} 0.71"
     assert cell(view, "c01", VAL_TOTAL).text() == f"+1.50 {PM} 0.71%"
     # the failed seed: counted, with its reason on hover, and left out of the figures
@@ -178,15 +223,15 @@ def test_sorting_by_validation_loss_orders_by_the_mean(view, records):
     for r in records:
         view.add_record(r)
     assert view.row_ids() == ["c01", "c02", "c03"]  # by configuration at first
-    view.table.sortByColumn(VAL_LOSS, QtCore.Qt.SortOrder.AscendingOrder)
+    view.table.sortByColumn(VAL_RMSE, QtCore.Qt.SortOrder.AscendingOrder)
     assert view.row_ids() == ["c02", "c03", "c01"]  # 0.3, 0.5, 0.6
-    view.table.sortByColumn(VAL_LOSS, QtCore.Qt.SortOrder.DescendingOrder)
+    view.table.sortByColumn(VAL_RMSE, QtCore.Qt.SortOrder.DescendingOrder)
     assert view.row_ids() == ["c01", "c03", "c02"]
     view.table.sortByColumn(VAL_SHARPE, QtCore.Qt.SortOrder.AscendingOrder)
     assert view.row_ids() == ["c02", "c03", "c01"]  # best Sharpe first: 2.0, 1.0, 0.5
     # a row that grows keeps its place in the sorted order
-    view.table.sortByColumn(VAL_LOSS, QtCore.Qt.SortOrder.AscendingOrder)
-    view.add_record(record("c04", 0, val_loss=0.1, params={"hidden": 32}, done=7, total=7))
+    view.table.sortByColumn(VAL_RMSE, QtCore.Qt.SortOrder.AscendingOrder)
+    view.add_record(record("c04", 0, rmse=0.1, params={"hidden": 32}, done=7, total=7))
     assert view.row_ids() == ["c04", "c02", "c03", "c01"]
 
 
@@ -197,17 +242,31 @@ def test_result_marks_the_selection_and_shows_only_its_test_figures(view, record
         view.add_record(r)
     assert not view.open_button.isEnabled()
     summary = sweep.summarize(records)
-    # c02 has the lowest mean loss but a failed seed: c03 (0.5) is chosen over c01 (0.6)
+    # c02 has the lowest mean RMSE but a failed seed: c03 (0.5) is chosen over c01 (0.6)
     assert summary["selected"]["config_id"] == "c03"
     view.set_result(summary)
     view.set_running(False)
+    # the validation columns now hold the figures on the common dates (here the same RMSE)
+    assert cell(view, "c01", VAL_RMSE).text() == f"0.6 {PM} 0.14"
+    by_id = {c["config_id"]: c for c in summary["configs"]}
+    assert cell(view, "c01", VAL_SHARPE).text() == sweep.format_mean_std(
+        by_id["c01"]["val"][C.SHARPE], ".2f")
     assert cell(view, "c03", MARK).text() == SELECTED_MARK
     assert cell(view, "c01", MARK).text() == "" and cell(view, "c02", MARK).text() == ""
     assert view.selected_id() == "c03"
     text = view.result_label.text()
     assert "c03" in text and "hidden=16" in text
-    assert "Deflated Sharpe" in text and "after 6 trials" in text
+    assert "lowest validation RMSE" in text and "the 20 validation dates every" in text
+    assert "Trials: 3 distinct trained configuration(s)" in text
+    dsr = summary["deflated_sharpe"]["dsr"]
+    assert (f"DSR (validation) {dsr:.3f}: probability that the selected configuration's true "
+            "validation Sharpe ratio is above 0, allowing for 3 configurations tried") in text
+    psr = summary["test_psr"]["psr"]
+    assert (f"PSR (test) {psr:.3f}: probability that the selected configuration's true test "
+            "Sharpe ratio is above 0, given the test returns' length, skewness and "
+            "kurtosis") in text
     assert "total return +33.33" in text  # the selected configuration's test figures
+    assert "buy & hold +2.02% on the same dates" in text
     assert "+11.11" not in text and "+22.22" not in text  # nobody else's
     assert "c01" not in text and "c02" not in text
     # Open: only for a row with a finished run that kept its predictions
@@ -241,7 +300,7 @@ def test_a_sweep_where_every_run_failed_selects_nothing(view):
     view.start(2)
     for r in failed:
         view.add_record(r)
-    assert cell(view, "c01", VAL_LOSS).text() == "n/a"
+    assert cell(view, "c01", VAL_RMSE).text() == "n/a"
     assert cell(view, "c01", CONFIG).text() == "c01  side panel settings"
     view.set_result(sweep.summarize(failed))
     assert "nothing to select" in view.result_label.text()
@@ -274,12 +333,13 @@ def test_window_runs_a_sweep_and_opens_the_selected_configuration(make_window, q
     assert cell(view, "c01", SEEDS).text() == "1/1"
     log = window.log_view.toPlainText()
     assert "sweep started: 2 runs" in log and "sweep run 2/2" in log
-    assert "sweep: Selected on validation" in log
+    assert "sweep: Selected on validation" in log and "sweep: DSR (validation)" in log
     assert window.act_train.isEnabled() and not window.act_stop.isEnabled()
     selected = view.selected_id()
     assert selected in ("c01", "c02")
     assert cell(view, selected, MARK).text() == SELECTED_MARK
-    assert "Deflated Sharpe" in view.result_label.text()
+    assert "DSR (validation)" in view.result_label.text()
+    assert "PSR (test)" in view.result_label.text()
     assert view.open_button.isEnabled()
 
     records = view.records(selected)
@@ -365,7 +425,8 @@ def test_a_bad_side_panel_blocks_the_sweep(make_window, dialogs_shown):
 
 def test_sweep_form_persists_through_settings(make_window):
     values = {"model": "lstm,gru", "window": "10,20", "hidden": "4,8", "layers": "",
-              "dropout": "0,0.1", "lr": "1e-3", "epochs": "1", "threshold_bps": "0,5"}
+              "dropout": "0,0.1", "lr": "1e-3", "epochs": "1", "threshold_bps": "0,5",
+              MORE: "loss=mse,huber"}
     first = make_window(TINY, start=False)
     first.sweep_view.set_form_values(values)
     assert first.sweep_view.form_values() == values
@@ -377,7 +438,7 @@ def test_sweep_form_persists_through_settings(make_window):
     assert second.sweep_view.form_values() == values
     assert second.sweep_view.seeds_spin.value() == 4
     assert second.sweep_view.jobs_spin.value() == 1
-    assert "32 configuration(s)" in second.sweep_view.plan_label.text()
+    assert "64 configuration(s)" in second.sweep_view.plan_label.text()
 
 
 def test_export_writes_the_cli_files_and_refuses_an_unwritable_folder(make_window, qtbot,
@@ -400,7 +461,8 @@ def test_export_writes_the_cli_files_and_refuses_an_unwritable_folder(make_windo
     assert sorted(runs["config_id"]) == ["c01", "c02"] and list(runs["hidden"]) == [4, 8]
     summary = json.loads((tmp_path / sweep.SUMMARY_JSON).read_text(encoding="utf-8"))
     assert summary["selected"]["config_id"] == view.selected_id()
-    assert summary["n_trials"] == 2
+    assert summary["n_trials"] == 2 and summary["selected_by"] == "val_rmse"
+    assert summary["common_dates"][C.VAL]["n"] > 0
 
     if os.geteuid() != 0:  # root writes anywhere
         locked = tmp_path / "locked"
