@@ -45,7 +45,7 @@ from sandbox import atomic, stats
 __all__ = [
     "ENV_LOOKS_FILE",
     "Look",
-    "TestEvidence",
+    "LookEvidence",
     "evidence",
     "look_at_test",
     "look_count",
@@ -77,7 +77,7 @@ class Look:
 
 
 @dataclass(frozen=True)
-class TestEvidence:
+class LookEvidence:
     """What one look at the test split says about the model's Sharpe ratio.
 
     ``psr``: probability that the strategy's true per-bar Sharpe ratio is above 0, given the
@@ -162,7 +162,7 @@ def record_look(fingerprint: str, *, sharpe_per_bar: float | None = None,
 
 # ============================================================== evidence ==================
 def evidence(returns: Sequence[float] | pd.Series, *, count: int,
-             trial_sharpes: Sequence[float | None] = ()) -> TestEvidence:
+             trial_sharpes: Sequence[float | None] = ()) -> LookEvidence:
     """PSR and deflated Sharpe ratio of a model's test returns, with ``count`` looks.
 
     Parameters
@@ -192,13 +192,13 @@ def evidence(returns: Sequence[float] | pd.Series, *, count: int,
                                           variance=variance,
                                           skewness=skew if skew is not None else 0.0,
                                           kurtosis=kurt if kurt is not None else 3.0)
-    return TestEvidence(count=count, n_obs=n_obs, sharpe_per_bar=sharpe, skewness=skew,
+    return LookEvidence(count=count, n_obs=n_obs, sharpe_per_bar=sharpe, skewness=skew,
                         kurtosis=kurt, psr=psr, n_trials=count, sharpe_variance=variance,
                         expected_max_sharpe=sr0, dsr=dsr)
 
 
 def look_at_test(frame: pd.DataFrame, returns: Sequence[float] | pd.Series, *,
-                 fingerprint: str | None = None) -> tuple[str, TestEvidence]:
+                 fingerprint: str | None = None) -> tuple[str, LookEvidence]:
     """Record a look at the test split of ``frame`` and say what the test returns show.
 
     Parameters
@@ -213,7 +213,7 @@ def look_at_test(frame: pd.DataFrame, returns: Sequence[float] | pd.Series, *,
 
     Returns
     -------
-    (str, TestEvidence)
+    (str, LookEvidence)
         The fingerprint and the evidence, with this look counted.
 
     Raises

@@ -151,7 +151,7 @@ class RunController(QtCore.QObject):
         A saved model's predictions (and its folder); it is :attr:`result` now.
     sweep_config_opened(EnsembleResult, str)
         A sweep configuration's runs (and its id); it is :attr:`result` now.
-    test_shown(ShownRun, TestEvidence)
+    test_shown(ShownRun, LookEvidence)
         The shown run's test split may be shown: the look was counted for this data
         (:mod:`sandbox.looks`); the evidence holds the count, the PSR and deflated Sharpe.
     test_concealed(ShownRun)

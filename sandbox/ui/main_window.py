@@ -79,7 +79,7 @@ class MainWindow(QtWidgets.QMainWindow):
     run_shown(ShownRun)
         A run's overlays and metrics are drawn (after training, re-trading or Load model);
         the Metrics tab shows its validation split.
-    test_shown(ShownRun, TestEvidence)
+    test_shown(ShownRun, LookEvidence)
         The Metrics tab shows the run's test split (the look was counted).
     run_ended(str)
         Training ended: ``"finished"``, ``"failed"`` or ``"cancelled"``.

@@ -44,7 +44,7 @@ from sandbox.ui.wording import (
 )
 
 if TYPE_CHECKING:
-    from sandbox.looks import TestEvidence
+    from sandbox.looks import LookEvidence
     from sandbox.results import ShownRun
 
 __all__ = [
@@ -288,7 +288,7 @@ def _date(iso: Any) -> str:
     return str(iso)[:10] if iso else ""
 
 
-def plan(run: ShownRun, look: TestEvidence | None = None) -> Plan:
+def plan(run: ShownRun, look: LookEvidence | None = None) -> Plan:
     """What the Metrics tab shows for ``run``: the test split when ``look`` (the evidence
     of a counted look at it) is given and the run may show it, else validation (or, for a
     saved model on data before its validation period, its training rows)."""
@@ -473,7 +473,7 @@ class MetricsView(QtWidgets.QWidget):
                     model_label: str = "model",
                     members: Sequence[Mapping[str, Any]] | None = None,
                     members_label: str = "", where: str | None = None, bar: str = "bar",
-                    look: TestEvidence | None = None) -> None:
+                    look: LookEvidence | None = None) -> None:
         """Fill the table from a metrics.json object (one split).
 
         ``members``: a seed ensemble's per-seed model metrics on the same split; a row
@@ -543,7 +543,7 @@ class MetricsView(QtWidgets.QWidget):
             self.evidence_label.setToolTip(evidence_tip(look))
             self.evidence_label.show()
 
-    def show_run(self, run: ShownRun, look: TestEvidence | None = None) -> None:
+    def show_run(self, run: ShownRun, look: LookEvidence | None = None) -> None:
         """Fill the table with a shown run's validation split, or its test split when
         ``look`` (the evidence of a counted look at it) is given; a caption says which rows
         and strategy; an ensemble adds the row of its seeds' mean ± std."""

@@ -22,7 +22,7 @@ from sandbox.events import format_hms
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sandbox.looks import TestEvidence
+    from sandbox.looks import LookEvidence
 
 __all__ = [
     "BASELINE_NAMES",
@@ -416,7 +416,7 @@ def why_no_test(*, has_result: bool, test_hidden: bool, has_test_rows: bool,
             else "wait for the export or other task to finish" if task else "")
 
 
-def test_looked_log(result: Any, evidence: TestEvidence) -> str:
+def test_looked_log(result: Any, evidence: LookEvidence) -> str:
     model = _split_metrics(result, C.TEST).get(C.MODEL, {})
     return (f"showed the test split of {result.data.label} ({look_text(evidence.count)}): "
             f"RMSE {format_number(model.get(C.RMSE), 6)}, total return "
@@ -429,7 +429,7 @@ def _probability(p: float | None) -> str:
     return "n/a" if p is None else f"{p:.2f}"
 
 
-def evidence_lines(evidence: TestEvidence, periods: Any = None) -> list[str]:
+def evidence_lines(evidence: LookEvidence, periods: Any = None) -> list[str]:
     """What the PSR and the deflated Sharpe ratio of a look at the test split are the
     probabilities of, in words (the lines under the Metrics table)."""
     ev = evidence
@@ -454,7 +454,7 @@ def evidence_lines(evidence: TestEvidence, periods: Any = None) -> list[str]:
     return lines
 
 
-def evidence_tip(evidence: TestEvidence) -> str:
+def evidence_tip(evidence: LookEvidence) -> str:
     """The tooltip of the PSR / deflated Sharpe line: how they are computed."""
     return ("Probabilistic Sharpe ratio (Bailey & Lopez de Prado, 2012): the probability "
             "that the true per-bar Sharpe ratio of the model's strategy exceeds 0, given the "
