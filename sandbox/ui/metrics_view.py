@@ -23,6 +23,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from sandbox import constants as C
 from sandbox.evaluate import KEY_BASELINES, KEY_PERIODS_PER_YEAR, KEY_TARGET
+from sandbox.export import SPLIT_TEST_START
 from sandbox.stats import mean_std
 from sandbox.ui.controller import CANCELLED, has_test_rows, split_bounds
 from sandbox.ui.wording import (
@@ -312,7 +313,7 @@ def plan(run: ShownRun, look: LookEvidence | None = None) -> Plan:
         return Plan(C.VAL, caption, "the validation split", has_test and not run.test_hidden,
                     False)
     # a saved model applied to the loaded data: rows labelled by its training dates
-    test_from = _date(trained.get("test_start"))
+    test_from = _date(trained.get(SPLIT_TEST_START))
     if look is not None and has_test:
         span, _ = _span(run, C.TEST)
         return Plan(C.TEST, f"Out-of-sample rows: the saved model's test period ({span}); "
@@ -320,8 +321,8 @@ def plan(run: ShownRun, look: LookEvidence | None = None) -> Plan:
                     "the out-of-sample rows", True, True)
     span, n_val = _span(run, C.VAL)
     split, where = C.VAL, "the saved model's validation period"
-    what = (f"The saved model's validation period ({span}): these rows chose when its "
-            "training stopped, so they are not out of sample")
+    what = (f"The saved model's validation period ({span}): these rows chose which "
+            "epoch's weights it kept, so they are not out of sample")
     if not n_val:
         span, _ = _span(run, C.TRAIN)
         split, where = C.TRAIN, "the saved model's training period"

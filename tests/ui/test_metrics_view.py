@@ -225,8 +225,9 @@ def test_a_saved_model_on_data_before_its_test_period_says_there_is_no_out_of_sa
     assert shown.caption.startswith(
         "No out-of-sample rows: this data ends 2012-12-31, before the model's test period "
         "(from 2015-11-05); every row here was seen in training or validation.")
-    assert "The saved model's validation period (2012-01-10 .. 2012-01-11, 2 rows): these "\
-           "rows chose when its training stopped, so they are not out of sample" in shown.caption
+    assert ("The saved model's validation period (2012-01-10 .. 2012-01-11, 2 rows): these "
+            "rows chose which epoch's weights it kept, so they are not out of sample"
+            ) in shown.caption
     assert "Test split" not in shown.caption
     assert shown.split == C.VAL and not shown.can_reveal
     assert shown.where == "the saved model's validation period"
