@@ -272,12 +272,16 @@ class SweepView(QtWidgets.QWidget):
         assert grid is not None
         return grid
 
+    @staticmethod
+    def _labels() -> list[tuple[str, str]]:
+        """(field name, form label) of every field, the Other field last."""
+        return [(name, label) for name, label, _tip in GRID_FIELDS] + [(MORE, MORE_LABEL)]
+
     def _checked_grid(self) -> tuple[dict[str, list] | None, str | None, ConfigError | None]:
         """``(grid, None, None)``, or ``(None, field name, ConfigError naming the field)``."""
         from sandbox.sweep import parse_grid
 
-        labels = {name: label for name, label, _tip in GRID_FIELDS}
-        labels[MORE] = MORE_LABEL
+        labels = dict(self._labels())
         values = self.form_values()
         for name, text in values.items():
             try:
@@ -474,7 +478,8 @@ class SweepView(QtWidgets.QWidget):
             label.setVisible(name == bad_field)
         if error is not None:
             self._grid_error = str(error)
-            self.plan_label.setText(f"Cannot run: {error}")
+            label = dict(self._labels())[bad_field]
+            self.plan_label.setText(f"Cannot run: {label}: see the message under the field.")
             self.plan_label.setStyleSheet("color: #c62828;")
         else:
             assert grid is not None
