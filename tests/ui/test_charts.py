@@ -291,6 +291,21 @@ def test_broken_line_inserts_gaps_and_keeps_x_sorted():
     assert np.isnan(by).sum() == 2 and np.isnan(by[2]) and np.isnan(by[6])
 
 
+def test_overlay_lines_are_clipped_to_the_view_and_decimated(chart):
+    # PlotItem.addItem resets a line's clip-to-view and downsampling: they must survive it
+    frame = random_walk(100_000)
+    chart.set_prices(frame)
+    splits = np.array([TRAIN] * len(frame))
+    chart.set_predictions(fake_predictions(frame, np.ones(len(frame)), splits))
+    for first, last in [(0, len(frame) - 1), (5_000, 35_000)]:
+        chart.show_range(first, last)
+        chart.grab()
+        for curve in (chart.close_curve, chart.predicted_curve, chart.equity.model):
+            assert curve.opts["clipToView"] and curve.opts["autoDownsample"]
+            shown, _ = curve.curve.getData()  # what is handed to the painter
+            assert len(shown) <= MAX_ITEMS
+
+
 # ------------------------------------------------------------------------ crosshair ---------
 def test_hover_emits_the_bar_under_the_mouse(chart, qtbot, gspc):
     frame = gspc.iloc[:500]

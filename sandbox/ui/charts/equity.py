@@ -24,11 +24,13 @@ from sandbox.constants import (
 __all__ = [
     "Band",
     "EquityPane",
+    "add_decimated",
     "band_lines",
     "band_polygons",
     "bar_aligned",
     "best_baseline",
     "broken_line",
+    "line_item",
     "split_total_return",
 ]
 
@@ -211,12 +213,28 @@ class Band:
         return self.points == 0
 
 
-def _curve(color: str, width: float) -> pg.PlotDataItem:
-    # No ``name``: the pane's legend is filled by hand, with the best baseline's name in it.
-    item = pg.PlotDataItem(pen=pg.mkPen(color, width=width), connect="finite")
+def line_item(**kwargs) -> pg.PlotDataItem:
+    """A line over the bars, broken at NaN, decimated to one min / max pair per pixel column
+    (pyqtgraph's default keeps five) once :func:`add_decimated` has added it."""
+    return pg.PlotDataItem(connect="finite", autoDownsampleFactor=1.0, **kwargs)
+
+
+def add_decimated(plot: pg.PlotItem, item: pg.PlotDataItem, **kwargs) -> None:
+    """Add a line to ``plot`` so that only its visible part is drawn, decimated (peaks kept)
+    when more points than pixel columns are visible: the lines' level of detail, like the
+    candles' buckets.
+
+    ``PlotItem.addItem`` overwrites a ``PlotDataItem``'s clip-to-view and downsampling with
+    the plot's own defaults (off), so they are set after adding it.
+    """
+    plot.addItem(item, **kwargs)
     item.setClipToView(True)
     item.setDownsampling(auto=True, method="peak")
-    return item
+
+
+def _curve(color: str, width: float) -> pg.PlotDataItem:
+    # No ``name``: the pane's legend is filled by hand, with the best baseline's name in it.
+    return line_item(pen=pg.mkPen(color, width=width))
 
 
 class EquityPane:
@@ -241,7 +259,7 @@ class EquityPane:
         self.baseline = _curve(BASELINE_COLOR, 1.1)
         self.model.setZValue(3)  # the model on top
         for item in (self.model, self.hold, self.baseline):
-            plot.addItem(item)  # added once, empty; data comes and goes with setData
+            add_decimated(plot, item)  # added once, empty; data comes and goes with setData
         self.band = Band(plot, MODEL_COLOR)  # a seed ensemble's lowest .. highest equity
         self._band_stack = np.empty((0, 0))  # its bar-aligned edges, for the y range
         self.curves: dict[str, pg.PlotDataItem] = {}

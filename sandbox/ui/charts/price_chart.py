@@ -42,7 +42,14 @@ from sandbox.ui.charts.candles import (
     OhlcSeries,
     VolumeItem,
 )
-from sandbox.ui.charts.equity import MODEL_COLOR, Band, EquityPane, broken_line
+from sandbox.ui.charts.equity import (
+    MODEL_COLOR,
+    Band,
+    EquityPane,
+    add_decimated,
+    broken_line,
+    line_item,
+)
 
 if TYPE_CHECKING:
     from sandbox.results import ShownRun
@@ -209,14 +216,14 @@ class PriceChart(QtWidgets.QWidget):
         self.price_plot.addItem(self.candles)
         self.volume_plot.addItem(self.volume)
 
-        # Overlays: real close and predicted next close, trade markers.
-        self.close_curve = pg.PlotDataItem(connect="finite")
-        self.predicted_curve = pg.PlotDataItem(connect="finite")
+        # Overlays: real close and predicted next close, trade markers. Every line is clipped
+        # to the view and decimated (peak) when more points than pixel columns are visible,
+        # like the candles' level of detail.
+        self.close_curve = line_item()
+        self.predicted_curve = line_item()
         for curve in (self.close_curve, self.predicted_curve):
-            curve.setClipToView(True)
-            curve.setDownsampling(auto=True, method="peak")
             curve.setZValue(5)
-            self.price_plot.addItem(curve)
+            add_decimated(self.price_plot, curve)
         self.predicted_band = Band(self.price_plot, MODEL_COLOR)  # seed ensembles' range
         self._band_close = np.empty((2, 0))  # bar-aligned band edges, for the y range
         self._overlay_rows: tuple | None = None  # index, bar, breaks of the predictions
