@@ -238,7 +238,7 @@ def test_markers_where_the_position_changes(chart, gspc):
     expected = predictions[CLOSE].iloc[0] * np.exp(predictions[PREDICTED_RETURN].iloc[0])
     assert y[finite][0] == pytest.approx(expected)
     assert (~finite).sum() == 2  # train|val and val|test
-    assert len(chart._regions) == 9  # three splits shaded in three panes
+    assert len(chart._regions) == 3 * len(chart._plots())  # three splits in every pane
     chart.clear_predictions()
     assert len(chart.buy_markers.getData()[0]) == 0
     x, _ = chart.predicted_curve.getData()
@@ -263,7 +263,7 @@ def test_equity_pane_shows_model_buy_and_hold_and_best_baseline(chart, gspc):
         positions = np.ones(300)
         positions[flat_from:] = 0
         baselines[name] = fake_predictions(frame, positions, splits)
-    expected = best_baseline(baselines)
+    expected = best_baseline(baselines)  # on validation
     chart.set_predictions(model, baselines)
     assert set(chart.equity.curves) == {"model", BUY_AND_HOLD, expected}
     assert expected in (RANDOM_WALK, MOMENTUM, DRIFT)
@@ -273,13 +273,15 @@ def test_equity_pane_shows_model_buy_and_hold_and_best_baseline(chart, gspc):
     assert e0 < 1.0 < e1
 
 
-def test_best_baseline_by_test_total_return():
-    def frame(equity_test):
-        return pd.DataFrame({SPLIT: [TRAIN, TRAIN, TEST, TEST],
-                             EQUITY: [5.0, 6.0, 1.0, equity_test]})
-    baselines = {RANDOM_WALK: frame(1.0), MOMENTUM: frame(1.10), DRIFT: frame(1.05),
-                 BUY_AND_HOLD: frame(2.0)}
+def test_best_baseline_by_validation_total_return():
+    def frame(equity_val, equity_test):
+        return pd.DataFrame({SPLIT: [TRAIN, VAL, VAL, TEST, TEST],
+                             EQUITY: [5.0, 1.0, equity_val, 1.0, equity_test]})
+    # validation and test disagree: momentum leads on validation, drift on test
+    baselines = {RANDOM_WALK: frame(1.0, 1.0), MOMENTUM: frame(1.10, 0.90),
+                 DRIFT: frame(1.05, 1.30), BUY_AND_HOLD: frame(2.0, 2.0)}
     assert best_baseline(baselines) == MOMENTUM  # buy-and-hold does not compete
+    assert best_baseline(baselines, split=TEST) == DRIFT
     assert best_baseline({}) is None
 
 

@@ -1,8 +1,15 @@
 """The equity pane: the model's account against buy-and-hold and the best naive baseline.
 
 Every split is a fresh account that starts at 1.0, so each curve is broken at split
-boundaries. Pure helpers (:func:`best_baseline`, :func:`bar_aligned`) hold the logic the
-tests check; :class:`EquityPane` only owns the pyqtgraph items.
+boundaries. A row's equity is drawn on the bar where it is realised, not on the bar where
+the position was decided: ``equity[t]`` is known at the open of bar ``t + 2`` with the
+default next-open fill and at the close of bar ``t + 1`` with the close fill
+(:func:`realised_lag`); each account's 1.0 start sits one bar before its first realised
+point, on the bar where its first position is taken. The best baseline is picked on the
+validation split, never on the test split it is then compared on.
+
+Pure helpers (:func:`best_baseline`, :func:`account_points`, :func:`bar_aligned`) hold the
+logic the tests check; :class:`EquityPane` only owns the pyqtgraph items.
 """
 
 from __future__ import annotations
@@ -15,22 +22,30 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 from sandbox.constants import (
     BUY_AND_HOLD,
     EQUITY,
+    FILL_CLOSE,
+    FILL_NEXT_OPEN,
     FORECAST_BASELINES,
     MODEL,
     SPLIT,
     TEST,
+    TOTAL_RETURN,
+    VAL,
 )
+from sandbox.evaluate import KEY_BASELINES
 
 __all__ = [
     "Band",
     "EquityPane",
+    "account_points",
     "add_decimated",
     "band_lines",
     "band_polygons",
     "bar_aligned",
+    "baseline_label",
     "best_baseline",
     "broken_line",
     "line_item",
+    "realised_lag",
     "split_total_return",
 ]
 
@@ -63,44 +78,139 @@ def split_total_return(frame: pd.DataFrame, split: str = TEST) -> float | None:
     return float(equity[-1] - 1.0)
 
 
-def best_baseline(baselines: dict[str, pd.DataFrame] | None, *, split: str = TEST) -> str | None:
+def best_baseline(baselines: dict[str, pd.DataFrame] | None, *, split: str = VAL,
+                  metrics: dict | None = None) -> str | None:
     """Name of the naive forecast baseline with the highest total return on ``split``.
 
     Only the forecast baselines (random walk, momentum, drift) compete; buy-and-hold is shown
-    on its own. Ties keep the first in ``FORECAST_BASELINES`` order.
+    on its own. Ties keep the first in ``FORECAST_BASELINES`` order. The choice is made on
+    the validation split by default: a baseline picked on the test split would be the best
+    of three by construction there, a comparison the model never gets.
 
     Parameters
     ----------
     baselines : dict of str to pandas.DataFrame, or None
-        Per-baseline frames with ``split`` and ``equity`` columns.
+        Per-baseline frames with ``split`` and ``equity`` columns (read when ``metrics``
+        is not given, or has no total return for a baseline).
     split : str
         The split that decides.
+    metrics : dict, optional
+        The ``metrics.json`` object of ``split`` (e.g. ``metrics_by_split["val"]``): its
+        ``baselines.<name>.total_return`` decides when it is there.
 
     Returns
     -------
     str or None
         None when no forecast baseline has a return on that split.
     """
+    figures = (metrics or {}).get(KEY_BASELINES) or {}
     best: tuple[float, str] | None = None
     for name in FORECAST_BASELINES:
-        frame = (baselines or {}).get(name)
-        if frame is None:
-            continue
-        total = split_total_return(frame, split)
+        total = (figures.get(name) or {}).get(TOTAL_RETURN)
+        if total is None or not np.isfinite(total):
+            frame = (baselines or {}).get(name)
+            total = None if frame is None else split_total_return(frame, split)
         if total is not None and (best is None or total > best[0]):
-            best = (total, name)
+            best = (float(total), name)
     return None if best is None else best[1]
 
 
-def bar_aligned(values: pd.Series, bar_index: np.ndarray, n: int) -> np.ndarray:
+def baseline_label(name: str, split: str = VAL) -> str:
+    """The legend entry of the best baseline, saying which split chose it, e.g.
+    ``"momentum (best baseline on validation)"``."""
+    where = {VAL: "validation", TEST: "test"}.get(split, split)
+    return f"{name.replace('_', ' ')} (best baseline on {where})"
+
+
+def realised_lag(fill: str) -> int:
+    """Bars from the bar where a position is decided to the bar where its return is realised:
+    2 for the next-open fill (held from open ``t+1`` to open ``t+2``), 1 for the close fill
+    (close ``t`` to close ``t+1``).
+
+    Raises
+    ------
+    ValueError
+        For a fill that is neither.
+    """
+    if fill == FILL_NEXT_OPEN:
+        return 2
+    if fill == FILL_CLOSE:
+        return 1
+    raise ValueError(f"fill {fill!r}: expected {FILL_NEXT_OPEN!r} or {FILL_CLOSE!r}")
+
+
+def account_points(bar: np.ndarray, values: np.ndarray, split: np.ndarray | None, *,
+                   lag: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where each row's equity is drawn: on the bar where it is realised.
+
+    A row decided at bar ``b`` is drawn at ``b + lag``. Rows without a value (the last rows
+    of a split, which have no return) and rows realised past the last bar are left out.
+    Each account (a run of rows of one split) gets a 1.0 start point one bar before its
+    first drawn row, where the account takes its first position.
+
+    Parameters
+    ----------
+    bar : numpy.ndarray
+        Bar index of each row (increasing; -1 for rows not on the chart).
+    values : numpy.ndarray
+        One value per row, or a 2-D array of several series (one per line) over the rows;
+        a row is drawn while any of its values is known.
+    split : numpy.ndarray or None
+        Split of each row (None: one account).
+    lag : int
+        :func:`realised_lag` of the fill.
+    n : int
+        Number of bars on the chart.
+
+    Returns
+    -------
+    x : numpy.ndarray
+        Bar positions, start points included (non-decreasing).
+    y : numpy.ndarray
+        The values at ``x``, shaped like ``values`` (1-D or 2-D).
+    breaks : numpy.ndarray
+        True after the last point of an account and before a gap in the bars (for
+        :func:`broken_line`).
+    start : numpy.ndarray
+        True at the inserted 1.0 start points.
+    """
+    flat = np.ndim(values) == 1
+    y = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    bar = np.asarray(bar, dtype=np.int64)
+    accounts = (np.zeros(bar.shape[0], dtype=object) if split is None
+                else np.asarray(split, dtype=object))
+    x = bar + int(lag)
+    keep = (bar >= 0) & (x <= n - 1) & np.isfinite(y).any(axis=0)
+    bar, x, y, accounts = bar[keep], x[keep], y[:, keep], accounts[keep]
+    if x.size == 0:
+        empty = np.empty(0)
+        none = np.empty(0, dtype=bool)
+        return empty, (empty if flat else np.empty((y.shape[0], 0))), none, none
+    first = np.ones(x.size, dtype=bool)
+    first[1:] = accounts[1:] != accounts[:-1]
+    gap = np.zeros(x.size, dtype=bool)
+    gap[1:] = np.diff(bar) != 1
+    segment = np.cumsum(first | gap)
+    where = np.flatnonzero(first)
+    x = np.insert(x.astype(np.float64), where, x[where] - 1.0)
+    y = np.insert(y, where, 1.0, axis=1)
+    segment = np.insert(segment, where, segment[where])
+    start = np.zeros(x.size, dtype=bool)
+    start[where + np.arange(where.size)] = True
+    breaks = np.zeros(x.size, dtype=bool)
+    breaks[:-1] = segment[1:] != segment[:-1]
+    return x, (y[0] if flat else y), breaks, start
+
+
+def bar_aligned(values: pd.Series | np.ndarray, bar_index: np.ndarray, n: int) -> np.ndarray:
     """Spread ``values`` onto ``n`` bars (NaN where a bar has no value).
 
     Parameters
     ----------
-    values : pandas.Series
+    values : pandas.Series or numpy.ndarray
         One value per row.
     bar_index : numpy.ndarray
-        Bar position of each row (-1 for rows that are not on the chart).
+        Bar position of each row (rows outside ``0 .. n-1`` are not on the chart).
     n : int
         Number of bars.
 
@@ -109,8 +219,9 @@ def bar_aligned(values: pd.Series, bar_index: np.ndarray, n: int) -> np.ndarray:
     numpy.ndarray
     """
     out = np.full(n, np.nan)
-    keep = bar_index >= 0
-    out[bar_index[keep]] = values.to_numpy(dtype=np.float64)[keep]
+    bar_index = np.asarray(bar_index)
+    keep = (bar_index >= 0) & (bar_index < n)
+    out[bar_index[keep].astype(np.int64)] = np.asarray(values, dtype=np.float64)[keep]
     return out
 
 
@@ -265,52 +376,77 @@ class EquityPane:
         self.curves: dict[str, pg.PlotDataItem] = {}
         self._stack = np.empty((0, 0))  # bar-aligned values of the visible curves, for y range
         self.baseline_name: str | None = None
+        self._lag = realised_lag(FILL_NEXT_OPEN)  # bars from a decision to its realised equity
 
     def set_data(self, bar_index: np.ndarray, n: int, predictions: pd.DataFrame,
                  baselines: dict[str, pd.DataFrame] | None, dates: pd.DatetimeIndex, *,
-                 model_label: str = "model") -> None:
-        """Draw model, buy-and-hold and best-baseline equity, one account per split."""
+                 model_label: str = "model", fill: str = FILL_NEXT_OPEN,
+                 val_metrics: dict | None = None) -> None:
+        """Draw model, buy-and-hold and best-baseline equity, one account per split, each
+        row's equity on the bar where it is realised.
+
+        Parameters
+        ----------
+        bar_index : numpy.ndarray
+            Bar of each row of ``predictions``.
+        n : int
+            Number of bars.
+        predictions, baselines : pandas.DataFrame, dict of them
+            Frames with ``split`` and ``equity`` columns, indexed by date.
+        dates : pandas.DatetimeIndex
+            The chart's bars (to place the baselines' rows).
+        model_label : str
+            The model's legend entry.
+        fill : str
+            The strategy's fill (``next_open`` or ``close``): how many bars after its
+            decision a row's return is realised.
+        val_metrics : dict, optional
+            The validation split's ``metrics.json`` object, to pick the best baseline on;
+            without it the baselines' validation equity decides.
+        """
         self.clear()
+        self._lag = realised_lag(fill)
         rows: list[np.ndarray] = []
         series = [(MODEL, self.model, model_label, predictions)]
         if baselines and BUY_AND_HOLD in baselines:
             series.append((BUY_AND_HOLD, self.hold, "buy & hold", baselines[BUY_AND_HOLD]))
-        self.baseline_name = best_baseline(baselines)
+        self.baseline_name = best_baseline(baselines, split=VAL, metrics=val_metrics)
         if self.baseline_name is not None:
-            series.append((self.baseline_name, self.baseline,
-                           f"best baseline: {self.baseline_name.replace('_', ' ')}",
+            series.append((self.baseline_name, self.baseline, baseline_label(self.baseline_name),
                            baselines[self.baseline_name]))
         for key, item, label, frame in series:
             if EQUITY not in frame.columns:
                 continue
             idx = dates.get_indexer(frame.index) if frame is not predictions else bar_index
-            keep = idx >= 0
-            if not keep.any():
+            equity = frame[EQUITY].to_numpy(dtype=np.float64)
+            split = frame[SPLIT].to_numpy() if SPLIT in frame.columns else None
+            x, y, breaks, start = account_points(idx, equity, split, lag=self._lag, n=n)
+            if x.size == 0:
                 continue
-            x = idx[keep].astype(np.float64)
-            y = frame[EQUITY].to_numpy(dtype=np.float64)[keep]
-            split = (frame[SPLIT].to_numpy()[keep] if SPLIT in frame.columns
-                     else np.zeros(x.shape[0], dtype=object))
-            breaks = np.zeros(x.shape[0], dtype=bool)
-            breaks[:-1] = (split[1:] != split[:-1]) | (np.diff(x) != 1)
-            bx, by = broken_line(x, y, breaks)
-            item.setData(bx, by)
+            item.setData(*broken_line(x, y, breaks))
             self.legend.addItem(item, label)
             self.curves[key] = item
-            rows.append(bar_aligned(frame[EQUITY], idx, n))
+            rows.append(bar_aligned(y[~start], x[~start].astype(np.int64), n))
         self._stack = np.vstack(rows) if rows else np.empty((0, n))
         self.legend.setVisible(bool(self.curves))
 
     def set_band(self, bar_index: np.ndarray, n: int, low: np.ndarray, high: np.ndarray,
-                 breaks: np.ndarray, label: str = "single-seed range") -> None:
+                 split: np.ndarray | None, label: str = "single-seed range") -> None:
         """Shade ``low`` .. ``high`` (a seed ensemble's lowest and highest equity per row of
-        the model's predictions, at bars ``bar_index``) behind the model's curve."""
+        the model's predictions, decided at bars ``bar_index``) behind the model's curve,
+        on the bars where they are realised, like the curves (the fill of the last
+        :meth:`set_data`)."""
         self.clear_band()
-        self.band.set_data(bar_index.astype(np.float64), low, high, breaks)
+        x, (blow, bhigh), breaks, start = account_points(
+            bar_index, np.vstack([low, high]), split, lag=self._lag, n=n)
+        if x.size == 0:
+            return
+        self.band.set_data(x, blow, bhigh, breaks)
         self.legend.addItem(self.band.legend_sample, label)
         self.curves["band"] = self.band.legend_sample
-        self._band_stack = np.vstack([bar_aligned(pd.Series(values), bar_index, n)
-                                      for values in (low, high)])
+        at = x[~start].astype(np.int64)
+        self._band_stack = np.vstack([bar_aligned(values[~start], at, n)
+                                      for values in (blow, bhigh)])
         self.legend.setVisible(True)
 
     def clear_band(self) -> None:

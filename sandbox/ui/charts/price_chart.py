@@ -21,6 +21,7 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 from sandbox.constants import (
     ACTUAL_RETURN,
     CLOSE,
+    FILL_NEXT_OPEN,
     HIGH,
     INDEX_NAME,
     LOW,
@@ -49,6 +50,7 @@ from sandbox.ui.charts.equity import (
     add_decimated,
     broken_line,
     line_item,
+    realised_lag,
 )
 
 if TYPE_CHECKING:
@@ -226,7 +228,7 @@ class PriceChart(QtWidgets.QWidget):
             add_decimated(self.price_plot, curve)
         self.predicted_band = Band(self.price_plot, MODEL_COLOR)  # seed ensembles' range
         self._band_close = np.empty((2, 0))  # bar-aligned band edges, for the y range
-        self._overlay_rows: tuple | None = None  # index, bar, breaks of the predictions
+        self._overlay_rows: tuple | None = None  # index, bar, breaks, split of the rows
         self.buy_markers = pg.ScatterPlotItem(symbol=_marker(True), size=18, pxMode=True)
         self.sell_markers = pg.ScatterPlotItem(symbol=_marker(False), size=18, pxMode=True)
         self._marker_x = np.empty(0)  # sorted x of every marker, to thin them when crowded
@@ -340,7 +342,8 @@ class PriceChart(QtWidgets.QWidget):
 
     def set_predictions(self, predictions: pd.DataFrame,
                         baselines: dict[str, pd.DataFrame] | None = None, *,
-                        band: pd.DataFrame | None = None, model_label: str = "model") -> None:
+                        band: pd.DataFrame | None = None, model_label: str = "model",
+                        fill: str = FILL_NEXT_OPEN, val_metrics: dict | None = None) -> None:
         """Overlay a run's predictions and paper-trading results.
 
         Parameters
@@ -349,16 +352,23 @@ class PriceChart(QtWidgets.QWidget):
             Index: date; columns ``split, close, actual_return, predicted_return, position,
             strategy_return, equity`` (all splits in one frame; equity restarts at 1.0 per
             split). Draws the predicted next close ``close * exp(predicted_return)`` on the bar
-            it predicts, buy / sell markers where the position changes, and the model's equity.
+            it predicts, buy / sell markers where the position changes, and the model's equity
+            on the bars where it is realised.
         baselines : dict of str to pandas.DataFrame, optional
             Same layout per baseline (``buy_and_hold``, ``random_walk``, ...); the equity pane
-            shows buy-and-hold and the naive baseline with the best test total return.
+            shows buy-and-hold and the naive baseline with the best validation total return.
         band : pandas.DataFrame, optional
             A seed ensemble's spread, one row per prediction row: ``predicted_close_min``,
             ``predicted_close_max`` (drawn around the predicted close, on the bar it predicts)
             and ``equity_min``, ``equity_max`` (around the model's equity).
         model_label : str
             The model's name in the equity legend.
+        fill : str
+            The strategy's fill, ``next_open`` (equity of row ``t`` drawn at bar ``t + 2``)
+            or ``close`` (at bar ``t + 1``).
+        val_metrics : dict, optional
+            The validation split's ``metrics.json`` object: the best baseline is the one with
+            the highest validation total return in it (else in the baselines' frames).
 
         Raises
         ------
@@ -367,6 +377,7 @@ class PriceChart(QtWidgets.QWidget):
         """
         if self._series is None:
             raise ValueError("set_prices must be called before set_predictions")
+        realised_lag(fill)  # an unknown fill fails before anything is cleared
         self.clear_predictions()
         n = self._series.n
         bar = self._dates.get_indexer(pd.DatetimeIndex(predictions.index))
@@ -400,8 +411,9 @@ class PriceChart(QtWidgets.QWidget):
                 self._pred[column] = aligned
         self._pred_close = np.full(n + 1, np.nan)
         self._pred_close[bar + 1] = predicted_close
-        self._overlay_rows = (frame.index, bar, breaks)
-        self.equity.set_data(bar, n, frame, baselines, self._dates, model_label=model_label)
+        self._overlay_rows = (frame.index, bar, breaks, split)
+        self.equity.set_data(bar, n, frame, baselines, self._dates, model_label=model_label,
+                             fill=fill, val_metrics=val_metrics)
         self.price_legend.setVisible(True)
         self._apply_overlay_style()
         if band is not None:
@@ -428,7 +440,7 @@ class PriceChart(QtWidgets.QWidget):
             BAND_PREDICTED_LOW,
         )
 
-        index, bar, breaks = self._overlay_rows
+        index, bar, breaks, split = self._overlay_rows
         n = self._series.n if self._series is not None else 0
         rows = band.reindex(index)
         low = rows[BAND_PREDICTED_LOW].to_numpy(np.float64)
@@ -439,7 +451,7 @@ class PriceChart(QtWidgets.QWidget):
         self._band_close[1, bar + 1] = high
         self.price_legend.addItem(self.predicted_band.legend_sample, "single-seed range")
         self.equity.set_band(bar, n, rows[BAND_EQUITY_LOW].to_numpy(np.float64),
-                             rows[BAND_EQUITY_HIGH].to_numpy(np.float64), breaks)
+                             rows[BAND_EQUITY_HIGH].to_numpy(np.float64), split)
         self._update_y_ranges()
 
     def _remove_band(self) -> None:
@@ -457,8 +469,11 @@ class PriceChart(QtWidgets.QWidget):
             predictions = _without_test(predictions)
             baselines = {name: _without_test(frame) for name, frame in baselines.items()}
         label = f"model ({run.n_seeds}-seed average)" if run.is_ensemble else "model"
+        fill = run.config.strategy.fill
+        val_metrics = run.metrics_by_split.get(VAL)
         steps = [lambda: self.set_splits(run.predictions[SPLIT]),
-                 lambda: self.set_predictions(predictions, baselines, model_label=label)]
+                 lambda: self.set_predictions(predictions, baselines, model_label=label,
+                                              fill=fill, val_metrics=val_metrics)]
         if run.is_ensemble:
             steps.append(lambda: self.set_band(run.band))
         return steps
