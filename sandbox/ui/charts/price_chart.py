@@ -5,6 +5,12 @@ labels it with dates. The y ranges follow the visible bars as the user pans and 
 (mouse drag pans, wheel zooms, both in x only). A crosshair, rate-limited to ~30 updates per
 second, reads out the bar under the mouse in a label above the chart and through
 :attr:`PriceChart.hovered`.
+
+The predicted next close ``close[t] * exp(predicted_return[t])`` is the last close moved by a
+fraction of a percent, so it hugs the candles whatever the model's skill. The chart says so
+twice: the naive "no change" forecast (``close[t]``, on the same bar) is drawn faintly beside
+it, and a toggle (:attr:`PriceChart.return_view_action`, a button in the chart's header)
+swaps it for a pane of the predicted against the actual return of each bar.
 """
 
 from __future__ import annotations
@@ -56,7 +62,8 @@ from sandbox.ui.charts.equity import (
 if TYPE_CHECKING:
     from sandbox.results import ShownRun
 
-__all__ = ["SPLIT_COLORS", "PriceChart", "position_changes"]
+__all__ = ["RETURN_VIEW_NAME", "RETURN_VIEW_TEXT", "RETURN_VIEW_TIP", "SPLIT_COLORS",
+           "PriceChart", "position_changes"]
 
 SPLIT_COLORS: dict[str, tuple[int, int, int]] = {
     TRAIN: (66, 165, 245),  # blue
@@ -65,6 +72,15 @@ SPLIT_COLORS: dict[str, tuple[int, int, int]] = {
 }
 _SPLIT_ALPHA = {True: 34, False: 40}  # region fill alpha on a dark / light background
 _PREDICTED_NAME = "predicted next close"
+_NAIVE_NAME = "no change (last close)"
+_BAND_NAME = "single-seed range"
+RETURN_VIEW_TEXT = "Returns"
+RETURN_VIEW_NAME = "Predicted vs actual return"
+RETURN_VIEW_TIP = ("Show the predicted and the actual return of each bar in a pane of their own "
+                   "instead of the predicted next close, which is the last close moved by a "
+                   "fraction of a percent and so hugs the candles whatever the model's skill.")
+_QWIDGETSIZE_MAX = float((1 << 24) - 1)  # Qt's "no maximum" size
+_RETURNS_STRETCH = 3  # the returns pane's share of the height while shown (price pane: 6)
 _CROSSHAIR_RATE = 30  # crosshair updates per second, at most
 _Y_PADDING = 0.06
 _MARKER_PX = 7.0  # markers are shown while there is at least this many pixels per marker
@@ -127,8 +143,9 @@ def _is_dark(widget: QtWidgets.QWidget | None) -> bool:
 
 
 class PriceChart(QtWidgets.QWidget):
-    """Linked-x panes: candles (+ volume) on top, equity below. Integer bar index on x,
-    dates as ticks.
+    """Linked-x panes: candles (+ volume) on top, equity below, and, while the return view is
+    on, the predicted and actual returns under the candles. Integer bar index on x, dates
+    as ticks.
 
     Parameters
     ----------
@@ -142,10 +159,18 @@ class PriceChart(QtWidgets.QWidget):
     hovered : Signal(dict)
         The bar under the crosshair: ``index``, ``date``, ``open``, ``high``, ``low``,
         ``close``, ``volume`` and, where predictions are shown, ``predicted_return``,
-        ``actual_return`` and ``position``.
+        ``actual_return`` and ``position`` (of the row decided at that bar's close: the
+        forecast of, and the return over, the next bar).
+    return_view_changed : Signal(bool)
+        The return view was switched on (True) or off, by the header's button, by
+        :attr:`return_view_action` or by :meth:`set_return_view`.
+    return_view_action : QAction
+        Checkable: the return view. The header's button shows it; a window can add it to a
+        menu as well (one state for both).
     """
 
     hovered = Signal(dict)
+    return_view_changed = Signal(bool)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, *,
                  dark: bool | None = None) -> None:
@@ -155,6 +180,8 @@ class PriceChart(QtWidgets.QWidget):
         self._series: OhlcSeries | None = None
         self._pred: dict[str, np.ndarray] = {}  # bar-aligned prediction columns
         self._pred_close = np.empty(0)  # bar-aligned predicted close (at the predicted bar)
+        self._naive_close = np.empty(0)  # bar-aligned last close, at the same bar
+        self._returns = np.empty((2, 0))  # bar-aligned predicted and actual return, in %
         self._regions: list[tuple[pg.PlotItem, pg.LinearRegionItem]] = []  # shown now
         # every region made so far, by (pane, split): kept in its pane and hidden when not
         # shown, because making one (with its lines and label) costs ~1 ms of the UI thread
@@ -173,10 +200,21 @@ class PriceChart(QtWidgets.QWidget):
                                         | QtCore.Qt.AlignmentFlag.AlignVCenter)
         self.readout_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
                                          QtWidgets.QSizePolicy.Policy.Preferred)
+        self.return_view_action = QtGui.QAction(RETURN_VIEW_TEXT, self)
+        self.return_view_action.setCheckable(True)
+        self.return_view_action.setEnabled(False)  # until there are predictions to show
+        self.return_view_action.setToolTip(RETURN_VIEW_TIP)
+        self.return_view_action.setStatusTip(RETURN_VIEW_TIP)
+        self.return_view_action.toggled.connect(self._on_return_view_toggled)
+        self.return_view_button = QtWidgets.QToolButton()
+        self.return_view_button.setDefaultAction(self.return_view_action)
+        self.return_view_button.setAccessibleName(RETURN_VIEW_NAME)
+        self.return_view_button.setAccessibleDescription(RETURN_VIEW_TIP)
         header = QtWidgets.QHBoxLayout()
         header.setContentsMargins(6, 2, 6, 0)
         header.addWidget(self.title_label)
         header.addWidget(self.readout_label, 1)
+        header.addWidget(self.return_view_button)
 
         # -- plots -------------------------------------------------------------------------------
         self.graphics = pg.GraphicsLayoutWidget()
@@ -184,18 +222,22 @@ class PriceChart(QtWidgets.QWidget):
         self.graphics.scene().changed.connect(self._bump_revision)
         self.graphics.ci.setContentsMargins(2, 2, 8, 2)
         self.graphics.ci.setSpacing(0)
-        self.axes = [DateIndexAxis("bottom") for _ in range(3)]
+        self.axes = [DateIndexAxis("bottom") for _ in range(4)]
         self.price_plot: pg.PlotItem = self.graphics.addPlot(row=0, col=0,
                                                              axisItems={"bottom": self.axes[0]})
+        # predicted vs actual return, under the candles; hidden until the return view is on
+        self.returns_plot: pg.PlotItem = self.graphics.addPlot(row=1, col=0,
+                                                               axisItems={"bottom": self.axes[1]})
         self.volume_plot: pg.PlotItem = self.graphics.addPlot(
-            row=1, col=0, axisItems={"bottom": self.axes[1], "left": CompactAxis("left")})
-        self.equity_plot: pg.PlotItem = self.graphics.addPlot(row=2, col=0,
-                                                              axisItems={"bottom": self.axes[2]})
+            row=2, col=0, axisItems={"bottom": self.axes[2], "left": CompactAxis("left")})
+        self.equity_plot: pg.PlotItem = self.graphics.addPlot(row=3, col=0,
+                                                              axisItems={"bottom": self.axes[3]})
         layout = self.graphics.ci.layout
         layout.setRowStretchFactor(0, 6)
-        layout.setRowStretchFactor(1, 1)
-        layout.setRowStretchFactor(2, 3)
-        for plot in (self.price_plot, self.volume_plot):
+        layout.setRowStretchFactor(1, 0)  # the returns pane: _RETURNS_STRETCH while shown
+        layout.setRowStretchFactor(2, 1)
+        layout.setRowStretchFactor(3, 3)
+        for plot in (self.price_plot, self.returns_plot, self.volume_plot):
             plot.hideAxis("bottom")
         for plot in self._plots():
             plot.setMenuEnabled(False)
@@ -205,12 +247,13 @@ class PriceChart(QtWidgets.QWidget):
             vb.setMouseEnabled(x=True, y=False)
             vb.disableAutoRange()
             vb.setDefaultPadding(0.0)
-        self.volume_plot.setXLink(self.price_plot)
-        self.equity_plot.setXLink(self.price_plot)
+        for plot in (self.returns_plot, self.volume_plot, self.equity_plot):
+            plot.setXLink(self.price_plot)
         self.price_plot.getAxis("left").setLabel("price")
+        self.returns_plot.getAxis("left").setLabel("return %")
         self.volume_plot.getAxis("left").setLabel("volume")
         self.equity_plot.getAxis("left").setLabel("equity")
-        for plot in (self.volume_plot, self.equity_plot):  # short panes: major ticks only
+        for plot in (self.returns_plot, self.volume_plot, self.equity_plot):  # short panes
             plot.getAxis("left").setStyle(maxTickLevel=0)
 
         self.candles = CandleItem()
@@ -218,14 +261,29 @@ class PriceChart(QtWidgets.QWidget):
         self.price_plot.addItem(self.candles)
         self.volume_plot.addItem(self.volume)
 
-        # Overlays: real close and predicted next close, trade markers. Every line is clipped
-        # to the view and decimated (peak) when more points than pixel columns are visible,
-        # like the candles' level of detail.
-        self.close_curve = line_item()
-        self.predicted_curve = line_item()
-        for curve in (self.close_curve, self.predicted_curve):
-            curve.setZValue(5)
+        # Overlays: real close, predicted next close and the naive "no change" forecast beside
+        # it, trade markers. Every line is clipped to the view and decimated (peak) when more
+        # points than pixel columns are visible, like the candles' level of detail.
+        self.close_curve = _overlay_curve()
+        self.predicted_curve = _overlay_curve()
+        self.naive_curve = _overlay_curve()
+        self.naive_curve.setZValue(4)  # under the predicted close
+        for curve in (self.close_curve, self.predicted_curve, self.naive_curve):
             add_decimated(self.price_plot, curve)
+        # The return view: predicted and actual return of each bar, around a zero line.
+        self.zero_line = pg.InfiniteLine(pos=0.0, angle=0, movable=False)
+        self.returns_plot.addItem(self.zero_line, ignoreBounds=True)
+        self.actual_return_curve = _overlay_curve()
+        self.predicted_return_curve = _overlay_curve()
+        self.predicted_return_curve.setZValue(6)  # the forecast on top
+        for curve in (self.actual_return_curve, self.predicted_return_curve):
+            add_decimated(self.returns_plot, curve)
+        self.returns_legend = self.returns_plot.addLegend(offset=(8, 2), labelTextSize="8pt",
+                                                          colCount=2)
+        self.returns_legend.addItem(self.predicted_return_curve, "predicted return")
+        self.returns_legend.addItem(self.actual_return_curve, "actual return")
+        self.returns_plot.hide()
+        self.returns_plot.setMaximumHeight(0.0)  # see _show_return_view
         self.predicted_band = Band(self.price_plot, MODEL_COLOR)  # seed ensembles' range
         self._band_close = np.empty((2, 0))  # bar-aligned band edges, for the y range
         self._overlay_rows: tuple | None = None  # index, bar, breaks, split of the rows
@@ -237,13 +295,11 @@ class PriceChart(QtWidgets.QWidget):
             self.price_plot.addItem(markers)
         self.price_legend = self.price_plot.addLegend(offset=(8, -4), labelTextSize="8pt",
                                                       colCount=4)
-        self.price_legend.addItem(self.close_curve, "close")
-        self.price_legend.addItem(self.predicted_curve, _PREDICTED_NAME)
         # The markers hide while they crowd; the legend shows stand-ins so it never greys out.
         self._legend_buy = pg.ScatterPlotItem(symbol="t1", size=9)
         self._legend_sell = pg.ScatterPlotItem(symbol="t", size=9)
-        self.price_legend.addItem(self._legend_buy, "buy")
-        self.price_legend.addItem(self._legend_sell, "sell")
+        self._legend_entries: list[tuple[Any, str]] = []  # what the price legend shows now
+        self._sync_price_legend()
         self.price_legend.setVisible(False)
         self.equity = EquityPane(self.equity_plot)
 
@@ -352,8 +408,9 @@ class PriceChart(QtWidgets.QWidget):
             Index: date; columns ``split, close, actual_return, predicted_return, position,
             strategy_return, equity`` (all splits in one frame; equity restarts at 1.0 per
             split). Draws the predicted next close ``close * exp(predicted_return)`` on the bar
-            it predicts, buy / sell markers where the position changes, and the model's equity
-            on the bars where it is realised.
+            it predicts with the naive forecast ``close`` (no change) beside it, the predicted
+            and actual return on that same bar in the return view, buy / sell markers where
+            the position changes, and the model's equity on the bars where it is realised.
         baselines : dict of str to pandas.DataFrame, optional
             Same layout per baseline (``buy_and_hold``, ``random_walk``, ...); the equity pane
             shows buy-and-hold and the naive baseline with the best validation total return.
@@ -393,10 +450,20 @@ class PriceChart(QtWidgets.QWidget):
         split = frame[SPLIT].to_numpy() if SPLIT in frame.columns else np.zeros(bar.size)
         breaks = np.zeros(bar.size, dtype=bool)
         breaks[:-1] = (split[1:] != split[:-1]) | (np.diff(bar) != 1)
-        # Real close on the prediction rows; predicted close on the bar it predicts (t + 1).
+        # Real close on the prediction rows; predicted close on the bar it predicts (t + 1),
+        # and beside it the naive forecast for that bar: no change from the last close.
         self.close_curve.setData(*broken_line(x, close, breaks))
         predicted_close = close * np.exp(predicted)
         self.predicted_curve.setData(*broken_line(x + 1.0, predicted_close, breaks))
+        self.naive_curve.setData(*broken_line(x + 1.0, close, breaks))
+        # The return view: the forecast and what happened, on the same bar (t + 1), in %.
+        actual = (frame[ACTUAL_RETURN].to_numpy(dtype=np.float64) if ACTUAL_RETURN in frame.columns
+                  else np.full(bar.size, np.nan))
+        self.predicted_return_curve.setData(*broken_line(x + 1.0, predicted * 100.0, breaks))
+        self.actual_return_curve.setData(*broken_line(x + 1.0, actual * 100.0, breaks))
+        self._returns = np.full((2, n + 1), np.nan)
+        self._returns[0, bar + 1] = predicted * 100.0
+        self._returns[1, bar + 1] = actual * 100.0
 
         buys, sells = position_changes(frame)
         self.buy_markers.setData(x=x[buys], y=self._series.low[bar[buys]])
@@ -411,9 +478,13 @@ class PriceChart(QtWidgets.QWidget):
                 self._pred[column] = aligned
         self._pred_close = np.full(n + 1, np.nan)
         self._pred_close[bar + 1] = predicted_close
+        self._naive_close = np.full(n + 1, np.nan)
+        self._naive_close[bar + 1] = close
         self._overlay_rows = (frame.index, bar, breaks, split)
         self.equity.set_data(bar, n, frame, baselines, self._dates, model_label=model_label,
                              fill=fill, val_metrics=val_metrics)
+        self.return_view_action.setEnabled(True)
+        self._show_return_view()
         self.price_legend.setVisible(True)
         self._apply_overlay_style()
         if band is not None:
@@ -449,14 +520,14 @@ class PriceChart(QtWidgets.QWidget):
         self._band_close = np.full((2, n + 1), np.nan)
         self._band_close[0, bar + 1] = low
         self._band_close[1, bar + 1] = high
-        self.price_legend.addItem(self.predicted_band.legend_sample, "single-seed range")
+        self._sync_price_legend()
         self.equity.set_band(bar, n, rows[BAND_EQUITY_LOW].to_numpy(np.float64),
                              rows[BAND_EQUITY_HIGH].to_numpy(np.float64), split)
         self._update_y_ranges()
 
     def _remove_band(self) -> None:
-        self.price_legend.removeItem(self.predicted_band.legend_sample)  # no-op if absent
         self.predicted_band.clear()
+        self._sync_price_legend()
         self._band_close = np.empty((2, 0))
         self.equity.clear_band()
 
@@ -480,8 +551,9 @@ class PriceChart(QtWidgets.QWidget):
 
     def clear_predictions(self) -> None:
         """Remove the prediction overlays, markers and equity curves (candles stay)."""
-        self.close_curve.setData([], [])
-        self.predicted_curve.setData([], [])
+        for curve in (self.close_curve, self.predicted_curve, self.naive_curve,
+                      self.predicted_return_curve, self.actual_return_curve):
+            curve.setData([], [])
         self.buy_markers.clear()
         self.sell_markers.clear()
         self._marker_x = np.empty(0)
@@ -490,7 +562,22 @@ class PriceChart(QtWidgets.QWidget):
         self._overlay_rows = None
         self._pred = {}
         self._pred_close = np.empty(0)
+        self._naive_close = np.empty(0)
+        self._returns = np.empty((2, 0))
+        self.return_view_action.setEnabled(False)
+        self._show_return_view()
         self.price_legend.setVisible(False)
+
+    def set_return_view(self, on: bool) -> None:
+        """Show the predicted and actual return of each bar in a pane under the candles
+        (``on``), or the predicted next close with the naive forecast in the price pane.
+        Emits :attr:`return_view_changed` when the view changes. The choice holds across
+        runs; the pane is shown while there are predictions."""
+        self.return_view_action.setChecked(bool(on))
+
+    def is_return_view(self) -> bool:
+        """The return view is chosen (whether or not predictions are shown yet)."""
+        return self.return_view_action.isChecked()
 
     def show_range(self, first: int, last: int) -> None:
         """Show bars ``first`` .. ``last`` (bar indices, inclusive); y follows the visible bars."""
@@ -555,9 +642,12 @@ class PriceChart(QtWidgets.QWidget):
         for role in (QtGui.QPalette.ColorRole.Window,):
             palette.setColor(role, background)
         palette.setColor(QtGui.QPalette.ColorRole.WindowText, foreground)
+        palette.setColor(QtGui.QPalette.ColorRole.ButtonText, foreground)
+        palette.setColor(QtGui.QPalette.ColorRole.Button, background.lighter(160) if dark
+                         else background.darker(110))
         self.setAutoFillBackground(True)
         self.setPalette(palette)
-        for legend in (self.price_legend, self.equity.legend):
+        for legend in (self.price_legend, self.returns_legend, self.equity.legend):
             legend.setLabelTextColor(foreground)
             for _sample, label in legend.items:  # setLabelTextColor does not re-render them
                 label.setText(label.text)
@@ -571,8 +661,44 @@ class PriceChart(QtWidgets.QWidget):
             label.setColor(self._label_color(name))
 
     # ================================================================== internals ==========
-    def _plots(self) -> tuple[pg.PlotItem, pg.PlotItem, pg.PlotItem]:
-        return self.price_plot, self.volume_plot, self.equity_plot
+    def _plots(self) -> tuple[pg.PlotItem, pg.PlotItem, pg.PlotItem, pg.PlotItem]:
+        return self.price_plot, self.returns_plot, self.volume_plot, self.equity_plot
+
+    def _on_return_view_toggled(self, on: bool) -> None:
+        self._show_return_view()
+        self._update_y_ranges()
+        self.return_view_changed.emit(bool(on))
+
+    def _show_return_view(self) -> None:
+        """Show what the return view's state asks for: the returns pane, or the predicted
+        close with the naive forecast (and an ensemble's range of it) in the price pane."""
+        returns = self.is_return_view() and bool(self._pred)
+        self.returns_plot.setVisible(returns)
+        # A hidden item keeps its place in a QGraphicsGridLayout (an empty band between the
+        # candles and the volume): while hidden the pane gets no stretch and no height.
+        self.graphics.ci.layout.setRowStretchFactor(1, _RETURNS_STRETCH if returns else 0)
+        self.returns_plot.setMaximumHeight(_QWIDGETSIZE_MAX if returns else 0.0)
+        for item in (self.predicted_curve, self.naive_curve, self.predicted_band.fill,
+                     self.predicted_band.low, self.predicted_band.high):
+            item.setVisible(not returns)
+        self._sync_price_legend()
+
+    def _sync_price_legend(self) -> None:
+        """The price legend lists what the price pane shows, always in the same order."""
+        returns = self.is_return_view() and bool(self._pred)
+        entries: list[tuple[Any, str]] = [(self.close_curve, "close")]
+        if not returns:
+            entries += [(self.predicted_curve, _PREDICTED_NAME), (self.naive_curve, _NAIVE_NAME)]
+            if not self.predicted_band.is_empty():
+                entries.append((self.predicted_band.legend_sample, _BAND_NAME))
+        entries += [(self._legend_buy, "buy"), (self._legend_sell, "sell")]
+        if [(id(item), name) for item, name in entries] == [
+                (id(item), name) for item, name in self._legend_entries]:
+            return
+        self.price_legend.clear()
+        for item, name in entries:
+            self.price_legend.addItem(item, name)
+        self._legend_entries = entries
 
     def _apply_overlay_style(self) -> None:
         neutral = (220, 220, 220, 170) if self._dark else (40, 40, 40, 170)
@@ -580,6 +706,16 @@ class PriceChart(QtWidgets.QWidget):
         model = QtGui.QColor(MODEL_COLOR)
         model.setAlpha(220)
         self.predicted_curve.setPen(pg.mkPen(model, width=1.3))
+        # 1 px: a wider pen goes through Qt's stroker, ~10x slower on a jagged series
+        self.predicted_return_curve.setPen(pg.mkPen(MODEL_COLOR, width=1))
+        # the naive forecast: faint, so it sits beside the prediction without competing
+        naive = (120, 200, 255, 120) if self._dark else (20, 100, 180, 120)
+        self.naive_curve.setPen(pg.mkPen(naive, width=1))
+        # what happened, fainter than the forecast drawn over it (zoomed out it is a dense band)
+        actual = (220, 220, 220, 110) if self._dark else (40, 40, 40, 110)
+        self.actual_return_curve.setPen(pg.mkPen(actual, width=1))
+        self.zero_line.setPen(pg.mkPen((128, 128, 128), width=1,
+                                       style=QtCore.Qt.PenStyle.DashLine))
         edge = pg.mkPen("#131722" if self._dark else "#ffffff", width=0.8)
         for markers in (self.buy_markers, self._legend_buy):
             markers.setPen(edge)
@@ -626,10 +762,12 @@ class PriceChart(QtWidgets.QWidget):
             return
         lo, hi = prices
         s = series.visible_slice(x0, x1)
-        if self._pred_close.size:
-            window = self._pred_close[s.start:s.stop]
+        returns = self.returns_plot.isVisible()
+        if self._pred_close.size and not returns:
+            parts = [self._pred_close[s.start:s.stop], self._naive_close[s.start:s.stop]]
             if self._band_close.size:
-                window = np.concatenate([window, self._band_close[:, s.start:s.stop].ravel()])
+                parts.append(self._band_close[:, s.start:s.stop].ravel())
+            window = np.concatenate(parts)
             finite = window[np.isfinite(window)]
             if finite.size:
                 lo = min(lo, float(finite.min()))
@@ -646,6 +784,13 @@ class PriceChart(QtWidgets.QWidget):
             room = self.price_plot.getViewBox().width() / _MARKER_PX
             for markers in (self.buy_markers, self.sell_markers):
                 markers.setVisible(bool(shown <= room))
+        if returns and self._returns.size:
+            window = self._returns[:, s.start:s.stop]
+            finite = window[np.isfinite(window)]
+            rlo = min(float(finite.min()), 0.0) if finite.size else -1.0
+            rhi = max(float(finite.max()), 0.0) if finite.size else 1.0
+            rpad = (rhi - rlo) * 0.08 or 0.1
+            self.returns_plot.getViewBox().setYRange(rlo - rpad, rhi + rpad, padding=0.0)
         vmax = series.volume_max(x0, x1, size=max(1, self.volume.bucket_size))
         self.volume_plot.getViewBox().setYRange(0.0, vmax * 1.08 if vmax > 0 else 1.0,
                                                 padding=0.0)
@@ -698,6 +843,14 @@ class PriceChart(QtWidgets.QWidget):
         self._revision += 1
 
 
+def _overlay_curve() -> pg.PlotDataItem:
+    """A line over the bars (added with :func:`add_decimated`, so it follows the chart's
+    level of detail)."""
+    curve = line_item()
+    curve.setZValue(5)
+    return curve
+
+
 def _format_readout(info: dict[str, Any]) -> str:
     if not info:
         return ""
@@ -706,8 +859,9 @@ def _format_readout(info: dict[str, Any]) -> str:
     parts = [when]
     for key, short in ((OPEN, "O"), (HIGH, "H"), (LOW, "L"), (CLOSE, "C")):
         parts.append(f"{short} {_price(info[key])}")
+    # the row decided at this bar's close: a forecast of the next bar, and what it did
     if PREDICTED_RETURN in info:
-        parts.append(f"pred {info[PREDICTED_RETURN] * 100:+.2f}%")
+        parts.append(f"next bar: pred {info[PREDICTED_RETURN] * 100:+.2f}%")
     if ACTUAL_RETURN in info:
         parts.append(f"actual {info[ACTUAL_RETURN] * 100:+.2f}%")
     if POSITION in info:
