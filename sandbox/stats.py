@@ -195,9 +195,10 @@ def deflated_sharpe_ratio(sharpe: float, *, n_obs: int, n_trials: int, variance:
     n_obs : int
         Number of returns it was measured on.
     n_trials : int
-        Number of trials the selection looked at: distinct trained configurations (a
-        configuration's seeds are averaged into one trial; variants that only re-trade the
-        same model, e.g. another threshold, are not new trials).
+        Number of independent trials the selection looked at. For a sweep: distinct
+        trained configurations (a configuration's seeds are averaged into one trial;
+        variants that only re-trade the same model, e.g. another threshold, are not new
+        trials); for repeated looks at a test split: the looks.
     variance : float
         Sample variance (ddof 1) across the trials' per-bar Sharpe ratios, measured on the
         split the selection used.
