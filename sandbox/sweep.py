@@ -336,7 +336,8 @@ def common_dates(records: Sequence[RunRecord], split: str) -> np.ndarray:
     The window moves the split boundaries when they are fractions, and a purged row (one
     whose trading return uses the next split's prices) has no strategy return: the
     intersection is the one set of rows on which every configuration can be compared.
-    Failed runs (and records without rows) do not narrow it.
+    Failed runs, records without rows and runs without a single usable row (e.g. a price
+    target that predicted no positive level) do not narrow it; they have no figures.
     """
     common: np.ndarray | None = None
     for r in records:
@@ -344,6 +345,8 @@ def common_dates(records: Sequence[RunRecord], split: str) -> np.ndarray:
         if rows is None:
             continue
         dates = rows.dates[rows.usable()]
+        if dates.size == 0:
+            continue
         common = dates if common is None else np.intersect1d(common, dates, assume_unique=True)
     return np.empty(0, dtype=np.int64) if common is None else common
 

@@ -255,6 +255,13 @@ def test_purged_rows_leave_the_common_dates():
     assert s["common_dates"][C.VAL]["last"] == DAYS[37].date().isoformat()
 
 
+def test_a_run_without_a_usable_row_does_not_empty_the_common_dates():
+    broken = _rec("c2", 0, 1.0, 0.5, 0.0, val_errors=np.nan)  # no finite prediction
+    s = sweep.summarize([_rec("c1", 0, 1.0, 0.5, 0.0), broken])
+    assert s["common_dates"][C.VAL]["n"] == 20
+    assert s["selected"]["config_id"] == "c1"
+
+
 def test_selection_ties_go_to_higher_validation_sharpe():
     up = np.abs(ACTUAL[20:40]) + 0.001  # a better validation P&L on the same forecasts
     records = [_rec("c1", 0, 1.0, 0.2, 0.0), _rec("c2", 0, 1.0, 0.9, 0.0, val_strategy=up)]
