@@ -488,7 +488,11 @@ def test_export_writes_the_cli_files_and_refuses_an_unwritable_folder(make_windo
 
 
 def test_a_configuration_not_selected_opens_without_its_test_split(make_window, qtbot,
-                                                                   dialogs_shown):
+                                                                   dialogs_shown, tmp_path,
+                                                                   monkeypatch):
+    from sandbox import looks
+
+    monkeypatch.setenv(looks.ENV_LOOKS_FILE, str(tmp_path / "looks.json"))
     window = make_window(TINY)
     view = window.sweep_view
     view.edits["hidden"].setText("4,8")
@@ -526,8 +530,16 @@ def test_a_configuration_not_selected_opens_without_its_test_split(make_window, 
            for c in range(window.metrics_view.table.columnCount())]
     assert row[0] == pytest.approx(result.metrics_by_split[C.VAL]["model"][C.RMSE])
 
+    assert not window.act_show_test_results.isEnabled()  # never, for one not selected
+
     result = open_config(chosen)
     assert not result.test_hidden
+    # validation first, as after training; its test split is there on request (a look)
+    assert window.metrics_view.caption.text().startswith("Validation split")
+    assert window.act_show_test_results.isEnabled()
+    with qtbot.waitSignal(window.test_shown, timeout=20_000):
+        window.metrics_view.reveal_button.click()
+    qtbot.waitUntil(window.is_idle, timeout=20_000)
     assert window.metrics_view.caption.text().startswith("Test split")
     x, _ = window.chart.predicted_curve.getData()
     assert float(x.max()) > first_test_bar
