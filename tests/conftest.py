@@ -13,8 +13,10 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 @pytest.fixture(autouse=True)
 def _isolated_dirs(tmp_path_factory, monkeypatch):
-    """Point the download cache at a fresh temp folder so tests never see the user's."""
+    """Point the download cache and the test-look counts at fresh temp folders, so tests
+    never see or change the user's."""
     monkeypatch.setenv("SANDBOX_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("SANDBOX_LOOKS_FILE", str(tmp_path_factory.mktemp("looks") / "looks.json"))
 
 
 @pytest.fixture(autouse=True)
