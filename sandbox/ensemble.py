@@ -89,6 +89,7 @@ class EnsembleResult:
     #: the test split stays hidden (a sweep configuration that was not selected: showing its
     #: test figures would let the test split choose between configurations)
     test_hidden: bool = False
+    trained_split: dict | None = None  # an ensemble is trained here: always None
 
     @property
     def n_seeds(self) -> int:

@@ -36,6 +36,8 @@ class ShownRun(Protocol):
     histories: dict[int, dict[str, list[float]]]  # seed -> train_loss / val_loss per epoch
     #: the test split stays out of sight (a sweep configuration that was not selected)
     test_hidden: bool
+    #: a saved model applied to data: the split dates it was trained with (see RunResult)
+    trained_split: dict | None
 
     @property
     def seeds(self) -> list[int]:

@@ -281,8 +281,8 @@ def _span(run: ShownRun, split: str) -> tuple[str, int]:
 
 
 def _trained_split(run: ShownRun) -> dict | None:
-    # a saved model's split dates (RunResult.trained_split); ensembles have none yet
-    return getattr(run, "trained_split", None)
+    # a saved model's split dates (RunResult.trained_split); None for a run trained here
+    return run.trained_split
 
 
 def _date(iso: Any) -> str:
