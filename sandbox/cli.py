@@ -247,6 +247,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         progress.close()
         written = export.write_run(result, out)
     _print_test_line(result)
+    _print_look(result)
     for path in written.values():
         print(path)
     return 0
@@ -354,9 +355,30 @@ def _cmd_predict(args: argparse.Namespace) -> int:
               "or validated; metrics.json has no test figures")
     else:
         _print_test_line(result)
+        _print_look(result)
     for path in written:
         print(path)
     return 0
+
+
+def _print_look(result: Any) -> None:
+    """Count this look at the test split (shared with the app) and say what it means."""
+    from sandbox import looks
+
+    frame = result.predictions
+    returns = frame.loc[frame[C.SPLIT] == C.TEST, C.STRATEGY_RETURN].dropna()
+    try:
+        _, ev = looks.look_at_test(result.data.frame, returns)
+    except SandboxError as exc:  # the counts file cannot be written: say so, keep the run
+        print(f"{PROG}: warning: this look at the test split was not counted: {exc}",
+              file=sys.stderr)
+        return
+    times = "once" if ev.count == 1 else "twice" if ev.count == 2 else f"{ev.count} times"
+    line = f"test split seen {times} on this data; PSR {_fmt(ev.psr)} (P[true Sharpe > 0])"
+    if ev.dsr is not None:
+        line += (f", deflated Sharpe {_fmt(ev.dsr)} (P[true Sharpe > the best of "
+                 f"{ev.n_trials} luck-only looks])")
+    print(line)
 
 
 def _print_test_line(result: Any) -> None:

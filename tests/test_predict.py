@@ -181,3 +181,22 @@ def test_train_writes_the_bars_per_year_it_used(prices, tmp_path, capsys):
     measured_run = json.loads((tmp_path / "a" / C.RUN_JSON).read_text())
     assert measured_run["periods_per_year"] == 252
     assert measured_run["config"]["strategy"]["periods_per_year"] is None
+
+
+def test_every_train_that_prints_test_figures_counts_a_look(prices, tmp_path, capsys):
+    from sandbox import looks
+
+    src = _csv(tmp_path, prices)
+    base = ["train", "--csv", str(src), "--window", "10", "--hidden", "4", "--layers", "1",
+            "--epochs", "1", "--threads", "1"]
+    for seed in range(3):
+        assert cli.main([*base, "--seed", str(seed), "--out", str(tmp_path / f"r{seed}")]) == 0
+    out = capsys.readouterr().out
+    assert "test split seen once on this data" in out
+    assert "test split seen twice on this data" in out
+    assert "test split seen 3 times on this data" in out
+    from sandbox.config import DataSpec
+    from sandbox.data import load_prices
+
+    loaded = load_prices(DataSpec(source=f"csv:{src}")).frame
+    assert looks.look_count(export.fingerprint(loaded)) == 3
