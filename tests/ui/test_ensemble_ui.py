@@ -112,7 +112,8 @@ def test_two_seeds_in_worker_processes_show_mean_band_and_members(make_window, q
     assert r == 1
     texts = cell_texts(view, r)
     assert all(PM in t for t in texts if t != "n/a") and any(PM in t for t in texts)
-    members = [result.member_metrics[s][C.TEST][C.MODEL] for s in result.seeds]
+    # validation-first: the tab shows the validation split until test is asked for
+    members = [result.member_metrics[s][C.VAL][C.MODEL] for s in result.seeds]
     assert texts == expected_member_texts(members)
     assert "of 2 seeds beat the random walk" in view.verdict_label.text()
     # actions: nothing to save (no fitted model), but the averaged forecast exports

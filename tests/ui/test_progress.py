@@ -72,7 +72,7 @@ def test_an_ensemble_is_busy_until_its_first_member(progress):
     c.run_started.emit(None, RunConfig(), 4, 2)
     assert view.bar.maximum() == 0  # busy
     member = SimpleNamespace(done=1, total=4, seed=0, error=None, seconds=1.0, val_loss=0.5,
-                             best_epoch=1, test_metrics={}, train_losses=[1.0],
+                             best_epoch=1, test_metrics={}, val_metrics={}, train_losses=[1.0],
                              val_losses=[0.5])
     c.member_done.emit(member)
     assert view.bar.maximum() == PROGRESS_STEPS and view.bar.value() == PROGRESS_STEPS // 4
