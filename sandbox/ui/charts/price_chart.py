@@ -247,7 +247,7 @@ class PriceChart(QtWidgets.QWidget):
             vb.setMouseEnabled(x=True, y=False)
             vb.disableAutoRange()
             vb.setDefaultPadding(0.0)
-        for plot in (self.returns_plot, self.volume_plot, self.equity_plot):
+        for plot in (self.volume_plot, self.equity_plot):  # the returns pane: while shown
             plot.setXLink(self.price_plot)
         self.price_plot.getAxis("left").setLabel("price")
         self.returns_plot.getAxis("left").setLabel("return %")
@@ -673,11 +673,14 @@ class PriceChart(QtWidgets.QWidget):
         """Show what the return view's state asks for: the returns pane, or the predicted
         close with the naive forecast (and an ensemble's range of it) in the price pane."""
         returns = self.is_return_view() and bool(self._pred)
-        self.returns_plot.setVisible(returns)
-        # A hidden item keeps its place in a QGraphicsGridLayout (an empty band between the
-        # candles and the volume): while hidden the pane gets no stretch and no height.
-        self.graphics.ci.layout.setRowStretchFactor(1, _RETURNS_STRETCH if returns else 0)
-        self.returns_plot.setMaximumHeight(_QWIDGETSIZE_MAX if returns else 0.0)
+        if returns != self.returns_plot.isVisible():  # relayouts only when it changes
+            self.returns_plot.setVisible(returns)
+            # A hidden item keeps its place in a QGraphicsGridLayout (an empty band between
+            # the candles and the volume): while hidden the pane gets no stretch, no height,
+            # and no x link (a hidden linked pane still follows every pan step).
+            self.graphics.ci.layout.setRowStretchFactor(1, _RETURNS_STRETCH if returns else 0)
+            self.returns_plot.setMaximumHeight(_QWIDGETSIZE_MAX if returns else 0.0)
+            self.returns_plot.setXLink(self.price_plot if returns else None)
         for item in (self.predicted_curve, self.naive_curve, self.predicted_band.fill,
                      self.predicted_band.low, self.predicted_band.high):
             item.setVisible(not returns)
