@@ -11,9 +11,15 @@ of its width; zoom = 50 steps growing the visible range geometrically from 2,000
 Both charts show candles and volume. finplot 1.9.7 depends on PyQt6, so it runs in a child
 process (``--finplot``) with ``PYQTGRAPH_QT_LIB=PyQt6``; ours runs on PySide6 in this one.
 
+``--overlays`` also hands ours a run's overlays on every bar before the steps (close,
+predicted close and the naive forecast beside it, trade markers, equity of the model, buy and
+hold and a baseline, over train / val / test); ``--return-view`` shows the predicted vs actual
+return pane as well. Not part of the protocol: they measure what the lines cost.
+
 Run::
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python bench/chart_pan.py
+    QT_QPA_PLATFORM=offscreen .venv/bin/python bench/chart_pan.py --no-finplot --overlays
 
 The last line printed is one JSON object with the figures.
 """
@@ -57,6 +63,34 @@ def make_bars(n: int = N_BARS, *, seed: int = 0) -> pd.DataFrame:
                          "volume": volume}, index=index)
 
 
+def make_overlays(frame: pd.DataFrame, *, seed: int = 1
+                  ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """A run's predictions and baselines on every bar: 70 / 15 / 15 % train / val / test, a
+    noisy forecast, long while it is positive, equity compounding per split."""
+    rng = np.random.default_rng(seed)
+    n = len(frame)
+    close = frame["close"].to_numpy()
+    actual = np.r_[np.log(close[1:] / close[:-1]), np.nan]
+    split = np.array(["train"] * n, dtype=object)
+    split[int(n * 0.70):] = "val"
+    split[int(n * 0.85):] = "test"
+
+    def one(predicted: np.ndarray) -> pd.DataFrame:
+        position = (predicted > 0).astype(np.float64)
+        out = pd.DataFrame({"split": split, "close": close, "actual_return": actual,
+                            "predicted_return": predicted, "position": position,
+                            "strategy_return": position * np.nan_to_num(actual)},
+                           index=frame.index)
+        out["equity"] = (1.0 + out["strategy_return"]).groupby(out["split"], sort=False).cumprod()
+        return out
+
+    predictions = one(0.3 * np.nan_to_num(actual) + rng.normal(0.0, 0.004, n))
+    baselines = {"buy_and_hold": one(np.ones(n)), "random_walk": one(np.zeros(n)),
+                 "momentum": one(np.r_[0.0, np.nan_to_num(actual)[:-1]]),
+                 "drift": one(np.full(n, 0.0002))}
+    return predictions, baselines
+
+
 def pan_ranges(n: int) -> list[tuple[float, float]]:
     """The 200 pan steps: last 2,000 bars, then 1% of the width to the left each step."""
     x0, x1 = n - PAN_BARS - 0.5, n - 0.5
@@ -81,7 +115,7 @@ def summarise(times_s: list[float]) -> tuple[float, float]:
 
 
 # ----------------------------------------------------------------------------- ours -----------
-def run_ours(frame: pd.DataFrame) -> dict:
+def run_ours(frame: pd.DataFrame, *, overlays: bool = False, return_view: bool = False) -> dict:
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")  # as sandbox.ui does
     from pyqtgraph.Qt import QtWidgets
 
@@ -99,6 +133,14 @@ def run_ours(frame: pd.DataFrame) -> dict:
     app.processEvents()
     chart.grab()
     first_paint = time.perf_counter() - t0
+    if overlays or return_view:
+        predictions, baselines = make_overlays(frame)
+        chart.set_splits(predictions["split"])
+        chart.set_predictions(predictions, baselines)
+        if return_view:
+            chart.set_return_view(True)
+        app.processEvents()
+        chart.grab()
     items = [chart.items_drawn()]
     cached = [chart.candles.cached_items]
 
@@ -193,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--finplot", action="store_true", help="(internal) run finplot only")
     parser.add_argument("--no-finplot", action="store_true", help="skip the finplot baseline")
+    parser.add_argument("--overlays", action="store_true",
+                        help="also show a run's predictions, markers and equity on every bar")
+    parser.add_argument("--return-view", action="store_true",
+                        help="also show the predicted vs actual return pane (implies --overlays)")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     frame = make_bars()
@@ -202,11 +248,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # finplot first, in its own process, so the two never share a CPU.
     theirs = None if args.no_finplot else measure_finplot()
-    ours = run_ours(frame)
+    ours = run_ours(frame, overlays=args.overlays, return_view=args.return_view)
     pan_med, pan_p95 = summarise(ours["pan"])
     zoom_med, zoom_p95 = summarise(ours["zoom"])
     result = {
         "bench": "chart_pan",
+        "overlays": "return view" if args.return_view else bool(args.overlays),
         "first_paint_s": round(ours["first_paint_s"], 4),
         "pan_ms_median": round(pan_med, 2),
         "pan_ms_p95": round(pan_p95, 2),
