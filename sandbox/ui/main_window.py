@@ -544,8 +544,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._show_token += 1
         self._drawing = True
         token = self._show_token
-        steps = [*self.chart.show_run_steps(result),
-                 lambda: self.metrics_view.show_run(result, self.controller.shown_look())]
+        look = self.controller.shown_look()
+        # validation-first: the chart draws the model on the test split only once the user
+        # has asked for the test results (and the look is counted), like the Metrics tab
+        steps = [*self.chart.show_run_steps(result, show_test=look is not None),
+                 lambda: self.metrics_view.show_run(result, look)]
 
         def step() -> None:
             if self._closing or token != self._show_token:
@@ -565,6 +568,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._closing or result is not self.result:
             return
         self.metrics_view.show_run(result, evidence)
+        self._show_result(result)  # the chart draws the model on the test split too
         self.tabs.setCurrentWidget(self.metrics_view)
         self.log(wording.test_looked_log(result, evidence))
         self.run_progress.set_status(f"Showing the test split: {wording.look_text(evidence.count)}"
@@ -576,6 +580,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_test_concealed(self, result: Any) -> None:
         if not self._closing and result is self.result:
             self.metrics_view.show_run(result)
+            self._show_result(result)  # the chart hides the model on the test split again
             self._update_actions()
 
     def _show_in_metrics(self, result: Any, _source: str = "") -> None:

@@ -115,7 +115,12 @@ def test_two_seeds_in_worker_processes_show_mean_band_and_members(make_window, q
     # validation-first: the tab shows the validation split until test is asked for
     members = [result.member_metrics[s][C.VAL][C.MODEL] for s in result.seeds]
     assert texts == expected_member_texts(members)
-    assert "of 2 seeds beat the random walk" in view.verdict_label.text()
+    # the seeds are counted against the best forecasting baseline on the shown split
+    val_baselines = result.metrics_by_split[C.VAL]["baselines"]
+    best = min(C.FORECAST_BASELINES, key=lambda name: val_baselines[name][C.RMSE])
+    best_word = {C.RANDOM_WALK: "the random walk", C.MOMENTUM: "momentum", C.DRIFT: "drift"}[best]
+    assert "of 2 seeds beat" in view.verdict_label.text()
+    assert best_word in view.verdict_label.text()
     # actions: nothing to save (no fitted model), but the averaged forecast exports
     assert not window.act_save_model.isEnabled()
     assert "Seeds 1" in window.act_save_model.toolTip()

@@ -189,8 +189,7 @@ def fake_run(labels: list[str], *, trained_split=None, test_hidden=False,
     run = SimpleNamespace(config=SimpleNamespace(strategy=StrategyConfig()),
                           predictions=predictions, data=SimpleNamespace(frame=frame),
                           test_hidden=test_hidden)
-    if trained_split is not None:
-        run.trained_split = trained_split
+    run.trained_split = trained_split
     return run
 
 

@@ -170,3 +170,28 @@ def test_the_run_menu_holds_the_test_actions(make_window):
     texts = [a.text().replace("&", "") for a in run_menu.actions() if not a.isSeparator()]
     assert texts == ["Train", "Stop", "Show test results", "Back to validation"]
     assert window.act_show_test_results.shortcut().toString() == "Ctrl+Shift+T"
+
+
+def test_the_chart_draws_the_model_on_the_test_split_only_after_the_reveal(make_window, qtbot):
+    window = make_window()
+    train_and_wait(qtbot, window)
+    result, chart = window.result, window.chart
+    frame = window.prices.frame
+    test_rows = result.predictions.index[result.predictions[C.SPLIT] == C.TEST]
+    first_test_bar = int(frame.index.get_indexer([test_rows[0]])[0])
+
+    def drawn_bars(curve) -> np.ndarray:
+        x, _y = curve.getData()
+        return np.asarray([] if x is None else x)
+
+    # while tuning: no prediction or equity point at or after the test split's first bar
+    assert drawn_bars(chart.predicted_curve).size > 0
+    assert drawn_bars(chart.predicted_curve).max() <= first_test_bar
+    assert drawn_bars(chart.equity.model).max() < first_test_bar
+    with qtbot.waitSignal(window.run_shown, timeout=20_000):
+        reveal(qtbot, window)
+    assert drawn_bars(chart.predicted_curve).max() > first_test_bar
+    assert drawn_bars(chart.equity.model).max() > first_test_bar
+    with qtbot.waitSignal(window.run_shown, timeout=20_000):
+        window.act_show_validation.trigger()
+    assert drawn_bars(chart.predicted_curve).max() <= first_test_bar

@@ -531,12 +531,14 @@ class PriceChart(QtWidgets.QWidget):
         self._band_close = np.empty((2, 0))
         self.equity.clear_band()
 
-    def show_run_steps(self, run: ShownRun) -> list[Callable[[], None]]:
+    def show_run_steps(self, run: ShownRun, *, show_test: bool = True
+                       ) -> list[Callable[[], None]]:
         """Drawing a shown run, as steps to take in separate turns of the event loop (none
         keeps the UI thread long): the split shading, the overlays (without the test split
-        while it is hidden), and an ensemble's seed band."""
+        while it is hidden: ``show_test`` False, or a run whose test split stays hidden),
+        and an ensemble's seed band."""
         predictions, baselines = run.predictions, run.baselines
-        if run.test_hidden:
+        if run.test_hidden or not show_test:
             predictions = _without_test(predictions)
             baselines = {name: _without_test(frame) for name, frame in baselines.items()}
         label = f"model ({run.n_seeds}-seed average)" if run.is_ensemble else "model"
