@@ -221,8 +221,8 @@ class MainWindow(QtWidgets.QMainWindow):
                       None, self.act_save_model, self.act_load_model, None, self.act_quit],
             "&Run": [self.act_train, self.act_stop, None, self.act_show_test_results,
                      self.act_show_validation],
-            "&View": [toggle, self.act_dark, None, self.act_show_all, self.act_show_test, None,
-                      *self.act_tabs],
+            "&View": [toggle, self.act_dark, None, self.act_show_all, self.act_show_test,
+                      self.chart.return_view_action, None, *self.act_tabs],
             "&Help": [self.act_about],
         }
         fill_menu_bar(self.menuBar(), menus)

@@ -170,6 +170,9 @@ def test_the_run_menu_holds_the_test_actions(make_window):
     texts = [a.text().replace("&", "") for a in run_menu.actions() if not a.isSeparator()]
     assert texts == ["Train", "Stop", "Show test results", "Back to validation"]
     assert window.act_show_test_results.shortcut().toString() == "Ctrl+Shift+T"
+    view_menu = next(a.menu() for a in window.menuBar().actions()
+                     if a.text().replace("&", "") == "View")
+    assert window.chart.return_view_action in view_menu.actions()
 
 
 def test_the_chart_draws_the_model_on_the_test_split_only_after_the_reveal(make_window, qtbot):
