@@ -42,7 +42,7 @@ from sandbox.errors import ConfigError, DataError
 _MAX_LISTED = 3
 
 #: metrics key of the bars per year behind the Sharpe ratio (what :func:`backtest` used)
-PERIODS_PER_YEAR = "periods_per_year"
+PERIODS_PER_YEAR = C.PERIODS_PER_YEAR  # the metrics key of the bars per year used
 
 #: calendar days per year: spans of dates are turned into years with this
 DAYS_PER_YEAR = 365.25

@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_flags(p)
     _add_model_flags(p)
     p.add_argument("--grid", required=True, metavar='"NAME=V1,V2 ..."',
-                   help='values to try, e.g. "model=lstm,gru hidden=16,64 window=20,60 lr=1e-3"')
+                   help='values to try, e.g. "model=lstm,gru hidden=16,64 window=20,60 lr=1e-3"; '
+                        "cost_bps, fill and periods_per_year are refused: they only re-trade "
+                        "the same trained models")
     p.add_argument("--seeds", type=int, default=5, help="seeds per configuration (default 5)")
     p.add_argument("--jobs", type=int, default=2, help="parallel worker processes (default 2)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT",

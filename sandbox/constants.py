@@ -75,6 +75,9 @@ GRU = "gru"
 RNN = "rnn"
 MODEL_KINDS: tuple[str, ...] = (LSTM, GRU, RNN)
 
+#: bars per year a run's Sharpe ratios and CAGR use (metrics.json, run.json)
+PERIODS_PER_YEAR = "periods_per_year"
+
 TARGET_RETURN = "return"
 TARGET_PRICE = "price"
 #: the return the strategy earns: ln(open[t+2]/open[t+1]) with the next-open fill, the next

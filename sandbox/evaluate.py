@@ -29,7 +29,7 @@ from sandbox.config import StrategyConfig
 #: keys of a metrics dictionary not (yet) in sandbox.constants
 KEY_SPLIT = C.SPLIT
 KEY_TARGET = "target"
-KEY_PERIODS_PER_YEAR = "periods_per_year"
+KEY_PERIODS_PER_YEAR = C.PERIODS_PER_YEAR
 KEY_MODEL = C.MODEL
 KEY_BASELINES = "baselines"
 

@@ -39,7 +39,7 @@ KEY_TIMINGS = "timings"
 KEY_HISTORY = "history"
 KEY_FORMAT = "format_version"
 KEY_SPLITS = "splits"
-KEY_PERIODS_PER_YEAR = "periods_per_year"  # bars per year the run's Sharpe ratios used
+KEY_PERIODS_PER_YEAR = C.PERIODS_PER_YEAR  # bars per year the run's Sharpe ratios used
 #: keys of run.json's "splits": the trained run's split boundaries, as ISO dates
 SPLIT_TRAIN_END = "train_end"  # the last training row
 SPLIT_VAL_START = "val_start"  # the first validation row

@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 #: the key a split's metrics carry its bars per year under (metrics.json)
-PERIODS_PER_YEAR = "periods_per_year"
+PERIODS_PER_YEAR = C.PERIODS_PER_YEAR
 _SCHEDULER_TIMEOUT_S = 5.0  # connecting to a Dask scheduler: give up (NetworkError) after this
 
 
@@ -382,18 +382,23 @@ def _result_payload(result: RunResult) -> dict[str, Any]:
 
 
 def _periods_per_year(result: RunResult, *metrics: dict) -> float | None:
-    """Bars per year of the run's Sharpe ratios: as its metrics say, else the config's
-    override, else inferred from the rows' dates as paper trading does."""
+    """Bars per year of the run's Sharpe ratios: as its metrics say, else the value paper
+    trading uses (the override, or measured over the whole price frame)."""
     for m in metrics:
         for where in (m, m.get(C.MODEL) or {}):
             value = where.get(PERIODS_PER_YEAR)
             if isinstance(value, int | float) and math.isfinite(value) and value > 0:
                 return float(value)
+    frame = getattr(result.data, "frame", None)
+    if isinstance(frame, pd.DataFrame) and isinstance(frame.index, pd.DatetimeIndex):
+        from sandbox.evaluate import run_periods_per_year
+
+        return float(run_periods_per_year(frame, result.config.strategy))
     override = result.config.strategy.periods_per_year
     if override is not None:
         return float(override)
     if isinstance(result.predictions, pd.DataFrame) and isinstance(
-            result.predictions.index, pd.DatetimeIndex):
+            result.predictions.index, pd.DatetimeIndex):  # no price frame at hand
         from sandbox.backtest import infer_periods_per_year
 
         return float(infer_periods_per_year(result.predictions.index))

@@ -487,7 +487,7 @@ def sweep_started_log(n_runs: int, grid: dict, seeds: int, jobs: int, data_label
 def sweep_run_log(record: Any) -> str:
     """One run of a sweep finished (or failed): a RunRecord in one line."""
     outcome = f"failed: {record.error}" if record.error else (
-        f"val loss {format_number(record.val_loss)}, val sharpe "
+        f"val rmse {format_number(record.val_metrics.get(C.RMSE))}, val sharpe "
         f"{format_number(record.val_metrics.get(C.SHARPE))}")
     return (f"sweep run {record.done}/{record.total} {record.config_id} {record.label}: "
             f"{outcome} ({record.seconds:.1f} s)")

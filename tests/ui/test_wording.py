@@ -234,9 +234,11 @@ def test_a_sweep_in_words():
         "sweep started: 4 runs, grid hidden=8,16 lr=0.001, 2 seed(s) per configuration, "
         "3 process(es), on GSPC")
     record = SimpleNamespace(done=2, total=4, config_id="c01", label="hidden=8", error=None,
-                             val_loss=0.25, val_metrics={C.SHARPE: 0.5}, seconds=3.04)
+                             val_loss=0.25, val_metrics={C.RMSE: 0.0125, C.SHARPE: 0.5},
+                             seconds=3.04)
+    # the RMSE of the predicted return, not the loss: losses of configurations differ in kind
     assert wording.sweep_run_log(record) == (
-        "sweep run 2/4 c01 hidden=8: val loss 0.25, val sharpe 0.5 (3.0 s)")
+        "sweep run 2/4 c01 hidden=8: val rmse 0.0125, val sharpe 0.5 (3.0 s)")
     record.error = "loss is NaN"
     assert wording.sweep_run_log(record) == (
         "sweep run 2/4 c01 hidden=8: failed: loss is NaN (3.0 s)")
