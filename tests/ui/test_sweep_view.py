@@ -575,3 +575,17 @@ def test_a_run_opened_on_data_that_has_since_changed_is_not_drawn(make_window, q
         release.set()
     assert shown == [] and window.result is None
     assert "the data or the run changed meanwhile" in window.log_view.toPlainText()
+
+
+def test_a_long_summary_scrolls_instead_of_squeezing_the_table(qtbot):
+    view = SweepView()
+    qtbot.addWidget(view)
+    view.resize(1000, 230)  # the tab's height in a 900 px window
+    view.show()
+    qtbot.waitExposed(view)
+    view.result_label.setText("\n".join(f"summary line {i}" for i in range(12)))
+    qtbot.wait(20)
+    row = view.table.verticalHeader().defaultSectionSize()
+    header = view.table.horizontalHeader().height()
+    assert view.table.height() >= header + 4 * row  # four configurations stay in sight
+    assert view.result_box.verticalScrollBar().maximum() > 0  # the summary scrolls
