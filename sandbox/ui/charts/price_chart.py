@@ -210,6 +210,11 @@ class PriceChart(QtWidgets.QWidget):
         self.return_view_button.setDefaultAction(self.return_view_action)
         self.return_view_button.setAccessibleName(RETURN_VIEW_NAME)
         self.return_view_button.setAccessibleDescription(RETURN_VIEW_TIP)
+        # the chart's dark header: make the checked state plain to see (amber, like the model)
+        self.return_view_button.setStyleSheet(
+            "QToolButton { padding: 1px 6px; border: 1px solid #5a6275; border-radius: 3px; }"
+            "QToolButton:checked { background: #ffb300; color: #101420; border-color: #ffb300; }"
+            "QToolButton:disabled { color: #6b7280; }")
         header = QtWidgets.QHBoxLayout()
         header.setContentsMargins(6, 2, 6, 0)
         header.addWidget(self.title_label)
