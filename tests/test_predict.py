@@ -200,3 +200,16 @@ def test_every_train_that_prints_test_figures_counts_a_look(prices, tmp_path, ca
 
     loaded = load_prices(DataSpec(source=f"csv:{src}")).frame
     assert looks.look_count(export.fingerprint(loaded)) == 3
+
+
+def test_train_names_the_best_baseline_on_each_criterion(prices, tmp_path, capsys):
+    src = _csv(tmp_path, prices)
+    assert cli.main(["train", "--csv", str(src), "--window", "10", "--hidden", "4", "--layers",
+                     "1", "--epochs", "1", "--threads", "1", "--out", str(tmp_path / "o")]) == 0
+    line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("test split:"))
+    base = json.loads((tmp_path / "o" / C.METRICS_JSON).read_text())["baselines"]
+    best_rmse = min(("random_walk", "momentum", "drift"), key=lambda n: base[n]["rmse"])
+    best_return = max(("buy_and_hold", "random_walk", "momentum", "drift"),
+                      key=lambda n: base[n]["total_return"])
+    assert f"vs {best_rmse.replace('_', ' ')} {base[best_rmse]['rmse']:.4g}" in line
+    assert f"vs {best_return.replace('_', ' ')} {base[best_return]['total_return']:.4g}" in line
