@@ -32,3 +32,26 @@ def train_and_wait(qtbot, window, *, timeout: int = 60_000) -> str:
         window.act_train.trigger()
     qtbot.waitUntil(window.is_idle, timeout=timeout)
     return ended.args[0]
+
+
+def chart_with_prices(qtbot, frame):
+    """A dark PriceChart of 1000 x 700 px, painted once, showing ``frame``."""
+    from sandbox.ui.charts import PriceChart
+
+    widget = PriceChart(dark=True)
+    qtbot.addWidget(widget)
+    widget.resize(1000, 700)
+    widget.grab()
+    widget.set_prices(frame)
+    return widget
+
+
+def drawn(item) -> tuple[list[float], list[float]]:
+    """The finite points of a curve, as lists (none for an empty curve)."""
+    import numpy as np
+
+    x, y = item.getData()
+    if x is None:
+        return [], []
+    keep = np.isfinite(y)
+    return x[keep].tolist(), y[keep].tolist()

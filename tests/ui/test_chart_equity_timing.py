@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import chart_with_prices, drawn
 
 from sandbox import ensemble
 from sandbox.constants import (
@@ -72,21 +73,9 @@ def rows(frame: pd.DataFrame, equity: list[float], splits: list[str] = SPLITS) -
     }, index=part.index)
 
 
-def drawn(item) -> tuple[list[float], list[float]]:
-    """The finite points of a curve, as lists."""
-    x, y = item.getData()
-    keep = np.isfinite(y)
-    return x[keep].tolist(), y[keep].tolist()
-
-
 @pytest.fixture
 def chart(qtbot) -> PriceChart:
-    widget = PriceChart(dark=True)
-    qtbot.addWidget(widget)
-    widget.resize(1000, 700)
-    widget.grab()
-    widget.set_prices(prices())
-    return widget
+    return chart_with_prices(qtbot, prices())
 
 
 # ------------------------------------------------------------------------- item 8 -----------

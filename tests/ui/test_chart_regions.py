@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import chart_with_prices
 
 from sandbox.constants import TEST, TRAIN, VAL
 from sandbox.ui.charts import PriceChart
@@ -12,17 +13,12 @@ from sandbox.ui.charts import PriceChart
 
 @pytest.fixture
 def chart(qtbot) -> PriceChart:
-    widget = PriceChart(dark=True)
-    qtbot.addWidget(widget)
-    widget.resize(1000, 700)
-    widget.grab()
     n = 300
     close = 100 + np.cumsum(np.random.default_rng(0).normal(size=n))
     frame = pd.DataFrame({"open": close, "high": close + 1, "low": close - 1, "close": close,
                           "volume": np.ones(n)},
                          index=pd.date_range("2020-01-01", periods=n, name="date"))
-    widget.set_prices(frame)
-    return widget
+    return chart_with_prices(qtbot, frame)
 
 
 def labels(counts: dict[str, int], index: pd.DatetimeIndex) -> pd.Series:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import chart_with_prices, drawn
 from pyqtgraph.Qt import QtCore, QtWidgets
 
 from sandbox.constants import (
@@ -52,22 +53,9 @@ def predictions(frame: pd.DataFrame) -> pd.DataFrame:
     }, index=part.index)
 
 
-def drawn(item) -> tuple[list[float], list[float]]:
-    x, y = item.getData()
-    if x is None:
-        return [], []
-    keep = np.isfinite(y)
-    return x[keep].tolist(), y[keep].tolist()
-
-
 @pytest.fixture
 def chart(qtbot) -> PriceChart:
-    widget = PriceChart(dark=True)
-    qtbot.addWidget(widget)
-    widget.resize(1000, 700)
-    widget.grab()
-    widget.set_prices(prices(CLOSES))
-    return widget
+    return chart_with_prices(qtbot, prices(CLOSES))
 
 
 def legend(chart: PriceChart) -> list[str]:
