@@ -65,6 +65,9 @@ class DataSpec(_JsonMixin):
     interval: str = "1d"  # bar size; yfinance intervals
     auto_adjust: bool = True  # yfinance: prices adjusted for splits and dividends
     use_adj_close: bool = False  # CSV: take "Adj Close" as close (and scale O/H/L with it)
+    #: CSV dates: None = the order is decided from the whole column; "dayfirst" / "monthfirst"
+    #: for slashed or dotted dates; or a strftime format such as "%d.%m.%Y"
+    date_format: str | None = None
 
     def __post_init__(self) -> None:
         kind, sep, value = self.source.partition(":")
@@ -75,6 +78,12 @@ class DataSpec(_JsonMixin):
         _check(
             self.interval in C.INTERVALS,
             f"interval {self.interval!r}: expected one of {', '.join(C.INTERVALS)}",
+        )
+        _check(
+            self.date_format is None or self.date_format in C.DATE_ORDERS
+            or (isinstance(self.date_format, str) and "%" in self.date_format),
+            f"date format {self.date_format!r}: expected {', '.join(C.DATE_ORDERS)} or a "
+            "strftime format such as %d.%m.%Y",
         )
 
     @property
@@ -103,6 +112,8 @@ class SplitSpec(_JsonMixin):
     test_start: str | None = None  # first test date; None = by fraction
     train_frac: float = 0.70  # share of rows for training when dates are not given
     val_frac: float = 0.15  # share for validation; the rest (0.15) is test
+    #: fewest usable returns the validation and test splits need (fewer: refused)
+    min_returns: int = 20
 
     def __post_init__(self) -> None:
         _check(
@@ -112,6 +123,8 @@ class SplitSpec(_JsonMixin):
             f"split fractions train={self.train_frac}, val={self.val_frac}: each must be > 0 "
             "and together < 1 so the test split is not empty",
         )
+        _check(_is_int(self.min_returns) and self.min_returns >= 1,
+               f"minimum returns per split {self.min_returns!r}: must be a whole number >= 1")
         if self.val_start is not None and self.test_start is not None:
             _check(
                 str(self.val_start) < str(self.test_start),

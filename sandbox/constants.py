@@ -78,6 +78,11 @@ MODEL_KINDS: tuple[str, ...] = (LSTM, GRU, RNN)
 #: bars per year a run's Sharpe ratios and CAGR use (metrics.json, run.json)
 PERIODS_PER_YEAR = "periods_per_year"
 
+#: DataSpec.date_format shortcuts for slashed/dotted dates (or give a strftime format)
+DATE_DAYFIRST = "dayfirst"
+DATE_MONTHFIRST = "monthfirst"
+DATE_ORDERS: tuple[str, ...] = (DATE_DAYFIRST, DATE_MONTHFIRST)
+
 TARGET_RETURN = "return"
 TARGET_PRICE = "price"
 #: the return the strategy earns: ln(open[t+2]/open[t+1]) with the next-open fill, the next
