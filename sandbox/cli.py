@@ -347,6 +347,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     written = [export.write_predictions(result, out / C.PREDICTIONS_CSV),
                export.write_metrics(result, out / C.METRICS_JSON)]
+    note = pipeline.foreign_data(result)
+    if note:
+        print(f"note: {note}; every figure is about data the model was not trained on")
     counts = result.predictions[C.SPLIT].value_counts()
     test_start = (result.trained_split or {}).get(export.SPLIT_TEST_START)
     print(f"rows by the model's own split dates: {int(counts.get(C.TRAIN, 0))} train, "

@@ -90,6 +90,7 @@ class EnsembleResult:
     #: test figures would let the test split choose between configurations)
     test_hidden: bool = False
     trained_split: dict | None = None  # an ensemble is trained here: always None
+    trained_data: dict | None = None
 
     @property
     def n_seeds(self) -> int:

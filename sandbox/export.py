@@ -264,6 +264,8 @@ class Bundle:
     model: Any  # torch module in eval mode
     #: the trained run's split dates (:data:`SPLIT_KEYS`); None in bundles that predate them
     splits: dict[str, str | None] | None = None
+    #: run.json's "data": what the model was trained on (label, source, interval, sha256, ...)
+    data: dict[str, Any] | None = None
 
     def predict(self, prices: pd.DataFrame) -> pd.DataFrame:
         """Predicted log returns for every row of ``prices`` with a full window.
@@ -360,8 +362,13 @@ def load_bundle(path: PathLike) -> Bundle:
         raise ExportError(f"{weights_path}: weights do not match the saved model "
                           f"({_one_line(exc)})") from None
     model.eval()
+    data = info.get(KEY_DATA)
+    if isinstance(data, dict):
+        data = {**data, "interval": config.data.interval,
+                KEY_PERIODS_PER_YEAR: info.get(KEY_PERIODS_PER_YEAR)}
     return Bundle(config=config, feature_state=state, model=model,
-                  splits={key: splits.get(key) for key in SPLIT_KEYS} if splits else None)
+                  splits={key: splits.get(key) for key in SPLIT_KEYS} if splits else None,
+                  data=data if isinstance(data, dict) else None)
 
 
 def _expected_shapes(config: RunConfig, n_features: int) -> dict[str, tuple[int, ...]]:

@@ -65,6 +65,9 @@ class RunResult:
     #: ``{"train_end", "val_start", "test_start", "last_bar"}`` as ISO strings (None
     #: when the bundle predates them); None for a run trained here
     trained_split: dict[str, str | None] | None = None
+    #: a saved model applied to data: run.json's "data" of the run that trained it (label,
+    #: source, interval, rows, first, last, sha256), to tell whether the data is its own
+    trained_data: dict[str, Any] | None = None
 
     # --- sandbox.results.ShownRun --------------------------------------------------------------
     @property
@@ -240,9 +243,40 @@ def predict(folder: str | os.PathLike[str] | Bundle, prices: LoadedPrices, spec:
         config=bundle.config.replace(data=spec, strategy=strategy), data=prices,
         predictions=model_frame, baselines=baselines, metrics={}, metrics_by_split={},
         history=TrainHistory(), model=bundle.model, feature_state=bundle.feature_state,
-        timings={}, trained_split=bundle.splits or {},
+        timings={}, trained_split=bundle.splits or {}, trained_data=bundle.data,
     )
     return _trade(result, strategy, recompute_forecast=True)
+
+
+def foreign_data(result: RunResult) -> str | None:
+    """For a saved model applied to data that is not its own (another symbol or file, or
+    another bar size), a short sentence that says so; None otherwise (or for a run trained
+    here). The bar size is compared by bars per year, measured on each data set."""
+    trained = result.trained_data
+    if not trained:
+        return None
+    here = result.data.label
+    there = str(trained.get("label") or "?")
+    other_symbol = there.upper() != str(here).upper()
+    p_then = trained.get(C.PERIODS_PER_YEAR)
+    p_now = result.metrics.get(C.PERIODS_PER_YEAR)
+    other_bars = (isinstance(p_then, int | float) and isinstance(p_now, int | float)
+                  and p_then > 0 and p_now > 0 and not 0.8 <= p_now / p_then <= 1.25)
+    if not (other_symbol or other_bars):
+        return None
+    then = f"{there} ({_bar_words(p_then)})" if other_bars else there
+    now = f"{here} ({_bar_words(p_now)})" if other_bars else str(here)
+    return f"a model trained on {then}, applied to {now}"
+
+
+def _bar_words(periods: Any) -> str:
+    if not isinstance(periods, int | float) or periods <= 0:
+        return "unknown bars"
+    for limit, words in ((2, "yearly bars"), (6, "quarterly bars"), (24, "monthly bars"),
+                         (100, "weekly bars"), (500, "daily bars")):
+        if periods < limit:
+            return words
+    return f"intraday bars, {periods:,.0f} a year"
 
 
 def trained_labels(rows: pd.DatetimeIndex, splits: dict[str, str | None] | None) -> np.ndarray:

@@ -38,6 +38,8 @@ class ShownRun(Protocol):
     test_hidden: bool
     #: a saved model applied to data: the split dates it was trained with (see RunResult)
     trained_split: dict | None
+    #: a saved model applied to data: what it was trained on (run.json "data"), else None
+    trained_data: dict | None
 
     @property
     def seeds(self) -> list[int]:

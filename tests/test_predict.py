@@ -213,3 +213,20 @@ def test_train_names_the_best_baseline_on_each_criterion(prices, tmp_path, capsy
                       key=lambda n: base[n]["total_return"])
     assert f"vs {best_rmse.replace('_', ' ')} {base[best_rmse]['rmse']:.4g}" in line
     assert f"vs {best_return.replace('_', ' ')} {base[best_return]['total_return']:.4g}" in line
+
+
+def test_a_model_applied_to_another_symbol_or_bar_size_says_so(bundle_dir, prices):
+    own = LoadedPrices(frame=prices.loc[:"2000-12-01"], label="prices", source="frame",
+                       warnings=[])  # the label the fixture trained under, fewer bars
+    assert pipeline.foreign_data(pipeline.predict(bundle_dir, own, RunConfig().data)) is None
+    other = LoadedPrices(frame=prices, label="AAPL", source="csv:aapl.csv", warnings=[])
+    result = pipeline.predict(bundle_dir, other, RunConfig().data)
+    assert result.trained_data["label"] == "prices"
+    assert pipeline.foreign_data(result) == "a model trained on prices, applied to AAPL"
+    weekly = prices.resample("W-FRI").agg({"open": "first", "high": "max", "low": "min",
+                                            "close": "last", "volume": "sum"}).dropna()
+    result = pipeline.predict(bundle_dir, LoadedPrices(frame=weekly, label="prices",
+                                                       source="frame", warnings=[]),
+                              RunConfig().data)
+    assert pipeline.foreign_data(result) == (
+        "a model trained on prices (daily bars), applied to prices (weekly bars)")
