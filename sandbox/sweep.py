@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from sandbox import constants as C
+from sandbox import runs as _runs
 from sandbox import stats
 from sandbox.config import ModelConfig, RunConfig, StrategyConfig, TrainConfig
 from sandbox.errors import Cancelled, ConfigError
@@ -51,7 +52,6 @@ from sandbox.runs import (
     Task,
     check_jobs,
     check_seeds,
-    format_params,
     run_all,
     seed_tasks,
 )
@@ -61,7 +61,11 @@ SUMMARY_JSON = "summary.json"
 TEST_FOR_REFERENCE = "test_all_configs_for_reference_only"
 
 #: CLI spellings and short names accepted in a grid, mapped to config field names
-_ALIASES = {"model": "kind", "lr": "lr", "learning_rate": "lr"}
+_ALIASES = {"model": "kind", "network": "kind", "lr": "lr", "learning_rate": "lr"}
+#: a field's name in a label where the app's words differ from the config's: the Sweep
+#: form and the side panel say "Network", so a label says ``network=gru``, not ``kind=gru``
+#: (``params`` and the ``sweep.csv`` columns keep the config's field names)
+LABEL_NAMES = {"kind": "network"}
 #: fields that a grid may not vary: seeds come from ``seeds=``, threads are fixed at 1, and
 #: the strategy's costs, fill and bars per year only re-trade (or re-scale) the same models,
 #: so a grid over them would "select" zero cost or the kinder fill, not a better model
@@ -220,9 +224,17 @@ def expand_grid(base: RunConfig, grid: dict[str, list], *, seeds: int = 1) -> li
             train=base.train.replace(**changes["train"]),
             strategy=base.strategy.replace(**changes["strategy"]),
         )
-        tasks += seed_tasks(config, seeds, first_index=len(tasks),
-                            config_id=f"c{ci + 1:0{width}d}", params=params)
+        tasks += [dataclasses.replace(t, label=format_params(params, t.seed))
+                  for t in seed_tasks(config, seeds, first_index=len(tasks),
+                                      config_id=f"c{ci + 1:0{width}d}", params=params)]
     return tasks
+
+
+def format_params(params: dict[str, Any], seed: int | None = None) -> str:
+    """A configuration's or a run's label in the app's words, as the Sweep tab, the log,
+    ``sweep.csv`` and ``summary.json`` show it: ``"network=gru hidden=16 lr=0.001 seed=3"``
+    (``"base"`` for no params); see :data:`LABEL_NAMES`."""
+    return _runs.format_params({LABEL_NAMES.get(k, k): v for k, v in params.items()}, seed)
 
 
 # --- running ---------------------------------------------------------------------------------

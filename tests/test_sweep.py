@@ -131,7 +131,37 @@ def test_expansion_count_seeds_and_threads():
     last = tasks[-1].config
     assert (last.model.kind, last.model.hidden, last.model.window) == (C.GRU, 64, 60)
     assert sweep.format_params(tasks[-1].params, tasks[-1].seed) == (
-        "kind=gru hidden=64 window=60 lr=0.001 seed=9")
+        "network=gru hidden=64 window=60 lr=0.001 seed=9")
+
+
+def test_labels_use_the_forms_names_and_ids_and_keys_stay(tmp_path):
+    """A label says ``network=gru`` as the Sweep form and the side panel do; the config ids,
+    ``params`` and the sweep.csv columns keep the config's field name (``kind``)."""
+    import json
+
+    grid = sweep.parse_grid("network=lstm,gru hidden=4")
+    assert grid == sweep.parse_grid("model=lstm,gru hidden=4") == {
+        "kind": ["lstm", "gru"], "hidden": [4]}
+    tasks = sweep.expand_grid(RunConfig(), grid, seeds=2)
+    assert [t.label for t in tasks] == [
+        "network=lstm hidden=4 seed=0", "network=lstm hidden=4 seed=1",
+        "network=gru hidden=4 seed=0", "network=gru hidden=4 seed=1"]
+    assert [t.config_id for t in tasks] == ["c01", "c01", "c02", "c02"]
+    result = sweep.run_sweep(RunConfig(train=TrainConfig(epochs=1)), grid, seeds=1, jobs=1,
+                             prices="p", _runner=fake_run)
+    assert [r.label for r in result.records] == ["network=lstm hidden=4 seed=0",
+                                                 "network=gru hidden=4 seed=0"]
+    paths = sweep.write_sweep(result, tmp_path)
+    back = pd.read_csv(paths["runs"])
+    assert list(back["label"]) == ["network=lstm hidden=4 seed=0", "network=gru hidden=4 seed=0"]
+    assert list(back["kind"]) == ["lstm", "gru"] and "network" not in back.columns
+    summary = json.loads(paths["summary"].read_text())
+    assert [(c["config_id"], c["label"], c["params"]) for c in summary["configs"]] == [
+        ("c01", "network=lstm hidden=4", {"kind": "lstm", "hidden": 4}),
+        ("c02", "network=gru hidden=4", {"kind": "gru", "hidden": 4})]
+    assert summary["selected"]["label"].startswith("network=")
+    assert [c["label"] for c in summary[sweep.TEST_FOR_REFERENCE]] == [
+        "network=lstm hidden=4", "network=gru hidden=4"]
 
 
 # --- selection -------------------------------------------------------------------------------

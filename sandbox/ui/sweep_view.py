@@ -25,7 +25,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from sandbox import constants as C
 from sandbox.errors import ConfigError
 from sandbox.stats import mean_std
-from sandbox.sweep import PSR_SENTENCE, dsr_sentence, format_mean_std
+from sandbox.sweep import PSR_SENTENCE, dsr_sentence, format_mean_std, format_params
 from sandbox.ui.controller import CANCELLED
 from sandbox.ui.wording import finite_number
 
@@ -454,7 +454,7 @@ class SweepView(QtWidgets.QWidget):
         """A row as its runs come in: validation figures on each run's own rows."""
         ok = [x for x in row.records if x.error is None]
         failed = [x for x in row.records if x.error is not None]
-        label = " ".join(f"{k}={v}" for k, v in row.params.items()) or "side panel settings"
+        label = format_params(row.params) if row.params else "side panel settings"
         cells: list[tuple[str, Any]] = [
             ("", 1),
             (f"{row.config_id}  {label}", row.config_id),

@@ -328,15 +328,18 @@ def test_window_runs_a_sweep_and_opens_the_selected_configuration(make_window, q
     assert dialogs_shown == []
     assert view.model.rowCount() == 2
     assert sorted(view.row_ids()) == ["c01", "c02"]
-    assert cell(view, "c01", CONFIG).text() == "c01  kind=lstm"
-    assert cell(view, "c02", CONFIG).text() == "c02  kind=gru"
+    # the form's and the side panel's word, not the config's field name (kind)
+    assert cell(view, "c01", CONFIG).text() == "c01  network=lstm"
+    assert cell(view, "c02", CONFIG).text() == "c02  network=gru"
     assert cell(view, "c01", SEEDS).text() == "1/1"
     log = window.log_view.toPlainText()
     assert "sweep started: 2 runs" in log and "sweep run 2/2" in log
+    assert "grid network=lstm,gru" in log and "kind=" not in log
     assert "sweep: Selected on validation" in log and "sweep: DSR (validation)" in log
     assert window.act_train.isEnabled() and not window.act_stop.isEnabled()
     selected = view.selected_id()
     assert selected in ("c01", "c02")
+    assert f"Selected on validation: {selected} network=" in view.result_label.text()
     assert cell(view, selected, MARK).text() == SELECTED_MARK
     assert "DSR (validation)" in view.result_label.text()
     assert "PSR (test)" in view.result_label.text()
