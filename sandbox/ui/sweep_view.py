@@ -124,33 +124,66 @@ class SweepView(QtWidgets.QWidget):
         self._grid_error: str | None = None  # what is wrong with the form, if anything
 
         # -- form ---------------------------------------------------------------------------
-        form = QtWidgets.QFormLayout()
-        form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.setContentsMargins(0, 0, 0, 0)
+        # The grid fields in two columns (a field's message spans the row under it), then
+        # Seeds, Processes, the plan and Run/Stop pinned below them: in a short tab (the
+        # window's lower pane) the fields scroll, the Run button stays in sight.
+        fields = QtWidgets.QGridLayout()
+        fields.setContentsMargins(0, 0, 0, 0)
+        fields.setVerticalSpacing(4)
+        fields.setColumnStretch(1, 1)
+        fields.setColumnStretch(3, 1)
         self.edits: dict[str, QtWidgets.QLineEdit] = {}
         #: under each field, why the grid refuses it (hidden while the field is fine)
         self.field_errors: dict[str, QtWidgets.QLabel] = {}
-        fields = [(name, label, f"Comma-separated values to try, {tip}; blank: the side "
-                                "panel's value") for name, label, tip in GRID_FIELDS]
-        fields.append((MORE, MORE_LABEL, MORE_TIP))
-        for name, label, tip in fields:
+        specs = [(name, label, f"Comma-separated values to try, {tip}; blank: the side "
+                               "panel's value") for name, label, tip in GRID_FIELDS]
+        specs.append((MORE, MORE_LABEL, MORE_TIP))
+        errors_under: QtWidgets.QVBoxLayout | None = None
+        for i, (name, label, tip) in enumerate(specs):
             edit = QtWidgets.QLineEdit()
             edit.setPlaceholderText("e.g. loss=mse,huber" if name == MORE
-                                    else "side panel's value")
+                                    else "side panel")  # blank: the side panel's value
             edit.setToolTip(tip)
+            edit.setMinimumWidth(70)
             edit.textChanged.connect(self._validate)
             self.edits[name] = edit
-            form.addRow(label, edit)
+            caption = QtWidgets.QLabel(label)
+            caption.setBuddy(edit)
+            caption.setToolTip(tip)
+            row, column = 2 * (i // 2), 2 * (i % 2)
+            fields.addWidget(caption, row, column)
+            if name == MORE:  # the free field takes the whole row
+                fields.addWidget(edit, row, 1, 1, 3)
+            else:
+                fields.addWidget(edit, row, column + 1)
+            if column == 0:  # the messages of this row's fields, under both
+                errors_under = QtWidgets.QVBoxLayout()
+                errors_under.setSpacing(0)
+                fields.addLayout(errors_under, row + 1, 0, 1, 4)
             error = QtWidgets.QLabel()
             error.setWordWrap(True)
             error.setTextFormat(QtCore.Qt.TextFormat.PlainText)
             error.setStyleSheet("color: #c62828;")
             error.setVisible(False)
             self.field_errors[name] = error
-            form.addRow(error)
+            assert errors_under is not None
+            errors_under.addWidget(error)
+        fields_box = QtWidgets.QWidget()
+        fields_box.setLayout(fields)
+        # scrolls rather than making the tab (and so the window's lower pane) tall
+        self.fields_scroll = QtWidgets.QScrollArea()
+        self.fields_scroll.setWidget(fields_box)
+        self.fields_scroll.setWidgetResizable(True)
+        self.fields_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.fields_scroll.setHorizontalScrollBarPolicy(
+            QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # no taller than the fields: Seeds and Run follow right under them
+        self.fields_scroll.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred,
+                                         QtWidgets.QSizePolicy.Policy.Maximum)
+
         self.seeds_spin = QtWidgets.QSpinBox()
         self.seeds_spin.setRange(1, C.MAX_ENSEMBLE_SEEDS)
-        self.seeds_spin.setValue(3)
+        self.seeds_spin.setValue(1)
         self.seeds_spin.setToolTip("Seeds per configuration (seed, seed + 1, ...): results are "
                                    "averaged over them and selection uses the mean")
         self.seeds_spin.valueChanged.connect(self._validate)
@@ -158,11 +191,19 @@ class SweepView(QtWidgets.QWidget):
         self.jobs_spin.setRange(1, 256)
         self.jobs_spin.setToolTip("Worker processes training in parallel (one torch thread "
                                   "each); one per core is the fastest")
-        form.addRow("Seeds", self.seeds_spin)
-        form.addRow("Processes", self.jobs_spin)
+        counts = QtWidgets.QHBoxLayout()
+        for text, spin in (("Seeds", self.seeds_spin), ("Processes", self.jobs_spin)):
+            caption = QtWidgets.QLabel(text)
+            caption.setBuddy(spin)
+            caption.setToolTip(spin.toolTip())
+            counts.addWidget(caption)
+            counts.addWidget(spin)
+            counts.addSpacing(8)
+        counts.addStretch(1)
         self.plan_label = QtWidgets.QLabel()
         self.plan_label.setWordWrap(True)
         self.plan_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.plan_label.setToolTip("Each run trains with one torch thread")
         self.run_button = QtWidgets.QPushButton("Run sweep")
         self.run_button.setToolTip("Train every configuration x seed in parallel processes")
         self.stop_button = QtWidgets.QPushButton("Stop")
@@ -172,20 +213,17 @@ class SweepView(QtWidgets.QWidget):
         buttons = QtWidgets.QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.stop_button)
-        left = QtWidgets.QVBoxLayout()
-        left.addLayout(form)
+        left_box = QtWidgets.QWidget()
+        left = QtWidgets.QVBoxLayout(left_box)
+        left.setContentsMargins(0, 0, 0, 0)
+        left.setSpacing(4)
+        left.addWidget(self.fields_scroll)
+        left.addLayout(counts)
         left.addWidget(self.plan_label)
         left.addLayout(buttons)
         left.addStretch(1)
-        form_box = QtWidgets.QWidget()
-        form_box.setLayout(left)
-        # scrolls rather than making the tab (and so the window's lower pane) tall
-        left_box = QtWidgets.QScrollArea()
-        left_box.setWidget(form_box)
-        left_box.setWidgetResizable(True)
-        left_box.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        left_box.setMinimumWidth(200)  # a small window scrolls the form instead
-        left_box.setMaximumWidth(360)
+        left_box.setMinimumWidth(260)
+        left_box.setMaximumWidth(340)  # the table's Configuration column needs the room
 
         # -- table --------------------------------------------------------------------------
         self.model = QtGui.QStandardItemModel(0, len(self.HEADERS), self)
@@ -461,6 +499,7 @@ class SweepView(QtWidgets.QWidget):
             (f"{len(row.records)}/{row.seeds}", len(row.records)),
         ]
         self._set_cells(r, 0, cells)
+        self.model.item(r, 1).setToolTip(cells[1][0])  # in full, when the column is narrow
         self._fill_figures(r, *(mean_std([x.val_metrics.get(k) for x in ok])
                                 for k in (C.RMSE, C.SHARPE, C.TOTAL_RETURN)))
         self._set_cells(r, 6, [(str(len(failed)) if failed else "", len(failed))])

@@ -413,6 +413,44 @@ def test_stop_during_a_sweep_drops_its_runs(make_window, qtbot, monkeypatch, dia
     assert window.result is None
 
 
+def test_run_seeds_and_processes_are_in_sight_at_the_default_size(make_window, qtbot):
+    """At 1400x900 with the default splitter, nothing to scroll to reach Run: Seeds,
+    Processes, the plan and Run/Stop sit in the tab's visible area; the fields too."""
+    window = make_window(TINY, show=True)
+    qtbot.waitExposed(window)
+    assert (window.width(), window.height()) == (1400, 900)
+    view = window.sweep_view
+    window.tabs.setCurrentWidget(view)
+    qtbot.waitUntil(view.isVisible)
+    qtbot.wait(20)  # the layouts settle
+    for widget in (view.run_button, view.stop_button, view.seeds_spin, view.jobs_spin,
+                   view.plan_label, *view.edits.values()):
+        assert widget.isVisible()
+        # the whole widget is drawn: no scroll area or the tab's edge cuts it
+        assert widget.visibleRegion().boundingRect() == widget.rect(), widget
+        corner = widget.mapTo(view, QtCore.QPoint(0, 0))
+        assert view.rect().contains(QtCore.QRect(corner, widget.size())), widget
+    assert view.fields_scroll.verticalScrollBar().maximum() == 0
+
+
+def test_seeds_default_to_one(view, make_window):
+    assert view.seeds_spin.value() == 1
+    assert view.plan_label.text().startswith("1 configuration(s) x 1 seed(s) = 1 runs")
+    window = make_window(TINY, start=False)  # fresh settings: nothing remembered
+    assert window.sweep_view.seeds_spin.value() == 1
+
+
+def test_a_long_configuration_label_is_in_full_on_hover(view):
+    params = {"kind": "lstm", "window": 20, "hidden": 64, "layers": 2, "dropout": 0.2,
+              "lr": 0.0003, "epochs": 30, "threshold_bps": 10.0}
+    view.start(1)
+    view.add_record(record("c01", 0, rmse=0.5, params=params, total=1))
+    text = ("c01  network=lstm window=20 hidden=64 layers=2 dropout=0.2 lr=0.0003 epochs=30 "
+            "threshold_bps=10.0")
+    assert cell(view, "c01", CONFIG).text() == text
+    assert cell(view, "c01", CONFIG).toolTip() == text
+
+
 def test_a_bad_side_panel_blocks_the_sweep(make_window, dialogs_shown):
     window = make_window(TINY)
     view = window.sweep_view
