@@ -7,6 +7,8 @@ one plain sentence that says what and where. Anything else is a bug.
 
 from __future__ import annotations
 
+from sandbox import constants as C
+
 
 class SandboxError(Exception):
     """Base class: a problem the user can understand and act on."""
@@ -17,6 +19,59 @@ class SandboxError(Exception):
 
 class DataError(SandboxError):
     """The data is missing, malformed or too short (names the file/ticker, row and problem)."""
+
+
+#: each split in words
+SPLIT_WORDS = {C.TRAIN: "training", C.VAL: "validation", C.TEST: "test"}
+
+
+class SplitTooSmall(DataError):
+    """A split has too few rows to learn from or to measure anything on.
+
+    Validation and test count *usable returns*: rows of the split whose actual return and
+    trading return only use prices inside the split (with the next-open fill the last two
+    rows of a split have none). Training counts the rows it can fit on. The fields are
+    attributes so each front end words its own fix: ``str()`` names the command line's
+    flags; the app's wording (:func:`sandbox.ui.wording.failure_text`) names its controls.
+
+    Parameters
+    ----------
+    name : str
+        The data's label (file or ticker).
+    split : {"train", "val", "test"}
+        The split that is too small.
+    count : int
+        Its usable returns (validation, test) or rows to fit on (training).
+    minimum : int
+        The fewest it needs (``SplitSpec.min_returns`` for validation and test).
+    window : int
+        Bars per input window.
+    n_bars : int
+        Bars in the data.
+    rows : int
+        The split's rows (each a bar with a full window).
+    """
+
+    def __init__(self, name: str, split: str, count: int, minimum: int, window: int,
+                 n_bars: int, rows: int) -> None:
+        self.name, self.split, self.count, self.minimum = name, split, count, minimum
+        self.window, self.n_bars, self.rows = window, n_bars, rows
+        super().__init__(f"{self.problem}: move --val-start/--test-start, use a shorter "
+                         "--window or more data")
+
+    @property
+    def problem(self) -> str:
+        """What is too small, without the fix: "GSPC: with a 145-bar window on 156 bars the
+        test split has 0 usable returns (2 rows; need 20)"."""
+        unit = "rows to fit on" if self.split == C.TRAIN else "usable returns"
+        return (f"{self.name}: with a {self.window}-bar window on {self.n_bars:,} bars the "
+                f"{SPLIT_WORDS.get(self.split, self.split)} split has {self.count:,} {unit} "
+                f"({self.rows:,} rows; need {self.minimum:,})")
+
+    def __reduce__(self) -> tuple:
+        # rebuilt from its fields when pickled (the app's torch process sends it back)
+        return (type(self), (self.name, self.split, self.count, self.minimum, self.window,
+                             self.n_bars, self.rows), self.__dict__)
 
 
 class NetworkError(SandboxError):

@@ -37,6 +37,11 @@ Conventions (see ARCHITECTURE "Modelling and honesty"):
   is predicted and evaluated but never learned from.
 - The scaler is fitted on the feature rows of the training split alone: every bar from the
   first bar with features up to the last training row (the bars training windows can see).
+- Validation and test must each hold at least ``SplitSpec.min_returns`` *usable returns*:
+  rows whose actual return and trading return use only prices of their own split (see
+  :func:`usable_returns`). Fewer would make every figure of the split noise (a 2-row test
+  split scores 0.00 everywhere), so :func:`prepare` refuses them with
+  :class:`~sandbox.errors.SplitTooSmall`.
 """
 
 from __future__ import annotations
@@ -49,12 +54,13 @@ import pandas as pd
 
 from sandbox import constants as C
 from sandbox.config import SplitSpec
-from sandbox.errors import ConfigError, DataError
+from sandbox.errors import ConfigError, DataError, SplitTooSmall
 
 RETURN_FEATURES: tuple[str, ...] = ("ret_close", "gap_open", "ret_high", "ret_low", "dlog_volume")
 PRICE_FEATURES: tuple[str, ...] = ("open", "high", "low", "close", "log_volume")
 
 #: fewest rows each split needs to be usable: train/validation rows to fit on, test rows
+#: (validation and test also need ``SplitSpec.min_returns`` usable returns)
 MIN_FIT_ROWS = {C.TRAIN: 2, C.VAL: 1, C.TEST: 1}
 
 
@@ -143,6 +149,46 @@ def realised_return(prices: pd.DataFrame, target: str, fill: str | None = None) 
 def target_horizon(target: str, fill: str | None = None) -> int:
     """Bars after row ``t`` whose prices its target uses (2 for next-open traded returns)."""
     return 2 if target == C.TARGET_TRADED and (fill or C.FILL_NEXT_OPEN) == C.FILL_NEXT_OPEN else 1
+
+
+def trade_horizon(fill: str) -> int:
+    """Bars after row ``t`` whose prices its trading return uses: 2 with the next-open fill
+    (``open[t+1]``, ``open[t+2]``), 1 with the close fill (``close[t+1]``)."""
+    if fill not in C.FILLS:
+        raise ConfigError(f"fill {fill!r}: expected one of {', '.join(C.FILLS)}")
+    return 2 if fill == C.FILL_NEXT_OPEN else 1
+
+
+def usable_returns(labels: np.ndarray, *, fill: str = C.FILL_NEXT_OPEN,
+                   target: str = C.TARGET_RETURN) -> dict[str, int]:
+    """Usable returns of each split: rows whose actual return and trading return can both be
+    computed from prices of the row's own split.
+
+    A row's returns use the bars up to ``t + h`` (``h`` the longer of :func:`trade_horizon`
+    and :func:`target_horizon`), so the last ``h`` rows of every split have none there:
+    with the next-open fill a split of ``n`` rows has ``n - 2`` usable returns, with the
+    close fill ``n - 1`` (the last rows of the data have no later bar at all).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Split name of each prediction row, chronological (:func:`split_labels`).
+    fill : {"next_open", "close"}
+        The strategy's fill.
+    target : str
+        The model's target kind.
+
+    Returns
+    -------
+    dict
+        ``{"train": n, "val": n, "test": n}``.
+    """
+    labels = np.asarray(labels, dtype=object)
+    h = max(trade_horizon(fill), target_horizon(target, fill))
+    same = np.zeros(len(labels), dtype=bool)
+    if len(labels) > h:
+        same[:-h] = labels[h:] == labels[:-h]
+    return {s: int(np.sum((labels == s) & same)) for s in C.SPLITS}
 
 
 def _check_target(target: str) -> None:
@@ -284,7 +330,8 @@ def prepare(
         ``"return"``: next log return (default); ``"traded_return"``: the return the fill
         earns (see :func:`traded_log_return`); ``"price"``: next close level (teaching).
     split : SplitSpec, optional
-        Chronological split (default 70/15/15 of the rows with a prediction).
+        Chronological split (default 70/15/15 of the rows with a prediction) and the fewest
+        usable returns validation and test need (``min_returns``).
     name : str
         Label of the data used in error messages.
     fill : {"next_open", "close"}
@@ -298,6 +345,9 @@ def prepare(
     ------
     DataError
         Too few bars for the window and three non-empty splits.
+    SplitTooSmall
+        Training has fewer than 2 rows to fit on, or validation or test fewer than
+        ``split.min_returns`` usable returns (:func:`usable_returns`).
     """
     split = split or SplitSpec()
     if not isinstance(window, int) or window < 2:
@@ -330,14 +380,13 @@ def prepare(
     same_next = np.zeros(n_rows, dtype=bool)
     same_next[:-horizon] = labels[horizon:] == labels[:-horizon]
     fit_rows = {s: np.flatnonzero((labels == s) & same_next) for s in (C.TRAIN, C.VAL)}
-    for s in (C.TRAIN, C.VAL, C.TEST):
-        have = len(fit_rows[s]) if s in fit_rows else int(np.sum(labels == s))
-        if have < MIN_FIT_ROWS[s]:
-            raise DataError(
-                f"{name}: the {_SPLIT_WORD[s]} split has {have} usable rows with a full "
-                f"{window}-bar window (need {MIN_FIT_ROWS[s]}); move --val-start/--test-start, "
-                "use a shorter --window or more data"
-            )
+    usable = usable_returns(labels, fill=fill, target=target)
+    for s in C.SPLITS:
+        # training needs rows to fit on; validation and test enough returns to measure
+        have, least = ((len(fit_rows[C.TRAIN]), MIN_FIT_ROWS[C.TRAIN]) if s == C.TRAIN
+                       else (usable[s], max(MIN_FIT_ROWS[s], split.min_returns)))
+        if have < least:
+            raise SplitTooSmall(name, s, have, least, window, n_bars, int(np.sum(labels == s)))
 
     last_train = int(np.flatnonzero(labels == C.TRAIN)[-1])
     train_feature_rows = feats[: last_train + seq_len]  # bars first .. the last training row
@@ -364,9 +413,6 @@ def prepare(
         rows=rows, split=labels, close=close, actual_return=actual, momentum=momentum,
         x=x, y=y, fit_rows=fit_rows, scaler=scaler, target_scaler=target_scaler, state=state,
     )
-
-
-_SPLIT_WORD = {C.TRAIN: "training", C.VAL: "validation", C.TEST: "test"}
 
 
 def transform(prices: pd.DataFrame, state: dict[str, Any]) -> tuple[pd.DatetimeIndex, np.ndarray]:

@@ -10,6 +10,9 @@ from sandbox import features
 from sandbox.config import SplitSpec
 from sandbox.errors import DataError
 
+#: splits of a short synthetic frame: these tests are about features, not sample sizes
+TINY = SplitSpec(min_returns=1)
+
 
 def make_prices(n: int = 300, *, seed: int = 0, phi: float = 0.0, zero_volume: bool = False
                 ) -> pd.DataFrame:
@@ -47,7 +50,7 @@ def test_zero_volume_gives_finite_features():
 
 def test_target_is_next_log_return_and_last_bar_has_none():
     p = make_prices(50)
-    fs = features.prepare(p, window=10)
+    fs = features.prepare(p, window=10, split=TINY)
     c = p[C.CLOSE].to_numpy()
     assert fs.rows[0] == p.index[9]  # first row with a full 10-bar window
     assert fs.rows[-1] == p.index[-1]
@@ -58,7 +61,7 @@ def test_target_is_next_log_return_and_last_bar_has_none():
 
 def test_windows_are_a_view_with_the_right_rows():
     p = make_prices(60)
-    fs = features.prepare(p, window=8)
+    fs = features.prepare(p, window=8, split=TINY)
     x = torch.from_numpy(fs.x)
     w = features.windows(x, fs.seq_len)
     assert w.shape == (len(fs.rows), 7, len(features.RETURN_FEATURES))
@@ -107,7 +110,7 @@ def test_scaler_uses_training_rows_only():
 
 def test_price_target_uses_levels_and_full_window():
     p = make_prices(100)
-    fs = features.prepare(p, window=10, target=C.TARGET_PRICE)
+    fs = features.prepare(p, window=10, target=C.TARGET_PRICE, split=TINY)
     assert fs.seq_len == 10 and fs.rows[0] == p.index[9]
     assert fs.state["target"] == C.TARGET_PRICE
     y = fs.target_scaler.inverse(fs.y[:-1].astype(np.float64)).ravel()
@@ -121,7 +124,7 @@ def test_too_little_history_is_a_data_error():
 
 def test_transform_reproduces_the_fitted_rows():
     p = make_prices(120)
-    fs = features.prepare(p, window=10)
+    fs = features.prepare(p, window=10, split=TINY)
     rows, x = features.transform(p, fs.state)
     assert rows.equals(fs.rows)
     np.testing.assert_array_equal(x, fs.x)
