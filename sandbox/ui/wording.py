@@ -16,6 +16,7 @@ import numpy as np
 
 from sandbox import constants as C
 from sandbox.config import RunConfig
+from sandbox.errors import SplitTooSmall
 from sandbox.evaluate import KEY_BASELINES
 from sandbox.events import format_hms
 
@@ -44,6 +45,7 @@ __all__ = [
     "epoch_status",
     "evidence_lines",
     "evidence_tip",
+    "failure_text",
     "finite_number",
     "format_number",
     "format_percent",
@@ -61,6 +63,7 @@ __all__ = [
     "run_started_status",
     "settings_text",
     "signed_percent",
+    "split_too_small_text",
     "stopped_after",
     "strategy_text",
     "sweep_done_status",
@@ -243,6 +246,31 @@ def loaded_source(loaded: Any) -> str:
     if loaded.from_cache:
         source += f" {MIDDLE_DOT} cached data from {_cached_when(loaded)}"
     return source
+
+
+# ============================================================== failures ================
+#: what to change in the app when a split is too small, by split (the side panel's names)
+_SPLIT_FIX = {
+    C.TRAIN: "a later Validation start date",
+    C.VAL: "an earlier Validation start date",
+    C.TEST: "an earlier Test start date",
+}
+
+
+def split_too_small_text(error: SplitTooSmall) -> str:
+    """A too-small split in the app's words: what is too small, then the side panel's
+    controls that fix it (the error's own text names the command line's flags)."""
+    fix = _SPLIT_FIX.get(error.split, "other Validation/Test start dates")
+    return (f"{error.problem}: use a shorter Window in the Model box, {fix}, or load more "
+            "data")
+
+
+def failure_text(error: BaseException) -> str:
+    """The sentence the app shows for a user error: the error's own message, except where
+    the app has its own controls to name (a too-small split)."""
+    if isinstance(error, SplitTooSmall):
+        return split_too_small_text(error)
+    return str(error)
 
 
 # ============================================================== training ================

@@ -12,9 +12,11 @@ import sys
 from types import SimpleNamespace
 
 import pandas as pd
+import pytest
 
 from sandbox import constants as C
 from sandbox.config import DataSpec, ModelConfig, RunConfig, StrategyConfig, TrainConfig
+from sandbox.errors import DataError, SplitTooSmall
 from sandbox.evaluate import KEY_BASELINES
 from sandbox.ui import wording
 
@@ -73,6 +75,27 @@ def test_loaded_prices_are_described_with_their_span_and_cache():
                                              "2024-05-06 07:08")
     assert wording.loading_text(DataSpec(source="yahoo:AAPL")) == "downloading AAPL..."
     assert wording.loading_text(DataSpec(source="sample:GSPC")) == "loading GSPC..."
+
+
+# ------------------------------------------------------------------------ failures ------
+@pytest.mark.parametrize(("split", "fix"), [
+    (C.TEST, "an earlier Test start date"),
+    (C.VAL, "an earlier Validation start date"),
+    (C.TRAIN, "a later Validation start date"),
+])
+def test_a_too_small_split_names_the_app_s_controls_not_the_flags(split, fix):
+    error = SplitTooSmall("GSPC", split, 0, 20, 145, 156, 2)
+    word = {C.TEST: "test", C.VAL: "validation", C.TRAIN: "training"}[split]
+    unit = "rows to fit on" if split == C.TRAIN else "usable returns"
+    assert wording.failure_text(error) == wording.split_too_small_text(error) == (
+        f"GSPC: with a 145-bar window on 156 bars the {word} split has 0 {unit} (2 rows; "
+        f"need 20): use a shorter Window in the Model box, {fix}, or load more data")
+    assert "--" not in wording.failure_text(error)
+
+
+def test_other_failures_keep_their_own_message():
+    error = DataError("prices.csv: row 7: high below the close")
+    assert wording.failure_text(error) == "prices.csv: row 7: high below the close"
 
 
 # ------------------------------------------------------------------------ training ------
