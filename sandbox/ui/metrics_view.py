@@ -145,20 +145,26 @@ def table_rows(metrics: Mapping[str, Any]) -> list[tuple[str, dict[str, float | 
             for name, values in rows]
 
 
+def _same(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
+
+
 def best_rows(rows: list[tuple[str, dict[str, float | None]]]) -> dict[str, set[str]]:
-    """Column key -> the predictors holding the best value (ties all marked)."""
+    """Column key -> the predictors holding the best value (ties all marked).
+
+    A column whose values all tie (e.g. 0.00 on every row of a split without trades, or a
+    single value) has no best: nothing is marked there.
+    """
     out: dict[str, set[str]] = {}
     for col in COLUMNS:
         if col.better is None:
             continue
         values = {name: v[col.key] for name, v in rows if v[col.key] is not None}
-        if not values:
+        if not values or _same(min(values.values()), max(values.values())):
             continue
         pick = min if col.better == "low" else max
         best = pick(values.values())
-        out[col.key] = {name for name, v in values.items() if math.isclose(v, best,
-                                                                           rel_tol=1e-12,
-                                                                           abs_tol=1e-15)}
+        out[col.key] = {name for name, v in values.items() if _same(v, best)}
     return out
 
 

@@ -61,6 +61,28 @@ def test_best_of_each_column_ties_included():
     assert C.N_TRADES not in best  # neither more nor fewer trades is better by itself
 
 
+def test_a_column_where_every_row_ties_is_not_starred(qtbot):
+    m = metrics(0.009)
+    # a split without a trade: every strategy is flat, so every trading figure is 0.00
+    for values in (m[C.MODEL], *m["baselines"].values()):
+        values.update({C.TOTAL_RETURN: 0.0, C.SHARPE: 0.0, C.MAX_DRAWDOWN: 0.0})
+    best = best_rows(table_rows(m))
+    assert not {C.TOTAL_RETURN, C.SHARPE, C.MAX_DRAWDOWN} & set(best)
+    assert best[C.RMSE] == {C.MODEL}  # a column with a real best keeps its star
+    # the 2-row split of the issue: every figure the same on every row, no star at all
+    for values in (m[C.MODEL], *m["baselines"].values()):
+        values.update({C.RMSE: 0.0, C.DIRECTIONAL_ACCURACY: 0.5})
+    m["baselines"][C.RANDOM_WALK][C.DIRECTIONAL_ACCURACY] = None
+    assert best_rows(table_rows(m)) == {}
+    view = MetricsView()
+    qtbot.addWidget(view)
+    view.set_metrics(m)
+    assert view.best_cells() == {}
+    # one value alone has nothing to beat
+    only = [(C.MODEL, {col.key: None for col in COLUMNS} | {C.RMSE: 0.01})]
+    assert best_rows(only) == {}
+
+
 @pytest.mark.parametrize("model_rmse", [0.0100, 0.0120])
 def test_verdict_says_when_the_model_does_not_beat_the_random_walk(model_rmse):
     # random walk 0.0100 is the lowest baseline RMSE (drift 0.0101, momentum 0.014)
