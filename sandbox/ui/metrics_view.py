@@ -6,7 +6,10 @@ While the user tunes, the tab shows the validation split. The test split is show
 table. A sweep configuration that was not selected (``ShownRun.test_hidden``) never shows
 its test split. A saved model applied to data (Load model) has its rows labelled by the
 dates it was trained with: its train and val rows were seen in training and are captioned
-so, and data without a test row says that there are no out-of-sample rows.
+so, and data without a test row says that there are no out-of-sample rows; data other than
+its own (another symbol or bar size, :func:`sandbox.pipeline.foreign_data`) is named first.
+A split with fewer than :data:`SMALL_SAMPLE` returns comes with a caution, and a column
+whose values all tie marks no best.
 
 Pure helpers (:func:`table_rows`, :func:`best_rows`, :func:`verdict`, :func:`plan`) hold
 the logic the tests check; :class:`MetricsView` only fills a ``QTableWidget`` and labels.
@@ -16,14 +19,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from sandbox import constants as C
+from sandbox.errors import SPLIT_WORDS
 from sandbox.evaluate import KEY_BASELINES, KEY_PERIODS_PER_YEAR, KEY_TARGET
 from sandbox.export import SPLIT_TEST_START
+from sandbox.pipeline import foreign_data
 from sandbox.stats import mean_std
 from sandbox.ui.controller import CANCELLED, has_test_rows, split_bounds
 from sandbox.ui.wording import (
@@ -51,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMNS",
     "MEMBERS",
+    "SMALL_SAMPLE",
     "Column",
     "MetricsView",
     "Plan",
@@ -62,6 +69,8 @@ __all__ = [
     "member_cells",
     "plan",
     "seeds_verdict",
+    "small_sample_text",
+    "split_returns",
     "strategy_text",
     "table_rows",
     "verdict",
@@ -266,6 +275,11 @@ def verdict(metrics: Mapping[str, Any], *, seeds: int = 1, where: str | None = N
 
 
 # ============================================================== what the tab shows ========
+#: fewer returns than this in the shown split: the tab warns that its figures are noisy
+#: (a Sharpe ratio's standard error is about 1 / sqrt(n) per bar: 0.13 at 60 returns)
+SMALL_SAMPLE = 60
+
+
 @dataclass(frozen=True)
 class Plan:
     """What the Metrics tab shows for a run: which split, with what words."""
@@ -275,6 +289,25 @@ class Plan:
     where: str  # what the rows are, for the verdict
     can_reveal: bool  # Show test results applies (there are test rows to reveal)
     showing_test: bool
+    caution: str = ""  # the shown split has few returns (:func:`small_sample_text`)
+
+
+def split_returns(run: ShownRun, split: str) -> int:
+    """The trading returns of ``split`` in a shown run: its rows with a strategy return
+    (purged rows at the split's end and the data's last rows have none)."""
+    start, stop = split_bounds(run.predictions, split)
+    returns = run.predictions[C.STRATEGY_RETURN].to_numpy(dtype=float)[start:stop]
+    return int(np.isfinite(returns).sum())
+
+
+def small_sample_text(n: int, what: str) -> str:
+    """A caution when ``n`` returns (of ``what``: "test", "validation", ...) are fewer than
+    :data:`SMALL_SAMPLE`; "" otherwise."""
+    if n >= SMALL_SAMPLE:
+        return ""
+    if n == 0:
+        return f"No {what} returns: there is nothing to measure here."
+    return f"Only {n:,} {what} returns: figures this small swing widely by chance."
 
 
 def _span(run: ShownRun, split: str) -> tuple[str, int]:
@@ -298,7 +331,17 @@ def _date(iso: Any) -> str:
 def plan(run: ShownRun, look: LookEvidence | None = None) -> Plan:
     """What the Metrics tab shows for ``run``: the test split when ``look`` (the evidence
     of a counted look at it) is given and the run may show it, else validation (or, for a
-    saved model on data before its validation period, its training rows)."""
+    saved model on data before its validation period, its training rows). A split with
+    fewer than :data:`SMALL_SAMPLE` returns comes with a caution."""
+    shown = _plan(run, look)
+    if shown.split is None:
+        return shown
+    what = ("out-of-sample" if shown.showing_test and _trained_split(run) is not None
+            else SPLIT_WORDS[shown.split])
+    return replace(shown, caution=small_sample_text(split_returns(run, shown.split), what))
+
+
+def _plan(run: ShownRun, look: LookEvidence | None) -> Plan:
     strategy = f"{strategy_text(run.config.strategy)}. {BEST_MARK} = best of the column."
     has_test = has_test_rows(run)
     trained = _trained_split(run)
@@ -318,22 +361,31 @@ def plan(run: ShownRun, look: LookEvidence | None = None) -> Plan:
                         "reveals it, and every look is counted.")
         return Plan(C.VAL, caption, "the validation split", has_test and not run.test_hidden,
                     False)
-    # a saved model applied to the loaded data: rows labelled by its training dates
+    # a saved model applied to the loaded data: rows labelled by its training dates; on
+    # data other than its own (another symbol or bar size) the dates are all they share
+    foreign = foreign_data(run)
+    other = "" if foreign is None else (
+        f"{foreign[:1].upper()}{foreign[1:]}: every figure here is about data it was not "
+        "trained on. ")
     test_from = _date(trained.get(SPLIT_TEST_START))
     if look is not None and has_test:
         span, _ = _span(run, C.TEST)
-        return Plan(C.TEST, f"Out-of-sample rows: the saved model's test period ({span}); "
-                    f"{strategy} {look_text(look.count).capitalize()}.",
+        return Plan(C.TEST, f"{other}Out-of-sample rows: the saved model's test period "
+                    f"({span}); {strategy} {look_text(look.count).capitalize()}.",
                     "the out-of-sample rows", True, True)
     span, n_val = _span(run, C.VAL)
     split, where = C.VAL, "the saved model's validation period"
     what = (f"The saved model's validation period ({span}): these rows chose which "
-            "epoch's weights it kept, so they are not out of sample")
+            "epoch's weights it kept, so they are not out of sample" if foreign is None
+            else f"The saved model's validation period ({span}): on these dates its own data "
+            "chose which epoch's weights it kept, so they are not out of sample in time")
     if not n_val:
         span, _ = _span(run, C.TRAIN)
         split, where = C.TRAIN, "the saved model's training period"
         what = (f"The saved model's training period ({span}): the model was fitted on these "
-                "rows, so they are in sample")
+                "rows, so they are in sample" if foreign is None
+                else f"The saved model's training period ({span}): it was fitted on its own "
+                "data of these dates, so they are not out of sample in time")
     caption = f"{what}; {strategy}"
     if has_test:
         caption += (f" Its out-of-sample rows (from {_date(_first_test(run))}) stay hidden: "
@@ -341,10 +393,11 @@ def plan(run: ShownRun, look: LookEvidence | None = None) -> Plan:
     else:
         ends = _date(run.data.frame.index[-1].isoformat())
         period = f" (from {test_from})" if test_from else ""
+        seen = ("every row here was seen in training or validation" if foreign is None
+                else "every date here lies in its training or validation period")
         caption = (f"No out-of-sample rows: this data ends {ends}, before the model's test "
-                   f"period{period}; every row here was seen in training or validation. "
-                   + caption)
-    return Plan(split, caption, where, has_test, False)
+                   f"period{period}; {seen}. " + caption)
+    return Plan(split, other + caption, where, has_test, False)
 
 
 def _first_test(run: ShownRun) -> str:
@@ -555,7 +608,7 @@ class MetricsView(QtWidgets.QWidget):
         ``look`` (the evidence of a counted look at it) is given; a caption says which rows
         and strategy; an ensemble adds the row of its seeds' mean ± std."""
         shown = plan(run, look)
-        caption = shown.caption
+        caption = f"{shown.caption} {shown.caution}".rstrip()
         if run.failed:
             caption += (f" Left out: seed(s) {', '.join(map(str, sorted(run.failed)))} failed "
                         "(see the Log).")

@@ -201,17 +201,25 @@ def test_long_texts_never_widen_the_window(qtbot):
 
 # ------------------------------------------------------------------ what the tab shows ----
 def fake_run(labels: list[str], *, trained_split=None, test_hidden=False,
-             last_bar: str | None = None) -> SimpleNamespace:
-    """A ShownRun with daily rows labelled ``labels`` from 2012-01-02 (business days)."""
+             last_bar: str | None = None, trained_data: dict | None = None,
+             label: str = "GSPC", periods: float = 252.0,
+             returns: list[float] | None = None) -> SimpleNamespace:
+    """A ShownRun with daily rows labelled ``labels`` from 2012-01-02 (business days) of
+    data ``label`` (``periods`` bars a year); ``returns``: the strategy return of each row
+    (NaN: none), 0.0 on every row by default."""
     idx = pd.bdate_range("2012-01-02", periods=len(labels), name="date")
-    predictions = pd.DataFrame({C.SPLIT: labels, C.STRATEGY_RETURN: 0.0}, index=idx)
+    strategy_return = [0.0] * len(labels) if returns is None else returns
+    predictions = pd.DataFrame({C.SPLIT: labels, C.STRATEGY_RETURN: strategy_return},
+                               index=idx)
     end = pd.Timestamp(last_bar) if last_bar else idx[-1]
     frame = pd.DataFrame({C.CLOSE: 1.0}, index=pd.DatetimeIndex([*idx[idx < end], end],
                                                                name="date"))
     run = SimpleNamespace(config=SimpleNamespace(strategy=StrategyConfig()),
-                          predictions=predictions, data=SimpleNamespace(frame=frame),
-                          test_hidden=test_hidden)
+                          predictions=predictions,
+                          data=SimpleNamespace(frame=frame, label=label),
+                          metrics={"periods_per_year": periods}, test_hidden=test_hidden)
     run.trained_split = trained_split
+    run.trained_data = trained_data
     return run
 
 
@@ -334,3 +342,90 @@ def test_split_bounds_find_each_block_of_rows():
     no_test = predictions.iloc[:5]
     assert split_bounds(no_test, C.TEST) == (5, 5)
     assert not has_test_rows(SimpleNamespace(predictions=no_test))
+
+
+# ------------------------------------------------------------------ small samples ---------
+CAUTION = "returns: figures this small swing widely by chance."
+
+
+def returns_for(labels: list[str], purged: int = 2) -> list[float]:
+    """0.1% on every row but the last ``purged`` of each split (next-open fill: none)."""
+    out = [0.001] * len(labels)
+    for i in range(len(labels)):
+        if i + purged >= len(labels) or labels[i + purged] != labels[i]:
+            out[i] = float("nan")
+    return out
+
+
+@pytest.mark.parametrize(("val_rows", "caution"), [
+    (61, f"Only 59 validation {CAUTION}"),  # 61 rows, the last two purged
+    (62, ""),  # 60 returns
+])
+def test_a_split_with_fewer_than_60_returns_comes_with_a_caution(val_rows, caution):
+    labels = ["train"] * 10 + ["val"] * val_rows + ["test"] * 37
+    run = fake_run(labels, returns=returns_for(labels))
+    assert plan(run).caution == caution
+    assert plan(run, LOOK).caution == f"Only 35 test {CAUTION}"
+    split = {"train_end": "2012-01-13T00:00:00", "val_start": "2012-01-16T00:00:00",
+             "test_start": "2013-01-01T00:00:00", "last_bar": "2013-12-31T00:00:00"}
+    saved = fake_run(labels, returns=returns_for(labels), trained_split=split)
+    assert plan(saved, LOOK).caution == f"Only 35 out-of-sample {CAUTION}"
+    assert plan(fake_run(["train"] * 4 + ["val"] * 3, returns=[float("nan")] * 7)).caution == (
+        "No validation returns: there is nothing to measure here.")
+
+
+def test_the_caution_ends_the_shown_caption(qtbot):
+    labels = ["train"] * 10 + ["val"] * 37 + ["test"] * 70
+    run = fake_run(labels, returns=returns_for(labels))
+    m = {**metrics(0.009), "split": "val"}
+    run.metrics_by_split = {C.VAL: m, C.TEST: {**m, "split": "test"}}
+    run.config.model = SimpleNamespace(kind="lstm")
+    run.is_ensemble, run.failed = False, {}
+    view = MetricsView()
+    qtbot.addWidget(view)
+    view.show_run(run)
+    assert view.caption.text().startswith("Validation split (")
+    assert view.caption.text().endswith(f"is counted. Only 35 validation {CAUTION}")
+    view.show_run(run, LOOK)
+    assert "Only" not in view.caption.text()  # 68 test returns
+
+
+# ------------------------------------------------------------------ other data -------------
+SAVED_SPLIT = {"train_end": "2012-01-05T00:00:00", "val_start": "2012-01-06T00:00:00",
+               "test_start": "2012-01-10T00:00:00", "last_bar": "2012-01-12T00:00:00"}
+GSPC_DAILY = {"label": "GSPC", "source": "sample:GSPC", "sha256": "ab12", "first": "1999-01-04",
+              "last": "2012-01-12", "periods_per_year": 252.0}
+OTHER = "every figure here is about data it was not trained on."
+
+
+def test_a_saved_model_on_another_symbol_says_so_first():
+    labels = ["train"] * 4 + ["val"] * 2 + ["test"] * 3
+    run = fake_run(labels, trained_split=SAVED_SPLIT, trained_data=GSPC_DAILY, label="AAPL")
+    before = plan(run).caption
+    assert before.startswith(f"A model trained on GSPC, applied to AAPL: {OTHER} The saved "
+                             "model's validation period (2012-01-06 .. 2012-01-09, 2 rows): on "
+                             "these dates its own data chose which epoch's weights it kept")
+    assert "these rows chose" not in before  # it never saw these prices
+    assert plan(run, LOOK).caption.startswith(
+        f"A model trained on GSPC, applied to AAPL: {OTHER} Out-of-sample rows: the saved "
+        "model's test period (2012-01-10 .. 2012-01-12, 3 rows)")
+    before_test = fake_run(labels[:6], trained_split=SAVED_SPLIT, trained_data=GSPC_DAILY,
+                           label="AAPL")
+    assert "every date here lies in its training or validation period" in (
+        plan(before_test).caption)
+
+
+def test_a_saved_model_on_another_bar_size_says_so():
+    run = fake_run(["train"] * 4 + ["val"] * 2, trained_split=SAVED_SPLIT,
+                   trained_data=GSPC_DAILY, label="GSPC", periods=52.0)
+    assert plan(run).caption.startswith(
+        f"A model trained on GSPC (daily bars), applied to GSPC (weekly bars): {OTHER}")
+
+
+@pytest.mark.parametrize("trained_data", [GSPC_DAILY, None])  # None: an older bundle
+def test_a_saved_model_on_its_own_data_says_nothing_of_other_data(trained_data):
+    run = fake_run(["train"] * 4 + ["val"] * 2 + ["test"] * 3, trained_split=SAVED_SPLIT,
+                   trained_data=trained_data, label="gspc")
+    caption = plan(run).caption
+    assert caption.startswith("The saved model's validation period")
+    assert "applied to" not in caption and "these rows chose" in caption
