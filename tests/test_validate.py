@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandbox import constants as C
-from sandbox.data.validate import parse_dates, validate_prices
+from sandbox.data.validate import parse_dates, read_dates, validate_prices
 from sandbox.errors import DataError
 
 
@@ -267,3 +267,45 @@ def test_property_shuffled_frames_come_back_sorted(frame, rnd):
     out, warnings = validate_prices(frame.iloc[order], name="prop")
     pd.testing.assert_frame_equal(out, frame, check_freq=False)
     assert bool(warnings) == (order != sorted(order))
+
+
+# --- day/month order and bar spacing -------------------------------------------------------------
+
+
+def test_read_dates_refuses_an_order_it_cannot_decide():
+    with pytest.raises(DataError, match=r"^t: the dates 01/02/2020 \.\. 01/03/2020 read as "
+                                         r"day/month \(monthly bars, 2020-02-01 \.\. 2020-03-01\) "
+                                         r"or as month/day \(daily bars, 2020-01-02 \.\. "
+                                         r"2020-01-03\): say which with --date-format"):
+        read_dates(pd.Series(["01/02/2020", "01/03/2020"]), name="t")
+    same, notes = read_dates(pd.Series(["01/01/2020", "02/02/2020", "03/03/2020"]), name="t")
+    assert list(same.month) == [1, 2, 3] and notes == ()  # both orders agree
+
+
+def test_many_out_of_order_rows_warn_with_the_first_one():
+    frame = _frame(20)
+    pasted = pd.concat([frame.iloc[10:], frame.iloc[:10]])
+    out, warnings = validate_prices(pasted, name="t")
+    pd.testing.assert_frame_equal(out, frame, check_freq=False)
+    assert warnings == (
+        "sorted 10 out-of-order rows (first: 2020-01-02 after 2020-01-29); that many usually "
+        "means the dates are misread or several files were pasted together: check the dates "
+        "(--date-format sets the day/month order)",
+    )
+
+
+def test_bar_spacing_change_is_a_warning():
+    daily = _frame(20, start="2019-01-02")
+    monthly = _frame(12, start="2019-03-01", freq="MS", seed=1)
+    out, warnings = validate_prices(pd.concat([daily, monthly]), name="t")
+    assert len(out) == 32
+    assert warnings == (
+        "the bar spacing changes: daily bars 2019-01-02 .. 2019-01-29, then monthly bars "
+        "2019-03-01 .. 2020-02-01; every row counts as one bar, so returns and yearly figures "
+        "mix the two (keep one stretch with --start/--end)",
+    )
+    # overnight and weekend gaps between intraday sessions are no change of spacing
+    sessions = [_frame(78, start=f"2024-03-{d:02d} 09:30", freq="5min", tz="America/New_York",
+                       seed=d) for d in (4, 5, 6, 7, 8, 11)]
+    _, quiet = validate_prices(pd.concat(sessions), name="t")
+    assert quiet == ()
