@@ -54,6 +54,9 @@ def _add_data_flags(p: argparse.ArgumentParser, *, required: bool = False) -> No
     g.add_argument("--interval", default="1d", choices=C.INTERVALS, help="bar size (default 1d)")
     g.add_argument("--adj-close", action="store_true",
                    help="CSV: use the 'Adj Close' column as close (O/H/L scaled to match)")
+    g.add_argument("--date-format", metavar="ORDER",
+                   help="CSV: how to read dates such as 01/02/2012: dayfirst, monthfirst, or a "
+                        "format such as %%d.%%m.%%Y (default: decided from the whole column)")
 
 
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
@@ -179,6 +182,7 @@ def data_spec_from_args(args: argparse.Namespace) -> DataSpec:
         end=getattr(args, "end", None),
         interval=getattr(args, "interval", "1d"),
         use_adj_close=bool(getattr(args, "adj_close", False)),
+        date_format=getattr(args, "date_format", None),
     )
 
 

@@ -96,7 +96,8 @@ def load_prices(
         loaded = _load_sample(value, use_adj_close=spec.use_adj_close)
         name = f"sample {loaded.label}"
     elif kind == C.SOURCE_CSV:
-        frame, notes = read_price_csv(value, use_adj_close=spec.use_adj_close)
+        frame, notes = read_price_csv(value, use_adj_close=spec.use_adj_close,
+                                      date_format=spec.date_format)
         loaded = LoadedPrices(frame, label=spec.label, source=spec.source, warnings=notes)
         name = value
     elif kind == C.SOURCE_YAHOO:
