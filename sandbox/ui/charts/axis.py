@@ -1,4 +1,4 @@
-"""An x axis in bar indices (no weekend or holiday gaps) labelled with dates.
+"""An x axis in bar indices (no weekend or holiday gaps) labelled with dates, and value axes.
 
 Bars sit at x = 0, 1, 2, ... so closed days take no room. The axis maps tick positions back
 to the bars' timestamps and picks ticks on calendar boundaries (the first bar of a year, a
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyqtgraph as pg
 
-__all__ = ["CompactAxis", "DateIndexAxis"]
+__all__ = ["CompactAxis", "DateIndexAxis", "ValueAxis", "log_ticks"]
 
 # Calendar levels, coarse to fine: (name, step). Year steps count years, month steps count
 # months, day steps count days, minute steps count minutes.
@@ -239,3 +239,106 @@ def _compact(value: float, spacing: float) -> str:
             digits = 0 if spacing >= div else max(0, min(3, math.ceil(-math.log10(spacing / div))))
             return f"{value / div:.{digits}f}{suffix}"
     return f"{value:g}"
+
+
+# Ticks per decade of a log axis, coarse to fine: multiples of this step of the decade's
+# first value (10: the decades only, 5: 1 and 5, 2: 1, 2, 4, 6, 8, ...).
+_LOG_STEPS = (10.0, 5.0, 2.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
+_LOG_MAX_CANDIDATES = 4000
+
+
+def log_ticks(lo: float, hi: float, pixels: float, min_px: float = 20.0) -> list[float]:
+    """Tick positions (log10 of round values) for a log10 axis showing ``lo`` .. ``hi``.
+
+    The decades first, then their 5s, 2s and finer multiples, each tick kept only where it
+    stands ``min_px`` from the ticks kept before it, on an axis ``pixels`` long; a range
+    spanning more decades than fit gets every n-th decade.
+
+    Parameters
+    ----------
+    lo, hi : float
+        The visible range, in log10 units.
+    pixels : float
+        Length of the axis.
+    min_px : float
+        Least distance between two ticks.
+
+    Returns
+    -------
+    list of float
+        log10 of the tick values, increasing.
+    """
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo or pixels <= 0:
+        return []
+    gap = min_px * (hi - lo) / pixels  # least distance between ticks, in log10 units
+    most = max(2, int(pixels / min_px) + 1)
+    decades = np.arange(math.floor(lo), math.floor(hi) + 1, dtype=np.float64)
+    if gap >= 1.0:  # even the decades crowd: every n-th decade
+        every = math.ceil(gap)
+        return np.arange(math.ceil(lo / every) * every, hi + 1e-12, every).tolist()
+    kept = np.empty(0)
+    done = np.zeros(decades.size, dtype=bool)  # decades whose ticks are as fine as they fit
+    for step in _LOG_STEPS:
+        mantissas = np.arange(step, 10.0 - 1e-9, step) if step < 10.0 else np.empty(0)
+        mantissas = np.r_[1.0, mantissas[mantissas > 1.0 + 1e-9]]
+        if decades.size * mantissas.size > _LOG_MAX_CANDIDATES:
+            break
+        for d in np.flatnonzero(~done):
+            # a decade takes a step's ticks only if all of them fit, so its ticks stay even
+            values = decades[d] + np.log10(mantissas)
+            values = values[(values >= lo - 1e-12) & (values <= hi + 1e-12)]
+            merged = np.union1d(kept, values)
+            if merged.size > most or (merged.size > 1 and np.diff(merged).min() < gap - 1e-12):
+                done[d] = True
+            else:
+                kept = merged
+        if done.all():
+            break
+    return kept.tolist()
+
+
+def _plain(value: float) -> str:
+    """A tick value written plainly: 0.5, 2, 150, 2,400, 1.25."""
+    value = float(f"{value:.6g}")
+    if abs(value) >= 1000:
+        return f"{value:,.0f}" if value == round(value) else f"{value:,g}"
+    return np.format_float_positional(value, trim="-")
+
+
+class ValueAxis(pg.AxisItem):
+    """A value axis that, on a log scale, labels plain values at their log10 positions.
+
+    On a log scale the items of the pane draw ``log10(value)``; the axis then places its ticks
+    on round values (:func:`log_ticks`) and writes the values, not their logarithms.
+    """
+
+    def __init__(self, orientation: str = "left", *, min_label_px: float = 20.0,
+                 **kwargs) -> None:
+        super().__init__(orientation, **kwargs)
+        self._log = False
+        self._min_label_px = min_label_px
+
+    @property
+    def log_scale(self) -> bool:
+        return self._log
+
+    def set_log_scale(self, on: bool) -> None:
+        """Label a log10 scale (the data drawn is log10 of the values) or a linear one."""
+        on = bool(on)
+        if on == self._log:
+            return
+        self._log = on
+        self.enableAutoSIPrefix(not on)
+        self.picture = None
+        self.update()
+
+    def tickValues(self, minVal, maxVal, size):
+        if not self._log:
+            return super().tickValues(minVal, maxVal, size)
+        lo, hi = min(minVal, maxVal), max(minVal, maxVal)
+        return [(1.0, log_ticks(lo, hi, size, self._min_label_px))]
+
+    def tickStrings(self, values, scale, spacing):
+        if not self._log:
+            return super().tickStrings(values, scale, spacing)
+        return [_plain(10.0 ** v) for v in values]
