@@ -294,8 +294,44 @@ class _LodItem(pg.GraphicsObject):
         super().viewTransformChanged()
         self.refresh()  # a resize changes the pixels per bar
 
+    def setExportMode(self, export, opts=None) -> None:
+        """pyqtgraph's export hook (also called by :meth:`PriceChart.exporting`): while
+        exporting, :meth:`paint` draws the bars in view straight onto the painter instead of
+        replaying the cached picture, which spans wider than the view and which a vector
+        device (SVG) cannot clip."""
+        super().setExportMode(export, opts)
+        self.update()
+
     def paint(self, p, *args) -> None:
+        if self._exportOpts is not False:
+            self._paint_in_view(p)
+            return
         p.drawPicture(0, 0, self._picture)
+
+    def buckets_in_view(self) -> OhlcBuckets | None:
+        """The candles (or buckets, at the current level of detail) whose centre is in view."""
+        series, vb = self._series, self.getViewBox()
+        if series is None or series.n == 0 or vb is None:
+            return None
+        (x0, x1), _ = vb.viewRange()
+        size = max(1, self._size)
+        s = series.visible_slice(x0, x1)
+        buckets = aggregate_ohlcv(series, start=s.start, stop=s.stop, size=size)
+        inside = (buckets.x >= x0) & (buckets.x <= x1)
+        if inside.all():
+            return buckets
+        return OhlcBuckets(size, buckets.first[inside], buckets.x[inside], buckets.open[inside],
+                           buckets.high[inside], buckets.low[inside], buckets.close[inside],
+                           buckets.volume[inside])
+
+    def _paint_in_view(self, p: QtGui.QPainter) -> None:
+        buckets = self.buckets_in_view()
+        if buckets is not None and len(buckets):
+            p.save()
+            try:
+                self._draw(p, buckets)
+            finally:
+                p.restore()
 
     def boundingRect(self) -> QtCore.QRectF:
         return QtCore.QRectF(self._bounds)
