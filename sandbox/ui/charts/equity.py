@@ -34,8 +34,10 @@ from sandbox.constants import (
 from sandbox.evaluate import KEY_BASELINES
 
 __all__ = [
+    "LEGEND_ROW_PX",
     "Band",
     "EquityPane",
+    "LegendRow",
     "account_points",
     "add_decimated",
     "band_lines",
@@ -45,6 +47,7 @@ __all__ = [
     "best_baseline",
     "broken_line",
     "line_item",
+    "log10_positive",
     "realised_lag",
     "split_total_return",
 ]
@@ -303,16 +306,30 @@ class Band:
         self.legend_sample = pg.BarGraphItem(x=[0.0], height=[0.0], width=1.0,
                                              brush=pg.mkBrush(fill), pen=pg.mkPen(edge))
         self.points = 0
+        self.log = False  # draw log10 of the edges (the pane is on a log scale)
+        self._data: tuple[np.ndarray, ...] | None = None  # the edges as given, for set_log
 
     def set_data(self, x: np.ndarray, low: np.ndarray, high: np.ndarray,
                  breaks: np.ndarray) -> None:
+        self._data = (x, low, high, breaks)
+        if self.log:
+            low, high = log10_positive(low), log10_positive(high)
         bx, blow, bhigh = band_lines(x, low, high, breaks)
         self.low.setData(bx, blow)
         self.high.setData(bx, bhigh)
         self.fill.setPath(band_polygons(bx, blow, bhigh))
         self.points = int(np.isfinite(blow).sum())
 
+    def set_log(self, on: bool) -> None:
+        """Draw the band on a log10 scale (``on``) or a linear one."""
+        if bool(on) == self.log:
+            return
+        self.log = bool(on)
+        if self._data is not None:
+            self.set_data(*self._data)
+
     def clear(self) -> None:
+        self._data = None
         if self.points == 0:
             return
         self.low.setData([], [])
@@ -322,6 +339,16 @@ class Band:
 
     def is_empty(self) -> bool:
         return self.points == 0
+
+
+def log10_positive(values: np.ndarray) -> np.ndarray:
+    """``log10`` of ``values``, NaN where a value is not positive (a log scale has no place
+    for it; lines break there)."""
+    values = np.asarray(values, dtype=np.float64)
+    out = np.full(values.shape, np.nan)
+    positive = values > 0
+    np.log10(values, out=out, where=positive)
+    return out
 
 
 def line_item(**kwargs) -> pg.PlotDataItem:
@@ -343,6 +370,53 @@ def add_decimated(plot: pg.PlotItem, item: pg.PlotDataItem, **kwargs) -> None:
     item.setDownsampling(auto=True, method="peak")
 
 
+LEGEND_ROW_PX = 22  # height of a row of legend entries (8 pt labels are 21 px high)
+LEGEND_LEFT_PX = 72  # legend rows start over the plot area (left axes are 68 px wide)
+
+
+class LegendRow:
+    """A pane's legend in a row of its own above the plot area, where it never covers data.
+
+    The legend sits in the :class:`pyqtgraph.PlotItem`'s title row (unused: the chart's title
+    is in its header), which keeps its height whether or not the legend has entries, so the
+    pane does not jump, and which keeps the pane's top tick label clear of the pane above.
+    The entries stand in one row.
+
+    Parameters
+    ----------
+    plot : pyqtgraph.PlotItem
+        The pane.
+    """
+
+    def __init__(self, plot: pg.PlotItem) -> None:
+        self.plot = plot
+        self.legend = pg.LegendItem(offset=None, labelTextSize="8pt", colCount=16, frame=False)
+        self.legend.layout.setContentsMargins(0, 0, 0, 0)
+        self.legend.setParentItem(plot)
+        self.legend.anchor(itemPos=(0, 0), parentPos=(0, 0), offset=(LEGEND_LEFT_PX, 0))
+        self.legend.setZValue(30)
+        self._height = -1.0
+        self.fit()
+
+    def fit(self) -> None:
+        """Keep the legend's row height in the pane's title row."""
+        if self._height != LEGEND_ROW_PX:
+            self._height = float(LEGEND_ROW_PX)
+            self.plot.layout.setRowFixedHeight(0, self._height)
+
+    def add(self, item, name: str) -> None:
+        self.legend.addItem(item, name)
+        self.fit()
+
+    def remove(self, item) -> None:
+        self.legend.removeItem(item)
+        self.fit()
+
+    def clear(self) -> None:
+        self.legend.clear()
+        self.fit()
+
+
 def _curve(color: str, width: float) -> pg.PlotDataItem:
     # No ``name``: the pane's legend is filled by hand, with the best baseline's name in it.
     return line_item(pen=pg.mkPen(color, width=width))
@@ -359,8 +433,8 @@ class EquityPane:
 
     def __init__(self, plot: pg.PlotItem) -> None:
         self.plot = plot
-        self.legend = plot.addLegend(offset=(8, 2), labelTextSize="8pt", colCount=3)
-        self.legend.setVisible(False)  # an empty legend is a stray box over the axis
+        self.legend_row = LegendRow(plot)  # above the curves, never over them
+        self.legend = self.legend_row.legend
         self.one = pg.InfiniteLine(pos=1.0, angle=0, movable=False,
                                    pen=pg.mkPen((128, 128, 128), width=1,
                                                 style=pg.QtCore.Qt.PenStyle.DashLine))
@@ -424,11 +498,10 @@ class EquityPane:
             if x.size == 0:
                 continue
             item.setData(*broken_line(x, y, breaks))
-            self.legend.addItem(item, label)
+            self.legend_row.add(item, label)
             self.curves[key] = item
             rows.append(bar_aligned(y[~start], x[~start].astype(np.int64), n))
         self._stack = np.vstack(rows) if rows else np.empty((0, n))
-        self.legend.setVisible(bool(self.curves))
 
     def set_band(self, bar_index: np.ndarray, n: int, low: np.ndarray, high: np.ndarray,
                  split: np.ndarray | None, label: str = "single-seed range") -> None:
@@ -442,39 +515,49 @@ class EquityPane:
         if x.size == 0:
             return
         self.band.set_data(x, blow, bhigh, breaks)
-        self.legend.addItem(self.band.legend_sample, label)
+        self.legend_row.add(self.band.legend_sample, label)
         self.curves["band"] = self.band.legend_sample
         at = x[~start].astype(np.int64)
         self._band_stack = np.vstack([bar_aligned(values[~start], at, n)
                                       for values in (blow, bhigh)])
-        self.legend.setVisible(True)
 
     def clear_band(self) -> None:
         if "band" in self.curves:
-            self.legend.removeItem(self.curves.pop("band"))
+            self.legend_row.remove(self.curves.pop("band"))
         self.band.clear()
         self._band_stack = np.empty((0, 0))
-        self.legend.setVisible(bool(self.curves))
 
     def clear(self) -> None:
         """Remove every curve (the pane stays, empty)."""
         self.clear_band()
-        for item in self.curves.values():
-            self.legend.removeItem(item)
-            item.setData([], [])
+        for key, item in self.curves.items():
+            self.legend_row.remove(item)
+            if key != "band":
+                item.setData([], [])
         self.curves = {}
-        self.legend.setVisible(False)
         self._stack = np.empty((0, 0))
         self.baseline_name = None
 
-    def y_range(self, start: int, stop: int) -> tuple[float, float] | None:
-        """Lowest and highest equity of the drawn curves over bars ``start .. stop-1``."""
+    def set_log(self, on: bool) -> None:
+        """Draw the curves on a log10 scale (``on``: a long history's early years no longer
+        flatten) or a linear one. Equity at or below 0 has no place on a log scale: the
+        curves break there."""
+        for item in (self.model, self.hold, self.baseline):
+            item.setLogMode(False, bool(on))
+        self.band.set_log(on)
+        self.one.setPos(0.0 if on else 1.0)
+
+    def y_range(self, start: int, stop: int, *, positive: bool = False
+                ) -> tuple[float, float] | None:
+        """Lowest and highest equity of the drawn curves over bars ``start .. stop-1`` (only
+        the values above 0 when ``positive``: those a log scale shows)."""
         if self._stack.size == 0 or stop <= start:
             return None
         values = self._stack[:, start:stop]
         if self._band_stack.size:
             values = np.vstack([values, self._band_stack[:, start:stop]])
-        values = values[np.isfinite(values)]
+        values = values[np.isfinite(values) & (values > 0)] if positive else values[
+            np.isfinite(values)]
         if values.size == 0:
             return None
         return float(values.min()), float(values.max())
