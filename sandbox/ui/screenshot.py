@@ -8,6 +8,7 @@ problem with the input, 1 for a bug (its traceback follows), 130 when training w
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -27,23 +28,31 @@ def png_bytes(image: QtGui.QImage) -> bytes:
 
 
 def svg_bytes(widget: QtWidgets.QWidget, title: str) -> bytes:
-    """``widget`` drawn as SVG (vector: pyqtgraph paints with QPainter paths).
+    """``widget`` drawn as SVG 1.1 (vector: pyqtgraph paints with QPainter paths; SVG 1.1
+    keeps the panes' clipping, which SVG Tiny drops).
 
-    Rendered with QSvgGenerator rather than pyqtgraph's SVGExporter, whose path parser does
-    not read the path syntax of Qt 6.11's generator.
+    A widget with an ``exporting(vector=True)`` context (the price chart) is drawn inside it:
+    without its crosshair and hover readout, its bars as paths rather than a cached picture,
+    and no cached bitmap of the background. Rendered with QSvgGenerator rather than
+    pyqtgraph's SVGExporter, whose path parser does not read the path syntax of Qt 6.11's
+    generator.
     """
     from PySide6 import QtSvg
 
     buffer = QtCore.QBuffer()
     buffer.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
-    generator = QtSvg.QSvgGenerator()
+    generator = QtSvg.QSvgGenerator(QtSvg.QSvgGenerator.SvgVersion.Svg11)
     generator.setOutputDevice(buffer)
     generator.setSize(widget.size())
     generator.setViewBox(QtCore.QRect(QtCore.QPoint(0, 0), widget.size()))
     generator.setTitle(title)
-    painter = QtGui.QPainter(generator)
-    widget.render(painter, QtCore.QPoint())
-    painter.end()
+    exporting = getattr(widget, "exporting", None)
+    with exporting(vector=True) if exporting is not None else contextlib.nullcontext():
+        painter = QtGui.QPainter(generator)
+        try:
+            widget.render(painter, QtCore.QPoint())
+        finally:
+            painter.end()
     return bytes(buffer.data())
 
 
@@ -76,11 +85,26 @@ class StripGrab(QtCore.QObject):
         self._image: QtGui.QImage | None = None
         self._seen: Any = None
         self._next = 0
+        self._hidden = False  # the widget's transient items are hidden for the picture
 
     def start(self) -> None:
-        """Begin; ``grabbed`` follows after ``strips`` turns of the event loop."""
+        """Begin; ``grabbed`` follows after ``strips`` turns of the event loop. A widget with
+        ``hide_transients`` / ``restore_transients`` (the price chart) leaves its crosshair
+        and hover readout out of the picture meanwhile."""
+        self._hide_transients()
         self._begin()
         self._step()
+
+    def _hide_transients(self) -> None:
+        hide = getattr(self.widget, "hide_transients", None)
+        if hide is not None and not self._hidden:
+            hide()
+            self._hidden = True
+
+    def _restore_transients(self) -> None:
+        if self._hidden:
+            self._hidden = False
+            self.widget.restore_transients()
 
     def _begin(self) -> None:
         size = self.widget.size()
@@ -113,6 +137,7 @@ class StripGrab(QtCore.QObject):
             self._finish(self._image)
 
     def _finish(self, image: QtGui.QImage) -> None:
+        self._restore_transients()
         self.grabbed.emit(image)
         self.deleteLater()
 

@@ -22,8 +22,9 @@ def chart(qtbot) -> PriceChart:
                           "volume": np.arange(n, dtype=float)},
                          index=pd.date_range("2020-01-01", periods=n, name="date"))
     widget.set_prices(frame)
-    widget.grab()  # lay out and paint once
-    qtbot.wait(100)  # the scene reports those first changes a moment later
+    for _ in range(2):  # lay out and paint; the legend rows settle on the second paint
+        widget.grab()
+        qtbot.wait(100)  # the scene reports those first changes a moment later
     return widget
 
 

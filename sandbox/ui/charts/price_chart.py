@@ -11,12 +11,20 @@ fraction of a percent, so it hugs the candles whatever the model's skill. The ch
 twice: the naive "no change" forecast (``close[t]``, on the same bar) is drawn faintly beside
 it, and a toggle (:attr:`PriceChart.return_view_action`, a button in the chart's header)
 swaps it for a pane of the predicted against the actual return of each bar.
+
+Each pane's legend stands in a row above its plot area, never over the data. The price
+and equity panes can be drawn on a log scale (:attr:`PriceChart.log_price_action`,
+:attr:`PriceChart.log_equity_action`); the candles then draw log10 of the prices, bucketed
+as before. The volume pane is left out when the data has no volume. :meth:`PriceChart.set_note`
+shows a line under the title. Exported pictures leave out the crosshair and its readout
+(:meth:`PriceChart.hide_transients`, :meth:`PriceChart.exporting`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,7 +49,7 @@ from sandbox.constants import (
     VAL,
     VOLUME,
 )
-from sandbox.ui.charts.axis import CompactAxis, DateIndexAxis
+from sandbox.ui.charts.axis import CompactAxis, DateIndexAxis, ValueAxis
 from sandbox.ui.charts.candles import (
     DOWN_COLOR,
     UP_COLOR,
@@ -53,17 +61,19 @@ from sandbox.ui.charts.equity import (
     MODEL_COLOR,
     Band,
     EquityPane,
+    LegendRow,
     add_decimated,
     broken_line,
     line_item,
+    log10_positive,
     realised_lag,
 )
 
 if TYPE_CHECKING:
     from sandbox.results import ShownRun
 
-__all__ = ["RETURN_VIEW_NAME", "RETURN_VIEW_TEXT", "RETURN_VIEW_TIP", "SPLIT_COLORS",
-           "PriceChart", "position_changes"]
+__all__ = ["LOG_EQUITY_TEXT", "LOG_PRICE_TEXT", "RETURN_VIEW_NAME", "RETURN_VIEW_TEXT",
+           "RETURN_VIEW_TIP", "SPLIT_COLORS", "PriceChart", "position_changes"]
 
 SPLIT_COLORS: dict[str, tuple[int, int, int]] = {
     TRAIN: (66, 165, 245),  # blue
@@ -79,8 +89,21 @@ RETURN_VIEW_NAME = "Predicted vs actual return"
 RETURN_VIEW_TIP = ("Show the predicted and the actual return of each bar in a pane of their own "
                    "instead of the predicted next close, which is the last close moved by a "
                    "fraction of a percent and so hugs the candles whatever the model's skill.")
+LOG_PRICE_TEXT = "Log price"
+LOG_PRICE_TIP = ("Draw the price pane on a log scale: equal percentage moves take equal "
+                 "heights, so a long history's early years no longer flatten.")
+LOG_EQUITY_TEXT = "Log equity"
+LOG_EQUITY_TIP = ("Draw the equity pane on a log scale: equal percentage gains and losses take "
+                  "equal heights, early or late in the run.")
+_BUTTON_STYLE = (
+    "QToolButton { padding: 1px 6px; border: 1px solid #5a6275; border-radius: 3px;"
+    " color: %s; }"
+    "QToolButton:checked { background: #ffb300; color: #101420; border-color: #ffb300; }"
+    "QToolButton:disabled { color: #6b7280; }")  # %s: the header's text colour
 _QWIDGETSIZE_MAX = float((1 << 24) - 1)  # Qt's "no maximum" size
 _RETURNS_STRETCH = 3  # the returns pane's share of the height while shown (price pane: 6)
+_VOLUME_STRETCH = 1  # the volume pane's share, while there is volume to show
+_PANE_GAP_PX = 16  # room above a pane without a legend row, for the tick labels either side
 _CROSSHAIR_RATE = 30  # crosshair updates per second, at most
 _Y_PADDING = 0.06
 _MARKER_PX = 7.0  # markers are shown while there is at least this many pixels per marker
@@ -167,6 +190,9 @@ class PriceChart(QtWidgets.QWidget):
     return_view_action : QAction
         Checkable: the return view. The header's button shows it; a window can add it to a
         menu as well (one state for both).
+    log_price_action, log_equity_action : QAction
+        Checkable: the price / equity pane on a log scale (header buttons too). The price
+        scale is disabled for data with a price at or below 0.
     """
 
     hovered = Signal(dict)
@@ -211,32 +237,45 @@ class PriceChart(QtWidgets.QWidget):
         self.return_view_button.setAccessibleName(RETURN_VIEW_NAME)
         self.return_view_button.setAccessibleDescription(RETURN_VIEW_TIP)
         # the chart's dark header: make the checked state plain to see (amber, like the model)
-        self.return_view_button.setStyleSheet(
-            "QToolButton { padding: 1px 6px; border: 1px solid #5a6275; border-radius: 3px; }"
-            "QToolButton:checked { background: #ffb300; color: #101420; border-color: #ffb300; }"
-            "QToolButton:disabled { color: #6b7280; }")
+        self.log_price_action = self._toggle_action(LOG_PRICE_TEXT, LOG_PRICE_TIP,
+                                                    self._on_log_price_toggled)
+        self.log_equity_action = self._toggle_action(LOG_EQUITY_TEXT, LOG_EQUITY_TIP,
+                                                     self._on_log_equity_toggled)
+        self.log_price_button = self._toggle_button(self.log_price_action)
+        self.log_equity_button = self._toggle_button(self.log_equity_action)
         header = QtWidgets.QHBoxLayout()
         header.setContentsMargins(6, 2, 6, 0)
         header.addWidget(self.title_label)
         header.addWidget(self.readout_label, 1)
+        header.addWidget(self.log_price_button)
+        header.addWidget(self.log_equity_button)
         header.addWidget(self.return_view_button)
+        # a short note under the title (what the predictions shown are), hidden while empty
+        self.note_label = QtWidgets.QLabel()
+        self.note_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.note_label.setWordWrap(True)
+        self.note_label.setContentsMargins(6, 0, 6, 0)
+        font = self.note_label.font()
+        font.setItalic(True)
+        self.note_label.setFont(font)
+        self.note_label.hide()
 
         # -- plots -------------------------------------------------------------------------------
-        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics = _Graphics()
         self._revision = 0  # bumps whenever what the chart shows may have changed
         self.graphics.scene().changed.connect(self._bump_revision)
         self.graphics.ci.setContentsMargins(2, 2, 8, 2)
         self.graphics.ci.setSpacing(0)
         self.axes = [DateIndexAxis("bottom") for _ in range(4)]
-        self.price_plot: pg.PlotItem = self.graphics.addPlot(row=0, col=0,
-                                                             axisItems={"bottom": self.axes[0]})
+        self.price_plot: pg.PlotItem = self.graphics.addPlot(
+            row=0, col=0, axisItems={"bottom": self.axes[0], "left": ValueAxis("left")})
         # predicted vs actual return, under the candles; hidden until the return view is on
         self.returns_plot: pg.PlotItem = self.graphics.addPlot(row=1, col=0,
                                                                axisItems={"bottom": self.axes[1]})
         self.volume_plot: pg.PlotItem = self.graphics.addPlot(
             row=2, col=0, axisItems={"bottom": self.axes[2], "left": CompactAxis("left")})
-        self.equity_plot: pg.PlotItem = self.graphics.addPlot(row=3, col=0,
-                                                              axisItems={"bottom": self.axes[3]})
+        self.equity_plot: pg.PlotItem = self.graphics.addPlot(
+            row=3, col=0, axisItems={"bottom": self.axes[3], "left": ValueAxis("left")})
         layout = self.graphics.ci.layout
         layout.setRowStretchFactor(0, 6)
         layout.setRowStretchFactor(1, 0)  # the returns pane: _RETURNS_STRETCH while shown
@@ -260,6 +299,9 @@ class PriceChart(QtWidgets.QWidget):
         self.equity_plot.getAxis("left").setLabel("equity")
         for plot in (self.returns_plot, self.volume_plot, self.equity_plot):  # short panes
             plot.getAxis("left").setStyle(maxTickLevel=0)
+        # The volume pane has no legend row: the same gap keeps its top tick label clear of
+        # the lowest label of the pane above (the other panes' legend rows do that for them).
+        self.volume_plot.layout.setRowFixedHeight(0, _PANE_GAP_PX)
 
         self.candles = CandleItem()
         self.volume = VolumeItem()
@@ -283,10 +325,10 @@ class PriceChart(QtWidgets.QWidget):
         self.predicted_return_curve.setZValue(6)  # the forecast on top
         for curve in (self.actual_return_curve, self.predicted_return_curve):
             add_decimated(self.returns_plot, curve)
-        self.returns_legend = self.returns_plot.addLegend(offset=(8, 2), labelTextSize="8pt",
-                                                          colCount=2)
-        self.returns_legend.addItem(self.predicted_return_curve, "predicted return")
-        self.returns_legend.addItem(self.actual_return_curve, "actual return")
+        self._returns_legend_row = LegendRow(self.returns_plot)  # above the curves
+        self.returns_legend = self._returns_legend_row.legend
+        self._returns_legend_row.add(self.predicted_return_curve, "predicted return")
+        self._returns_legend_row.add(self.actual_return_curve, "actual return")
         self.returns_plot.hide()
         self.returns_plot.setMaximumHeight(0.0)  # see _show_return_view
         self.predicted_band = Band(self.price_plot, MODEL_COLOR)  # seed ensembles' range
@@ -298,8 +340,8 @@ class PriceChart(QtWidgets.QWidget):
         for markers in (self.buy_markers, self.sell_markers):
             markers.setZValue(6)
             self.price_plot.addItem(markers)
-        self.price_legend = self.price_plot.addLegend(offset=(8, -4), labelTextSize="8pt",
-                                                      colCount=4)
+        self._price_legend_row = LegendRow(self.price_plot)  # above the candles
+        self.price_legend = self._price_legend_row.legend
         # The markers hide while they crowd; the legend shows stand-ins so it never greys out.
         self._legend_buy = pg.ScatterPlotItem(symbol="t1", size=9)
         self._legend_sell = pg.ScatterPlotItem(symbol="t", size=9)
@@ -307,21 +349,32 @@ class PriceChart(QtWidgets.QWidget):
         self._sync_price_legend()
         self.price_legend.setVisible(False)
         self.equity = EquityPane(self.equity_plot)
+        self._marker_y = (np.empty(0), np.empty(0))  # buy and sell markers' y, in price units
+        self._log_price = False  # the price pane is drawn on a log scale now
+        self._candle_series: OhlcSeries | None = None  # what the candles draw (log10 or not)
+        self._has_volume = True
+        self._shown_volume = True
 
         # Crosshair: a vertical line through every pane, a horizontal one in the price pane.
+        # Transient: left out of exported pictures (see hide_transients).
+        self._transients_hidden = 0
+        self._transient_state = _TransientState()  # shared with the crosshair lines
+        self._deferred_mouse: Any = None  # a mouse move (or leave) that came while hidden
+        self._saved_readout = ""
         self._vlines = []
         for plot in self._plots():
-            line = pg.InfiniteLine(angle=90, movable=False)
+            line = _CrosshairLine(self._transient_state, angle=90, movable=False)
             line.setZValue(20)
             line.setVisible(False)
             plot.addItem(line, ignoreBounds=True)
             self._vlines.append(line)
-        self._hline = pg.InfiniteLine(angle=0, movable=False)
+        self._hline = _CrosshairLine(self._transient_state, angle=0, movable=False)
         self._hline.setZValue(20)
         self._hline.setVisible(False)
         self.price_plot.addItem(self._hline, ignoreBounds=True)
         self._mouse_proxy = pg.SignalProxy(self.graphics.scene().sigMouseMoved,
                                            rateLimit=_CROSSHAIR_RATE, slot=self._on_mouse_moved)
+        self.graphics.mouse_left.connect(self._clear_crosshair)  # the readout ends with it
 
         self.price_plot.getViewBox().sigXRangeChanged.connect(self._on_x_range_changed)
 
@@ -329,6 +382,7 @@ class PriceChart(QtWidgets.QWidget):
         box.setContentsMargins(0, 0, 0, 0)
         box.setSpacing(0)
         box.addLayout(header)
+        box.addWidget(self.note_label)
         box.addWidget(self.graphics, 1)
         self.set_dark(self._dark)
 
@@ -350,20 +404,30 @@ class PriceChart(QtWidgets.QWidget):
         n = len(self._dates)
         self._series = OhlcSeries(frame[OPEN], frame[HIGH], frame[LOW], frame[CLOSE],
                                   frame[VOLUME])
+        # A log scale needs positive prices; the choice holds and applies to data that has them.
+        self.log_price_action.setEnabled(self._log_price_possible())
+        self._log_price = self.log_price_action.isChecked() and self._log_price_possible()
         for axis in self.axes:
             axis.set_dates(self._dates)
         span = (f"{self._dates[0]:%Y-%m-%d} .. {self._dates[-1]:%Y-%m-%d}  ({n:,} bars)"
                 if n else "no bars")
         self.title_label.setText(f"{title}  {span}" if title else span)
-        self.readout_label.setText("")
+        self._clear_crosshair()
         pad = max(5.0, n * 0.02)
         for plot in self._plots():
             plot.getViewBox().setLimits(xMin=-pad, xMax=n - 1 + pad, minXRange=5)
-        self.candles.set_series(self._series)
-        self.volume.set_series(self._series)
+        volume = self._series.volume
+        self._has_volume = bool(n and np.any(np.isfinite(volume) & (volume != 0)))
+        self._show_volume_pane()
+        self.price_plot.getAxis("left").set_log_scale(self._log_price)
+        for curve in self._price_curves():
+            curve.setLogMode(False, self._log_price)
+        self.predicted_band.set_log(self._log_price)
+        self._candle_series = self._price_series()
+        self.candles.set_series(self._candle_series)
+        self.volume.set_series(self._series if self._has_volume else None)
         if n:
             self.show_range(0, n - 1)
-            self.readout_label.setText(_format_readout(self.readout(n - 1)))
 
     def set_splits(self, splits: pd.Series | None) -> None:
         """Shade and label the train / val / test regions.
@@ -440,7 +504,7 @@ class PriceChart(QtWidgets.QWidget):
         if self._series is None:
             raise ValueError("set_prices must be called before set_predictions")
         realised_lag(fill)  # an unknown fill fails before anything is cleared
-        self.clear_predictions()
+        self._clear_overlays()  # the note stays: it may be set before or after the overlays
         n = self._series.n
         bar = self._dates.get_indexer(pd.DatetimeIndex(predictions.index))
         keep = bar >= 0
@@ -471,8 +535,9 @@ class PriceChart(QtWidgets.QWidget):
         self._returns[1, bar + 1] = actual * 100.0
 
         buys, sells = position_changes(frame)
-        self.buy_markers.setData(x=x[buys], y=self._series.low[bar[buys]])
-        self.sell_markers.setData(x=x[sells], y=self._series.high[bar[sells]])
+        self._marker_y = (self._series.low[bar[buys]], self._series.high[bar[sells]])
+        self.buy_markers.setData(x=x[buys], y=self._price_y(self._marker_y[0]))
+        self.sell_markers.setData(x=x[sells], y=self._price_y(self._marker_y[1]))
         self._marker_x = np.sort(np.concatenate([x[buys], x[sells]]))
 
         self._pred = {}
@@ -488,6 +553,7 @@ class PriceChart(QtWidgets.QWidget):
         self._overlay_rows = (frame.index, bar, breaks, split)
         self.equity.set_data(bar, n, frame, baselines, self._dates, model_label=model_label,
                              fill=fill, val_metrics=val_metrics)
+
         self.return_view_action.setEnabled(True)
         self._show_return_view()
         self.price_legend.setVisible(True)
@@ -557,7 +623,103 @@ class PriceChart(QtWidgets.QWidget):
         return steps
 
     def clear_predictions(self) -> None:
-        """Remove the prediction overlays, markers and equity curves (candles stay)."""
+        """Remove the prediction overlays, markers and equity curves (candles stay), and the
+        note (:meth:`set_note`)."""
+        self._clear_overlays()
+        self.set_note("")
+
+    def set_note(self, text: str) -> None:
+        """Show a short note under the chart's title, e.g. what the predictions shown are
+        ("Predictions of a model trained on AAPL 1d, applied to GSPC"); "" removes it.
+        :meth:`clear_predictions` and :meth:`set_prices` remove it too;
+        :meth:`set_predictions` keeps it, so it may be set before or after the overlays."""
+        text = " ".join(str(text).split())
+        self.note_label.setText(text)
+        self.note_label.setVisible(bool(text))
+
+    def note(self) -> str:
+        """The note shown under the title ("" when there is none)."""
+        return self.note_label.text()
+
+    def is_log_price(self) -> bool:
+        """The price pane is drawn on a log scale now (chosen, and the prices are all > 0)."""
+        return self._log_price
+
+    def is_log_equity(self) -> bool:
+        """The equity pane is drawn on a log scale."""
+        return self.log_equity_action.isChecked()
+
+    def set_log_price(self, on: bool) -> None:
+        """Draw the price pane on a log scale (``on``) or a linear one. The choice holds
+        across data; it applies while every price shown is above 0."""
+        self.log_price_action.setChecked(bool(on))
+
+    def set_log_equity(self, on: bool) -> None:
+        """Draw the equity pane on a log scale (``on``) or a linear one."""
+        self.log_equity_action.setChecked(bool(on))
+
+    def has_volume_pane(self) -> bool:
+        """The volume pane is shown (the data has volume)."""
+        return self._shown_volume
+
+    def hide_transients(self) -> None:
+        """Leave the crosshair and the hover readout out of what the chart paints, e.g. for
+        an exported picture drawn over several turns of the event loop; mouse moves wait
+        until :meth:`restore_transients`. Calls nest; the scene does not change (the
+        crosshair lines skip their paint), so :attr:`revision` stays."""
+        self._transients_hidden += 1
+        self._transient_state.hidden = True
+        if self._transients_hidden == 1:
+            self._saved_readout = self.readout_label.text()
+            self.readout_label.setText("")
+
+    def restore_transients(self) -> None:
+        """Undo one :meth:`hide_transients`; the last, deferred, mouse move then applies."""
+        if self._transients_hidden == 0:
+            return
+        self._transients_hidden -= 1
+        if self._transients_hidden:
+            return
+        self._transient_state.hidden = False
+        self.readout_label.setText(self._saved_readout)
+        for line in [*self._vlines, self._hline]:
+            if line.isVisible():
+                line.update()
+        deferred, self._deferred_mouse = self._deferred_mouse, None
+        if deferred == "leave":
+            self._clear_crosshair()
+        elif deferred is not None:
+            self._on_mouse_moved(deferred)
+
+    def transients_hidden(self) -> bool:
+        """The crosshair and the readout are left out now (:meth:`hide_transients`)."""
+        return self._transients_hidden > 0
+
+    @contextlib.contextmanager
+    def exporting(self, *, vector: bool = False) -> Iterator[None]:
+        """Paint for an exported picture while inside: no crosshair, no hover readout and,
+        with ``vector`` (SVG), every item as vector shapes clipped to its pane: the candles
+        and volume bars in view as paths, markers as paths rather than cached bitmaps, and
+        a plain background rather than the view's cached bitmap of it."""
+        self.hide_transients()
+        view = self.graphics
+        items = [item for item in view.scene().items() if hasattr(item, "setExportMode")]
+        cache = view.cacheMode()
+        if vector:
+            for item in items:
+                item.setExportMode(True, {"antialias": True})
+            view.setCacheMode(QtWidgets.QGraphicsView.CacheModeFlag.CacheNone)
+        try:
+            yield
+        finally:
+            if vector:
+                for item in items:
+                    item.setExportMode(False)
+                view.setCacheMode(cache)
+                view.resetCachedContent()
+            self.restore_transients()
+
+    def _clear_overlays(self) -> None:
         for curve in (self.close_curve, self.predicted_curve, self.naive_curve,
                       self.predicted_return_curve, self.actual_return_curve):
             curve.setData([], [])
@@ -572,8 +734,10 @@ class PriceChart(QtWidgets.QWidget):
         self._naive_close = np.empty(0)
         self._returns = np.empty((2, 0))
         self.return_view_action.setEnabled(False)
+        self._marker_y = (np.empty(0), np.empty(0))
         self._show_return_view()
         self.price_legend.setVisible(False)
+        self._clear_crosshair()
 
     def set_return_view(self, on: bool) -> None:
         """Show the predicted and actual return of each bar in a pane under the candles
@@ -649,6 +813,8 @@ class PriceChart(QtWidgets.QWidget):
         for role in (QtGui.QPalette.ColorRole.Window,):
             palette.setColor(role, background)
         palette.setColor(QtGui.QPalette.ColorRole.WindowText, foreground)
+        for button in (self.log_price_button, self.log_equity_button, self.return_view_button):
+            button.setStyleSheet(_BUTTON_STYLE % foreground.name())
         palette.setColor(QtGui.QPalette.ColorRole.ButtonText, foreground)
         palette.setColor(QtGui.QPalette.ColorRole.Button, background.lighter(160) if dark
                          else background.darker(110))
@@ -670,6 +836,90 @@ class PriceChart(QtWidgets.QWidget):
     # ================================================================== internals ==========
     def _plots(self) -> tuple[pg.PlotItem, pg.PlotItem, pg.PlotItem, pg.PlotItem]:
         return self.price_plot, self.returns_plot, self.volume_plot, self.equity_plot
+
+    def _toggle_action(self, text: str, tip: str, slot: Callable[[bool], None]) -> QtGui.QAction:
+        action = QtGui.QAction(text, self)
+        action.setCheckable(True)
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+        action.toggled.connect(slot)
+        return action
+
+    @staticmethod
+    def _toggle_button(action: QtGui.QAction) -> QtWidgets.QToolButton:
+        button = QtWidgets.QToolButton()
+        button.setDefaultAction(action)
+        button.setAccessibleName(action.text())
+        button.setAccessibleDescription(action.toolTip())
+        return button
+
+    def _price_curves(self) -> tuple[pg.PlotDataItem, ...]:
+        return self.close_curve, self.predicted_curve, self.naive_curve
+
+    def _log_price_possible(self) -> bool:
+        s = self._series
+        if s is None or s.n == 0:
+            return True
+        return bool(min(s.low.min(), s.open.min(), s.close.min()) > 0)
+
+    def _price_series(self) -> OhlcSeries | None:
+        """The bars as the candles draw them: log10 of the prices on a log scale."""
+        s = self._series
+        if s is None or not self._log_price:
+            return s
+        return OhlcSeries(np.log10(s.open), np.log10(s.high), np.log10(s.low),
+                          np.log10(s.close), s.volume)
+
+    def _price_y(self, values: np.ndarray) -> np.ndarray:
+        """Prices as the price pane draws them (log10 on a log scale)."""
+        return log10_positive(values) if self._log_price else np.asarray(values, np.float64)
+
+    def _on_log_price_toggled(self, on: bool) -> None:
+        log = bool(on) and self._log_price_possible()
+        if log == self._log_price:
+            return
+        self._log_price = log
+        self.price_plot.getAxis("left").set_log_scale(log)
+        for curve in self._price_curves():
+            curve.setLogMode(False, log)
+        self.predicted_band.set_log(log)
+        if self._marker_y[0].size or self._marker_y[1].size:
+            for markers, y in zip((self.buy_markers, self.sell_markers), self._marker_y,
+                                  strict=True):
+                x, _ = markers.getData()
+                markers.setData(x=x, y=self._price_y(y))
+        self._hline.setVisible(False)
+        self._candle_series = self._price_series()
+        self.candles.set_series(self._candle_series)
+        self._update_y_ranges()
+
+    def _on_log_equity_toggled(self, on: bool) -> None:
+        self.equity_plot.getAxis("left").set_log_scale(bool(on))
+        self.equity.set_log(bool(on))
+        self._update_y_ranges()
+
+    def _show_volume_pane(self) -> None:
+        """The volume pane while the data has volume; no empty pane (and no x link) without."""
+        shown = self._has_volume
+        if shown == self._shown_volume:
+            return
+        self._shown_volume = shown
+        self.volume_plot.setVisible(shown)
+        self.graphics.ci.layout.setRowStretchFactor(2, _VOLUME_STRETCH if shown else 0)
+        self.volume_plot.setMaximumHeight(_QWIDGETSIZE_MAX if shown else 0.0)
+        self.volume_plot.setXLink(self.price_plot if shown else None)
+
+    def _clear_crosshair(self) -> None:
+        """Hide the crosshair and empty the readout (the mouse left, or the data changed)."""
+        self._mouse_proxy.args = None  # a move still waiting in the rate limiter is stale
+        self._mouse_proxy.timer.stop()
+        if self._transients_hidden:
+            self._deferred_mouse = "leave"
+            self._saved_readout = ""
+        for line in [*self._vlines, self._hline]:
+            line.setVisible(False)
+        self.readout_label.setText("")
+
 
     def _on_return_view_toggled(self, on: bool) -> None:
         self._show_return_view()
@@ -708,6 +958,7 @@ class PriceChart(QtWidgets.QWidget):
         self.price_legend.clear()
         for item, name in entries:
             self.price_legend.addItem(item, name)
+        self._price_legend_row.fit()
         self._legend_entries = entries
 
     def _apply_overlay_style(self) -> None:
@@ -782,6 +1033,9 @@ class PriceChart(QtWidgets.QWidget):
             if finite.size:
                 lo = min(lo, float(finite.min()))
                 hi = max(hi, float(finite.max()))
+        if self._log_price:
+            lo = math.log10(lo if lo > 0 else prices[0])
+            hi = math.log10(hi if hi > 0 else prices[1])
         pad = (hi - lo) * _Y_PADDING or abs(hi) * 0.01 or 1.0
         # Extra room at the bottom and top for the buy / sell markers (drawn beyond the bars).
         marker_pad = pad if self._pred else 0.0
@@ -801,27 +1055,33 @@ class PriceChart(QtWidgets.QWidget):
             rhi = max(float(finite.max()), 0.0) if finite.size else 1.0
             rpad = (rhi - rlo) * 0.08 or 0.1
             self.returns_plot.getViewBox().setYRange(rlo - rpad, rhi + rpad, padding=0.0)
-        vmax = series.volume_max(x0, x1, size=max(1, self.volume.bucket_size))
-        self.volume_plot.getViewBox().setYRange(0.0, vmax * 1.08 if vmax > 0 else 1.0,
-                                                padding=0.0)
-        equity = self.equity.y_range(s.start, s.stop) or (1.0, 1.0)  # empty: 1.0 centred
+        if self._shown_volume:
+            vmax = series.volume_max(x0, x1, size=max(1, self.volume.bucket_size))
+            self.volume_plot.getViewBox().setYRange(0.0, vmax * 1.08 if vmax > 0 else 1.0,
+                                                    padding=0.0)
+        log = self.is_log_equity()
+        equity = self.equity.y_range(s.start, s.stop, positive=log) or (1.0, 1.0)  # 1.0 centred
         elo, ehi = min(equity[0], 1.0), max(equity[1], 1.0)
-        epad = (ehi - elo) * 0.08 or 0.1
+        if log:
+            elo, ehi = math.log10(elo), math.log10(ehi)
+        epad = (ehi - elo) * 0.08 or (0.02 if log else 0.1)
         self.equity_plot.getViewBox().setYRange(elo - epad, ehi + epad, padding=0.0)
 
     def _on_mouse_moved(self, event) -> None:
+        if self._transients_hidden:  # an export is being drawn: apply the move after it
+            self._deferred_mouse = event
+            return
         pos = event[0]
         series = self._series
         if series is None or series.n == 0:
             return
         inside = None
         for plot in self._plots():
-            if plot.getViewBox().sceneBoundingRect().contains(pos):
+            if plot.isVisible() and plot.getViewBox().sceneBoundingRect().contains(pos):
                 inside = plot
                 break
         if inside is None:
-            for line in [*self._vlines, self._hline]:
-                line.setVisible(False)
+            self._clear_crosshair()
             return
         point = inside.getViewBox().mapSceneToView(pos)
         index = min(max(round(point.x()), 0), series.n - 1)
@@ -851,6 +1111,36 @@ class PriceChart(QtWidgets.QWidget):
 
     def _bump_revision(self, *_args: Any) -> None:
         self._revision += 1
+
+
+class _Graphics(pg.GraphicsLayoutWidget):
+    """The chart's plots; says when the mouse leaves them."""
+
+    mouse_left = Signal()
+
+    def leaveEvent(self, event) -> None:
+        super().leaveEvent(event)
+        self.mouse_left.emit()
+
+
+class _TransientState:
+    """Whether the chart's transient items (the crosshair) are left out of the picture."""
+
+    hidden = False
+
+
+class _CrosshairLine(pg.InfiniteLine):
+    """A crosshair line that paints nothing while its chart hides its transient items (an
+    export is drawn), without a visibility change that would alter the scene."""
+
+    def __init__(self, state: _TransientState, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._state = state
+
+    def paint(self, p, *args) -> None:
+        if self._state.hidden:
+            return
+        super().paint(p, *args)
 
 
 def _overlay_curve() -> pg.PlotDataItem:
