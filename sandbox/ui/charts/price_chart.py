@@ -699,20 +699,29 @@ class PriceChart(QtWidgets.QWidget):
     def exporting(self, *, vector: bool = False) -> Iterator[None]:
         """Paint for an exported picture while inside: no crosshair, no hover readout and,
         with ``vector`` (SVG), every item as vector shapes clipped to its pane: the candles
-        and volume bars in view as paths, markers as paths rather than cached bitmaps, and
-        a plain background rather than the view's cached bitmap of it."""
+        and volume bars in view as paths, markers as paths rather than cached bitmaps, each
+        line as one path, and a plain background rather than the view's cached bitmap of
+        it."""
         self.hide_transients()
         view = self.graphics
         items = [item for item in view.scene().items() if hasattr(item, "setExportMode")]
         cache = view.cacheMode()
+        # wide opaque lines are drawn a segment at a time on screen (faster): one SVG
+        # element per segment; one path per line while exporting
+        curves = [item for item in items if isinstance(item, pg.PlotCurveItem)]
+        modes = [curve.opts.get("segmentedLineMode") for curve in curves]
         if vector:
             for item in items:
                 item.setExportMode(True, {"antialias": True})
+            for curve in curves:
+                curve.opts["segmentedLineMode"] = "off"
             view.setCacheMode(QtWidgets.QGraphicsView.CacheModeFlag.CacheNone)
         try:
             yield
         finally:
             if vector:
+                for curve, mode in zip(curves, modes, strict=True):
+                    curve.opts["segmentedLineMode"] = mode
                 for item in items:
                     item.setExportMode(False)
                 view.setCacheMode(cache)
