@@ -1,5 +1,6 @@
-"""What the app remembers between sessions (QSettings): the last data source, the model,
-training and strategy settings, and the window geometry.
+"""What the app remembers between sessions (QSettings): the last data source, the split,
+model, training and strategy settings, the window geometry and whether closing the window
+during a run asks first.
 
 Each part of the run configuration is stored as the JSON of its dataclass and read back
 through ``from_dict``, so a stored value that no longer validates (an older version, a hand
@@ -42,6 +43,7 @@ KEY_DARK = "view/dark_chart"
 KEY_LAST_FOLDER = "files/last_folder"
 KEY_SEEDS = "run/seeds"
 KEY_SWEEP_GRID = "sweep/grid"
+KEY_ASK_DISCARD = "window/ask_before_discarding_run"
 
 _PARTS: dict[str, tuple[str, type]] = {
     "data": (KEY_DATA, DataSpec),
@@ -145,6 +147,15 @@ class Settings:
 
     def set_seeds(self, seeds: int) -> None:
         self.q.setValue(KEY_SEEDS, int(seeds))
+
+    def ask_before_discarding_run(self) -> bool:
+        """Closing the window while training or a sweep runs asks first (True unless the
+        user ticked "Don't ask again")."""
+        value = self.q.value(KEY_ASK_DISCARD)
+        return value is None or str(value).lower() not in ("0", "false")
+
+    def set_ask_before_discarding_run(self, ask: bool) -> None:
+        self.q.setValue(KEY_ASK_DISCARD, bool(ask))
 
     def sweep_form(self) -> dict[str, str]:
         """The Sweep tab's field texts (``{grid name: text}``); empty when unset."""
