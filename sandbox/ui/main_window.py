@@ -83,6 +83,8 @@ class MainWindow(QtWidgets.QMainWindow):
         The Metrics tab shows the run's test split (the look was counted).
     run_ended(str)
         Training ended: ``"finished"``, ``"failed"`` or ``"cancelled"``.
+    close_refused()
+        The user chose to keep a running training or sweep when asked on closing.
     sweep_ended(str)
         A sweep (Sweep tab) ended: ``"finished"``, ``"failed"`` or ``"cancelled"``.
     task_ended(str, bool)
@@ -99,6 +101,7 @@ class MainWindow(QtWidgets.QMainWindow):
     sweep_ended = Signal(str)
     task_ended = Signal(str, bool)
     failure_reported = Signal(str, object)
+    close_refused = Signal()
 
     def __init__(self, options: GuiOptions | None = None, *, persist: bool = True,
                  headless: bool = False, settings: Settings | None = None,
@@ -115,9 +118,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._pending = pending
         self._form_error: str | None = None
         self._closing = False
+        self._asking = False  # the question on closing during a run is open
+        self._ask_discard = self.settings.ask_before_discarding_run() if persist else True
         self._autotrain_pending = self.options.autotrain
         self._fallback_to_default = persist and not self.options.explicit_source
-        self._preview_window: int | None = None
+        self._preview_key: tuple[int, Any] | None = None  # (window, split) shaded
         self._preview: pd.Series | None = None
         self._show_token = 0  # bumps with every result drawn; stale drawing steps stop
         self._drawing = False
@@ -170,6 +175,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress = self.run_progress.bar
         self.status_text = self.run_progress.status_text
         self.source_label = self.run_progress.source_label
+        # what loading the data on the chart repaired or assumed, until other data loads
+        self.data_warning = QtWidgets.QLabel()
+        self.data_warning.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.data_warning.setStyleSheet("color: #b35c00;")
+        self.data_warning.setVisible(False)
+        self.statusBar().addPermanentWidget(self.data_warning)
 
         self._retrade_timer = QtCore.QTimer(self)
         self._retrade_timer.setSingleShot(True)
@@ -206,6 +217,10 @@ class MainWindow(QtWidgets.QMainWindow):
                                  "tab stays where it is)")
         self.act_about = act("&About", self._on_about, None,
                              "Versions of the app and its libraries")
+        self.act_ask_discard = act("&Ask before discarding a run", self._set_ask_discard, None,
+                                   "Closing the window while training or a sweep runs asks "
+                                   "first", checkable=True)
+        self.act_ask_discard.setChecked(self._ask_discard)
         self.act_tabs = [act(f"{self.tabs.tabText(i)} tab",
                              lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
                          for i in range(self.tabs.count())]
@@ -218,7 +233,8 @@ class MainWindow(QtWidgets.QMainWindow):
         toggle.setShortcut(QtGui.QKeySequence("Ctrl+B"))
         menus = {  # None: a separator
             "&File": [self.act_open_csv, None, self.act_export_predictions, self.act_export_chart,
-                      None, self.act_save_model, self.act_load_model, None, self.act_quit],
+                      None, self.act_save_model, self.act_load_model, None,
+                      self.act_ask_discard, self.act_quit],
             "&Run": [self.act_train, self.act_stop, None, self.act_show_test_results,
                      self.act_show_validation],
             "&View": [toggle, self.act_dark, None, self.act_show_all, self.act_show_test,
@@ -230,6 +246,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _connect_panels(self) -> None:
         self.data_panel.load_requested.connect(self.load)
         self.data_panel.open_csv_requested.connect(self.open_csv)
+        self.data_panel.split_changed.connect(self._on_split_changed)
         self.model_panel.changed.connect(self._on_model_changed)
         self.strategy_panel.changed.connect(self._on_strategy_changed)
         self.sweep_view.run_requested.connect(self.run_sweep)
@@ -328,7 +345,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if not self._can_train():
             return
-        config = self.side_panel.run_config(self.controller.loaded_spec, self._config.split)
+        config = self.side_panel.run_config(self.controller.loaded_spec)
         self._config = config
         self.controller.train(config, self.model_panel.seeds())
 
@@ -478,6 +495,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._fallback_to_default = False
         self.chart.set_prices(loaded.frame, title=loaded.label)
         self.setWindowTitle(f"{loaded.label} - {dialogs.APP_TITLE}")
+        self._show_load_warnings(loaded)
         if self.persist and self.controller.loaded_spec is not None:
             self.settings.save_data(self.controller.loaded_spec)
         # The split shading in a turn of the event loop of its own, after due timers and input:
@@ -490,7 +508,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """The rest of showing new prices: split shading, form check, ``data_shown``."""
         if self._closing or self.prices is not loaded:
             return  # closed, or newer prices arrived meanwhile
-        self._preview_window = None
+        self._preview_key = None
         self._update_split_preview()
         self._validate_form()
         self.data_shown.emit(loaded)
@@ -499,6 +517,23 @@ class MainWindow(QtWidgets.QMainWindow):
             QtCore.QTimer.singleShot(0, self.train)
         elif not self.headless:
             QtCore.QTimer.singleShot(WARM_UP_DELAY_MS, self.controller.warm_up)
+
+    def _show_load_warnings(self, loaded: Any) -> None:
+        """Say in the status bar what loading repaired or assumed (the Data panel lists it
+        too): in the status text now, and as a lasting note while these prices are shown."""
+        warnings = [str(w) for w in loaded.warnings]
+        self.data_warning.setVisible(bool(warnings))
+        if not warnings:
+            self.data_warning.setText("")
+            self.data_warning.setToolTip("")
+            return
+        several = len(warnings) > 1
+        count = f"{len(warnings)} warning{'s' if several else ''}"
+        self.data_warning.setText(f"\u26a0 {len(warnings)} data {count.split()[1]}")
+        self.data_warning.setToolTip("\n".join(warnings))
+        more = f"; {len(warnings) - 1} more in the Data box" if several else ""
+        self.run_progress.set_status(f"Loaded {loaded.label} with {count}: {warnings[0]}{more}. "
+                                     "Press Train (Ctrl+R) to fit the model.")
 
     @QtCore.Slot(object, object)
     def _on_load_failed(self, failure: Failure, spec: DataSpec) -> None:
@@ -606,6 +641,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_split_preview()
 
     @QtCore.Slot()
+    def _on_split_changed(self) -> None:
+        self._validate_form()
+        self._update_split_preview()
+
+    @QtCore.Slot()
     def _on_strategy_changed(self) -> None:
         self._validate_form()
         if self.result is not None and self._form_error is None and not self.is_training():
@@ -623,7 +663,7 @@ class MainWindow(QtWidgets.QMainWindow):
     # ============================================================== form & state ========
     def _validate_form(self) -> None:
         self._form_error = self.side_panel.check(
-            None if self.prices is None else len(self.prices.frame))
+            None if self.prices is None else self.prices.frame.index)
         self._update_actions()
 
     def _can_train(self) -> bool:
@@ -683,13 +723,15 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         try:
             window = self.model_panel.model_config().window
+            split = self.data_panel.split_spec()
         except ConfigError:
             return
-        self._preview = split_preview(self.prices.frame.index, window, self._config.split)
+        self._preview = split_preview(self.prices.frame.index, window, split)
         if self._preview is None:
+            self._preview_key = None
             self.chart.set_splits(None)
-        elif window != self._preview_window:
-            self._preview_window = window
+        elif (window, split) != self._preview_key:
+            self._preview_key = (window, split)
             self.chart.set_splits(self._preview)
 
     def _report(self, title: str, failure: Failure) -> None:
@@ -727,12 +769,60 @@ class MainWindow(QtWidgets.QMainWindow):
     def current_config(self) -> RunConfig:
         """The form's settings as a RunConfig (the last valid ones when the form is invalid)."""
         try:
-            return self.side_panel.run_config(self.controller.loaded_spec or self._config.data,
-                                              self._config.split)
+            return self.side_panel.run_config(self.controller.loaded_spec or self._config.data)
         except ConfigError:
             return self._config
 
+    def running_job(self) -> str | None:
+        """What closing the window would discard: ``"training"`` (a single run or a seed
+        ensemble), ``"sweep"``, or None."""
+        if self.is_training():
+            return "training"
+        return "sweep" if self.is_sweeping() else None
+
+    def ask_discard_run(self, job: str) -> tuple[bool, bool]:
+        """Ask whether closing may discard the running ``job`` (see :meth:`running_job`).
+
+        Returns ``(discard, dont_ask_again)``. Without a screen to show the question on
+        (Qt's offscreen platform, a hidden window) the run is discarded without asking.
+        """
+        if not _can_ask(self):
+            return True, False
+        box, discard = discard_question(self, job)
+        box.exec()
+        answer = box.clickedButton() is discard, box.checkBox().isChecked()
+        box.deleteLater()
+        return answer
+
+    def _may_close(self) -> bool:
+        """Whether closing may go on: a running training or sweep is discarded only once the
+        user said so (never asked when headless, when nothing runs or when the user turned
+        the question off)."""
+        job = self.running_job()
+        if self._asking:
+            return False  # the question is open already
+        if job is None or self.headless or not self._ask_discard:
+            return True
+        self._asking = True
+        try:
+            discard, dont_ask = self.ask_discard_run(job)
+        finally:
+            self._asking = False
+        if discard and dont_ask:
+            self._set_ask_discard(False)
+        return discard
+
+    def _set_ask_discard(self, ask: bool) -> None:
+        self._ask_discard = bool(ask)
+        self.act_ask_discard.setChecked(self._ask_discard)
+        if self.persist:
+            self.settings.set_ask_before_discarding_run(self._ask_discard)
+
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        if not self._closing and not self._may_close():
+            event.ignore()
+            self.close_refused.emit()
+            return
         if not self._closing:
             self._closing = True
             self._retrade_timer.stop()
@@ -747,3 +837,31 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.hide()  # feels closed at once; training stops within one batch
             self.controller.shutdown()
         event.accept()
+
+
+def _can_ask(window: QtWidgets.QWidget) -> bool:
+    """A question can be shown and answered: the window is on a real screen."""
+    return window.isVisible() and QtGui.QGuiApplication.platformName() != "offscreen"
+
+
+def discard_question(parent: QtWidgets.QWidget, job: str
+                     ) -> tuple[QtWidgets.QMessageBox, QtWidgets.QAbstractButton]:
+    """The question asked on closing while ``job`` (``"training"`` or ``"sweep"``) runs, and
+    its Discard button; the other keeps the run. Its "Don't ask again" is remembered when
+    the answer is Discard."""
+    sweep = job == "sweep"
+    box = QtWidgets.QMessageBox(parent)
+    box.setIcon(QtWidgets.QMessageBox.Icon.Question)
+    box.setWindowTitle(dialogs.APP_TITLE)
+    box.setText("A sweep is still running." if sweep else "Training is still running.")
+    box.setInformativeText("Closing the window stops it and discards its results.")
+    discard = box.addButton("Discard", QtWidgets.QMessageBox.ButtonRole.DestructiveRole)
+    keep = box.addButton("Keep the sweep" if sweep else "Keep training",
+                         QtWidgets.QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep)
+    box.setEscapeButton(keep)
+    dont_ask = QtWidgets.QCheckBox("Don't ask again", box)  # owned by the box
+    dont_ask.setToolTip("Close without asking from now on (File > Ask before discarding a run "
+                        "turns the question back on)")
+    box.setCheckBox(dont_ask)
+    return box, discard

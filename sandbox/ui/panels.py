@@ -22,7 +22,7 @@ from sandbox import constants as C
 from sandbox.config import DataSpec, ModelConfig, RunConfig, SplitSpec, StrategyConfig, TrainConfig
 from sandbox.errors import ConfigError
 from sandbox.ui import wording
-from sandbox.ui.controller import CANCELLED
+from sandbox.ui.controller import CANCELLED, FINISHED
 
 __all__ = [
     "DataPanel",
@@ -64,6 +64,12 @@ _CAUTION_TIP = ("The model forecasts the next close-to-close return, but with th
                 "different return (on GSPC's test split the two correlate only ~0.85). The "
                 "target \u2018traded return\u2019 forecasts the return that is traded.")
 AUTO_PERIODS = "auto (measured)"
+#: the Dates choice for CSV files: how slashed or dotted dates are read ("" = auto)
+_DATE_ORDER_LABELS = {"": "auto", C.DATE_DAYFIRST: "day first (31/12)",
+                      C.DATE_MONTHFIRST: "month first (12/31)"}
+#: what an empty validation or test start means
+AUTO_SPLIT = "auto (70/15/15)"
+_WARNING_COLOUR = "#b35c00"
 
 
 def target_note(target: str, fill: str) -> str:
@@ -175,11 +181,19 @@ class BarsPerYearSpin(QtWidgets.QDoubleSpinBox):
 
 
 class _DateEdit(QtWidgets.QLineEdit):
-    """A line edit for a YYYY-MM-DD date: asks for the width of one, not a line edit's."""
+    """A line edit for a YYYY-MM-DD date: asks for the width of one (or of its placeholder,
+    when longer), not a line edit's."""
+
+    def __init__(self, placeholder: str, tip: str) -> None:
+        super().__init__()
+        self.setPlaceholderText(placeholder)
+        self.setToolTip(tip)
 
     def sizeHint(self) -> QtCore.QSize:
         hint = super().sizeHint()
-        width = self.fontMetrics().horizontalAdvance("YYYY-MM-DD") + 16
+        metrics = self.fontMetrics()
+        width = max(metrics.horizontalAdvance(text)
+                    for text in ("YYYY-MM-DD", self.placeholderText())) + 16
         return QtCore.QSize(min(hint.width(), width), hint.height())
 
 
@@ -192,21 +206,37 @@ def _form() -> QtWidgets.QFormLayout:
     return form
 
 
+def _pair(first: QtWidgets.QWidget, between: str,
+          second: QtWidgets.QWidget) -> QtWidgets.QHBoxLayout:
+    """Two fields on one row with a word between them (the column is narrow, not long)."""
+    row = QtWidgets.QHBoxLayout()
+    row.setSpacing(6)
+    row.addWidget(first, 1)
+    row.addWidget(QtWidgets.QLabel(between))
+    row.addWidget(second, 1)
+    return row
+
+
 def _check_date(text: str, what: str) -> str | None:
+    """``text`` as a YYYY-MM-DD date (None when empty); ConfigError naming ``what``."""
     text = text.strip()
     if not text:
         return None
     try:
-        dt.date.fromisoformat(text)
+        return dt.date.fromisoformat(text).isoformat()
     except ValueError:
         raise ConfigError(f"{what} {text!r}: not a date (use YYYY-MM-DD, or leave it empty)"
                           ) from None
-    return text
 
 
 # ============================================================================== Data ======
 class DataPanel(QtWidgets.QGroupBox):
-    """Where the prices come from: a bundled sample, a CSV file or a ticker.
+    """Where the prices come from: a bundled sample, a CSV file or a ticker; how a file is
+    read (Adj Close, the order of its dates); and where the validation and test splits
+    start.
+
+    Under the Load button, a note says what was loaded (or why not) and a warning line what
+    the load repaired or assumed (:attr:`warning_text`), until the next load.
 
     Signals
     -------
@@ -216,6 +246,8 @@ class DataPanel(QtWidgets.QGroupBox):
         The user pressed "Open CSV..." (the window shows the file dialog).
     changed()
         Any field changed.
+    split_changed()
+        The validation or test start changed (no load needed: they apply to training).
     prices_loaded(LoadedPrices)
         The followed controller loaded prices (see :meth:`attach`).
     """
@@ -223,6 +255,7 @@ class DataPanel(QtWidgets.QGroupBox):
     load_requested = Signal(object)
     open_csv_requested = Signal()
     changed = Signal()
+    split_changed = Signal()
     prices_loaded = Signal(object)
 
     def __init__(self, samples: tuple[str, ...],
@@ -243,19 +276,33 @@ class DataPanel(QtWidgets.QGroupBox):
         self.csv_edit.setToolTip("A CSV of OHLCV bars: Date, Open, High, Low, Close, Volume")
         self.csv_button = QtWidgets.QPushButton("Open CSV...")
         self.csv_button.setToolTip("Choose a CSV file of prices (Ctrl+O)")
+        self.adj_close_check = QtWidgets.QCheckBox("Adj Close")
+        self.adj_close_check.setToolTip(
+            "Use the file's \u2018Adj Close\u2019 column as the close, with open, high and low "
+            "scaled to match: prices adjusted for splits and dividends, so a split is not a "
+            "crash. For CSV files and the samples (a ticker's download is always adjusted); "
+            "a file without the column keeps its close, with a warning. Applies on Load "
+            "(the command line's --adj-close)")
+        self.date_order_combo = _combo(
+            _DATE_ORDER_LABELS,
+            "How the CSV file's slashed or dotted dates are read. auto: from the whole column "
+            "(a day above 12 decides; a file where it cannot be told is refused with a "
+            "message); day first: 31/12/2024; month first: 12/31/2024. ISO dates "
+            "(2024-12-31) read the same either way. Applies on Load")
+        self.date_order_combo.setMinimumWidth(  # may show cut in a narrow column
+            self.date_order_combo.fontMetrics().horizontalAdvance("day first") + 32)
+        self.date_order_label = QtWidgets.QLabel("Dates")
+        self.date_order_label.setBuddy(self.date_order_combo)
         self.ticker_edit = QtWidgets.QLineEdit()
         self.ticker_edit.setPlaceholderText("e.g. AAPL, ^GSPC, EURUSD=X")
         self.ticker_edit.setToolTip("A Yahoo Finance symbol; downloads are cached and the "
                                     "cached copy is used when offline")
         self.interval_combo = _combo(C.INTERVALS, "Bar size of the download")
         _select(self.interval_combo, "1d")
-        self.start_edit = _DateEdit()
-        self.start_edit.setPlaceholderText("YYYY-MM-DD")
-        self.start_edit.setToolTip("Keep bars from this date on, YYYY-MM-DD (empty: from the "
-                                   "first)")
-        self.end_edit = _DateEdit()
-        self.end_edit.setPlaceholderText("YYYY-MM-DD")
-        self.end_edit.setToolTip("Keep bars up to this date, YYYY-MM-DD (empty: up to the last)")
+        self.start_edit = _DateEdit("YYYY-MM-DD", "Keep bars from this date on, YYYY-MM-DD "
+                                                  "(empty: from the first)")
+        self.end_edit = _DateEdit("YYYY-MM-DD", "Keep bars up to this date, YYYY-MM-DD (empty: "
+                                                "up to the last)")
         self.load_button = QtWidgets.QPushButton("Load")
         self.load_button.setToolTip("Load the chosen data (downloads run in the background)")
         self.progress = QtWidgets.QProgressBar()
@@ -267,6 +314,17 @@ class DataPanel(QtWidgets.QGroupBox):
         self.note.setWordWrap(True)
         self.note.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         self.note.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warning_box, self.warning_label = self._warning_line()
+        self.val_start_edit = _DateEdit(AUTO_SPLIT, "First date of the validation split, "
+                                                    "YYYY-MM-DD (empty: the rows are split "
+                                                    "70 / 15 / 15 in time order). Applies to "
+                                                    "the next training; no Load needed")
+        self.test_start_edit = _DateEdit(AUTO_SPLIT, "First date of the test split, "
+                                                     "YYYY-MM-DD, after the validation start "
+                                                     "(empty: the last 15% of the rows). "
+                                                     "Applies to the next training")
+        self._split = SplitSpec()  # fields without a widget (fractions, minimum returns)
+        self._warnings: tuple[str, ...] = ()  # of the prices shown
 
         grid = QtWidgets.QGridLayout()
         grid.setHorizontalSpacing(6)
@@ -276,22 +334,35 @@ class DataPanel(QtWidgets.QGroupBox):
         grid.addWidget(self.csv_radio, 1, 0)
         grid.addWidget(self.csv_edit, 1, 1)
         grid.addWidget(self.csv_button, 1, 2)
-        grid.addWidget(self.ticker_radio, 2, 0)
-        grid.addWidget(self.ticker_edit, 2, 1)
-        grid.addWidget(self.interval_combo, 2, 2)
-        dates = QtWidgets.QHBoxLayout()  # one row: the column is narrow, not long
-        dates.setSpacing(6)
-        dates.addWidget(self.start_edit, 1)
-        dates.addWidget(QtWidgets.QLabel("to"))
-        dates.addWidget(self.end_edit, 1)
-        grid.addWidget(QtWidgets.QLabel("From"), 3, 0, QtCore.Qt.AlignmentFlag.AlignRight)
-        grid.addLayout(dates, 3, 1, 1, 2)
+        # how the file is read, under it
+        grid.addWidget(self.adj_close_check, 2, 0)
+        reading = QtWidgets.QHBoxLayout()
+        reading.setSpacing(6)
+        reading.addWidget(self.date_order_label)
+        reading.addWidget(self.date_order_combo, 1)
+        grid.addLayout(reading, 2, 1, 1, 2)
+        grid.addWidget(self.ticker_radio, 3, 0)
+        grid.addWidget(self.ticker_edit, 3, 1)
+        grid.addWidget(self.interval_combo, 3, 2)
+        grid.addWidget(QtWidgets.QLabel("From"), 4, 0, QtCore.Qt.AlignmentFlag.AlignRight)
+        grid.addLayout(_pair(self.start_edit, "to", self.end_edit), 4, 1, 1, 2)
         grid.setColumnStretch(1, 1)
+        splits = QtWidgets.QGridLayout()
+        splits.setHorizontalSpacing(6)
+        splits.setVerticalSpacing(4)
+        splits.addWidget(QtWidgets.QLabel("Validation from"), 0, 0,
+                         QtCore.Qt.AlignmentFlag.AlignRight)
+        splits.addWidget(self.val_start_edit, 0, 1)
+        splits.addWidget(QtWidgets.QLabel("Test from"), 1, 0, QtCore.Qt.AlignmentFlag.AlignRight)
+        splits.addWidget(self.test_start_edit, 1, 1)
+        splits.setColumnStretch(1, 1)
         box = QtWidgets.QVBoxLayout(self)
         box.addLayout(grid)
         box.addWidget(self.load_button)
         box.addWidget(self.progress)
         box.addWidget(self.note)
+        box.addWidget(self.warning_box)
+        box.addLayout(splits)
 
         self.sample_radio.setChecked(True)
         self.kind_group.buttonToggled.connect(self._on_kind_toggled)
@@ -299,10 +370,14 @@ class DataPanel(QtWidgets.QGroupBox):
         self.load_button.clicked.connect(self._on_load_clicked)
         self.ticker_edit.returnPressed.connect(self._on_load_clicked)
         self.sample_combo.activated.connect(self._on_sample_activated)
-        for edit in (self.csv_edit, self.ticker_edit, self.start_edit, self.end_edit):
+        for edit in (self.csv_edit, self.ticker_edit, self.start_edit, self.end_edit,
+                     self.val_start_edit, self.test_start_edit):
             edit.textChanged.connect(self.changed)
-        for combo in (self.sample_combo, self.interval_combo):
+        for edit in (self.val_start_edit, self.test_start_edit):
+            edit.textChanged.connect(self.split_changed)
+        for combo in (self.sample_combo, self.interval_combo, self.date_order_combo):
             combo.currentIndexChanged.connect(self.changed)
+        self.adj_close_check.toggled.connect(self.changed)
         self._sync_enabled()
 
     # -- public -------------------------------------------------------------------------------
@@ -324,12 +399,14 @@ class DataPanel(QtWidgets.QGroupBox):
         if start and end and start > end:
             raise ConfigError(f"From {start} is after To {end}")
         interval = "1d"
+        date_format = None
         if kind == C.SOURCE_SAMPLE:
             value = str(self.sample_combo.currentData() or C.DEFAULT_SAMPLE)
         elif kind == C.SOURCE_CSV:
             value = self.csv_edit.text().strip()
             if not value:
                 raise ConfigError("choose a CSV file first (File > Open CSV...)")
+            date_format = self.date_format()
         else:
             value = self.ticker_edit.text().strip().upper()
             if not value:
@@ -337,7 +414,10 @@ class DataPanel(QtWidgets.QGroupBox):
             if any(ch.isspace() for ch in value):
                 raise ConfigError(f"ticker {value!r}: a symbol has no spaces")
             interval = str(self.interval_combo.currentData())
-        return DataSpec(source=f"{kind}:{value}", start=start, end=end, interval=interval)
+        return DataSpec(source=f"{kind}:{value}", start=start, end=end, interval=interval,
+                        use_adj_close=self.adj_close_check.isEnabled()
+                        and self.adj_close_check.isChecked(),
+                        date_format=date_format)
 
     def set_spec(self, spec: DataSpec) -> None:
         """Show ``spec`` in the form (without emitting load_requested)."""
@@ -354,7 +434,37 @@ class DataPanel(QtWidgets.QGroupBox):
             self.ticker_radio.setChecked(True)
         self.start_edit.setText(spec.start or "")
         self.end_edit.setText(spec.end or "")
+        self.adj_close_check.setChecked(spec.use_adj_close)
+        self.set_date_format(spec.date_format)
         self._sync_enabled()
+
+    def date_format(self) -> str | None:
+        """The Dates choice as a DataSpec.date_format (None: auto)."""
+        return str(self.date_order_combo.currentData() or "") or None
+
+    def set_date_format(self, date_format: str | None) -> None:
+        """Choose ``date_format`` (None: auto); a strftime format (from the command line or
+        the settings) gets an entry of its own."""
+        value = date_format or ""
+        if self.date_order_combo.findData(value) < 0:
+            self.date_order_combo.addItem(f"format {value}", value)
+        _select(self.date_order_combo, value)
+
+    def split_spec(self) -> SplitSpec:
+        """The validation and test starts over the split settings without a field
+        (raises ConfigError with the reason when a date is not valid)."""
+        val = _check_date(self.val_start_edit.text(), "Validation from")
+        test = _check_date(self.test_start_edit.text(), "Test from")
+        if val and test and val >= test:
+            raise ConfigError(f"validation from {val} must come before test from {test}")
+        return self._split.replace(val_start=val, test_start=test)
+
+    def set_split(self, split: SplitSpec) -> None:
+        """Show ``split``'s validation and test starts (empty: auto); its other fields are
+        kept for :meth:`split_spec`."""
+        self._split = split
+        self.val_start_edit.setText(split.val_start or "")
+        self.test_start_edit.setText(split.test_start or "")
 
     def set_csv_path(self, path: str) -> None:
         """Select the CSV source with ``path``."""
@@ -369,19 +479,32 @@ class DataPanel(QtWidgets.QGroupBox):
     def set_note(self, text: str) -> None:
         self.note.setText(text)
 
+    def warning_text(self) -> str:
+        """The warnings shown under the note (empty: none)."""
+        return self.warning_label.text() if self.warning_box.isVisibleTo(self) else ""
+
+    def show_warnings(self, warnings: Sequence[str]) -> None:
+        """Show what a load repaired or assumed, one line each (none: hide the line)."""
+        lines = [str(w) for w in warnings if str(w).strip()]
+        self.warning_label.setText("\n".join(lines))
+        self.warning_box.setVisible(bool(lines))
+
     def attach(self, controller: Any) -> None:
         """Follow ``controller``'s loads (a RunController): busy while one runs, and a note
-        on what was loaded, what failed or that it stopped."""
+        on what was loaded, what failed or that it stopped, with the load's warnings."""
         controller.follow(self, "load_started", "prices_loaded", "load_failed", "load_ended")
 
     @QtCore.Slot(object)
     def _on_load_started(self, spec: DataSpec) -> None:
         self.set_busy(True)
         self.set_note(wording.loading_text(spec))
+        self.show_warnings(())
 
     @QtCore.Slot(object)
     def _on_prices_loaded(self, loaded: Any) -> None:
+        self._warnings = tuple(loaded.warnings)
         self.set_note(wording.loaded_text(loaded))
+        self.show_warnings(self._warnings)
         self.prices_loaded.emit(loaded)
 
     @QtCore.Slot(object, object)
@@ -392,13 +515,42 @@ class DataPanel(QtWidgets.QGroupBox):
     def _on_load_ended(self, how: str) -> None:
         if how == CANCELLED:
             self.set_note("loading stopped")
+        if how != FINISHED:  # the prices shown are still those of the last load
+            self.show_warnings(self._warnings)
         self.set_busy(False)
 
     # -- internals ----------------------------------------------------------------------------
+    def _warning_line(self) -> tuple[QtWidgets.QWidget, QtWidgets.QLabel]:
+        """A warning icon beside a word-wrapped label, hidden while there is nothing to say."""
+        line = QtWidgets.QWidget()
+        line.setObjectName("data_warnings")
+        icon = QtWidgets.QLabel()
+        size = self.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_SmallIconSize)
+        icon.setPixmap(self.style().standardIcon(
+            QtWidgets.QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(size, size))
+        icon.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
+        label = QtWidgets.QLabel()
+        label.setWordWrap(True)
+        label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        label.setStyleSheet(f"color: {_WARNING_COLOUR};")
+        label.setToolTip("What loading the data repaired or assumed (also in the Log tab); "
+                         "cleared by the next load")
+        row = QtWidgets.QHBoxLayout(line)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(4)
+        row.addWidget(icon, 0, QtCore.Qt.AlignmentFlag.AlignTop)
+        row.addWidget(label, 1)
+        line.setVisible(False)
+        return line, label
+
     def _sync_enabled(self) -> None:
         kind = self.kind()
         self.sample_combo.setEnabled(kind == C.SOURCE_SAMPLE)
         self.csv_edit.setEnabled(kind == C.SOURCE_CSV)
+        self.adj_close_check.setEnabled(kind in (C.SOURCE_CSV, C.SOURCE_SAMPLE))
+        self.date_order_label.setEnabled(kind == C.SOURCE_CSV)
+        self.date_order_combo.setEnabled(kind == C.SOURCE_CSV)
         self.ticker_edit.setEnabled(kind == C.SOURCE_YAHOO)
         self.interval_combo.setEnabled(kind == C.SOURCE_YAHOO)
 
@@ -661,9 +813,10 @@ def csv_filters() -> str:
     return "CSV files (*.csv *.txt);;All files (*)"
 
 
-class SidePanel(QtWidgets.QScrollArea):
+class SidePanel(QtWidgets.QWidget):
     """The Data, Model and Strategy panels in one scrolling column, with the reason the form
-    cannot train and the Train and Stop buttons under them."""
+    cannot train and the Train and Stop buttons pinned under it (in sight however short the
+    window is)."""
 
     def __init__(self, samples: list[str], parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -683,21 +836,37 @@ class SidePanel(QtWidgets.QScrollArea):
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.stop_button)
 
-        side = QtWidgets.QWidget()
-        column = QtWidgets.QVBoxLayout(side)
+        forms = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout(forms)
         column.setContentsMargins(6, 6, 6, 6)
-        for widget in (self.data_panel, self.model_panel, self.strategy_panel, self.form_error):
+        for widget in (self.data_panel, self.model_panel, self.strategy_panel):
             column.addWidget(widget)
-        column.addLayout(buttons)
         column.addStretch(1)
-        self.setWidgetResizable(True)
-        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        self.setWidget(side)
-        self.setMinimumWidth(side.sizeHint().width() + 16)
+        self.scroll = QtWidgets.QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.scroll.setWidget(forms)
+        # as narrow as the forms can be (a short, narrow window), as wide as they ask
+        self._scrollbar = self.scroll.verticalScrollBar().sizeHint().width()
+        self.scroll.setMinimumWidth(forms.minimumSizeHint().width() + self._scrollbar)
+        pinned = QtWidgets.QVBoxLayout()
+        pinned.setContentsMargins(6, 4, 6, 6)
+        pinned.addWidget(self.form_error)
+        pinned.addLayout(buttons)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.scroll, 1)
+        layout.addLayout(pinned)
         self.strategy_panel.fill_changed.connect(self.model_panel.set_fill)
         self.model_panel.set_fill(self.strategy_panel.fill())
         self.data_panel.prices_loaded.connect(self._on_prices_loaded)
+
+    def sizeHint(self) -> QtCore.QSize:
+        hint = super().sizeHint()
+        forms = self.scroll.widget().sizeHint().width() + self._scrollbar
+        return QtCore.QSize(max(hint.width(), forms), hint.height())
 
     def make_dock(self, parent: QtWidgets.QWidget) -> QtWidgets.QDockWidget:
         """This panel in a closable, movable dock (left or right) titled "Settings"."""
@@ -726,23 +895,29 @@ class SidePanel(QtWidgets.QScrollArea):
         self.form_error.setVisible(error is not None)
 
     def set_run(self, config: RunConfig, seeds: int) -> None:
-        """Fill the forms with ``config`` (its data, model, training and strategy) and the
-        number of seeds."""
+        """Fill the forms with ``config`` (its data, split, model, training and strategy) and
+        the number of seeds."""
         self.data_panel.set_spec(config.data)
+        self.data_panel.set_split(config.split)
         self.model_panel.set_configs(config.model, config.train)
         self.model_panel.set_seeds(seeds)
         self.strategy_panel.set_config(config.strategy)
 
-    def check(self, bars: int | None = None) -> str | None:
-        """Show and return why the form cannot train on ``bars`` loaded bars (None: it can)."""
+    def check(self, index: pd.DatetimeIndex | None = None) -> str | None:
+        """Show and return why the form cannot train on the loaded bars of ``index`` (None:
+        it can)."""
         error = None
         try:
             window = self.model_panel.model_config().window
             self.model_panel.train_config()
+            split = self.data_panel.split_spec()
             self.strategy_panel.strategy_config()
-            if bars is not None and window >= bars:
-                raise ConfigError(f"window {window}: longer than the {bars:,} bars loaded; "
-                                  "use a shorter window or more data")
+            if index is not None:
+                bars = len(index)
+                if window >= bars:
+                    raise ConfigError(f"window {window}: longer than the {bars:,} bars "
+                                      "loaded; use a shorter window or more data")
+                _check_split_dates(index[window - 1:], split)
         except ConfigError as exc:
             error = str(exc)
         self.show_form_error(error)
@@ -753,8 +928,11 @@ class SidePanel(QtWidgets.QScrollArea):
 
         self.strategy_panel.set_measured_periods(infer_periods_per_year(loaded.frame.index))
 
-    def run_config(self, data: DataSpec, split: SplitSpec) -> RunConfig:
-        """The form's settings on ``data`` (raises ConfigError when the form is invalid)."""
+    def run_config(self, data: DataSpec, split: SplitSpec | None = None) -> RunConfig:
+        """The form's settings on ``data``, split as the form says unless ``split`` is given
+        (raises ConfigError when the form is invalid)."""
+        if split is None:
+            split = self.data_panel.split_spec()
         return RunConfig(data=data, split=split, model=self.model_panel.model_config(),
                          train=self.model_panel.train_config(),
                          strategy=self.strategy_panel.strategy_config())
@@ -775,6 +953,27 @@ class SidePanel(QtWidgets.QScrollArea):
             same = False
         if not same:
             self.strategy_panel.set_config(config.strategy)
+
+
+def _check_split_dates(rows: pd.DatetimeIndex, split: SplitSpec) -> None:
+    """Refuse validation / test starts that leave a split of ``rows`` (the rows a model
+    predicts) empty or out of order (ConfigError with the reason)."""
+    if split.val_start is None and split.test_start is None:
+        return  # fractions always split in order
+    from sandbox.features import split_labels
+
+    try:
+        labels = split_labels(rows, split)
+    except ConfigError:
+        given = (f"validation from {split.val_start}" if split.test_start is None
+                 else f"test from {split.test_start}")
+        raise ConfigError(f"{given} leaves the splits out of order on these bars; give both "
+                          "the validation and the test start") from None
+    first, last = f"{rows[0]:%Y-%m-%d}", f"{rows[-1]:%Y-%m-%d}"
+    for name, what in ((C.TRAIN, "training"), (C.VAL, "validation"), (C.TEST, "test")):
+        if not (labels == name).any():
+            raise ConfigError(f"the {what} split is empty: the predicted bars run "
+                              f"{first} .. {last}; move the validation or test start")
 
 
 def split_preview(index: pd.DatetimeIndex, window: int, split: SplitSpec) -> pd.Series | None:

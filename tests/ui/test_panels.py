@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from sandbox import constants as C
-from sandbox.config import DataSpec, ModelConfig, StrategyConfig, TrainConfig
+from sandbox.config import DataSpec, ModelConfig, RunConfig, SplitSpec, StrategyConfig, TrainConfig
 from sandbox.errors import ConfigError
 from sandbox.ui.panels import AUTO_PERIODS, DataPanel, ModelPanel, SidePanel, StrategyPanel
 
@@ -176,6 +176,35 @@ def test_side_panel_shows_bars_per_year_measured_from_loaded_prices(qtbot):
     hourly = pd.date_range("2024-01-01", periods=200, freq="h")  # trades at weekends too
     side.data_panel.prices_loaded.emit(SimpleNamespace(frame=pd.DataFrame(index=hourly)))
     assert side.strategy_panel.periods_spin.text() == "auto: 8760 (measured)"
+
+
+def test_side_panel_pins_train_and_stop_under_the_scrolling_forms(qtbot):
+    side = SidePanel(["GSPC"])
+    qtbot.addWidget(side)
+    forms = side.scroll.widget()
+    for panel in (side.data_panel, side.model_panel, side.strategy_panel):
+        assert forms.isAncestorOf(panel)
+    for pinned in (side.train_button, side.stop_button, side.form_error):
+        assert side.isAncestorOf(pinned) and not forms.isAncestorOf(pinned)
+    assert side.sizeHint().width() >= forms.sizeHint().width()  # no cut form when room
+
+
+def test_side_panel_round_trips_the_split_and_checks_it(qtbot):
+    side = SidePanel(["GSPC"])
+    qtbot.addWidget(side)
+    config = RunConfig(split=SplitSpec(val_start="2010-01-04", test_start="2012-01-03",
+                                       min_returns=7))
+    side.set_run(config, 1)
+    assert side.run_config(config.data) == config
+    side.data_panel.test_start_edit.setText("2009-12-31")
+    assert "must come before" in side.check()
+    with pytest.raises(ConfigError):
+        side.run_config(config.data)
+    index = pd.bdate_range("2009-01-01", "2013-12-31")
+    side.data_panel.test_start_edit.setText("2012-01-03")
+    assert side.check(index) is None
+    side.data_panel.val_start_edit.setText("2008-01-02")  # before the first bar
+    assert "training split is empty" in side.check(index)
 
 
 def _select_data(box, value) -> None:
