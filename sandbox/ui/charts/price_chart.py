@@ -220,6 +220,7 @@ class PriceChart(QtWidgets.QWidget):
         font = self.title_label.font()
         font.setBold(True)
         self.title_label.setFont(font)
+        self.title_label.setMinimumWidth(40)  # may be cut short rather than widen the window
         self.readout_label = QtWidgets.QLabel()
         self.readout_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         self.readout_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight
