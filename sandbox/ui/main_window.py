@@ -23,6 +23,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from sandbox import constants as C
 from sandbox.config import DataSpec, RunConfig
 from sandbox.errors import ConfigError
+from sandbox.pipeline import foreign_data
 from sandbox.runs import usable_cores
 from sandbox.ui import dialogs, wording
 from sandbox.ui.charts import LossPlot, PriceChart
@@ -238,7 +239,8 @@ class MainWindow(QtWidgets.QMainWindow):
             "&Run": [self.act_train, self.act_stop, None, self.act_show_test_results,
                      self.act_show_validation],
             "&View": [toggle, self.act_dark, None, self.act_show_all, self.act_show_test,
-                      self.chart.return_view_action, None, *self.act_tabs],
+                      self.chart.return_view_action, self.chart.log_price_action,
+                      self.chart.log_equity_action, None, *self.act_tabs],
             "&Help": [self.act_about],
         }
         fill_menu_bar(self.menuBar(), menus)
@@ -580,9 +582,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._drawing = True
         token = self._show_token
         look = self.controller.shown_look()
+        note = foreign_data(result)  # a saved model on data that is not its own
         # validation-first: the chart draws the model on the test split only once the user
         # has asked for the test results (and the look is counted), like the Metrics tab
         steps = [*self.chart.show_run_steps(result, show_test=look is not None),
+                 lambda: self.chart.set_note(f"Predictions of {note}" if note else ""),
                  lambda: self.metrics_view.show_run(result, look)]
 
         def step() -> None:

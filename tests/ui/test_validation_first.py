@@ -161,6 +161,14 @@ def test_a_saved_model_on_data_before_its_test_period_has_no_test_caption(make_w
     assert "saved model's validation period" in window.metrics_view.verdict_label.text()
     assert not window.act_show_test_results.isEnabled()
     assert "no out-of-sample rows" in window.act_show_test_results.toolTip()
+    assert window.chart.note() == ""  # the model's own symbol and bar size: nothing to say
+    # the same model on the other sample: the chart says whose model it is
+    with qtbot.waitSignal(window.data_shown, timeout=20_000):
+        window.load(DataSpec(source="sample:GOOG"))
+    qtbot.waitUntil(window.is_idle, timeout=20_000)
+    with qtbot.waitSignal(window.run_shown, timeout=20_000):
+        window.load_model_from(str(tmp_path / "bundle"))
+    assert window.chart.note() == "Predictions of a model trained on GSPC, applied to GOOG"
 
 
 def test_the_run_menu_holds_the_test_actions(make_window):
@@ -173,6 +181,8 @@ def test_the_run_menu_holds_the_test_actions(make_window):
     view_menu = next(a.menu() for a in window.menuBar().actions()
                      if a.text().replace("&", "") == "View")
     assert window.chart.return_view_action in view_menu.actions()
+    assert window.chart.log_price_action in view_menu.actions()
+    assert window.chart.log_equity_action in view_menu.actions()
 
 
 def test_the_chart_draws_the_model_on_the_test_split_only_after_the_reveal(make_window, qtbot):
