@@ -54,6 +54,10 @@ def _add_data_flags(p: argparse.ArgumentParser, *, required: bool = False) -> No
     g.add_argument("--interval", default="1d", choices=C.INTERVALS, help="bar size (default 1d)")
     g.add_argument("--adj-close", action="store_true",
                    help="CSV: use the 'Adj Close' column as close (O/H/L scaled to match)")
+    _add_date_format_flag(g)
+
+
+def _add_date_format_flag(g: Any) -> None:
     g.add_argument("--date-format", metavar="ORDER",
                    help="CSV: how to read dates such as 01/02/2012: dayfirst, monthfirst, or a "
                         "format such as %%d.%%m.%%Y (default: decided from the whole column)")
@@ -154,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="next_open (default): held open t+1 -> open t+2; close: close t -> t+1")
     p.add_argument("--cost-bps", type=float, default=0.0, help="cost per unit traded (default 0)")
     _add_periods_flag(p)
+    _add_date_format_flag(p)
     p.add_argument("--out", metavar="DIR", required=True, help="output folder (created if missing)")
 
     p = sub.add_parser("fetch", help="download a ticker into the cache (and optionally a file)")
@@ -265,7 +270,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     from sandbox.data import load_prices
 
     out = _prepare_out_dir(args.out, create=False)
-    prices = load_prices(DataSpec(source=f"{C.SOURCE_CSV}:{args.csv}")).frame
+    prices = load_prices(DataSpec(source=f"{C.SOURCE_CSV}:{args.csv}",
+                                  date_format=args.date_format)).frame
     signals = read_signals(args.signals)
     check_positions(signals, prices_index=prices.index, name=str(args.signals))
     if args.periods_per_year is not None:

@@ -108,3 +108,18 @@ def test_prices_failing_validation_exit_2_and_write_nothing(tmp_path, capsys):
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and str(prices) in err[0]
     assert not out.exists()
+
+
+def test_an_ambiguous_price_file_needs_date_format_and_takes_it(tmp_path, capsys):
+    prices = Path(__file__).parent / "fixtures" / "data" / "european_monthly.csv"
+    signals = tmp_path / "signals.csv"
+    signals.write_text("date,position\n2012-03-01,1\n2012-06-01,0\n")
+    args = ["backtest", "--csv", str(prices), "--signals", str(signals)]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "--date-format dayfirst|monthfirst" in err and len(err.strip().splitlines()) == 1
+    assert main([*args, "--date-format", "dayfirst", "--out", str(tmp_path / "b")]) == 0
+    frame = pd.read_csv(tmp_path / "b" / C.BACKTEST_CSV, parse_dates=["date"])
+    # read day first, the file is monthly: the period runs March .. June, one row a month
+    assert list(frame["date"].dt.strftime("%Y-%m-%d")) == [
+        "2012-03-01", "2012-04-01", "2012-05-01", "2012-06-01"]
