@@ -21,6 +21,7 @@ __all__ = [
     "Failure",
     "about_text",
     "ask_directory",
+    "ask_existing_directory",
     "ask_export_path",
     "ask_open_path",
     "ask_save_path",
@@ -118,8 +119,80 @@ def ask_export_path(parent: QtWidgets.QWidget | None, title: str, folder: str, s
                        suffixes[0])
 
 
+class FolderDialog(QtWidgets.QFileDialog):
+    """A folder chooser that also takes the name of a folder that does not exist yet, to
+    write into: Choose creates it (Qt's own folder chooser answers "Directory not found").
+
+    Qt's widget dialog on every platform (a native one would refuse the new name again).
+    """
+
+    def __init__(self, parent: QtWidgets.QWidget | None, title: str, folder: str) -> None:
+        super().__init__(parent, title, folder)
+        self.setFileMode(QtWidgets.QFileDialog.FileMode.Directory)
+        self.setOption(QtWidgets.QFileDialog.Option.ShowDirsOnly, True)
+        self.setOption(QtWidgets.QFileDialog.Option.DontUseNativeDialog, True)
+        self.setLabelText(QtWidgets.QFileDialog.DialogLabel.FileName, "Folder:")
+        edit = self.name_edit()
+        if edit is not None:
+            edit.setPlaceholderText("an existing folder, or a new name to create")
+            # after Qt's own check, which greys Choose out for a folder that does not exist
+            edit.textChanged.connect(self._allow_a_new_name)
+
+    def name_edit(self) -> QtWidgets.QLineEdit | None:
+        """The field where a name is typed."""
+        return self.findChild(QtWidgets.QLineEdit, "fileNameEdit")
+
+    def choose_button(self) -> QtWidgets.QPushButton | None:
+        box = self.findChild(QtWidgets.QDialogButtonBox, "buttonBox")
+        return None if box is None else box.button(
+            QtWidgets.QDialogButtonBox.StandardButton.Open)
+
+    @QtCore.Slot(str)
+    def _allow_a_new_name(self, text: str) -> None:
+        button = self.choose_button()
+        files = self.selectedFiles()
+        if button is not None and text.strip() and files and not Path(files[0]).exists():
+            button.setEnabled(True)
+
+    def accept(self) -> None:
+        files = self.selectedFiles()
+        if not files:
+            return
+        path = Path(files[0])
+        if path.exists() and not path.is_dir():
+            refuse(self, f"{path}\nis a file, not a folder: type another name.")
+            return
+        if not path.exists():
+            try:
+                path.mkdir(parents=True)
+            except OSError as exc:
+                refuse(self, f"Could not create the folder\n{path}\n({exc.strerror or exc}).")
+                return
+        super().accept()
+
+
+def refuse(dialog: QtWidgets.QWidget, text: str) -> None:
+    """Say in a box over ``dialog`` why its answer cannot be taken (it stays open)."""
+    QtWidgets.QMessageBox.warning(dialog, dialog.windowTitle(), text)
+
+
 def ask_directory(parent: QtWidgets.QWidget | None, title: str, folder: str) -> str | None:
-    """A folder, or None when the user cancels."""
+    """A folder to write into (Save model, Export the sweep's results), or None when the
+    user cancels: an existing one, or a new name typed in the dialog, created on Choose
+    (see :class:`FolderDialog`)."""
+    dialog = FolderDialog(parent, title, folder)
+    try:
+        if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
+            return None
+        files = dialog.selectedFiles()
+        return files[0] if files else None
+    finally:
+        dialog.deleteLater()
+
+
+def ask_existing_directory(parent: QtWidgets.QWidget | None, title: str,
+                           folder: str) -> str | None:
+    """A folder to read (Load model), or None when the user cancels; it must exist."""
     path = QtWidgets.QFileDialog.getExistingDirectory(parent, title, folder)
     return path or None
 
