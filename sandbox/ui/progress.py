@@ -28,6 +28,7 @@ __all__ = ["PROGRESS_STEPS", "LogView", "RunProgress"]
 
 PROGRESS_STEPS = 1000
 LOG_LINES = 5000  # the Log tab keeps this many lines
+TICK_MS = 1000  # between two finished runs of an ensemble or a sweep, the ETA counts down
 
 
 class LogView(QtWidgets.QPlainTextEdit):
@@ -90,6 +91,15 @@ class RunProgress(QtCore.QObject):
         self._members_done = 0
         self._last_epoch: dict[str, float] | None = None
         self._summary: str | None = None  # the finished run's status line
+        # an ensemble's or a sweep's runs: how many are done, of how many, in how many
+        # processes, and when the runs at this pace should all be done (s after _started)
+        self._count: tuple[str, int, int] | None = None  # ("{done}/{total} ...", k, N)
+        self._jobs = 1
+        self._finish_s = 0.0
+        self._count_text = ""  # the last count line shown; a tick replaces only it
+        self._ticker = QtCore.QTimer(self)
+        self._ticker.setInterval(TICK_MS)
+        self._ticker.timeout.connect(self._on_tick)
 
     def attach(self, controller: Any) -> None:
         """Follow ``controller``'s loads, trainings and sweeps (connect before the window's
@@ -110,8 +120,61 @@ class RunProgress(QtCore.QObject):
 
     def _reset(self) -> None:
         """An empty bar that shows progress again (not busy)."""
+        self._stop_counting()
         self.bar.setValue(0)
         self.bar.setRange(0, PROGRESS_STEPS)
+
+    # ============================================================== run counts ==========
+    def _count_run_done(self, what: str, record: Any) -> None:
+        """One run of an ensemble or a sweep finished (``record.done`` of ``record.total``;
+        ``what`` says it, e.g. ``"{done}/{total} seeds trained"``): a determinate bar from
+        now on, the percent and the ETA at the pace so far; until the next run finishes, the
+        ETA counts down each second and the bar moves on at that pace, never past the runs
+        in flight (the runs report nothing before they end)."""
+        total = max(int(record.total), 1)
+        done = min(max(int(record.done), 0), total)
+        self._count = (what, done, total)
+        elapsed = time.monotonic() - self._started
+        self._finish_s = elapsed * total / done if done else float("nan")
+        if self.bar.maximum() == 0:
+            self.bar.setRange(0, PROGRESS_STEPS)  # busy until the first run is back
+        self._show_count(elapsed)
+        if done < total:
+            self._ticker.start()
+        else:
+            self._ticker.stop()
+
+    @QtCore.Slot()
+    def _on_tick(self) -> None:
+        if self.status_text.text() != self._count_text:
+            self._ticker.stop()  # something else was said meanwhile (e.g. "Stopping...")
+            return
+        self._show_count()
+
+    def _show_count(self, elapsed: float | None = None) -> None:
+        if self._count is None:
+            return
+        what, done, total = self._count
+        if elapsed is None:
+            elapsed = time.monotonic() - self._started
+        fraction = done / total
+        if done < total and self._finish_s > 0:
+            in_flight = min(self._jobs, total - done)
+            fraction = max(fraction, min(elapsed / self._finish_s, (done + in_flight) / total))
+        value = max(self.bar.value(), round(PROGRESS_STEPS * fraction))  # never backwards
+        percent = round(100 * value / PROGRESS_STEPS)
+        if done < total:
+            value, percent = min(value, PROGRESS_STEPS - 1), min(percent, 99)
+        self.bar.setValue(value)
+        eta = max(0.0, self._finish_s - elapsed) if done < total else 0.0
+        self._count_text = (f"{what.format(done=done, total=total)}, {percent}%, "
+                            f"ETA {format_hms(eta)}")
+        self.set_status(self._count_text)
+
+    def _stop_counting(self) -> None:
+        self._ticker.stop()
+        self._count = None
+        self._count_text = ""
 
     # ============================================================== loading =============
     @QtCore.Slot(object)
@@ -147,6 +210,7 @@ class RunProgress(QtCore.QObject):
     def _on_run_started(self, _worker: Any, config: RunConfig, seeds: int, jobs: int) -> None:
         self._last_epoch = None
         self._seeds, self._members_done = seeds, 0
+        self._jobs = max(int(jobs), 1)
         self._started = time.monotonic()
         self._loss_plot.reset()
         self._reset()
@@ -188,24 +252,14 @@ class RunProgress(QtCore.QObject):
     def _on_member_done(self, record: Any) -> None:
         """One seed of an ensemble finished (or failed); its curves join the Loss tab."""
         self._members_done = int(record.done)
-        eta = self._count_run_done(record)
         if not record.error:
             self._loss_plot.add_member(list(record.train_losses), list(record.val_losses))
         self._log(wording.member_log(record))
-        self.set_status(f"{record.done}/{record.total} seeds trained  "
-                        f"ETA {format_hms(eta)}")
-
-    def _count_run_done(self, record: Any) -> float:
-        """Move the bar to ``record.done / record.total``; return the ETA (s)."""
-        total = max(int(record.total), 1)
-        if self.bar.maximum() == 0:
-            self.bar.setRange(0, PROGRESS_STEPS)  # busy until the first run is back
-        self.bar.setValue(round(PROGRESS_STEPS * record.done / total))
-        elapsed = time.monotonic() - self._started
-        return elapsed / max(record.done, 1) * (total - record.done)
+        self._count_run_done("{done}/{total} seeds trained", record)
 
     @QtCore.Slot(object)
     def _on_result_ready(self, result: Any) -> None:
+        self._stop_counting()
         self._loss_plot.flush()
         seconds = time.monotonic() - self._started
         self._log(wording.trained_log(result.history, seconds))
@@ -215,6 +269,7 @@ class RunProgress(QtCore.QObject):
 
     @QtCore.Slot(object)
     def _on_ensemble_ready(self, result: Any) -> None:
+        self._stop_counting()
         seconds = time.monotonic() - self._started
         self._log(wording.ensemble_log(result, seconds))
         self._summary = wording.ensemble_status(result, seconds)
@@ -223,11 +278,13 @@ class RunProgress(QtCore.QObject):
 
     @QtCore.Slot(object)
     def _on_run_failed(self, _failure: Failure) -> None:
+        self._stop_counting()
         self.set_status("Training failed.")
         self.bar.setValue(0)
 
     @QtCore.Slot(str)
     def _on_run_ended(self, how: str) -> None:
+        self._stop_counting()
         summary, self._summary = self._summary, None
         if how == FINISHED and summary is not None:
             self.set_status(summary)  # a Stop that came as the run finished said "Stopping..."
@@ -242,20 +299,21 @@ class RunProgress(QtCore.QObject):
     @QtCore.Slot(int, object, int, int)
     def _on_sweep_started(self, n_runs: int, grid: dict, seeds: int, jobs: int) -> None:
         self._started = time.monotonic()
-        self.bar.setRange(0, 0)
+        self._reset()
+        self._jobs = max(int(jobs), 1)
+        self.bar.setRange(0, 0)  # busy until the first run is back
         self.set_status(wording.sweep_started_status(n_runs, grid, seeds, jobs))
         self._log(wording.sweep_started_log(n_runs, grid, seeds, jobs,
                                             self._controller.prices.label))
 
     @QtCore.Slot(object)
     def _on_sweep_run_done(self, record: Any) -> None:
-        eta = self._count_run_done(record)
         self._log(wording.sweep_run_log(record))
-        self.set_status(f"Sweep: {record.done}/{record.total} runs  "
-                        f"ETA {format_hms(eta)}")
+        self._count_run_done("Sweep: {done}/{total} runs", record)
 
     @QtCore.Slot(object)
     def _on_sweep_done(self, result: Any) -> None:
+        self._stop_counting()
         for line in summary_lines(result.summary):
             self._log(f"sweep: {line}")
         self.bar.setValue(PROGRESS_STEPS)
@@ -264,11 +322,13 @@ class RunProgress(QtCore.QObject):
 
     @QtCore.Slot(object)
     def _on_sweep_failed(self, _failure: Failure) -> None:
+        self._stop_counting()
         self.bar.setValue(0)
         self.set_status("The sweep failed.")
 
     @QtCore.Slot(str)
     def _on_sweep_ended(self, how: str) -> None:
+        self._stop_counting()
         if how == CANCELLED:
             self.bar.setValue(0)
             self.set_status("Sweep stopped. Nothing was kept.")
