@@ -442,7 +442,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def load_model(self) -> None:
         """File > Load model...: predict the loaded data with a saved model, no training."""
-        if self.prices is not None and (folder := self._ask(dialogs.ask_directory,
+        if self.prices is not None and (folder := self._ask(dialogs.ask_existing_directory,
                                                             "Load a saved model (its folder)")):
             self.load_model_from(folder)
 

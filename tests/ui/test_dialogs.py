@@ -161,3 +161,16 @@ def test_save_model_writes_into_a_new_folder_typed_in_the_dialog(make_window, qt
     assert answerer.messages == [] and dialogs_shown == []
     assert (folder / "models" / "first try" / C.MODEL_WEIGHTS).is_file()
     assert (folder / "models" / "first try" / C.RUN_JSON).is_file()
+
+
+def test_load_model_asks_for_an_existing_folder_and_save_may_make_one(make_window, qtbot,
+                                                                       monkeypatch):
+    window = make_window()
+    qtbot.waitUntil(lambda: window.prices is not None, timeout=20_000)
+    asked: list[str] = []
+    monkeypatch.setattr(dialogs, "ask_existing_directory",
+                        lambda *a: asked.append("existing"))
+    monkeypatch.setattr(dialogs, "ask_directory", lambda *a: asked.append("new or existing"))
+    window.load_model()
+    # Load model never creates a folder from a mistyped name (it could only hold no model)
+    assert asked == ["existing"]
