@@ -191,6 +191,44 @@ def usable_returns(labels: np.ndarray, *, fill: str = C.FILL_NEXT_OPEN,
     return {s: int(np.sum((labels == s) & same)) for s in C.SPLITS}
 
 
+def check_split_sizes(labels: np.ndarray, split: SplitSpec, *, window: int, n_bars: int,
+                      name: str = "prices", fill: str = C.FILL_NEXT_OPEN,
+                      target: str = C.TARGET_RETURN) -> None:
+    """Refuse splits too small to learn from or to measure: training needs 2 rows to fit
+    on, validation and test ``split.min_returns`` usable returns (:func:`usable_returns`).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Split name of each prediction row (:func:`split_labels` of the rows with a full
+        ``window`` of ``n_bars`` bars).
+    split : SplitSpec
+        The split asked for (its ``min_returns``).
+    window, n_bars : int
+        Bars per window and in the data, for the message.
+    name : str
+        Label of the data, for the message.
+    fill, target : str
+        The strategy's fill and the model's target (which rows have returns).
+
+    Raises
+    ------
+    SplitTooSmall
+        The first split (in time order) that is too small.
+    """
+    labels = np.asarray(labels, dtype=object)
+    usable = usable_returns(labels, fill=fill, target=target)
+    h = target_horizon(target, fill)
+    train = labels == C.TRAIN
+    fit_train = int(np.sum(train[:-h] & train[h:])) if len(labels) > h else 0
+    for s in C.SPLITS:
+        # training needs rows to fit on; validation and test enough returns to measure
+        have, least = ((fit_train, MIN_FIT_ROWS[C.TRAIN]) if s == C.TRAIN
+                       else (usable[s], max(MIN_FIT_ROWS[s], split.min_returns)))
+        if have < least:
+            raise SplitTooSmall(name, s, have, least, window, n_bars, int(np.sum(labels == s)))
+
+
 def _check_target(target: str) -> None:
     if target not in C.TARGETS:
         raise ConfigError(f"target {target!r}: expected one of {', '.join(C.TARGETS)}")
@@ -380,13 +418,8 @@ def prepare(
     same_next = np.zeros(n_rows, dtype=bool)
     same_next[:-horizon] = labels[horizon:] == labels[:-horizon]
     fit_rows = {s: np.flatnonzero((labels == s) & same_next) for s in (C.TRAIN, C.VAL)}
-    usable = usable_returns(labels, fill=fill, target=target)
-    for s in C.SPLITS:
-        # training needs rows to fit on; validation and test enough returns to measure
-        have, least = ((len(fit_rows[C.TRAIN]), MIN_FIT_ROWS[C.TRAIN]) if s == C.TRAIN
-                       else (usable[s], max(MIN_FIT_ROWS[s], split.min_returns)))
-        if have < least:
-            raise SplitTooSmall(name, s, have, least, window, n_bars, int(np.sum(labels == s)))
+    check_split_sizes(labels, split, window=window, n_bars=n_bars, name=name, fill=fill,
+                      target=target)
 
     last_train = int(np.flatnonzero(labels == C.TRAIN)[-1])
     train_feature_rows = feats[: last_train + seq_len]  # bars first .. the last training row

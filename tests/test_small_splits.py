@@ -138,3 +138,16 @@ def test_train_exits_2_with_the_message(tmp_path, capsys):
         "validation split has 0 usable returns (2 rows; need 20): move --val-start/"
         "--test-start, use a shorter --window or more data")
     assert list((tmp_path / "out").glob("*")) == []  # no partial file
+
+
+def test_split_sizes_can_be_checked_before_any_feature_is_built():
+    # what a form can ask about the rows a model would predict, without the prices
+    labels = np.array([C.TRAIN] * 30 + [C.VAL] * 5 + [C.TEST] * 4, dtype=object)
+    # next-open fill: validation 5 - 2 = 3 usable returns, test 4 - 2 = 2
+    features.check_split_sizes(labels, SplitSpec(min_returns=2), window=10, n_bars=48)
+    with pytest.raises(SplitTooSmall) as caught:
+        features.check_split_sizes(labels, SplitSpec(min_returns=3), window=10, n_bars=48)
+    assert (caught.value.split, caught.value.count, caught.value.rows) == (C.TEST, 2, 4)
+    # close fill: 4 and 3
+    features.check_split_sizes(labels, SplitSpec(min_returns=3), window=10, n_bars=48,
+                               fill=C.FILL_CLOSE)
