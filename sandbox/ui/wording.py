@@ -249,18 +249,18 @@ def loaded_source(loaded: Any) -> str:
 
 
 # ============================================================== failures ================
-#: what to change in the app when a split is too small, by split (the side panel's names)
+#: what to change in the app when a split is too small, by split (the Data box's fields)
 _SPLIT_FIX = {
-    C.TRAIN: "a later Validation start date",
-    C.VAL: "an earlier Validation start date",
-    C.TEST: "an earlier Test start date",
+    C.TRAIN: "a later Validation from date in the Data box",
+    C.VAL: "an earlier Validation from date in the Data box",
+    C.TEST: "an earlier Test from date in the Data box",
 }
 
 
 def split_too_small_text(error: SplitTooSmall) -> str:
     """A too-small split in the app's words: what is too small, then the side panel's
     controls that fix it (the error's own text names the command line's flags)."""
-    fix = _SPLIT_FIX.get(error.split, "other Validation/Test start dates")
+    fix = _SPLIT_FIX.get(error.split, "other Validation from/Test from dates in the Data box")
     return (f"{error.problem}: use a shorter Window in the Model box, {fix}, or load more "
             "data")
 

@@ -79,9 +79,9 @@ def test_loaded_prices_are_described_with_their_span_and_cache():
 
 # ------------------------------------------------------------------------ failures ------
 @pytest.mark.parametrize(("split", "fix"), [
-    (C.TEST, "an earlier Test start date"),
-    (C.VAL, "an earlier Validation start date"),
-    (C.TRAIN, "a later Validation start date"),
+    (C.TEST, "an earlier Test from date in the Data box"),
+    (C.VAL, "an earlier Validation from date in the Data box"),
+    (C.TRAIN, "a later Validation from date in the Data box"),
 ])
 def test_a_too_small_split_names_the_app_s_controls_not_the_flags(split, fix):
     error = SplitTooSmall("GSPC", split, 0, 20, 145, 156, 2)
