@@ -55,7 +55,9 @@ def failure_from(exc: BaseException) -> Failure:
     """A :class:`Failure` for ``exc``: the user message of a SandboxError as it is, or a
     one-line summary of a bug with its traceback as details."""
     if isinstance(exc, SandboxError):
-        return Failure(message=str(exc), kind=type(exc).__name__)
+        from sandbox.ui.wording import failure_text  # names the app's controls, not flags
+
+        return Failure(message=failure_text(exc), kind=type(exc).__name__)
     details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     summary = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     message = (f"Something unexpected went wrong ({type(exc).__name__}: {summary}). "

@@ -190,3 +190,27 @@ def test_train_and_stop_stay_in_sight_in_a_short_window(make_window, qtbot, size
     scrollbar.setValue(scrollbar.maximum())
     strategy = window.strategy_panel
     assert strategy.visibleRegion().boundingRect().bottom() == strategy.rect().bottom()
+
+
+def test_a_too_small_split_names_the_apps_controls_not_flags(make_window, qtbot, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from sandbox.config import DataSpec, ModelConfig, RunConfig, TrainConfig
+
+    n = 156  # monthly bars: a 145-bar window leaves 2 rows to validate and test on
+    close = 100 * np.exp(np.cumsum(np.random.default_rng(1).normal(0.005, 0.05, n)))
+    path = tmp_path / "monthly.csv"
+    pd.DataFrame({"Date": pd.date_range("2010-01-31", periods=n, freq="ME").strftime("%Y-%m-%d"),
+                  "Open": close, "High": close * 1.02, "Low": close * 0.98, "Close": close,
+                  "Volume": 1000.0}).to_csv(path, index=False)
+    config = RunConfig(data=DataSpec(source=f"csv:{path}"), model=ModelConfig(window=145),
+                       train=TrainConfig(epochs=1))
+    window = make_window(config)
+    with qtbot.waitSignal(window.failure_reported, timeout=20_000) as failed:
+        window.train()
+    title, failure = failed.args
+    assert title == "Training failed"
+    assert "the validation split has 0 usable returns (2 rows; need 20)" in failure.message
+    assert "Window in the Model box" in failure.message
+    assert "--window" not in failure.message and "--val-start" not in failure.message
