@@ -32,6 +32,7 @@ from sandbox.export import SPLIT_TEST_START
 from sandbox.pipeline import foreign_data
 from sandbox.stats import mean_std
 from sandbox.ui.controller import CANCELLED, has_test_rows, split_bounds
+from sandbox.ui.layout import vertical_scroll
 from sandbox.ui.wording import (
     BASELINE_NAMES,
     SHOW_TEST_TIP,
@@ -465,11 +466,7 @@ class MetricsView(QtWidgets.QWidget):
         box.addStretch(1)
         # The table is exactly as tall as its rows; in a short tab the whole page scrolls,
         # so no row hides in the table and the lines under it never overlap it.
-        self.scroll = QtWidgets.QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll.setWidget(content)
+        self.scroll = vertical_scroll(content)
         outer = QtWidgets.QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.scroll)

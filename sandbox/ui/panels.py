@@ -23,6 +23,7 @@ from sandbox.config import DataSpec, ModelConfig, RunConfig, SplitSpec, Strategy
 from sandbox.errors import ConfigError
 from sandbox.ui import wording
 from sandbox.ui.controller import CANCELLED, FINISHED
+from sandbox.ui.layout import vertical_scroll
 
 __all__ = [
     "DataPanel",
@@ -842,11 +843,7 @@ class SidePanel(QtWidgets.QWidget):
         for widget in (self.data_panel, self.model_panel, self.strategy_panel):
             column.addWidget(widget)
         column.addStretch(1)
-        self.scroll = QtWidgets.QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        self.scroll.setWidget(forms)
+        self.scroll = vertical_scroll(forms)
         # as narrow as the forms can be (a short, narrow window), as wide as they ask
         self._scrollbar = self.scroll.verticalScrollBar().sizeHint().width()
         self.scroll.setMinimumWidth(forms.minimumSizeHint().width() + self._scrollbar)

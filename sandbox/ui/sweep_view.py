@@ -27,6 +27,7 @@ from sandbox.errors import ConfigError
 from sandbox.stats import mean_std
 from sandbox.sweep import PSR_SENTENCE, dsr_sentence, format_mean_std, format_params
 from sandbox.ui.controller import CANCELLED
+from sandbox.ui.layout import vertical_scroll
 from sandbox.ui.wording import finite_number
 
 __all__ = ["GRID_FIELDS", "MORE", "SweepView", "grid_text", "summary_lines"]
@@ -171,12 +172,7 @@ class SweepView(QtWidgets.QWidget):
         fields_box = QtWidgets.QWidget()
         fields_box.setLayout(fields)
         # scrolls rather than making the tab (and so the window's lower pane) tall
-        self.fields_scroll = QtWidgets.QScrollArea()
-        self.fields_scroll.setWidget(fields_box)
-        self.fields_scroll.setWidgetResizable(True)
-        self.fields_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        self.fields_scroll.setHorizontalScrollBarPolicy(
-            QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.fields_scroll = vertical_scroll(fields_box)
         # no taller than the fields: Seeds and Run follow right under them
         self.fields_scroll.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred,
                                          QtWidgets.QSizePolicy.Policy.Maximum)
@@ -265,11 +261,7 @@ class SweepView(QtWidgets.QWidget):
             QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         # the summary scrolls in its own pane under the table, so a long selection summary
         # never squeezes the table below a few rows; the user can move the boundary
-        result_box = QtWidgets.QScrollArea()
-        result_box.setWidget(self.result_label)
-        result_box.setWidgetResizable(True)
-        result_box.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        result_box.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        result_box = vertical_scroll(self.result_label)
         self.result_box = result_box
         under_widget = QtWidgets.QWidget()
         under = QtWidgets.QHBoxLayout(under_widget)
