@@ -10,15 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from PySide6 import QtCore, QtGui
+from test_charts import fake_predictions
 
 from sandbox.constants import (
-    ACTUAL_RETURN,
-    CLOSE,
-    EQUITY,
-    POSITION,
-    PREDICTED_RETURN,
-    SPLIT,
-    STRATEGY_RETURN,
     TRAIN,
     VAL,
 )
@@ -43,16 +37,9 @@ def bars(n: int = 600, *, start: float = 10.0, growth: float = 0.004,
 
 def run(frame: pd.DataFrame) -> pd.DataFrame:
     n = len(frame)
-    close = frame["close"].to_numpy()
-    actual = np.r_[np.log(close[1:] / close[:-1]), np.nan]
     position = (np.arange(n) % 9 < 4).astype(np.float64)
     split = np.array([TRAIN] * (n * 3 // 4) + [VAL] * (n - n * 3 // 4))
-    out = pd.DataFrame({SPLIT: split, CLOSE: close, ACTUAL_RETURN: actual,
-                        PREDICTED_RETURN: np.random.default_rng(5).normal(0, 0.01, n),
-                        POSITION: position}, index=frame.index)
-    out[STRATEGY_RETURN] = position * np.nan_to_num(actual)
-    out[EQUITY] = (1 + out[STRATEGY_RETURN]).groupby(out[SPLIT], sort=False).cumprod()
-    return out
+    return fake_predictions(frame, position, split, seed=5)
 
 
 @pytest.fixture
