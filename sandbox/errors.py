@@ -66,7 +66,7 @@ class SplitTooSmall(DataError):
         unit = "rows to fit on" if self.split == C.TRAIN else "usable returns"
         return (f"{self.name}: with a {self.window}-bar window on {self.n_bars:,} bars the "
                 f"{SPLIT_WORDS.get(self.split, self.split)} split has {self.count:,} {unit} "
-                f"({self.rows:,} rows; need {self.minimum:,})")
+                f"({self.rows:,} {'row' if self.rows == 1 else 'rows'}; need {self.minimum:,})")
 
     def __reduce__(self) -> tuple:
         # rebuilt from its fields when pickled (the app's torch process sends it back)
