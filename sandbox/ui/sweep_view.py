@@ -240,9 +240,12 @@ class SweepView(QtWidgets.QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
+        # every label in full, on one line (two configurations may differ in any part of
+        # it); a narrow tab scrolls the table sideways instead of cutting labels short
+        self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(True)
         self.table.doubleClicked.connect(lambda _index: self._on_open_clicked())
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._sync_buttons())
         self.open_button = QtWidgets.QPushButton("Open this run")

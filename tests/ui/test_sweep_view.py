@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import count_slow_batches
-from PySide6 import QtCore
+from PySide6 import QtCore, QtGui
 
 from sandbox import constants as C
 from sandbox import runs, sweep
@@ -630,3 +630,18 @@ def test_a_long_summary_scrolls_instead_of_squeezing_the_table(qtbot):
     header = view.table.horizontalHeader().height()
     assert view.table.height() >= header + 4 * row  # four configurations stay in sight
     assert view.result_box.verticalScrollBar().maximum() > 0  # the summary scrolls
+
+
+def test_configuration_labels_are_shown_in_full(qtbot):
+    view = SweepView()
+    qtbot.addWidget(view)
+    view.resize(700, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    label = "c01  network=lstm hidden=16 window=60 lr=0.001"
+    view.model.appendRow([QtGui.QStandardItem(label if c == 1 else "x")
+                          for c in range(len(view.HEADERS))])
+    qtbot.wait(20)
+    needed = view.table.fontMetrics().horizontalAdvance(label)
+    assert view.table.horizontalHeader().sectionSize(1) >= needed  # nothing cut short
+    assert not view.table.wordWrap()
