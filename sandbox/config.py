@@ -146,12 +146,12 @@ class ModelConfig(_JsonMixin):
     def __post_init__(self) -> None:
         _check(self.kind in C.MODEL_KINDS,
                f"model {self.kind!r}: expected one of {', '.join(C.MODEL_KINDS)}")
-        _check(_is_int(self.window) and self.window >= 2,
-               f"window {self.window!r}: must be a whole number >= 2")
-        _check(_is_int(self.hidden) and self.hidden >= 1,
-               f"hidden {self.hidden!r}: must be a whole number >= 1")
-        _check(_is_int(self.layers) and self.layers >= 1,
-               f"layers {self.layers!r}: must be a whole number >= 1")
+        _check(_is_int(self.window) and 2 <= self.window <= C.MAX_WINDOW,
+               f"window {self.window!r}: must be a whole number from 2 to {C.MAX_WINDOW:,}")
+        _check(_is_int(self.hidden) and 1 <= self.hidden <= C.MAX_HIDDEN,
+               f"hidden {self.hidden!r}: must be a whole number from 1 to {C.MAX_HIDDEN:,}")
+        _check(_is_int(self.layers) and 1 <= self.layers <= C.MAX_LAYERS,
+               f"layers {self.layers!r}: must be a whole number from 1 to {C.MAX_LAYERS}")
         _check(_finite(self.dropout) and 0 <= self.dropout < 1,
                f"dropout {self.dropout!r}: must be in [0, 1)")
         _check(self.target in C.TARGETS,

@@ -111,3 +111,8 @@ BACKTEST_CSV = "backtest.csv"
 
 #: most models one seed ensemble trains (the app's Seeds setting)
 MAX_ENSEMBLE_SEEDS = 64
+#: upper limits of the network's size, shared by the config, the app's fields and bundle loading
+#: (an LSTM at the limits has about 67 million parameters, 270 MB)
+MAX_WINDOW = 10_000
+MAX_HIDDEN = 1_024
+MAX_LAYERS = 8

@@ -313,8 +313,10 @@ def load_bundle(path: PathLike) -> Bundle:
     folder = Path(path)
     run_path, weights_path = folder / C.RUN_JSON, folder / C.MODEL_WEIGHTS
     for needed in (run_path, weights_path):
-        if not needed.is_file():
+        if not needed.exists():
             raise ExportError(f"{folder}: not a model bundle ({needed.name} is missing)")
+    _check_regular(run_path, MAX_RUN_JSON_BYTES)
+    _check_regular(weights_path, None)
     try:
         info = json.loads(run_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -324,7 +326,6 @@ def load_bundle(path: PathLike) -> Bundle:
             raise TypeError("expected a JSON object")
         config = RunConfig.from_dict(info[KEY_CONFIG])
         state = info[KEY_FEATURE_STATE]
-        n_features = len(state["feature_names"])
         splits = info.get(KEY_SPLITS)
         if splits is None and isinstance(info.get(KEY_DATA), dict):
             splits = {SPLIT_LAST_BAR: info[KEY_DATA].get("last")}  # an older bundle
@@ -333,6 +334,10 @@ def load_bundle(path: PathLike) -> Bundle:
     except (KeyError, TypeError, ConfigError) as exc:
         what = f"missing {exc}" if isinstance(exc, KeyError) else _one_line(exc)
         raise ExportError(f"{run_path}: not a valid run description ({what})") from None
+    problem = _state_problem(state, config)
+    if problem:
+        raise ExportError(f"{run_path}: feature_state is not usable ({problem})")
+    n_features = len(state["feature_names"])
     try:
         with safe_open(str(weights_path), framework="numpy") as f:
             shapes = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}  # noqa: SIM118
@@ -355,6 +360,10 @@ def load_bundle(path: PathLike) -> Bundle:
         tensors = load_file(str(weights_path))
     except (OSError, SafetensorError, ValueError) as exc:
         raise ExportError(f"{weights_path}: not readable ({_one_line(exc)})") from None
+    bad = next((name for name, t in tensors.items() if not bool(t.isfinite().all())), None)
+    if bad is not None:
+        raise ExportError(f"{weights_path}: {bad} holds values that are not finite numbers "
+                          "(NaN or infinite): a model with them predicts nothing")
     model = models.build_model(config.model, n_features)
     try:
         model.load_state_dict(tensors)
@@ -369,6 +378,72 @@ def load_bundle(path: PathLike) -> Bundle:
     return Bundle(config=config, feature_state=state, model=model,
                   splits={key: splits.get(key) for key in SPLIT_KEYS} if splits else None,
                   data=data if isinstance(data, dict) else None)
+
+
+#: the largest run.json read (a real one is a few kB: the config, the scalers, the history)
+MAX_RUN_JSON_BYTES = 4 * 1024 * 1024
+
+
+def _check_regular(path: Path, limit: int | None) -> None:
+    """Refuse anything but a regular file (a FIFO would hang a read, a device never ends),
+    and a file larger than ``limit`` bytes."""
+    import stat
+
+    try:
+        info = path.stat()  # follows a symlink: a link to /dev/zero is a device
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ExportError(f"{path}: not a regular file")
+    if limit is not None and info.st_size > limit:
+        raise ExportError(f"{path}: {info.st_size:,} bytes is not a run description "
+                          f"(at most {limit:,})")
+
+
+def _finite_list(value: Any, length: int, *, positive: bool = False) -> bool:
+    if not isinstance(value, list) or len(value) != length:
+        return False
+    for x in value:
+        if isinstance(x, bool) or not isinstance(x, int | float) or not np.isfinite(x):
+            return False
+        if positive and not x > 0:
+            return False
+    return True
+
+
+def _state_problem(state: Any, config: RunConfig) -> str | None:
+    """What is wrong with a bundle's feature state, naming the field; None when it is usable."""
+    from sandbox import features
+
+    if not isinstance(state, dict):
+        return "not an object"
+    target = state.get("target")
+    if target != config.model.target:
+        return f"target {target!r} is not the config's {config.model.target!r}"
+    window = state.get("window")
+    if window != config.model.window:
+        return f"window {window!r} is not the config's {config.model.window}"
+    first = features.first_feature_row(target)
+    if state.get("first_feature_row") != first:
+        return f"first_feature_row {state.get('first_feature_row')!r} is not {first}"
+    seq_len = state.get("seq_len")
+    if seq_len != window - first:
+        return f"seq_len {seq_len!r} is not window - first_feature_row = {window - first}"
+    names = state.get("feature_names")
+    if names != list(features.feature_names(target)):
+        return f"feature_names {names!r} are not those of the {target!r} target"
+    for key, n in (("scaler", len(names)), ("target_scaler", 1)):
+        scaler = state.get(key)
+        if not isinstance(scaler, dict):
+            return f"{key} is not an object"
+        if not _finite_list(scaler.get("mean"), n):
+            return f"{key}.mean is not {n} finite number(s)"
+        if not _finite_list(scaler.get("std"), n, positive=True):
+            return f"{key}.std is not {n} finite number(s) > 0"
+    drift = state.get("drift")
+    if isinstance(drift, bool) or not isinstance(drift, int | float) or not np.isfinite(drift):
+        return f"drift {drift!r} is not a finite number"
+    return None
 
 
 def _expected_shapes(config: RunConfig, n_features: int) -> dict[str, tuple[int, ...]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 
 import numpy as np
@@ -111,6 +112,16 @@ def _copy(bundle_dir, tmp_path):
     return dst
 
 
+def _nan_weights(folder):
+    from safetensors.numpy import load_file, save_file
+
+    path = str(folder / C.MODEL_WEIGHTS)
+    tensors = load_file(path)
+    name = sorted(tensors)[0]
+    tensors[name] = np.full_like(tensors[name], np.nan)
+    save_file(tensors, path)
+
+
 def _edit_run_json(folder, change):
     path = folder / C.RUN_JSON
     info = json.loads(path.read_text())
@@ -128,7 +139,33 @@ def _edit_run_json(folder, change):
     (lambda d: _edit_run_json(d, lambda i: i["config"]["model"].update(layers=3)),
      "do not match"),
     (lambda d: _edit_run_json(d, lambda i: i["config"]["model"].update(hidden=10**9)),
-     "do not match"),
+     "hidden 1000000000: must be a whole number from 1 to 1,024"),
+    (lambda d: _edit_run_json(d, lambda i: i["config"]["model"].update(layers=20000)),
+     "layers 20000: must be a whole number from 1 to 8"),
+    # files that are not regular, or far too large to be a run description
+    (lambda d: (os.unlink(d / C.MODEL_WEIGHTS), os.mkfifo(d / C.MODEL_WEIGHTS)),
+     "model.safetensors: not a regular file"),
+    (lambda d: ((d / C.RUN_JSON).unlink(), (d / C.RUN_JSON).symlink_to("/dev/zero")),
+     "run.json: not a regular file"),
+    (lambda d: os.truncate(d / C.RUN_JSON, 2 * 1024**3), "bytes is not a run description"),
+    # crafted feature states: one clear line naming the field
+    (lambda d: _edit_run_json(d, lambda i: i.update(feature_state=[1, 2])),
+     "feature_state is not usable (not an object)"),
+    (lambda d: _edit_run_json(d, lambda i: i["feature_state"].update(seq_len=-3)),
+     "feature_state is not usable (seq_len -3"),
+    (lambda d: _edit_run_json(d, lambda i: i["feature_state"].update(seq_len=10**9)),
+     "feature_state is not usable (seq_len 1000000000"),
+    (lambda d: _edit_run_json(d, lambda i: i["feature_state"].update(window=0)),
+     "feature_state is not usable (window 0 is not the config's 10)"),
+    (lambda d: _edit_run_json(d, lambda i: i["feature_state"]["scaler"].update(mean=[0.0])),
+     "scaler.mean is not 5 finite number(s)"),
+    (lambda d: _edit_run_json(d, lambda i: i["feature_state"]["scaler"].update(std="x")),
+     "scaler.std is not 5 finite number(s) > 0"),
+    (lambda d: _edit_run_json(d, lambda i: i["feature_state"]["scaler"].update(
+        std=[0.0] * 5)), "scaler.std is not 5 finite number(s) > 0"),
+    (lambda d: _edit_run_json(d, lambda i: i["feature_state"].update(drift="up")),
+     "drift 'up' is not a finite number"),
+    (lambda d: _nan_weights(d), "holds values that are not finite numbers"),
     (lambda d: _edit_run_json(d, lambda i: i["config"]["model"].update(kind="cnn")),
      "not a valid run description"),
     (lambda d: _edit_run_json(d, lambda i: i.pop("feature_state")), "not a valid run"),
@@ -230,3 +267,14 @@ def test_a_model_applied_to_another_symbol_or_bar_size_says_so(bundle_dir, price
                               RunConfig().data)
     assert pipeline.foreign_data(result) == (
         "a model trained on prices (daily bars), applied to prices (weekly bars)")
+
+
+@pytest.mark.parametrize("flag, value, words", [
+    ("--hidden", "100000", "hidden 100000: must be a whole number from 1 to 1,024"),
+    ("--layers", "20000", "layers 20000: must be a whole number from 1 to 8"),
+    ("--window", "1000000", "window 1000000: must be a whole number from 2 to 10,000"),
+])
+def test_network_sizes_have_limits_the_app_shares(flag, value, words, tmp_path, capsys):
+    code = cli.main(["train", flag, value, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1

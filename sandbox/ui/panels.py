@@ -587,9 +587,9 @@ class ModelPanel(QtWidgets.QGroupBox):
         super().__init__("Model", parent)
         self.kind_combo = _combo({k: k.upper() for k in C.MODEL_KINDS},
                                  "Recurrent network: LSTM, GRU or plain RNN")
-        self.window_spin = _spin(2, 100_000, "Bars per input window (features of t-W+1 .. t)")
-        self.hidden_spin = _spin(1, 100_000, "Hidden units per recurrent layer")
-        self.layers_spin = _spin(1, 64, "Stacked recurrent layers")
+        self.window_spin = _spin(2, C.MAX_WINDOW, "Bars per input window (features of t-W+1 .. t)")
+        self.hidden_spin = _spin(1, C.MAX_HIDDEN, "Hidden units per recurrent layer")
+        self.layers_spin = _spin(1, C.MAX_LAYERS, "Stacked recurrent layers")
         self.dropout_spin = _dspin(0.0, 0.999, 0.05, 3,
                                    "Dropout between recurrent layers (not used with 1 layer)")
         self.epochs_spin = _spin(1, 1_000_000, "Most epochs; early stopping usually ends sooner")

@@ -209,3 +209,15 @@ def test_side_panel_round_trips_the_split_and_checks_it(qtbot):
 
 def _select_data(box, value) -> None:
     box.setCurrentIndex(box.findData(value))
+
+
+def test_model_panel_sizes_stop_where_the_config_does(qtbot):
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    # the largest value each field takes is the largest the config accepts
+    for spin, field in ((panel.window_spin, "window"), (panel.hidden_spin, "hidden"),
+                        (panel.layers_spin, "layers")):
+        top = spin.maximum()
+        ModelConfig(**{field: top})  # accepted
+        with pytest.raises(ConfigError):
+            ModelConfig(**{field: top + 1})
