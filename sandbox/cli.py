@@ -8,6 +8,7 @@ unexpected bug (with its traceback, so it can be reported).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -247,16 +248,23 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     config = run_config_from_args(args)  # refuse bad settings before any heavy import
+    existed = Path(args.out).exists()
     out = _prepare_out_dir(args.out)
 
     from sandbox import export, pipeline
 
     cancel = threading.Event()
     progress = _Progress(sys.stderr)
-    with _sigint_sets(cancel):
-        result = pipeline.run(config, on_event=progress, cancel=cancel)
-        progress.close()
-        written = export.write_run(result, out)
+    try:
+        with _sigint_sets(cancel):
+            result = pipeline.run(config, on_event=progress, cancel=cancel)
+            progress.close()
+            written = export.write_run(result, out)
+    except BaseException:
+        if not existed:  # a failed or cancelled run leaves no empty folder of its own behind
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only when empty
+        raise
     _print_test_line(result)
     _print_look(result)
     for path in written.values():

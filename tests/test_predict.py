@@ -278,3 +278,15 @@ def test_network_sizes_have_limits_the_app_shares(flag, value, words, tmp_path, 
     code = cli.main(["train", flag, value, "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and words in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_failed_train_removes_the_folder_it_created(tmp_path, capsys):
+    src = tmp_path / "short.csv"
+    make_prices(40).to_csv(src)
+    out = tmp_path / "new" / "run"
+    assert cli.main(["train", "--csv", str(src), "--window", "30", "--out", str(out)]) == 2
+    assert not out.exists()  # the split was refused: nothing, not even an empty folder
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    assert cli.main(["train", "--csv", str(src), "--window", "30", "--out", str(kept)]) == 2
+    assert kept.is_dir()  # a folder that was there before stays
