@@ -408,12 +408,11 @@ def _print_test_line(result: Any) -> None:
     from sandbox import evaluate
 
     model = result.metrics.get(C.MODEL, {})
-    baselines = result.metrics.get(evaluate.KEY_BASELINES, {})
     periods = result.metrics.get(evaluate.KEY_PERIODS_PER_YEAR)
     how = "given" if result.config.strategy.periods_per_year is not None else "measured"
-    rmse_name, rmse = _best_baseline(baselines, C.RMSE, C.FORECAST_BASELINES, lower=True)
-    ret_name, ret = _best_baseline(baselines, C.TOTAL_RETURN,
-                                   (C.BUY_AND_HOLD, *C.FORECAST_BASELINES), lower=False)
+    rmse_name, rmse = _named(evaluate.best_baseline(result.metrics, C.RMSE, lower=True))
+    ret_name, ret = _named(evaluate.best_baseline(result.metrics, C.TOTAL_RETURN, lower=False,
+                                                  names=evaluate.TRADING_BASELINES))
     print(
         f"test split: model rmse {_fmt(model.get(C.RMSE))} vs {rmse_name} {_fmt(rmse)} (the "
         f"best baseline's); total return {_fmt(model.get(C.TOTAL_RETURN))} vs {ret_name} "
@@ -422,17 +421,11 @@ def _print_test_line(result: Any) -> None:
     )
 
 
-def _best_baseline(baselines: dict, key: str, names: Sequence[str], *, lower: bool
-                   ) -> tuple[str, Any]:
-    """The baseline with the best ``key`` (ties: the first of ``names``), and its value."""
-    values = [(name, baselines.get(name, {}).get(key)) for name in names]
-    known = [(name, v) for name, v in values if isinstance(v, int | float)]
-    if not known:
+def _named(best: tuple[str, float] | None) -> tuple[str, float | None]:
+    """A best baseline as words for the headline ("buy and hold", 0.29)."""
+    if best is None:
         return "random walk", None
-    pick = min if lower else max
-    best = pick(v for _, v in known)
-    name = next(n for n, v in known if v == best)
-    return name.replace("_", " "), best
+    return best[0].replace("_", " "), best[1]
 
 
 _COMMANDS = {"gui": _cmd_gui, "train": _cmd_train, "predict": _cmd_predict, "sweep": _cmd_sweep,

@@ -16,7 +16,7 @@ strategy's override, else bars per year measured over the whole price frame.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +84,52 @@ def _finite_pairs(predicted: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray
 
 
 # --- baselines ------------------------------------------------------------------------------------
+
+
+#: baselines whose total return may be the best one, in the order that wins a tie
+TRADING_BASELINES: tuple[str, ...] = (C.BUY_AND_HOLD, C.RANDOM_WALK, C.MOMENTUM, C.DRIFT)
+
+
+def best_baseline(metrics: Mapping[str, Any], key: str, *, lower: bool,
+                  names: Sequence[str] = C.FORECAST_BASELINES) -> tuple[str, float] | None:
+    """The baseline with the best ``key`` in a split's metrics, and its value.
+
+    Parameters
+    ----------
+    metrics : mapping
+        A split's metrics.json object.
+    key : str
+        The metric (``rmse``, ``total_return``, ...).
+    lower : bool
+        Lower is better (RMSE) or higher is (total return).
+    names : sequence of str
+        The baselines that compete, in the order that wins a tie (e.g. the random walk
+        before drift for RMSE; buy & hold first for the total return).
+
+    Returns
+    -------
+    (str, float) or None
+        None when no baseline has a finite value.
+    """
+    baselines = metrics.get(KEY_BASELINES, {})
+    best: tuple[str, float] | None = None
+    for name in names:
+        value = _finite(baselines.get(name, {}).get(key))
+        if value is None:
+            continue
+        if best is None or ((value < best[1] if lower else value > best[1])
+                            and not math.isclose(value, best[1], rel_tol=1e-12,
+                                                 abs_tol=1e-15)):
+            best = (name, value)  # a tie keeps the earlier name
+    return best
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
 
 
 def baseline_forecasts(

@@ -9,7 +9,7 @@ these strings where they belong.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 from sandbox import constants as C
 from sandbox.config import RunConfig
 from sandbox.errors import SplitTooSmall
-from sandbox.evaluate import KEY_BASELINES
+from sandbox.evaluate import TRADING_BASELINES, best_baseline
 from sandbox.events import format_hms
 
 if TYPE_CHECKING:
@@ -138,44 +138,6 @@ BASELINE_NAMES: dict[str, str] = {
     C.DRIFT: "drift",
     C.BUY_AND_HOLD: "buy & hold",
 }
-#: baselines whose total return may be the best one, in the order that wins a tie
-TRADING_BASELINES: tuple[str, ...] = (C.BUY_AND_HOLD, C.RANDOM_WALK, C.MOMENTUM, C.DRIFT)
-
-
-def best_baseline(metrics: Mapping[str, Any], key: str, *, lower: bool,
-                  names: Sequence[str] = C.FORECAST_BASELINES) -> tuple[str, float] | None:
-    """The baseline with the best ``key`` in a split's metrics, and its value.
-
-    Parameters
-    ----------
-    metrics : mapping
-        A split's metrics.json object.
-    key : str
-        The metric (``rmse``, ``total_return``, ...).
-    lower : bool
-        Lower is better (RMSE) or higher is (total return).
-    names : sequence of str
-        The baselines that compete, in the order that wins a tie (e.g. the random walk
-        before drift for RMSE; buy & hold first for the total return).
-
-    Returns
-    -------
-    (str, float) or None
-        None when no baseline has a finite value.
-    """
-    baselines = metrics.get(KEY_BASELINES, {})
-    best: tuple[str, float] | None = None
-    for name in names:
-        value = finite_number(baselines.get(name, {}).get(key))
-        if value is None:
-            continue
-        if best is None or ((value < best[1] if lower else value > best[1])
-                            and not math.isclose(value, best[1], rel_tol=1e-12,
-                                                 abs_tol=1e-15)):
-            best = (name, value)  # a tie keeps the earlier name
-    return best
-
-
 def _split_metrics(result: Any, split: str = C.VAL) -> dict:
     return result.metrics_by_split.get(split, {})
 
