@@ -114,7 +114,7 @@ def best_baseline(metrics: Mapping[str, Any], key: str, *, lower: bool,
     baselines = metrics.get(KEY_BASELINES, {})
     best: tuple[str, float] | None = None
     for name in names:
-        value = _finite(baselines.get(name, {}).get(key))
+        value = finite_number(baselines.get(name, {}).get(key))
         if value is None:
             continue
         if best is None or ((value < best[1] if lower else value > best[1])
@@ -124,8 +124,9 @@ def best_baseline(metrics: Mapping[str, Any], key: str, *, lower: bool,
     return best
 
 
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+def finite_number(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number (Python or numpy, not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
         return None
     return float(value) if math.isfinite(value) else None
 

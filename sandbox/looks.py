@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from sandbox import atomic, stats
+from sandbox.evaluate import finite_number
 
 __all__ = [
     "ENV_LOOKS_FILE",
@@ -141,7 +141,7 @@ def record_look(fingerprint: str, *, sharpe_per_bar: float | None = None,
     ExportError
         The file could not be written (its folder cannot be created, a full disk).
     """
-    sharpe = _finite(sharpe_per_bar)
+    sharpe = finite_number(sharpe_per_bar)
     count = _int(n)
     path = looks_path()
     try:
@@ -232,12 +232,6 @@ def look_at_test(frame: pd.DataFrame, returns: Sequence[float] | pd.Series, *,
 
 
 # ============================================================== file format ===============
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def _int(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         return None
@@ -268,7 +262,8 @@ def _read(path: Path, *, keep_damaged: bool = False) -> dict[str, tuple[int, lis
         if not isinstance(entry, dict):
             continue
         items = entry.get(_KEY_LOOKS)
-        kept = [Look(at=str(item.get("at", "")), sharpe_per_bar=_finite(item.get("sharpe_per_bar")),
+        kept = [Look(at=str(item.get("at", "")),
+                     sharpe_per_bar=finite_number(item.get("sharpe_per_bar")),
                      n=_int(item.get("n")))
                 for item in (items if isinstance(items, list) else []) if isinstance(item, dict)]
         count = _int(entry.get(_KEY_COUNT))

@@ -17,7 +17,7 @@ import numpy as np
 from sandbox import constants as C
 from sandbox.config import RunConfig
 from sandbox.errors import SplitTooSmall
-from sandbox.evaluate import TRADING_BASELINES, best_baseline
+from sandbox.evaluate import TRADING_BASELINES, best_baseline, finite_number
 from sandbox.events import format_hms
 
 if TYPE_CHECKING:
@@ -99,13 +99,6 @@ NO_MODEL_TIP = ("This run keeps no model to save (an ensemble, or a sweep's run)
 def signed_percent(x: float) -> str:
     """A return as a signed percentage with two decimals: ``0.0123`` -> ``"+1.23%"``."""
     return f"{x * 100:+.2f}%"
-
-
-def finite_number(value: Any) -> float | None:
-    """``value`` as a float when it is a finite int or float (not a bool); else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def format_number(value: Any, decimals: int | None = None) -> str:
