@@ -308,11 +308,17 @@ def _boundary(rows: pd.DatetimeIndex, date: str | None, default: int, flag: str)
         ts = pd.Timestamp(date)
     except (ValueError, TypeError):
         raise ConfigError(f"{flag} {date!r}: not a date (use YYYY-MM-DD)") from None
+    return int(rows.searchsorted(in_rows_timezone(rows, ts), side="left"))
+
+
+def in_rows_timezone(rows: pd.DatetimeIndex, ts: pd.Timestamp) -> pd.Timestamp:
+    """``ts`` comparable with ``rows``: a naive date is taken in their timezone, an aware one
+    converted to naive when the rows are naive."""
     if rows.tz is not None and ts.tz is None:
-        ts = ts.tz_localize(rows.tz)
-    elif rows.tz is None and ts.tz is not None:
-        ts = ts.tz_convert(None)
-    return int(rows.searchsorted(ts, side="left"))
+        return ts.tz_localize(rows.tz)
+    if rows.tz is None and ts.tz is not None:
+        return ts.tz_convert(None)
+    return ts
 
 
 def _date(rows: pd.DatetimeIndex, i: int) -> str:

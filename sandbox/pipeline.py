@@ -313,14 +313,9 @@ def trained_labels(rows: pd.DatetimeIndex, splits: dict[str, str | None] | None)
 
 def _at(rows: pd.DatetimeIndex, value: str | None) -> pd.Timestamp | None:
     """``value`` as a timestamp comparable with ``rows`` (their timezone), or None."""
-    if not value:
-        return None
-    ts = pd.Timestamp(value)
-    if rows.tz is not None and ts.tz is None:
-        ts = ts.tz_localize(rows.tz)
-    elif rows.tz is None and ts.tz is not None:
-        ts = ts.tz_convert(None)
-    return ts
+    from sandbox.features import in_rows_timezone
+
+    return in_rows_timezone(rows, pd.Timestamp(value)) if value else None
 
 
 # --- steps -----------------------------------------------------------------------------------
