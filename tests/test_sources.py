@@ -487,3 +487,11 @@ def test_yfinance_configuration_is_quiet_and_raising(monkeypatch, tmp_path):
     assert yf.config.debug.hide_exceptions is False
     assert any(isinstance(h, logging.NullHandler) for h in logger.handlers)
     assert logger.level == logging.CRITICAL  # root logger is at WARNING in tests
+
+
+def test_a_load_measures_its_bars_per_year():
+    from sandbox.config import DataSpec
+    from sandbox.data import load_prices
+
+    # exchange-traded daily bars: 252 a year by convention
+    assert load_prices(DataSpec(source="sample:GSPC")).periods_per_year == 252

@@ -43,6 +43,8 @@ class LoadedPrices:
     from_cache: bool = False  # yahoo only: True when served from the on-disk cache
     cached_at: str | None = None  # ISO timestamp of the cached download when from_cache
     warnings: tuple[str, ...] = ()  # e.g. "sorted 3 out-of-order rows"
+    #: bars per year measured from the dates (set by load_prices, off the app's UI thread)
+    periods_per_year: float | None = None
 
 
 # --- entry point ---------------------------------------------------------------------------------
@@ -111,9 +113,12 @@ def load_prices(
     frame = _between(loaded.frame, spec.start, spec.end, name=name)
     frame, _ = validate_prices(frame, name=name, min_rows=min_rows,
                                min_rows_reason=min_rows_reason)
+    from sandbox.backtest import infer_periods_per_year
+
     result = LoadedPrices(frame=frame, label=loaded.label, source=spec.source,
                           from_cache=loaded.from_cache, cached_at=loaded.cached_at,
-                          warnings=loaded.warnings)
+                          warnings=loaded.warnings,
+                          periods_per_year=infer_periods_per_year(frame.index))
     emit(on_event, DataLoaded(
         label=result.label, n_rows=len(frame), first=format_date(frame.index[0]),
         last=format_date(frame.index[-1]), from_cache=result.from_cache,

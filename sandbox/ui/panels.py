@@ -921,9 +921,12 @@ class SidePanel(QtWidgets.QWidget):
         return error
 
     def _on_prices_loaded(self, loaded: Any) -> None:
-        from sandbox.backtest import infer_periods_per_year
+        periods = loaded.periods_per_year  # measured by the load, on its worker thread
+        if periods is None:  # prices that did not come through load_prices
+            from sandbox.backtest import infer_periods_per_year
 
-        self.strategy_panel.set_measured_periods(infer_periods_per_year(loaded.frame.index))
+            periods = infer_periods_per_year(loaded.frame.index)
+        self.strategy_panel.set_measured_periods(periods)
 
     def run_config(self, data: DataSpec, split: SplitSpec | None = None) -> RunConfig:
         """The form's settings on ``data``, split as the form says unless ``split`` is given

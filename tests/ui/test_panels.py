@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pandas as pd
 import pytest
 
@@ -174,8 +172,17 @@ def test_side_panel_shows_bars_per_year_measured_from_loaded_prices(qtbot):
     side = SidePanel(["GSPC"])
     qtbot.addWidget(side)
     hourly = pd.date_range("2024-01-01", periods=200, freq="h")  # trades at weekends too
-    side.data_panel.prices_loaded.emit(SimpleNamespace(frame=pd.DataFrame(index=hourly)))
+    from sandbox.data import LoadedPrices
+
+    # prices that did not come through load_prices: the panel measures them itself
+    side.data_panel.prices_loaded.emit(LoadedPrices(frame=pd.DataFrame(index=hourly),
+                                                    label="h", source="frame"))
     assert side.strategy_panel.periods_spin.text() == "auto: 8760 (measured)"
+    # a load measured them on its worker thread: that figure is shown as it is
+    side.data_panel.prices_loaded.emit(LoadedPrices(frame=pd.DataFrame(index=hourly),
+                                                    label="h", source="frame",
+                                                    periods_per_year=6240.0))
+    assert side.strategy_panel.periods_spin.text() == "auto: 6240 (measured)"
 
 
 def test_side_panel_pins_train_and_stop_under_the_scrolling_forms(qtbot):
