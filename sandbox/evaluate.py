@@ -131,8 +131,6 @@ def finite_number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-
-
 def baseline_forecasts(
     momentum: np.ndarray, drift: float, n: int
 ) -> dict[str, np.ndarray]:
