@@ -317,8 +317,10 @@ def test_ctrl_c_in_the_terminal_is_left_to_the_app(tmp_path):
         if __name__ == "__main__":
             engine = ChildEngine()
             assert engine.wait_ready()
-            print("ready", flush=True)
             try:
+                # Inside the try: the signal can land as soon as "ready" is written,
+                # before print returns.
+                print("ready", flush=True)
                 time.sleep(60)
             except KeyboardInterrupt:
                 engine.shutdown()
@@ -335,7 +337,7 @@ def test_ctrl_c_in_the_terminal_is_left_to_the_app(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0 and out.strip() == "closed"
+    assert proc.returncode == 0 and out.strip() == "closed", (proc.returncode, out, err)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
 
 
