@@ -3,13 +3,18 @@ model, training and strategy settings, the window geometry and whether closing t
 during a run asks first.
 
 Each part of the run configuration is stored as the JSON of its dataclass and read back
-through ``from_dict``, so a stored value that no longer validates (an older version, a hand
-edit) is dropped for the defaults instead of breaking the start-up.
+through the config's own validation, one setting at a time: a stored number above the limits
+the config and the side panel share (``constants.MAX_WINDOW``, ``MAX_HIDDEN``, ``MAX_LAYERS``,
+``MAX_ENSEMBLE_SEEDS``; torch threads: the usable cores) is clamped to the limit, and any other
+value that does not validate (an older version, a hand edit, a damaged file: a string, NaN, a
+negative size) falls back to its default, so the app starts and Train never sees it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
 
 from PySide6 import QtCore
@@ -54,6 +59,27 @@ _PARTS: dict[str, tuple[str, type]] = {
 }
 
 
+def _usable_cores() -> int:
+    from sandbox.runs import usable_cores
+
+    return usable_cores()
+
+
+#: whole-number settings a stored value is clamped to (from above); the same limits as the
+#: config's validation and the side panel's fields
+_UPPER: dict[tuple[type, str], Callable[[], int]] = {
+    (ModelConfig, "window"): lambda: C.MAX_WINDOW,
+    (ModelConfig, "hidden"): lambda: C.MAX_HIDDEN,
+    (ModelConfig, "layers"): lambda: C.MAX_LAYERS,
+    # no field in the app; more threads than cores only slows torch down
+    (TrainConfig, "threads"): _usable_cores,
+}
+
+#: what a stored value that does not fit its dataclass raises (a wrong type can reach a
+#: validator as TypeError or AttributeError, e.g. a number as the data source)
+_INVALID = (ConfigError, TypeError, ValueError, AttributeError)
+
+
 class Settings:
     """Typed access to the app's QSettings.
 
@@ -86,14 +112,11 @@ class Settings:
             wanted |= {"split", "model", "train", "strategy"}
         changes: dict[str, Any] = {}
         for name in wanted:
-            key, cls = _PARTS[name]
+            key, _cls = _PARTS[name]
             value = self._json(key)
             if value is None:
                 continue
-            try:
-                changes[name] = cls.from_dict(value)
-            except ConfigError:
-                continue  # stale or edited by hand: keep the default
+            changes[name] = _restore(getattr(base, name), value)
         return base.replace(**changes) if changes else base
 
     def save_config(self, config: RunConfig) -> None:
@@ -138,12 +161,13 @@ class Settings:
         self.q.setValue(KEY_LAST_FOLDER, folder)
 
     def seeds(self) -> int:
-        """Seeds per training (1: a single model); 1 when unset or unreadable."""
+        """Seeds per training (1: a single model); 1 when unset, unreadable or below 1, at
+        most ``MAX_ENSEMBLE_SEEDS``."""
         try:
             value = int(self.q.value(KEY_SEEDS, 1))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return 1
-        return value if 1 <= value <= C.MAX_ENSEMBLE_SEEDS else 1
+        return min(value, C.MAX_ENSEMBLE_SEEDS) if value >= 1 else 1
 
     def set_seeds(self, seeds: int) -> None:
         self.q.setValue(KEY_SEEDS, int(seeds))
@@ -184,6 +208,51 @@ class Settings:
     def _bytes(self, key: str) -> QtCore.QByteArray | None:
         value = self.q.value(key)
         return value if isinstance(value, QtCore.QByteArray) and not value.isEmpty() else None
+
+
+def _restore(default: Any, stored: dict[str, Any]) -> Any:
+    """``default`` (a part of the run configuration) with the ``stored`` settings that
+    validate put in.
+
+    Known whole numbers above their limit (``_UPPER``) are clamped to it and unknown names
+    are dropped. When the rest does not validate, the damaged settings fall back to
+    ``default``'s: the one whose default makes the rest valid, else, one at a time, each that
+    does not validate on its own; ``default`` itself when the settings are valid one by one but
+    not together (e.g. split fractions that add up to 1 or more).
+    """
+    cls = type(default)
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {name: _clamped(cls, name, value) for name, value in stored.items()
+              if name in names}
+    while values:
+        part = _valid(default, values)
+        if part is not None:
+            return part
+        for name in values:
+            part = _valid(default, {k: v for k, v in values.items() if k != name})
+            if part is not None:
+                return part
+        damaged = next((name for name, value in values.items()
+                        if _valid(default, {name: value}) is None), None)
+        if damaged is None:
+            break
+        del values[damaged]
+    return default
+
+
+def _clamped(cls: type, name: str, value: Any) -> Any:
+    upper = _UPPER.get((cls, name))
+    if upper is None or not isinstance(value, int) or isinstance(value, bool):
+        return value
+    return min(value, upper())
+
+
+def _valid(default: Any, values: dict[str, Any]) -> Any:
+    """``default`` with ``values`` put in, or None when that does not validate."""
+    try:
+        return default.replace(**values)
+    except _INVALID:
+        return None
 
 
 def resolve_config(options: GuiOptions, settings: Settings | None) -> RunConfig:
