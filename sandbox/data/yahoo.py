@@ -13,8 +13,14 @@ call and nothing else. What yfinance 1.x does, and what it becomes here:
 - an empty frame without an exception (what it does with exceptions hidden) -> :class:`DataError`.
 
 When a download fails and the cache holds a copy, the copy is returned with
-``from_cache=True`` and the time of its download. The whole download runs under a deadline
-(:data:`DOWNLOAD_TIMEOUT_S`) so an unreachable provider never hangs a command.
+``from_cache=True`` and the time of its download. A cached copy that is damaged (unreadable,
+or failing its checksum: :class:`~sandbox.data.cache.CacheDamaged`) is never used; the
+error then says so in the same line instead of "cached data: none" ("...; the cached copy
+of ^GSPC (1d bars) is damaged and was ignored: <reason>"), and a successful download that
+replaces such a copy says so in its warnings. Nothing is logged: the message is the report.
+
+The whole download runs under a deadline (:data:`DOWNLOAD_TIMEOUT_S`) so an unreachable
+provider never hangs a command.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import Any
 import pandas as pd
 
 from sandbox import constants as C
-from sandbox.data.cache import PriceCache, cache_dir
+from sandbox.data.cache import CacheDamaged, CacheHit, PriceCache, cache_dir
 from sandbox.data.sources import LoadedPrices, date_bound, is_date_only
 from sandbox.data.validate import validate_prices
 from sandbox.errors import ConfigError, DataError, ExportError, NetworkError, SandboxError
@@ -75,12 +81,14 @@ def fetch_yahoo(
     -------
     LoadedPrices
         ``from_cache`` and ``cached_at`` are set when the cached copy was used; a download
-        failure that fell back to the cache is listed in ``warnings``.
+        failure that fell back to the cache, and a damaged cached copy that this download
+        replaced, are listed in ``warnings``.
 
     Raises
     ------
     NetworkError
-        No connection, no answer in time, or rate-limited, and nothing cached.
+        No connection, no answer in time, or rate-limited, and nothing usable cached (the
+        message says whether the cached copy is missing or damaged).
     DataError
         Unknown ticker, no prices in the range, or data breaking the contract.
     """
@@ -92,6 +100,9 @@ def fetch_yahoo(
     name = f"ticker {sym}"
     if offline:
         hit = store.get(sym, interval, auto_adjust)
+        if isinstance(hit, CacheDamaged):
+            raise NetworkError(f"offline, and {hit.ignored}; connect to the internet to "
+                               "download it again")
         if hit is None:
             raise NetworkError(f"offline and no cached data for {sym} ({interval} bars): "
                                "connect to the internet once to download it")
@@ -101,22 +112,31 @@ def fetch_yahoo(
         frame = _from_yahoo(raw, sym, start=start, end=end)
     except (NetworkError, DataError) as exc:
         hit = store.get(sym, interval, auto_adjust)
-        if hit is None:
-            if isinstance(exc, NetworkError):
-                raise NetworkError(f"{exc}; cached data: none") from None
-            raise
-        note = f"download failed ({exc}); using cached data from {hit[1]}"
-        return _from_cache(hit, sym, source, interval, (note,))
+        if isinstance(hit, CacheHit):
+            note = f"download failed ({exc}); using cached data from {hit.cached_at}"
+            return _from_cache(hit, sym, source, interval, (note,))
+        if isinstance(hit, CacheDamaged):  # the one line that says why there is no fallback
+            kind = NetworkError if isinstance(exc, NetworkError) else DataError
+            raise kind(f"{exc}; {hit.ignored}") from None
+        if isinstance(exc, NetworkError):
+            raise NetworkError(f"{exc}; cached data: none") from None
+        raise
     frame, notes = validate_prices(frame, name=name)
+    previous = store.get(sym, interval, auto_adjust)
     try:
         store.put(sym, interval, auto_adjust, frame)
     except ExportError as exc:
+        if isinstance(previous, CacheDamaged):
+            notes = (*notes, previous.ignored)
         notes = (*notes, f"could not cache the download: {exc}")
+    else:
+        if isinstance(previous, CacheDamaged):
+            notes = (*notes, previous.replaced)
     return LoadedPrices(frame, label=sym, source=source, warnings=notes)
 
 
 def _from_cache(
-    hit: tuple[pd.DataFrame, str], sym: str, source: str, interval: str, notes: tuple[str, ...]
+    hit: CacheHit, sym: str, source: str, interval: str, notes: tuple[str, ...]
 ) -> LoadedPrices:
     frame, cached_at = hit
     frame, more = validate_prices(frame, name=f"cached data for {sym} ({interval})")
