@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import warnings
 from pathlib import Path
@@ -495,3 +496,173 @@ def test_a_load_measures_its_bars_per_year():
 
     # exchange-traded daily bars: 252 a year by convention
     assert load_prices(DataSpec(source="sample:GSPC")).periods_per_year == 252
+
+
+# --- a damaged cached copy: never used, said in one line -----------------------------------------
+
+
+def _damage(cache: PriceCache, symbol: str, interval: str = "1d", adjust: bool = True) -> None:
+    """Store a real entry, then cut the file in half (what a full disk or a crash leaves)."""
+    cache.put(symbol, interval, adjust, _yahoo_frame(30).rename(columns=str.lower)
+              .rename_axis(C.INDEX_NAME).astype(float))
+    path = cache.path(symbol, interval, adjust)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+_TRUNCATED = "the file cannot be read (Parquet magic bytes not found in footer)"
+
+
+def test_no_network_and_a_damaged_copy_says_so_in_one_line(fake_yahoo, tmp_path, caplog):
+    cache = PriceCache(tmp_path)
+    _damage(cache, "AAPL")
+    fake_yahoo(_dns_error())
+    with caplog.at_level(logging.DEBUG), pytest.raises(NetworkError) as info:
+        load_prices(DataSpec(source="yahoo:AAPL"), cache=cache)
+    assert str(info.value) == (
+        "could not reach the data provider for AAPL: Could not resolve host: "
+        "query2.finance.yahoo.com. Check your connection; the cached copy of AAPL (1d bars) "
+        f"is damaged and was ignored: {_TRUNCATED}")
+    assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
+
+
+def test_offline_with_a_damaged_copy(fake_yahoo, tmp_path, caplog):
+    cache = PriceCache(tmp_path)
+    _damage(cache, "AAPL", "1h", adjust=False)
+    fake = fake_yahoo(AssertionError("offline must not download"))
+    spec = DataSpec(source="yahoo:AAPL", interval="1h", auto_adjust=False)
+    with caplog.at_level(logging.DEBUG), pytest.raises(NetworkError) as info:
+        load_prices(spec, cache=cache, offline=True)
+    assert str(info.value) == (
+        "offline, and the cached copy of AAPL (1h bars, unadjusted) is damaged and was "
+        f"ignored: {_TRUNCATED}; connect to the internet to download it again")
+    assert fake.calls == []
+    assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
+
+
+def test_unknown_ticker_with_a_damaged_copy_names_both(fake_yahoo, tmp_path):
+    from yfinance.exceptions import YFTzMissingError
+
+    cache = PriceCache(tmp_path)
+    _damage(cache, "ZZZZ")
+    fake_yahoo(YFTzMissingError("ZZZZ"))
+    with pytest.raises(DataError, match=r"^unknown ticker ZZZZ: .*; the cached copy of ZZZZ "
+                                        r"\(1d bars\) is damaged and was ignored: the file"):
+        load_prices(DataSpec(source="yahoo:ZZZZ"), cache=cache)
+
+
+def test_a_download_replaces_a_damaged_copy_and_says_so(fake_yahoo, tmp_path, caplog):
+    cache = PriceCache(tmp_path)
+    _damage(cache, "AAPL")
+    fake_yahoo(_yahoo_frame(30))
+    with caplog.at_level(logging.DEBUG):
+        loaded = load_prices(DataSpec(source="yahoo:AAPL"), cache=cache)
+    assert loaded.from_cache is False
+    assert loaded.warnings == ("the cached copy of AAPL (1d bars) was damaged and has been "
+                               f"replaced by this download: {_TRUNCATED}",)
+    assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
+    hit = cache.get("AAPL", "1d", True)
+    pd.testing.assert_frame_equal(hit.frame, loaded.frame, check_exact=True, check_freq=False)
+    # and from now on it is a good copy again: the next failed download falls back to it
+    fake_yahoo(_dns_error())
+    again = load_prices(DataSpec(source="yahoo:AAPL"), cache=cache)
+    assert again.from_cache and len(again.warnings) == 1
+
+
+def test_a_copy_from_before_the_checksum_is_refetched(fake_yahoo, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cache = PriceCache(tmp_path)
+    old = _yahoo_frame(30).rename(columns=str.lower).rename_axis(C.INDEX_NAME).astype(float)
+    table = pa.Table.from_pandas(old, preserve_index=True)
+    table = table.replace_schema_metadata({**table.schema.metadata,
+                                           b"sandbox.cached_at": b"2025-01-02T03:04:05+00:00",
+                                           b"sandbox.key": b"AAPL|1d|True"})
+    pq.write_table(table, cache.path("AAPL", "1d", True))
+    fake_yahoo(_dns_error())
+    with pytest.raises(NetworkError, match=r"; the cached copy of AAPL \(1d bars\) is damaged "
+                                           r"and was ignored: it has no checksum \(written by "
+                                           r"an older version of the app\)$"):
+        load_prices(DataSpec(source="yahoo:AAPL"), cache=cache)
+    fake_yahoo(_yahoo_frame(30))
+    loaded = load_prices(DataSpec(source="yahoo:AAPL"), cache=cache)
+    assert loaded.warnings == ("the cached copy of AAPL (1d bars) was damaged and has been "
+                               "replaced by this download: it has no checksum (written by an "
+                               "older version of the app)",)
+
+
+# --- the command line, end to end in a fresh process (the download replaced, no network) ---------
+
+
+_CLI = """
+import socket, sys
+import pandas as pd
+from curl_cffi.requests.exceptions import DNSError
+import sandbox.data.yahoo as yahoo
+
+def no_network(self, address):
+    raise RuntimeError(f"tried to reach the network: {address!r}")
+
+socket.socket.connect = no_network
+
+mode, download = sys.argv[1], sys.argv[2]
+
+def history(symbol, **kwargs):
+    if mode == "offline":
+        raise DNSError("Failed to perform, curl: (6) Could not resolve host: "
+                       "query2.finance.yahoo.com. See https://curl.se/x for more details.")
+    return pd.read_pickle(download)
+
+yahoo._yf_history = history
+sys.argv = ["sandbox", *sys.argv[3:]]
+import runpy
+runpy.run_module("sandbox", run_name="__main__")
+"""
+
+
+def _sandbox(tmp_path: Path, mode: str, *args: str):
+    import os
+    import subprocess
+    import sys
+
+    _yahoo_frame(30).to_pickle(tmp_path / "download.pkl")
+    env = {**os.environ, "SANDBOX_CACHE_DIR": str(tmp_path / "cache")}
+    return subprocess.run([sys.executable, "-c", _CLI, mode, str(tmp_path / "download.pkl"),
+                           *args], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=300)
+
+
+def test_cli_fetch_offline_with_a_damaged_copy_prints_one_line(tmp_path):
+    _damage(PriceCache(tmp_path / "cache" / "prices"), "^GSPC")
+    proc = _sandbox(tmp_path, "offline", "fetch", "--ticker", "^GSPC")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        "sandbox fetch: error: could not reach the data provider for ^GSPC: Could not resolve "
+        "host: query2.finance.yahoo.com. Check your connection; the cached copy of ^GSPC "
+        f"(1d bars) is damaged and was ignored: {_TRUNCATED}"]
+
+
+def test_cli_train_offline_with_a_damaged_copy_prints_one_line(tmp_path):
+    _damage(PriceCache(tmp_path / "cache" / "prices"), "^GSPC")
+    proc = _sandbox(tmp_path, "offline", "train", "--ticker", "^GSPC", "--out", "run")
+    assert proc.returncode == 2, proc.stderr
+    # the progress line that starts every run, then the error: one line about the copy
+    assert proc.stderr.splitlines() == [
+        "loading yahoo:^GSPC",
+        "sandbox train: error: could not reach the data provider for ^GSPC: Could not resolve "
+        "host: query2.finance.yahoo.com. Check your connection; the cached copy of ^GSPC "
+        f"(1d bars) is damaged and was ignored: {_TRUNCATED}"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_fetch_online_replaces_a_damaged_copy_with_one_warning(tmp_path):
+    cache = PriceCache(tmp_path / "cache" / "prices")
+    _damage(cache, "^GSPC")
+    proc = _sandbox(tmp_path, "online", "fetch", "--ticker", "^GSPC")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "sandbox: warning: the cached copy of ^GSPC (1d bars) was damaged and has been "
+        f"replaced by this download: {_TRUNCATED}"]
+    assert proc.stdout.startswith("^GSPC: 30 bars, 2024-01-02")
+    assert isinstance(cache.get("^GSPC", "1d", True), tuple)  # a good copy again

@@ -42,7 +42,9 @@ class LoadedPrices:
     source: str  # DataSpec.source, e.g. "sample:GSPC"
     from_cache: bool = False  # yahoo only: True when served from the on-disk cache
     cached_at: str | None = None  # ISO timestamp of the cached download when from_cache
-    warnings: tuple[str, ...] = ()  # e.g. "sorted 3 out-of-order rows"
+    #: one line each, e.g. "sorted 3 out-of-order rows", "the cached copy of ^GSPC (1d bars)
+    #: was damaged and has been replaced by this download: ..."
+    warnings: tuple[str, ...] = ()
     #: bars per year measured from the dates (set by load_prices, off the app's UI thread)
     periods_per_year: float | None = None
 
@@ -73,7 +75,8 @@ def load_prices(
     cache : PriceCache, optional
         Download cache for ``yahoo:`` sources; the default user cache when None.
     offline : bool
-        ``yahoo:`` only: do not download, use the cached copy (NetworkError when none).
+        ``yahoo:`` only: do not download, use the cached copy (NetworkError when there is
+        none, or when it is damaged).
     min_rows_reason : str, optional
         What needs ``min_rows`` rows, for the message ("the window of 30 plus three splits").
 
@@ -87,7 +90,8 @@ def load_prices(
         The file/ticker/sample is missing, malformed or too short (the message names it, the
         row and the problem).
     NetworkError
-        A download failed and no cached copy exists.
+        A download failed and no usable cached copy exists (the message says whether it is
+        missing or damaged and ignored).
     ConfigError
         ``spec.start`` / ``spec.end`` are not dates, or start is after end.
     """
