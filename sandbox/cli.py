@@ -8,7 +8,6 @@ unexpected bug (with its traceback, so it can be reported).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import signal
 import sys
@@ -248,23 +247,19 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     config = run_config_from_args(args)  # refuse bad settings before any heavy import
-    existed = Path(args.out).exists()
-    out = _prepare_out_dir(args.out)
+    from sandbox import atomic
 
-    from sandbox import export, pipeline
+    # Take the folder before training: a second writer of it is refused now, not after the
+    # run; nothing is created until the run's files are complete (then they go in as one).
+    with atomic.FolderWriter(_out_dir(args.out)) as folder:
+        from sandbox import export, pipeline
 
-    cancel = threading.Event()
-    progress = _Progress(sys.stderr)
-    try:
+        cancel = threading.Event()
+        progress = _Progress(sys.stderr)
         with _sigint_sets(cancel):
             result = pipeline.run(config, on_event=progress, cancel=cancel)
             progress.close()
-            written = export.write_run(result, out)
-    except BaseException:
-        if not existed:  # a failed or cancelled run leaves no empty folder of its own behind
-            with contextlib.suppress(OSError):
-                out.rmdir()  # only when empty
-        raise
+            written = export.write_run(result, folder)
     _print_test_line(result)
     _print_look(result)
     for path in written.values():
@@ -277,7 +272,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     from sandbox.backtest import backtest, check_positions, read_signals
     from sandbox.data import load_prices
 
-    out = _prepare_out_dir(args.out, create=False)
+    out = _out_dir(args.out)
     prices = load_prices(DataSpec(source=f"{C.SOURCE_CSV}:{args.csv}",
                                   date_format=args.date_format)).frame
     signals = read_signals(args.signals)
@@ -288,9 +283,12 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
                       periods_per_year=args.periods_per_year)
     frame = result.frame.loc[:, [C.POSITION, C.STRATEGY_RETURN, C.EQUITY]]
     frame.index.name = C.INDEX_NAME
-    out.mkdir(parents=True, exist_ok=True)
-    atomic.write_csv(out / C.BACKTEST_CSV, frame)
-    atomic.write_json(out / C.METRICS_JSON, result.metrics)
+
+    def fill(tmp: Path) -> None:
+        atomic.write_csv(tmp / C.BACKTEST_CSV, frame)
+        atomic.write_json(tmp / C.METRICS_JSON, result.metrics)
+
+    atomic.write_folder(out, fill)
     print(out / C.BACKTEST_CSV)
     print(out / C.METRICS_JSON)
     return 0
@@ -329,15 +327,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seeds {args.seeds}: must be a whole number >= 1")
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: must be a whole number >= 1")
-    out = _prepare_out_dir(args.out, create=False)
+    from sandbox import atomic
+
     cancel = threading.Event()
     progress = _SweepProgress(sys.stderr)
-    with _sigint_sets(cancel):
+    with atomic.FolderWriter(_out_dir(args.out)) as folder, _sigint_sets(cancel):
         result = sweep.run_sweep(base, grid, seeds=args.seeds, jobs=args.jobs,
                                  scheduler=args.scheduler, on_result=progress, cancel=cancel)
         progress.close()
-        out.mkdir(parents=True, exist_ok=True)
-        written = sweep.write_sweep(result, out)
+        written = sweep.write_sweep(result, folder)
     for line in sweep.describe(result):
         print(line)
     for path in written.values():
@@ -349,10 +347,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from sandbox import export, pipeline
     from sandbox.data import load_prices
 
-    out = _prepare_out_dir(args.out, create=False)
+    out = _out_dir(args.out)
     bundle_dir = Path(args.model)
     if not bundle_dir.is_dir():
         raise ConfigError(f"--model {bundle_dir}: no such folder")
+    if out.exists() and out.resolve() == bundle_dir.resolve():
+        raise ConfigError(f"--out {out}: is the --model folder; the output replaces its folder "
+                          "as a whole, so write it to another folder")
     bundle = export.load_bundle(bundle_dir)  # a bad bundle: one line, exit 2
     explicit_source = any(getattr(args, k, None) for k in ("sample", "csv", "ticker"))
     spec = data_spec_from_args(args) if explicit_source else bundle.config.data.replace(
@@ -362,9 +363,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     for warning in loaded.warnings:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
     result = pipeline.predict(bundle, loaded, spec, strategy)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [export.write_predictions(result, out / C.PREDICTIONS_CSV),
-               export.write_metrics(result, out / C.METRICS_JSON)]
+    written = export.write_predicted(result, out)
     note = pipeline.foreign_data(result)
     if note:
         print(f"note: {note}; every figure is about data the model was not trained on")
@@ -435,15 +434,11 @@ _COMMANDS = {"gui": _cmd_gui, "train": _cmd_train, "predict": _cmd_predict, "swe
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _prepare_out_dir(value: str, *, create: bool = True) -> Path:
+def _out_dir(value: str) -> Path:
+    """``--out`` as a folder path; refused at once when it names a file."""
     out = Path(value)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: exists and is not a folder")
-    if create:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
     return out
 
 

@@ -108,6 +108,14 @@ METRICS_JSON = "metrics.json"
 MODEL_WEIGHTS = "model.safetensors"
 RUN_JSON = "run.json"
 BACKTEST_CSV = "backtest.csv"
+SWEEP_CSV = "sweep.csv"
+SUMMARY_JSON = "summary.json"
+#: what an output folder may hold: a run replaces its folder as a whole (sandbox.atomic), so a
+#: folder holding anything else is refused rather than swept away
+OUTPUT_NAMES: frozenset[str] = frozenset({
+    PREDICTIONS_CSV, METRICS_JSON, MODEL_WEIGHTS, RUN_JSON, BACKTEST_CSV, SWEEP_CSV,
+    SUMMARY_JSON, "folds", "replay.csv", "memory.csv",
+})
 
 #: most models one seed ensemble trains (the app's Seeds setting)
 MAX_ENSEMBLE_SEEDS = 64

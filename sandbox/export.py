@@ -40,6 +40,7 @@ KEY_HISTORY = "history"
 KEY_FORMAT = "format_version"
 KEY_SPLITS = "splits"
 KEY_PERIODS_PER_YEAR = C.PERIODS_PER_YEAR  # bars per year the run's Sharpe ratios used
+KEY_FILES = "files"  # sha256 of each other file of the folder, by name
 #: keys of run.json's "splits": the trained run's split boundaries, as ISO dates
 SPLIT_TRAIN_END = "train_end"  # the last training row
 SPLIT_VAL_START = "val_start"  # the first validation row
@@ -53,27 +54,59 @@ PathLike = str | os.PathLike[str]
 # --- a whole run -----------------------------------------------------------------------------
 
 
-def write_run(result: RunResult, out_dir: PathLike) -> dict[str, Path]:
+def write_run(result: RunResult, out_dir: PathLike | atomic.FolderWriter) -> dict[str, Path]:
     """Write ``predictions.csv``, ``metrics.json``, ``model.safetensors`` and ``run.json``.
+
+    The folder changes as one (:class:`sandbox.atomic.FolderWriter`): every file is written
+    into a temporary sibling folder that then replaces ``out_dir``, so the folder never holds
+    files of two runs. ``run.json`` records the sha256 of each other file.
 
     Parameters
     ----------
     result : RunResult
         What :func:`sandbox.pipeline.run` returned.
-    out_dir : path
-        An existing folder (created if missing).
+    out_dir : path or FolderWriter
+        The folder (created if missing; if it exists it may hold only earlier outputs), or a
+        writer the caller already holds (the CLI takes the folder before training).
 
     Returns
     -------
     dict
         File name -> path written.
+
+    Raises
+    ------
+    ExportError
+        The folder cannot be written, holds other files, or another run is writing it.
     """
-    out = _folder(out_dir)
-    return {
-        C.PREDICTIONS_CSV: write_predictions(result, out / C.PREDICTIONS_CSV),
-        C.METRICS_JSON: write_metrics(result, out / C.METRICS_JSON),
-        **_write_bundle_files(result, out),
-    }
+    def fill(tmp: Path) -> None:
+        write_predictions(result, tmp / C.PREDICTIONS_CSV)
+        write_metrics(result, tmp / C.METRICS_JSON)
+        _write_bundle_files(result, tmp, others=(C.PREDICTIONS_CSV, C.METRICS_JSON))
+
+    names = (C.PREDICTIONS_CSV, C.METRICS_JSON, C.MODEL_WEIGHTS, C.RUN_JSON)
+    return _write_folder(out_dir, fill, names)
+
+
+def _write_folder(out_dir: PathLike | atomic.FolderWriter, fill: Any,
+                  names: tuple[str, ...]) -> dict[str, Path]:
+    if isinstance(out_dir, atomic.FolderWriter):
+        out_dir.write(fill)
+        folder = out_dir.shown
+    else:
+        atomic.write_folder(out_dir, fill)
+        folder = Path(out_dir)
+    return {name: folder / name for name in names}
+
+
+def write_predicted(result: RunResult, out_dir: PathLike) -> list[Path]:
+    """Write ``predictions.csv`` and ``metrics.json`` of a saved model's predictions
+    (``sandbox predict``) as one folder, like :func:`write_run`."""
+    def fill(tmp: Path) -> None:
+        write_predictions(result, tmp / C.PREDICTIONS_CSV)
+        write_metrics(result, tmp / C.METRICS_JSON)
+
+    return list(_write_folder(out_dir, fill, (C.PREDICTIONS_CSV, C.METRICS_JSON)).values())
 
 
 def predictions_frame(result: RunResult) -> pd.DataFrame:
@@ -104,17 +137,21 @@ def write_metrics(result: RunResult, path: PathLike) -> Path:
 
 
 def save_bundle(result: RunResult, out_dir: PathLike) -> Path:
-    """Write ``model.safetensors`` and ``run.json`` to ``out_dir``; return the folder."""
-    out = _folder(out_dir)
-    _write_bundle_files(result, out)
-    return out
+    """Write ``model.safetensors`` and ``run.json`` to ``out_dir`` as one (see
+    :func:`write_run`); return the folder."""
+    atomic.write_folder(out_dir, lambda tmp: _write_bundle_files(result, tmp))
+    return Path(out_dir)
 
 
-def _write_bundle_files(result: RunResult, out: Path) -> dict[str, Path]:
+def _write_bundle_files(result: RunResult, out: Path, *, others: tuple[str, ...] = ()) -> None:
+    """Write the weights, then run.json with the sha256 of the weights and of ``others``
+    (files already in ``out``), so a loader can tell a file that is not this run's."""
     data = weights_bytes(result)
-    weights = atomic.write_bytes(out / C.MODEL_WEIGHTS, data)
-    run_json = atomic.write_json(out / C.RUN_JSON, run_info(result, weights=data))
-    return {C.MODEL_WEIGHTS: weights, C.RUN_JSON: run_json}
+    atomic.write_bytes(out / C.MODEL_WEIGHTS, data)
+    info = run_info(result, weights=data)
+    info[KEY_FILES] = {C.MODEL_WEIGHTS: hashlib.sha256(data).hexdigest(),
+                       **{name: atomic.file_sha256(out / name) for name in others}}
+    atomic.write_json(out / C.RUN_JSON, info)
 
 
 def weights_bytes(result: RunResult) -> bytes:
@@ -334,6 +371,7 @@ def load_bundle(path: PathLike) -> Bundle:
     except (KeyError, TypeError, ConfigError) as exc:
         what = f"missing {exc}" if isinstance(exc, KeyError) else _one_line(exc)
         raise ExportError(f"{run_path}: not a valid run description ({what})") from None
+    _check_files(folder, info.get(KEY_FILES))
     problem = _state_problem(state, config)
     if problem:
         raise ExportError(f"{run_path}: feature_state is not usable ({problem})")
@@ -382,6 +420,30 @@ def load_bundle(path: PathLike) -> Bundle:
 
 #: the largest run.json read (a real one is a few kB: the config, the scalers, the history)
 MAX_RUN_JSON_BYTES = 4 * 1024 * 1024
+
+
+def _check_files(folder: Path, files: Any) -> None:
+    """Each file that run.json lists (by sha256) and the folder holds must be that file: a
+    folder that mixes two runs' files names the first that is not this run's."""
+    if files is None:  # written before run.json listed its files
+        return
+    run_path = folder / C.RUN_JSON
+    if not isinstance(files, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise ExportError(f"{run_path}: not a valid run description ({KEY_FILES!r} is not an "
+                          "object of file names and sha256 digests)")
+    for name, digest in files.items():
+        if name not in C.OUTPUT_NAMES or name == C.RUN_JSON:
+            raise ExportError(f"{run_path}: not a valid run description ({KEY_FILES!r} names "
+                              f"{name!r}, which is not a file of a run)")
+        path = folder / name
+        if not path.exists() and name != C.MODEL_WEIGHTS:
+            continue  # a file the user removed; the bundle needs only the weights
+        _check_regular(path, None)
+        if atomic.file_sha256(path) != digest.lower():
+            raise ExportError(f"{path}: not the file this run wrote (its sha256 differs from "
+                              f"the one in {C.RUN_JSON}); the folder mixes files of two runs "
+                              "or the file was changed")
 
 
 def _check_regular(path: Path, limit: int | None) -> None:
@@ -472,12 +534,3 @@ def _shape_difference(expected: dict[str, tuple[int, ...]],
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _folder(out_dir: PathLike) -> Path:
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"cannot create the output folder {out}: {exc.strerror}") from None
-    return out

@@ -56,8 +56,8 @@ from sandbox.runs import (
     seed_tasks,
 )
 
-SWEEP_CSV = "sweep.csv"
-SUMMARY_JSON = "summary.json"
+SWEEP_CSV = C.SWEEP_CSV
+SUMMARY_JSON = C.SUMMARY_JSON
 TEST_FOR_REFERENCE = "test_all_configs_for_reference_only"
 
 #: CLI spellings and short names accepted in a grid, mapped to config field names
@@ -651,17 +651,25 @@ def _test_psr_summary(figures: Sequence[dict[str, Any]], n_obs: int) -> dict[str
 # --- output ----------------------------------------------------------------------------------
 
 
-def write_sweep(result: SweepResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``sweep.csv`` (one row per run) and ``summary.json`` atomically into ``out_dir``.
+def write_sweep(result: SweepResult, out_dir: str | Path | Any) -> dict[str, Path]:
+    """Write ``sweep.csv`` (one row per run) and ``summary.json`` into ``out_dir`` as one
+    folder (:class:`sandbox.atomic.FolderWriter`; ``out_dir`` may be one the caller holds).
 
     Returns ``{"runs": path, "summary": path}``.
     """
     from sandbox import atomic
 
-    out = Path(out_dir)
-    csv_path = atomic.write_csv(out / SWEEP_CSV, result.runs, index=False)
-    json_path = atomic.write_json(out / SUMMARY_JSON, result.summary)
-    return {"runs": csv_path, "summary": json_path}
+    def fill(tmp: Path) -> None:
+        atomic.write_csv(tmp / SWEEP_CSV, result.runs, index=False)
+        atomic.write_json(tmp / SUMMARY_JSON, result.summary)
+
+    if isinstance(out_dir, atomic.FolderWriter):
+        out_dir.write(fill)
+        out = out_dir.shown
+    else:
+        atomic.write_folder(out_dir, fill)
+        out = Path(out_dir)
+    return {"runs": out / SWEEP_CSV, "summary": out / SUMMARY_JSON}
 
 
 def _f(x: Any, spec: str = ".4g") -> str:

@@ -3,10 +3,13 @@ and bad bundles refused with one line."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import re
 import shutil
+import stat
 
 import numpy as np
 import pandas as pd
@@ -129,6 +132,44 @@ def _edit_run_json(folder, change):
     path.write_text(json.dumps(info))
 
 
+def _rehash(folder):
+    """Make run.json's file digests fit the files as they now are (a crafted bundle)."""
+    path = folder / C.RUN_JSON
+    try:
+        if not stat.S_ISREG(path.stat().st_mode) or path.stat().st_size > 1 << 20:
+            return
+        info = json.loads(path.read_text())
+        files = info["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    for name in files:
+        target = folder / name
+        if target.exists() and stat.S_ISREG(target.stat().st_mode):
+            files[name] = hashlib.sha256(target.read_bytes()).hexdigest()
+    path.write_text(json.dumps(info))
+
+
+@pytest.mark.parametrize("name", [C.MODEL_WEIGHTS, C.PREDICTIONS_CSV, C.METRICS_JSON])
+def test_a_file_of_another_run_is_named(bundle_dir, tmp_path, name):
+    """run.json holds each file's sha256: a folder mixing two runs' files says which."""
+    folder = tmp_path / "run"
+    shutil.copytree(bundle_dir, folder)
+    path = folder / name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit, as a file of another run or a damaged copy
+    path.write_bytes(bytes(data))
+    with pytest.raises(ExportError, match=rf"{re.escape(str(path))}: not the file this run "
+                                          r"wrote \(its sha256 differs"):
+        export.load_bundle(folder)
+
+
+def test_run_json_lists_the_sha256_of_every_other_file(bundle_dir):
+    info = json.loads((bundle_dir / C.RUN_JSON).read_text())
+    assert info["files"] == {
+        name: hashlib.sha256((bundle_dir / name).read_bytes()).hexdigest()
+        for name in (C.MODEL_WEIGHTS, C.PREDICTIONS_CSV, C.METRICS_JSON)}
+
+
 @pytest.mark.parametrize("damage, words", [
     (lambda d: (d / C.MODEL_WEIGHTS).unlink(), "model.safetensors is missing"),
     (lambda d: (d / C.RUN_JSON).unlink(), "run.json is missing"),
@@ -173,6 +214,7 @@ def _edit_run_json(folder, change):
 def test_bad_bundles_exit_2_with_one_line(bundle_dir, prices, tmp_path, capsys, damage, words):
     folder = _copy(bundle_dir, tmp_path)
     damage(folder)
+    _rehash(folder)  # crafted with care: the digests in run.json fit the doctored files
     src = _csv(tmp_path, prices)
     with pytest.raises(ExportError):
         export.load_bundle(folder)
