@@ -155,3 +155,18 @@ def test_seed_ensemble_trains_in_worker_processes_of_the_bundle(bundle, tmp_path
                  "--autotrain", "--screenshot", str(shot)], tmp_path)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     assert shot.stat().st_size > 20_000
+
+
+def test_bundle_is_not_a_general_python_interpreter(bundle, tmp_path):
+    """The bundle plays Python only for loky's own starts (packaging/entry.py): other code
+    or modules are refused with exit status 2 and not run."""
+    marker = tmp_path / "ran"
+    for args in (["-c", f"open({str(marker)!r}, 'w').close()"],
+                 ["-B", "-S", "-I", "-c", f"open({str(marker)!r}, 'w').close()"],
+                 ["-c", "from multiprocessing.resource_tracker import main;main(0); "
+                        f"open({str(marker)!r}, 'w').close()"],
+                 ["-m", "http.server"]):
+        done = _run([str(bundle), *args], tmp_path, timeout=120)
+        assert done.returncode == 2, (args, done.stdout + done.stderr)
+        assert "worker processes" in done.stderr, args
+    assert not marker.exists()
