@@ -209,6 +209,8 @@ class FolderWriter:
         if self.target.exists() and not self.target.is_dir():
             raise ExportError(f"{self.shown}: exists and is not a folder")
         if self.target.is_dir():
+            if not os.access(self.target, os.W_OK):  # read-only: not ours to replace
+                raise ExportError(f"cannot write into {self.shown}: permission denied")
             try:
                 names = sorted(os.listdir(self.target))
             except OSError as exc:

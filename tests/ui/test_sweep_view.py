@@ -495,12 +495,13 @@ def test_export_writes_the_cli_files_and_refuses_an_unwritable_folder(make_windo
     view.jobs_spin.setValue(1)
     assert run_sweep_and_wait(qtbot, window) == "finished"
     assert view.export_button.isEnabled()
+    out = tmp_path / "sweep"  # a folder of its own: an output folder is replaced as a whole
     with qtbot.waitSignal(window.task_ended, timeout=20_000) as ended:
-        window.export_sweep_to(str(tmp_path))
+        window.export_sweep_to(str(out))
     assert ended.args == ["export_sweep", True]
-    runs = pd.read_csv(tmp_path / sweep.SWEEP_CSV)
+    runs = pd.read_csv(out / sweep.SWEEP_CSV)
     assert sorted(runs["config_id"]) == ["c01", "c02"] and list(runs["hidden"]) == [4, 8]
-    summary = json.loads((tmp_path / sweep.SUMMARY_JSON).read_text(encoding="utf-8"))
+    summary = json.loads((out / sweep.SUMMARY_JSON).read_text(encoding="utf-8"))
     assert summary["selected"]["config_id"] == view.selected_id()
     assert summary["n_trials"] == 2 and summary["selected_by"] == "val_rmse"
     assert summary["common_dates"][C.VAL]["n"] > 0
