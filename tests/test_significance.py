@@ -321,6 +321,24 @@ def test_break_even_is_none_when_the_model_loses_before_costs():
     assert out["cost_sensitivity"]["break_even_vs_buy_and_hold_bps"] is None
 
 
+# --- SPA across many candidates (sweeps, ensembles) ----------------------------------------------
+
+
+def test_spa_finds_the_one_good_candidate_among_many_and_none_among_noise():
+    rng = np.random.default_rng(1)  # (the size holds: 5 of 100 seeds reject at 5 %)
+    bench = rng.normal(0.0, 0.01, 500)
+    noise = rng.normal(0.0, 0.01, (500, 8))
+    good = np.column_stack([noise, bench + 0.004 + rng.normal(0, 0.002, 500)])
+    found = sig.spa_pvalues(bench, good, block_length=3, reps=500, seed=0)
+    assert found["consistent"] < 0.01
+    none = sig.spa_pvalues(bench, noise, block_length=3, reps=500, seed=0)
+    assert none["consistent"] > 0.1
+    assert none["lower"] <= none["consistent"] <= none["upper"]
+    # a candidate that is the benchmark is no evidence (arch alone would say p = 0)
+    same = sig.spa_pvalues(bench, bench[:, None], block_length=3, reps=100, seed=0)
+    assert same == {"lower": 1.0, "consistent": 1.0, "upper": 1.0}
+
+
 # --- Sharpe ratios as the trading metrics compute them -----------------------------------------
 
 
@@ -393,6 +411,9 @@ def test_bad_arguments_are_refused():
         sig.significance(prices, model, baselines, StrategyConfig(), level=1.0, **kwargs)
     with pytest.raises(ValueError, match="split"):
         sig.significance(prices, model, baselines, StrategyConfig(), split="oos", **kwargs)
+    with pytest.raises(ValueError, match="best_baseline"):
+        sig.significance(prices, model, baselines, StrategyConfig(), best_baseline="model",
+                         **kwargs)
 
 
 # --- from a finished run -------------------------------------------------------------------------
