@@ -418,6 +418,16 @@ def _print_test_line(result: Any) -> None:
         f"{_fmt(ret)} (the best baseline's); sharpe {_fmt(model.get(C.SHARPE))} "
         f"({_fmt(periods)} bars a year, {how})"
     )
+    sig = result.metrics.get(C.SIGNIFICANCE)
+    if sig:
+        from sandbox.significance import verdict
+
+        line = verdict(sig)
+        if line:
+            print(f"verdict: {line}")
+        cost = (sig.get("cost_sensitivity") or {}).get("break_even_bps")
+        print("break-even cost: " + (f"{cost:.1f} bps a unit of position change"
+                                     if cost is not None else "none (no gain at zero cost)"))
 
 
 def _named(best: tuple[str, float] | None) -> tuple[str, float | None]:

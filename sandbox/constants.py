@@ -102,6 +102,9 @@ SOURCE_KINDS: tuple[str, ...] = (SOURCE_SAMPLE, SOURCE_CSV, SOURCE_YAHOO)
 SAMPLES: tuple[str, ...] = ("GSPC", "GOOG")
 DEFAULT_SAMPLE = "GSPC"
 
+#: the key of a split's tests of significance in its metrics (metrics.json)
+SIGNIFICANCE = "significance"
+
 # --- output files ----------------------------------------------------------------------------
 PREDICTIONS_CSV = "predictions.csv"
 METRICS_JSON = "metrics.json"

@@ -222,6 +222,9 @@ def _trade(result: EnsembleResult, strategy: StrategyConfig, *, target: str) -> 
     result.member_metrics = trades.member_metrics
     result.stats = member_stats(trades.member_metrics)
     result.band = _band(trades.members)
+    from sandbox import significance
+
+    significance.add_evidence(result)  # of the averaged forecast, the one the app shows
     return result
 
 

@@ -106,6 +106,7 @@ def run(
     cancel: threading.Event | None = None,
     *,
     prices: LoadedPrices | pd.DataFrame | None = None,
+    evidence: bool = True,
 ) -> RunResult:
     """Load the data, train the model, predict every row and paper-trade it with baselines.
 
@@ -119,6 +120,10 @@ def run(
         Set it to stop; checked before every batch.
     prices : LoadedPrices or pandas.DataFrame, optional
         Use these prices instead of loading ``config.data`` (a frame is validated first).
+    evidence : bool
+        Add the tests of significance to the validation and test metrics
+        (:func:`sandbox.significance.add_evidence`); the parallel runner turns it off for
+        the members of sweeps and ensembles, whose evidence is computed once for the whole.
 
     Returns
     -------
@@ -166,7 +171,7 @@ def run(
         metrics={}, metrics_by_split={}, history=history, model=model,
         feature_state=fs.state, timings=timings,
     )
-    result = _trade(result, config.strategy, recompute_forecast=True)
+    result = _trade(result, config.strategy, recompute_forecast=True, evidence=evidence)
     timings[STAGE_BACKTEST] = time.perf_counter() - t
     timings[TIMING_TOTAL] = time.perf_counter() - t_start
     return result
@@ -383,7 +388,8 @@ def predicted_returns(outputs: np.ndarray, state: dict[str, Any],
     return values
 
 
-def _trade(result: RunResult, strategy: StrategyConfig, *, recompute_forecast: bool) -> RunResult:
+def _trade(result: RunResult, strategy: StrategyConfig, *, recompute_forecast: bool,
+           evidence: bool = True) -> RunResult:
     trades = evaluate.trade_all(
         result.data.frame, result.predictions, result.baselines, strategy,
         target=result.feature_state["target"],
@@ -393,6 +399,10 @@ def _trade(result: RunResult, strategy: StrategyConfig, *, recompute_forecast: b
     result.baselines = trades.baselines
     result.metrics_by_split = trades.metrics_by_split
     result.metrics = trades.metrics_by_split[C.TEST]
+    if evidence:
+        from sandbox import significance
+
+        significance.add_evidence(result)
     return result
 
 

@@ -410,9 +410,13 @@ def _execute(task: Task, prices: Any, cancel: threading.Event | None = None,
     """Run one task (in a worker process, or in-process for ``jobs=1``); never raises
     except :class:`Cancelled`. Returns plain data."""
     if runner is None:
+        import functools
+
         from sandbox import pipeline
 
-        runner = pipeline.run
+        # A member's own tests of significance are not reported: the sweep's selection and
+        # the ensemble's averaged forecast get theirs, once.
+        runner = functools.partial(pipeline.run, evidence=False)
     with contextlib.suppress(ImportError):
         import torch
 

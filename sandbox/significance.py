@@ -89,7 +89,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -323,6 +323,74 @@ def of_run(run: ShownRun, *, split: str = C.TEST, seed: int = 0, reps: int = 100
         best_baseline=best[0] if best is not None else None,
         seed=seed, reps=reps, level=level,
     )
+
+
+def _p(value: float) -> str:
+    return "< 0.001" if value < 0.001 else f"= {value:.3f}" if value < 0.01 else f"= {value:.2f}"
+
+
+def verdict(sig: Mapping[str, Any]) -> str | None:
+    """One sentence worded from the tests of a ``"significance"`` object: the forecast
+    against the random walk (DM, squared error), the echo flag, the trading against buy &
+    hold (bootstrap share and interval of the Sharpe difference) and against every baseline
+    at once (SPA). None when the split had no rows to test.
+
+    Examples: "forecast not distinguishable from the random walk (DM p = 0.41), an echo of
+    the last price; beats buy & hold in 62% of bootstrap resamples, not significant (Sharpe
+    difference 95% interval -0.42 .. 0.91); not better than every baseline (SPA p = 0.37)".
+    """
+    if not sig or not (sig.get("rows") or {}).get("forecast"):
+        return None
+    level = float(sig.get("level", 0.95))
+    alpha = 1.0 - level
+    parts: list[str] = []
+    dm = ((sig.get("dm") or {}).get(C.RANDOM_WALK) or {}).get("mse") or {}
+    two, better, stat = dm.get("pvalue"), dm.get("pvalue_better"), dm.get("statistic")
+    if two is None or better is None or stat is None:
+        forecast = "forecast the same as the random walk's on every row"
+    elif better < alpha:
+        forecast = f"forecast better than the random walk (DM p {_p(better)}, one-sided)"
+    elif two < alpha and stat > 0:
+        forecast = f"forecast worse than the random walk (DM p {_p(two)})"
+    else:
+        forecast = f"forecast not distinguishable from the random walk (DM p {_p(two)})"
+    echo = sig.get("echo") or {}
+    if echo.get("echo"):
+        lag = echo.get("best_lag")
+        forecast += (", an echo of the last price (it matches the close one bar late)"
+                     if lag == 1 else ", an echo: no better than the random walk or momentum")
+    parts.append(forecast)
+    share = (sig.get("share_better") or {}).get(C.BUY_AND_HOLD)
+    interval = (sig.get("sharpe_diff_ci") or {}).get(C.BUY_AND_HOLD)
+    if interval and interval[0] == interval[1] == 0.0:
+        parts.append("trades as buy & hold does on every row")
+    elif share is not None and interval and None not in interval:
+        lo, hi = interval
+        strength = ("significant" if lo > 0 else "significantly worse" if hi < 0
+                    else "not significant")
+        parts.append(f"beats buy & hold in {share:.0%} of bootstrap resamples, {strength} "
+                     f"(Sharpe difference {level:.0%} interval {lo:+.2f} .. {hi:+.2f})")
+    spa = sig.get("spa") or {}
+    p_all = spa.get("pvalue_consistent")
+    if p_all is not None:
+        parts.append(("better than every baseline" if spa.get("better_than_all")
+                      else "not better than every baseline") + f" (SPA p {_p(p_all)})")
+    return "; ".join(parts)
+
+
+#: the splits whose metrics carry the tests of significance (train is in-sample: a test of
+#: a forecast on the rows it was fitted to means nothing)
+EVIDENCE_SPLITS: tuple[str, ...] = (C.VAL, C.TEST)
+
+
+def add_evidence(run: ShownRun, *, splits: Sequence[str] = EVIDENCE_SPLITS) -> None:
+    """Put ``"significance"`` (:func:`of_run`) into the metrics of ``splits`` of ``run`` (a
+    trained run, a saved model applied to data, an ensemble), so ``metrics.json`` and the app
+    carry it beside the figures it tests."""
+    for split in splits:
+        run.metrics_by_split[split] = {**run.metrics_by_split[split],
+                                       C.SIGNIFICANCE: of_run(run, split=split)}
+    run.metrics = run.metrics_by_split[C.TEST]
 
 
 def _check_arguments(model: pd.DataFrame, baselines: Mapping[str, pd.DataFrame], *,
