@@ -83,6 +83,9 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, help="torch threads (default: all cores but one)")
     g.add_argument("--val-start", metavar="DATE", help="first validation date (default: 70%% mark)")
     g.add_argument("--test-start", metavar="DATE", help="first test date (default: 85%% mark)")
+    g.add_argument("--min-returns", type=int, metavar="N",
+                   help=f"fewest usable returns the validation and test splits need "
+                        f"(default {SplitSpec().min_returns}; fewer: refused)")
     _add_strategy_flags(p)
 
 
@@ -195,7 +198,8 @@ _MODEL_FLAGS = {"model": "kind", "window": "window", "hidden": "hidden", "layers
                 "dropout": "dropout", "target": "target"}
 _TRAIN_FLAGS = {"epochs": "epochs", "patience": "patience", "batch_size": "batch_size",
                 "lr": "lr", "seed": "seed", "threads": "threads"}
-_SPLIT_FLAGS = {"val_start": "val_start", "test_start": "test_start"}
+_SPLIT_FLAGS = {"val_start": "val_start", "test_start": "test_start",
+                "min_returns": "min_returns"}
 _STRATEGY_FLAGS = {"strategy": "strategy", "threshold_bps": "threshold_bps", "fill": "fill",
                    "cost_bps": "cost_bps", "periods_per_year": "periods_per_year"}
 
@@ -373,8 +377,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
           f"{int(counts.get(C.VAL, 0))} validation, {int(counts.get(C.TEST, 0))} test"
           + (f" (test from {test_start[:10]})" if test_start else ""))
     if counts.get(C.TEST, 0) == 0:
-        print("no out-of-sample rows: every row predicted was seen while the model was trained "
-              "or validated; metrics.json has no test figures")
+        seen = ("is dated within the model's training or validation period" if note else
+                "was seen while the model was trained or validated")
+        print(f"no out-of-sample rows: every row predicted {seen}; metrics.json has no test "
+              "figures")
     else:
         _print_test_line(result)
         _print_look(result)
@@ -418,6 +424,13 @@ def _print_test_line(result: Any) -> None:
         f"{_fmt(ret)} (the best baseline's); sharpe {_fmt(model.get(C.SHARPE))} "
         f"({_fmt(periods)} bars a year, {how})"
     )
+    import numpy as np
+
+    frame = result.predictions
+    n = int(np.isfinite(frame.loc[frame[C.SPLIT] == C.TEST, C.STRATEGY_RETURN]).sum())
+    if n < C.SMALL_SAMPLE_RETURNS:
+        print(f"caution: only {n:,} test {'return' if n == 1 else 'returns'}: figures this "
+              "small swing widely by chance")
     sig = result.metrics.get(C.SIGNIFICANCE)
     if sig:
         from sandbox.significance import verdict

@@ -102,6 +102,9 @@ SOURCE_KINDS: tuple[str, ...] = (SOURCE_SAMPLE, SOURCE_CSV, SOURCE_YAHOO)
 SAMPLES: tuple[str, ...] = ("GSPC", "GOOG")
 DEFAULT_SAMPLE = "GSPC"
 
+#: fewer returns than this in a split get a small-sample caution (a Sharpe ratio's standard
+#: error is about 1 / sqrt(n) per bar: 0.13 at 60 returns)
+SMALL_SAMPLE_RETURNS = 60
 #: the key of a split's tests of significance in its metrics (metrics.json)
 SIGNIFICANCE = "significance"
 

@@ -57,13 +57,15 @@ class SplitTooSmall(DataError):
         self.name, self.split, self.count, self.minimum = name, split, count, minimum
         self.window, self.n_bars, self.rows = window, n_bars, rows
         super().__init__(f"{self.problem}: move --val-start/--test-start, use a shorter "
-                         "--window or more data")
+                         "--window or more data (or lower --min-returns)")
 
     @property
     def problem(self) -> str:
         """What is too small, without the fix: "GSPC: with a 145-bar window on 156 bars the
         test split has 0 usable returns (2 rows; need 20)"."""
-        unit = "rows to fit on" if self.split == C.TRAIN else "usable returns"
+        one = self.count == 1
+        unit = (("row" if one else "rows") + " to fit on" if self.split == C.TRAIN
+                else "usable " + ("return" if one else "returns"))
         return (f"{self.name}: with a {self.window}-bar window on {self.n_bars:,} bars the "
                 f"{SPLIT_WORDS.get(self.split, self.split)} split has {self.count:,} {unit} "
                 f"({self.rows:,} {'row' if self.rows == 1 else 'rows'}; need {self.minimum:,})")

@@ -54,7 +54,8 @@ def test_a_two_row_test_split_is_refused_with_the_flags_that_fix_it():
         features.prepare(p, window=10, split=dates(p, 40, 98), name="GSPC")
     assert str(caught.value) == (
         "GSPC: with a 10-bar window on 100 bars the test split has 0 usable returns (2 rows; "
-        "need 20): move --val-start/--test-start, use a shorter --window or more data")
+        "need 20): move --val-start/--test-start, use a shorter --window or more data "
+        "(or lower --min-returns)")
     assert isinstance(caught.value, DataError)
 
 
@@ -120,7 +121,8 @@ def test_the_error_pickles_with_its_fields():
             back.rows) == ("GSPC", C.TEST, 2, 20, 145, 156, 4)
     assert str(back) == str(e) == (
         "GSPC: with a 145-bar window on 156 bars the test split has 2 usable returns (4 rows; "
-        "need 20): move --val-start/--test-start, use a shorter --window or more data")
+        "need 20): move --val-start/--test-start, use a shorter --window or more data "
+        "(or lower --min-returns)")
     assert back.exit_code == 2
 
 
@@ -136,7 +138,7 @@ def test_train_exits_2_with_the_message(tmp_path, capsys):
     assert err.splitlines()[-1] == (
         "sandbox train: error: monthly: with a 145-bar window on 156 bars the "
         "validation split has 0 usable returns (2 rows; need 20): move --val-start/"
-        "--test-start, use a shorter --window or more data")
+        "--test-start, use a shorter --window or more data (or lower --min-returns)")
     assert list((tmp_path / "out").glob("*")) == []  # no partial file
 
 
@@ -151,3 +153,21 @@ def test_split_sizes_can_be_checked_before_any_feature_is_built():
     # close fill: 4 and 3
     features.check_split_sizes(labels, SplitSpec(min_returns=3), window=10, n_bars=48,
                                fill=C.FILL_CLOSE)
+
+
+def test_min_returns_is_a_flag_and_one_return_is_said_so(tmp_path, capsys):
+    """Test bars 87..99: 13 rows, 11 usable returns with the next-open fill (n - 2)."""
+    p = prices(100)
+    csv = tmp_path / "p.csv"
+    p.to_csv(csv)
+    args = ["train", "--csv", str(csv), "--window", "10", "--epochs", "1", "--hidden", "4",
+            "--layers", "1", "--val-start", str(p.index[40].date()),
+            "--test-start", str(p.index[87].date())]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 2
+    assert "test split has 11 usable returns (13 rows; need 20)" in capsys.readouterr().err
+    assert main([*args, "--min-returns", "11", "--out", str(tmp_path / "b")]) == 0
+    assert "caution: only 11 test returns: figures this small swing widely by chance" in (
+        capsys.readouterr().out)
+    assert main([*args, "--min-returns", "0", "--out", str(tmp_path / "c")]) == 2
+    with pytest.raises(SplitTooSmall, match=r"test split has 1 usable return \(3 rows; need 20\)"):
+        features.prepare(p, window=10, split=dates(p, 40, 97), name="x")
