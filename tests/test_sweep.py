@@ -547,6 +547,14 @@ def test_cli_sweep_writes_csv_and_summary(tmp_path, capsys):
     assert 0 <= summary["deflated_sharpe"]["dsr"] <= 1
     assert 0 <= summary["test_psr"]["psr"] <= 1
     assert "DSR" in printed and "PSR" in printed
+    # the selected configuration's test figures were shown: one look, counted like train's
+    from sandbox import export, looks
+    from sandbox.config import DataSpec
+    from sandbox.data import load_prices
+
+    fp = export.fingerprint(load_prices(DataSpec(source="sample:GSPC", start=SLICE_START)).frame)
+    assert looks.look_count(fp) == 1
+    assert "test split seen once on this data" in printed
 
 
 # --- cancelling (last: it kills the worker processes) ---------------------------------------
