@@ -225,6 +225,15 @@ def _trade(result: EnsembleResult, strategy: StrategyConfig, *, target: str) -> 
     from sandbox import significance
 
     significance.add_evidence(result)  # of the averaged forecast, the one the app shows
+    for split in significance.EVIDENCE_SPLITS:  # and is the best seed more than luck?
+        rows = (result.predictions[C.SPLIT] == split).to_numpy()
+        hold = result.baselines[C.BUY_AND_HOLD][C.STRATEGY_RETURN].to_numpy(float)[rows]
+        members = np.column_stack([result.members[seed][C.STRATEGY_RETURN].to_numpy(float)[rows]
+                                   for seed in result.seeds]) if result.seeds else None
+        if members is not None:
+            result.metrics_by_split[split][C.SIGNIFICANCE]["spa_members"] = (
+                significance.spa_members(hold, members, benchmark_name=C.BUY_AND_HOLD,
+                                         split=split))
     return result
 
 

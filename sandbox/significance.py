@@ -717,6 +717,28 @@ def _bootstrap(model: np.ndarray, hold: np.ndarray, best: np.ndarray, *, block: 
     }
 
 
+def spa_members(benchmark: np.ndarray, candidates: np.ndarray, *, benchmark_name: str,
+                split: str, level: float = 0.95, reps: int = 1000,
+                seed: int = 0) -> dict[str, Any]:
+    """Is the best of many trading strategies (a sweep's configurations, an ensemble's
+    seeds) better than ``benchmark``, allowing for how many were tried? Hansen's SPA on the
+    rows where the benchmark and every candidate have a trading return.
+
+    Returns ``{"split", "benchmark", "candidates", "rows", "block_length",
+    "pvalue_consistent", "best_better"}``: ``best_better`` is ``pvalue_consistent < 1 -
+    level`` (None without a test).
+    """
+    b = np.asarray(benchmark, dtype=np.float64)
+    m = np.asarray(candidates, dtype=np.float64).reshape(b.size, -1)
+    keep = np.isfinite(b) & np.isfinite(m).all(axis=1)
+    b, m = b[keep], m[keep]
+    block = _block_length(m.mean(axis=1)) if b.size else 1
+    p = spa_pvalues(b, m, block_length=block, reps=reps, seed=seed)["consistent"]
+    return {"split": split, "benchmark": benchmark_name, "candidates": int(m.shape[1]),
+            "rows": int(b.size), "block_length": int(block), "pvalue_consistent": _num(p),
+            "best_better": None if p is None else bool(p < 1.0 - level)}
+
+
 def spa_pvalues(benchmark: np.ndarray, candidates: np.ndarray, *, block_length: int,
                 reps: int = 1000, seed: int = 0) -> dict[str, float | None]:
     """Hansen's SPA test: does the best of ``candidates`` earn more than ``benchmark``?

@@ -567,6 +567,7 @@ def summarize(records: Sequence[RunRecord], *, base: RunConfig | None = None,
         val_figs = [figures[C.VAL][best["config_id"], r.seed] for r in best_ok]
         dsr = _deflated_summary(val_figs, trial_sharpes, n_trials, int(dates[C.VAL].size))
         psr = _test_psr_summary(test_figs, int(dates[C.TEST].size))
+    spa = _spa_across_configs(eligible, by_config, dates[C.VAL])
     for c in configs:
         c.pop("order")
     return {
@@ -584,8 +585,32 @@ def summarize(records: Sequence[RunRecord], *, base: RunConfig | None = None,
         "selected": selected,
         "deflated_sharpe": dsr,
         "test_psr": psr,
+        "spa": spa,
         TEST_FOR_REFERENCE: reference,
     }
+
+
+def _spa_across_configs(eligible: Sequence[dict[str, Any]],
+                        by_config: dict[str, list[RunRecord]],
+                        dates: np.ndarray) -> dict[str, Any] | None:
+    """Hansen's SPA on the common validation dates: is the best configuration's trading
+    (each configuration's returns averaged over its seeds) better than buy & hold, allowing
+    for how many configurations were tried? None without buy & hold's returns or dates."""
+    columns, hold = [], None
+    for c in eligible:
+        rows = [r.on_dates(dates) for r in (_rows(rec, C.VAL) for rec in by_config[c["config_id"]])
+                if r is not None]
+        if not rows:
+            continue
+        columns.append(np.mean([r.strategy for r in rows], axis=0))
+        if hold is None and rows[0].hold is not None:
+            hold = rows[0].hold
+    if hold is None or not columns or dates.size == 0:
+        return None
+    from sandbox import significance
+
+    return significance.spa_members(hold, np.column_stack(columns), split=C.VAL,
+                                    benchmark_name=C.BUY_AND_HOLD)
 
 
 def _moments(figures: Sequence[dict[str, Any]], n_obs: int) -> dict[str, Any]:
@@ -725,4 +750,10 @@ def describe(result: SweepResult) -> list[str]:
                  f"{dsr_sentence(s['n_trials'])}")
     lines.append(f"probabilistic Sharpe ratio (test) PSR {_f(p.get('psr'), '.3f')}: "
                  f"{PSR_SENTENCE}")
+    spa = s.get("spa") or {}
+    if spa.get("pvalue_consistent") is not None:
+        lines.append(f"best of {spa['candidates']} configurations against buy and hold "
+                     f"(validation, SPA): p {_f(spa['pvalue_consistent'], '.3f')}, "
+                     + ("better than luck would make it" if spa["best_better"] else
+                        "not better than the best of that many tries would be by luck"))
     return lines

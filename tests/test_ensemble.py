@@ -592,3 +592,20 @@ def test_importing_the_ensemble_loads_neither_torch_nor_qt():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60).stdout.strip()
     assert out == "[]"
+
+
+def test_the_averaged_forecast_carries_evidence_and_an_spa_across_the_seeds(synthetic_result):
+    """Validation and test carry the tests of the averaged forecast, and Hansen's SPA of the
+    best seed against buy and hold on the rows where every seed and buy and hold traded."""
+    r = synthetic_result
+    for split in (C.VAL, C.TEST):
+        sig = r.metrics_by_split[split][C.SIGNIFICANCE]
+        assert sig["split"] == split and set(sig["dm"]) == set(C.FORECAST_BASELINES)
+        spa = sig["spa_members"]
+        rows = (r.predictions[C.SPLIT] == split).to_numpy()
+        traded = np.isfinite(r.baselines[C.BUY_AND_HOLD][C.STRATEGY_RETURN].to_numpy()[rows])
+        for seed in r.seeds:
+            traded &= np.isfinite(r.members[seed][C.STRATEGY_RETURN].to_numpy()[rows])
+        assert spa["candidates"] == len(r.seeds) and spa["rows"] == int(traded.sum())
+        assert 0 <= spa["pvalue_consistent"] <= 1
+    assert C.SIGNIFICANCE not in r.metrics_by_split[C.TRAIN]

@@ -546,6 +546,10 @@ def test_cli_sweep_writes_csv_and_summary(tmp_path, capsys):
     assert summary["deflated_sharpe"]["split"] == C.VAL
     assert 0 <= summary["deflated_sharpe"]["dsr"] <= 1
     assert 0 <= summary["test_psr"]["psr"] <= 1
+    spa = summary["spa"]  # the best of the configurations against buy and hold, on validation
+    assert spa["split"] == C.VAL and spa["benchmark"] == C.BUY_AND_HOLD
+    assert spa["candidates"] == 2 and spa["rows"] == summary["common_dates"][C.VAL]["n"]
+    assert 0 <= spa["pvalue_consistent"] <= 1 and "configurations against buy and hold" in printed
     assert "DSR" in printed and "PSR" in printed
     # the selected configuration's test figures were shown: one look, counted like train's
     from sandbox import export, looks
