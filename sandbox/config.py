@@ -141,7 +141,9 @@ class ModelConfig(_JsonMixin):
     hidden: int = 64  # hidden units per recurrent layer
     layers: int = 2  # stacked recurrent layers
     dropout: float = 0.2  # between recurrent layers (ignored by torch when layers == 1)
-    target: str = C.TARGET_RETURN  # "return" (next log return) or "price" (teaching only)
+    #: "return" (the next bar's close-to-close log return), "traded_return" (the return the
+    #: fill earns: open t+1 -> open t+2 with the next-open fill) or "price" (teaching only)
+    target: str = C.TARGET_RETURN
 
     def __post_init__(self) -> None:
         _check(self.kind in C.MODEL_KINDS,
@@ -200,7 +202,9 @@ class StrategyConfig(_JsonMixin):
     threshold_bps: float = 0.0  # threshold / dead band on the predicted return, in basis points
     fill: str = C.FILL_NEXT_OPEN  # next_open (default) or close
     cost_bps: float = 5.0  # cost per unit of position change, in basis points
-    periods_per_year: float | None = None  # None = inferred from the bar spacing
+    #: bars per year for the Sharpe ratio; None = measured from the data (bars over the
+    #: calendar span, see backtest.infer_periods_per_year)
+    periods_per_year: float | None = None
 
     def __post_init__(self) -> None:
         _check(self.strategy in C.STRATEGIES,
