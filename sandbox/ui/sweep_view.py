@@ -536,8 +536,9 @@ class SweepView(QtWidgets.QWidget):
             self._grid_error = None
             n = math.prod(len(v) for v in grid.values()) if grid else 1
             seeds = self.seeds_spin.value()
-            self.plan_label.setText(f"{n} configuration(s) x {seeds} seed(s) = {n * seeds} "
-                                    "runs; each run uses one torch thread.")
+            self.plan_label.setText(f"{_count(n, 'configuration')} x {_count(seeds, 'seed')} "
+                                    f"= {_count(n * seeds, 'run')}; each run uses one torch "
+                                    "thread.")
             self.plan_label.setStyleSheet("")
         self._sync_buttons()
 
@@ -587,10 +588,16 @@ def _probability(name: str, value: Any, sentence: str, missing: str) -> str:
     return f"{name} {number:.3f}: {sentence}."
 
 
+def _count(n: int, noun: str) -> str:
+    """ "1 run", "4 runs" """
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def summary_lines(summary: dict[str, Any]) -> list[str]:
     """What the tab says under the table once a sweep ended (from ``summary.json``)."""
-    lines = [f"{summary.get('n_runs', 0)} runs of {summary.get('n_configs', 0)} "
-             f"configuration(s), {summary.get('n_failed', 0)} failed."]
+    lines = [f"{_count(summary.get('n_runs', 0), 'run')} of "
+             f"{_count(summary.get('n_configs', 0), 'configuration')}, "
+             f"{summary.get('n_failed', 0)} failed."]
     sel = summary.get("selected")
     if not sel:
         note = summary.get("selection_note")
@@ -613,7 +620,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         parts.append(f"buy & hold {mean * 100:+.2f}% on the same dates")
     lines.append("; ".join(parts) + ".")
     n = int(summary.get("n_trials", 0))
-    lines.append(f"Trials: {n} distinct trained configuration(s) (seeds are averaged; a "
+    lines.append(f"Trials: {n} distinct trained {'configuration' if n == 1 else 'configurations'}"
+                 " (seeds are averaged; a "
                  "threshold or strategy variant re-trades the same model).")
     lines.append(_probability("DSR (validation)",
                               (summary.get("deflated_sharpe") or {}).get("dsr"),

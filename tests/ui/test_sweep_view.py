@@ -68,7 +68,7 @@ def test_form_gives_an_ordered_grid_and_a_plan(view):
     grid = view.grid()
     assert list(grid) == ["kind", "hidden", "lr"]  # the form's order, not the typing order
     assert grid == {"kind": ["lstm", "gru"], "hidden": [4, 8], "lr": [0.001]}
-    assert view.plan_label.text().startswith("4 configuration(s) x 3 seed(s) = 12 runs")
+    assert view.plan_label.text().startswith("4 configurations x 3 seeds = 12 runs")
     assert view.run_button.isEnabled()
 
 
@@ -257,7 +257,7 @@ def test_result_marks_the_selection_and_shows_only_its_test_figures(view, record
     text = view.result_label.text()
     assert "c03" in text and "hidden=16" in text
     assert "lowest validation RMSE" in text and "the 20 validation dates every" in text
-    assert "Trials: 3 distinct trained configuration(s)" in text
+    assert "Trials: 3 distinct trained configurations" in text
     dsr = summary["deflated_sharpe"]["dsr"]
     assert (f"DSR (validation) {dsr:.3f}: probability that the selected configuration's true "
             "validation Sharpe ratio is above 0, allowing for 3 configurations tried") in text
@@ -435,7 +435,7 @@ def test_run_seeds_and_processes_are_in_sight_at_the_default_size(make_window, q
 
 def test_seeds_default_to_one(view, make_window):
     assert view.seeds_spin.value() == 1
-    assert view.plan_label.text().startswith("1 configuration(s) x 1 seed(s) = 1 runs")
+    assert view.plan_label.text().startswith("1 configuration x 1 seed = 1 run;")
     window = make_window(TINY, start=False)  # fresh settings: nothing remembered
     assert window.sweep_view.seeds_spin.value() == 1
 
@@ -479,7 +479,7 @@ def test_sweep_form_persists_through_settings(make_window):
     assert second.sweep_view.form_values() == values
     assert second.sweep_view.seeds_spin.value() == 4
     assert second.sweep_view.jobs_spin.value() == 1
-    assert "64 configuration(s)" in second.sweep_view.plan_label.text()
+    assert "64 configurations" in second.sweep_view.plan_label.text()
 
 
 def test_export_writes_the_cli_files_and_refuses_an_unwritable_folder(make_window, qtbot,
