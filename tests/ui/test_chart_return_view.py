@@ -124,17 +124,51 @@ def test_the_toggle_explains_itself_and_waits_for_predictions(chart):
 def test_the_hidden_returns_pane_leaves_no_gap(chart):
     chart.set_predictions(predictions(prices(CLOSES)))
 
-    def heights() -> tuple[float, float, float]:
+    def gap() -> float:
         QtWidgets.QApplication.processEvents()  # the layout request
         chart.grab()
-        price, returns, volume = (p.geometry() for p in chart._plots()[:3])
-        return price.bottom(), returns.height(), volume.top()
+        return chart.volume_plot.geometry().top() - chart.price_plot.geometry().bottom()
 
-    price_bottom, returns_height, volume_top = heights()
-    assert returns_height == 0 and volume_top - price_bottom < 3
+    def heights() -> tuple[float, float]:
+        return gap(), chart.returns_plot.geometry().height()
+
+    assert chart._returns is None and gap() < 3  # not built yet: an empty grid row
+    gap_now, returns_height = heights()  # built, hidden
+    assert returns_height == 0 and gap_now < 3
     chart.set_return_view(True)
-    price_bottom, returns_height, volume_top = heights()
-    assert returns_height > 50 and volume_top - price_bottom >= returns_height
+    gap_now, returns_height = heights()
+    assert returns_height > 50 and gap_now >= returns_height
+    chart.set_return_view(False)
+    gap_now, returns_height = heights()
+    assert returns_height == 0 and gap_now < 3
+
+
+def test_the_returns_pane_is_built_when_first_shown_like_the_others(qtbot):
+    frame = prices(CLOSES)
+    chart = PriceChart(dark=False)
+    qtbot.addWidget(chart)
+    chart.resize(1000, 700)
+    chart.set_prices(frame)
+    chart.set_splits(pd.Series([TRAIN] * 5 + [VAL] * 3, index=frame.index))
+    chart.set_predictions(predictions(frame))
+    assert chart._returns is None and len(chart._plots()) == 3  # no return view asked for
+    chart.set_return_view(True)
+    plot = chart._returns.plot
+    assert chart._plots() == (chart.price_plot, plot, chart.volume_plot, chart.equity_plot)
+    assert plot.isVisible() and plot.getViewBox().linkedView(0) is chart.price_plot.getViewBox()
+    # what the other panes got when the chart was made, and since
+    assert plot.getViewBox().state["limits"]["xLimits"] == \
+        chart.volume_plot.getViewBox().state["limits"]["xLimits"]
+    assert [r.property("split") for p, r in chart._regions if p is plot] == [TRAIN, VAL]
+    assert chart.axes[1] is plot.getAxis("bottom") and len(chart._vlines) == 4
+    light = chart.volume_plot.getAxis("left").pen().color().name()
+    assert plot.getAxis("left").pen().color().name() == light
+    assert [label.text for _s, label in chart.returns_legend.items] == [
+        "predicted return", "actual return"]
+    assert drawn(chart.predicted_return_curve)[1] == pytest.approx([0.4, -0.2, 0.1, 0.3, -0.1])
+    chart.set_dark(True)
+    assert plot.getAxis("left").pen().color().name() != light
+    assert chart.actual_return_curve.opts["pen"].color().name() == "#dcdcdc"
 
 
 def test_the_readout_says_the_return_is_the_next_bars(chart):

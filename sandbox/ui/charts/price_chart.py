@@ -207,10 +207,12 @@ class PriceChart(QtWidgets.QWidget):
         self._pred: dict[str, np.ndarray] = {}  # bar-aligned prediction columns
         self._pred_close = np.empty(0)  # bar-aligned predicted close (at the predicted bar)
         self._naive_close = np.empty(0)  # bar-aligned last close, at the same bar
-        self._returns = np.empty((2, 0))  # bar-aligned predicted and actual return, in %
+        self._return_values = np.empty((2, 0))  # bar-aligned predicted, actual return, in %
         self._regions: list[tuple[pg.PlotItem, pg.LinearRegionItem]] = []  # shown now
-        # every region made so far, by (pane, split): kept in its pane and hidden when not
-        # shown, because making one (with its lines and label) costs ~1 ms of the UI thread
+        self._split_spans: list[tuple[str, float, float]] = []  # (split, x0, x1) shaded now
+        # every region made so far, by (id of its pane, split): kept in its pane and hidden
+        # when not shown, because making one (with its lines and label) costs ~1 ms of the
+        # UI thread
         self._region_items: dict[tuple[int, str], pg.LinearRegionItem] = {}
         self._labels: list[tuple[str, pg.InfLineLabel]] = []  # (split, its label)
 
@@ -267,39 +269,35 @@ class PriceChart(QtWidgets.QWidget):
         self.graphics.scene().changed.connect(self._bump_revision)
         self.graphics.ci.setContentsMargins(2, 2, 8, 2)
         self.graphics.ci.setSpacing(0)
-        self.axes = [DateIndexAxis("bottom") for _ in range(4)]
+        # Row 1 is the returns pane's (predicted vs actual return, under the candles). It is
+        # built the first time it is needed (_returns_pane): a fifth of the chart's
+        # construction, for a pane hidden until the return view is on. An empty grid row
+        # takes no room.
+        self.axes = [DateIndexAxis("bottom") for _ in range(3)]  # the returns pane's: 2nd
         self.price_plot: pg.PlotItem = self.graphics.addPlot(
             row=0, col=0, axisItems={"bottom": self.axes[0], "left": ValueAxis("left")})
-        # predicted vs actual return, under the candles; hidden until the return view is on
-        self.returns_plot: pg.PlotItem = self.graphics.addPlot(row=1, col=0,
-                                                               axisItems={"bottom": self.axes[1]})
         self.volume_plot: pg.PlotItem = self.graphics.addPlot(
-            row=2, col=0, axisItems={"bottom": self.axes[2], "left": CompactAxis("left")})
+            row=2, col=0, axisItems={"bottom": self.axes[1], "left": CompactAxis("left")})
         self.equity_plot: pg.PlotItem = self.graphics.addPlot(
-            row=3, col=0, axisItems={"bottom": self.axes[3], "left": ValueAxis("left")})
+            row=3, col=0, axisItems={"bottom": self.axes[2], "left": ValueAxis("left")})
+        self._returns: _ReturnsPane | None = None
         layout = self.graphics.ci.layout
         layout.setRowStretchFactor(0, 6)
         layout.setRowStretchFactor(1, 0)  # the returns pane: _RETURNS_STRETCH while shown
         layout.setRowStretchFactor(2, 1)
         layout.setRowStretchFactor(3, 3)
-        for plot in (self.price_plot, self.returns_plot, self.volume_plot):
+        for plot in (self.price_plot, self.volume_plot):
             plot.hideAxis("bottom")
         for plot in self._plots():
-            plot.setMenuEnabled(False)
-            plot.hideButtons()
-            plot.getAxis("left").setWidth(68)
-            vb = plot.getViewBox()
-            vb.setMouseEnabled(x=True, y=False)
-            vb.disableAutoRange()
-            vb.setDefaultPadding(0.0)
+            _fix_pane(plot)
         for plot in (self.volume_plot, self.equity_plot):  # the returns pane: while shown
             plot.setXLink(self.price_plot)
         self.price_plot.getAxis("left").setLabel("price")
-        self.returns_plot.getAxis("left").setLabel("return %")
         self.volume_plot.getAxis("left").setLabel("volume")
         self.equity_plot.getAxis("left").setLabel("equity")
-        for plot in (self.returns_plot, self.volume_plot, self.equity_plot):  # short panes
+        for plot in (self.volume_plot, self.equity_plot):  # short panes
             plot.getAxis("left").setStyle(maxTickLevel=0)
+        self._x_limits: dict[str, float] = {}  # every pane's pan limits, for the data shown
         # The volume pane has no legend row: the same gap keeps its top tick label clear of
         # the lowest label of the pane above (the other panes' legend rows do that for them).
         self.volume_plot.layout.setRowFixedHeight(0, _PANE_GAP_PX)
@@ -318,20 +316,8 @@ class PriceChart(QtWidgets.QWidget):
         self.naive_curve.setZValue(4)  # under the predicted close
         for curve in (self.close_curve, self.predicted_curve, self.naive_curve):
             add_decimated(self.price_plot, curve)
-        # The return view: predicted and actual return of each bar, around a zero line.
-        self.zero_line = pg.InfiniteLine(pos=0.0, angle=0, movable=False)
-        self.returns_plot.addItem(self.zero_line, ignoreBounds=True)
-        self.actual_return_curve = _overlay_curve()
-        self.predicted_return_curve = _overlay_curve()
-        self.predicted_return_curve.setZValue(6)  # the forecast on top
-        for curve in (self.actual_return_curve, self.predicted_return_curve):
-            add_decimated(self.returns_plot, curve)
-        self._returns_legend_row = LegendRow(self.returns_plot)  # above the curves
-        self.returns_legend = self._returns_legend_row.legend
-        self._returns_legend_row.add(self.predicted_return_curve, "predicted return")
-        self._returns_legend_row.add(self.actual_return_curve, "actual return")
-        self.returns_plot.hide()
-        self.returns_plot.setMaximumHeight(0.0)  # see _show_return_view
+        # the return view's lines (predicted, actual return: x, y each), for the returns pane
+        self._return_lines: tuple[tuple[np.ndarray, np.ndarray], ...] | None = None
         self.predicted_band = Band(self.price_plot, MODEL_COLOR)  # seed ensembles' range
         self._band_close = np.empty((2, 0))  # bar-aligned band edges, for the y range
         self._overlay_rows: tuple | None = None  # index, bar, breaks, split of the rows
@@ -346,8 +332,9 @@ class PriceChart(QtWidgets.QWidget):
         # The markers hide while they crowd; the legend shows stand-ins so it never greys out.
         self._legend_buy = pg.ScatterPlotItem(symbol="t1", size=9)
         self._legend_sell = pg.ScatterPlotItem(symbol="t", size=9)
-        self._legend_entries: list[tuple[Any, str]] = []  # what the price legend shows now
-        self._sync_price_legend()
+        # What the price legend shows now; filled when predictions first come (the legend is
+        # hidden without them).
+        self._legend_entries: list[tuple[Any, str]] = []
         self.price_legend.setVisible(False)
         self.equity = EquityPane(self.equity_plot)
         self._marker_y = (np.empty(0), np.empty(0))  # buy and sell markers' y, in price units
@@ -362,13 +349,9 @@ class PriceChart(QtWidgets.QWidget):
         self._transient_state = _TransientState()  # shared with the crosshair lines
         self._deferred_mouse: Any = None  # a mouse move (or leave) that came while hidden
         self._saved_readout = ""
-        self._vlines = []
+        self._vlines: list[_CrosshairLine] = []
         for plot in self._plots():
-            line = _CrosshairLine(self._transient_state, angle=90, movable=False)
-            line.setZValue(20)
-            line.setVisible(False)
-            plot.addItem(line, ignoreBounds=True)
-            self._vlines.append(line)
+            self._add_vline(plot)
         self._hline = _CrosshairLine(self._transient_state, angle=0, movable=False)
         self._hline.setZValue(20)
         self._hline.setVisible(False)
@@ -385,6 +368,7 @@ class PriceChart(QtWidgets.QWidget):
         box.addLayout(header)
         box.addWidget(self.note_label)
         box.addWidget(self.graphics, 1)
+        self._styled_dark: bool | None = None  # the look set_dark last applied
         self.set_dark(self._dark)
 
     # ================================================================== public API ==========
@@ -415,8 +399,9 @@ class PriceChart(QtWidgets.QWidget):
         self.title_label.setText(f"{title}  {span}" if title else span)
         self._clear_crosshair()
         pad = max(5.0, n * 0.02)
+        self._x_limits = {"xMin": -pad, "xMax": n - 1 + pad, "minXRange": 5}
         for plot in self._plots():
-            plot.getViewBox().setLimits(xMin=-pad, xMax=n - 1 + pad, minXRange=5)
+            plot.getViewBox().setLimits(**self._x_limits)
         volume = self._series.volume
         self._has_volume = bool(n and np.any(np.isfinite(volume) & (volume != 0)))
         self._show_volume_pane()
@@ -442,6 +427,7 @@ class PriceChart(QtWidgets.QWidget):
         for _plot, region in self._regions:
             region.hide()
         self._regions = []
+        self._split_spans = []
         if splits is None or len(splits) == 0 or len(self._dates) == 0:
             return
         idx = self._dates.get_indexer(pd.DatetimeIndex(splits.index))
@@ -455,16 +441,21 @@ class PriceChart(QtWidgets.QWidget):
             if where.size == 0:
                 continue
             lo, hi = float(where.min()) - 0.5, float(where.max()) + 0.5
-            for i, plot in enumerate(self._plots()):
-                region = self._region_items.get((i, name))
-                if region is None:
-                    region = self._make_region(name, lo, hi, label=plot is self.price_plot)
-                    plot.addItem(region, ignoreBounds=True)
-                    self._region_items[i, name] = region
-                else:
-                    region.setRegion((lo, hi))
-                    region.show()
-                self._regions.append((plot, region))
+            self._split_spans.append((name, lo, hi))
+            for plot in self._plots():
+                self._shade(plot, name, lo, hi)
+
+    def _shade(self, plot: pg.PlotItem, name: str, lo: float, hi: float) -> None:
+        """Shade split ``name`` over ``lo .. hi`` in pane ``plot`` (its region, made once)."""
+        region = self._region_items.get((id(plot), name))
+        if region is None:
+            region = self._make_region(name, lo, hi, label=plot is self.price_plot)
+            plot.addItem(region, ignoreBounds=True)
+            self._region_items[id(plot), name] = region
+        else:
+            region.setRegion((lo, hi))
+            region.show()
+        self._regions.append((plot, region))
 
     def set_predictions(self, predictions: pd.DataFrame,
                         baselines: dict[str, pd.DataFrame] | None = None, *,
@@ -529,11 +520,13 @@ class PriceChart(QtWidgets.QWidget):
         # The return view: the forecast and what happened, on the same bar (t + 1), in %.
         actual = (frame[ACTUAL_RETURN].to_numpy(dtype=np.float64) if ACTUAL_RETURN in frame.columns
                   else np.full(bar.size, np.nan))
-        self.predicted_return_curve.setData(*broken_line(x + 1.0, predicted * 100.0, breaks))
-        self.actual_return_curve.setData(*broken_line(x + 1.0, actual * 100.0, breaks))
-        self._returns = np.full((2, n + 1), np.nan)
-        self._returns[0, bar + 1] = predicted * 100.0
-        self._returns[1, bar + 1] = actual * 100.0
+        self._return_lines = (broken_line(x + 1.0, predicted * 100.0, breaks),
+                              broken_line(x + 1.0, actual * 100.0, breaks))
+        if self._returns is not None:  # else the pane takes them when it is built
+            self._returns.set_lines(self._return_lines)
+        self._return_values = np.full((2, n + 1), np.nan)
+        self._return_values[0, bar + 1] = predicted * 100.0
+        self._return_values[1, bar + 1] = actual * 100.0
 
         buys, sells = position_changes(frame)
         self._marker_y = (self._series.low[bar[buys]], self._series.high[bar[sells]])
@@ -730,9 +723,11 @@ class PriceChart(QtWidgets.QWidget):
             self.restore_transients()
 
     def _clear_overlays(self) -> None:
-        for curve in (self.close_curve, self.predicted_curve, self.naive_curve,
-                      self.predicted_return_curve, self.actual_return_curve):
+        for curve in (self.close_curve, self.predicted_curve, self.naive_curve):
             curve.setData([], [])
+        self._return_lines = None
+        if self._returns is not None:
+            self._returns.set_lines(None)
         self.buy_markers.clear()
         self.sell_markers.clear()
         self._marker_x = np.empty(0)
@@ -742,7 +737,7 @@ class PriceChart(QtWidgets.QWidget):
         self._pred = {}
         self._pred_close = np.empty(0)
         self._naive_close = np.empty(0)
-        self._returns = np.empty((2, 0))
+        self._return_values = np.empty((2, 0))
         self.return_view_action.setEnabled(False)
         self._marker_y = (np.empty(0), np.empty(0))
         self._show_return_view()
@@ -805,18 +800,18 @@ class PriceChart(QtWidgets.QWidget):
 
     def set_dark(self, dark: bool) -> None:
         """Switch between a dark and a light background."""
+        dark = bool(dark)
         self._dark = dark
+        if dark == self._styled_dark:
+            return  # already so: what comes later is styled as it is made
+        self._styled_dark = dark
         background = QtGui.QColor("#131722") if dark else QtGui.QColor("#ffffff")
         foreground = QtGui.QColor("#b2b5be") if dark else QtGui.QColor("#333333")
         self.graphics.setBackground(background)
         self.volume.set_background(background)
         for plot in self._plots():
-            for name in ("left", "bottom"):
-                axis = plot.getAxis(name)
-                axis.setPen(pg.mkPen(foreground))
-                axis.setTextPen(pg.mkPen(foreground))
-        cross = pg.mkPen((200, 200, 200, 150) if dark else (60, 60, 60, 150), width=1,
-                         style=QtCore.Qt.PenStyle.DashLine)
+            self._style_axes(plot)
+        cross = self._crosshair_pen()
         for line in [*self._vlines, self._hline]:
             line.setPen(cross)
         palette = self.palette()
@@ -830,12 +825,11 @@ class PriceChart(QtWidgets.QWidget):
                          else background.darker(110))
         self.setAutoFillBackground(True)
         self.setPalette(palette)
-        for legend in (self.price_legend, self.returns_legend, self.equity.legend):
-            legend.setLabelTextColor(foreground)
-            for _sample, label in legend.items:  # setLabelTextColor does not re-render them
-                label.setText(label.text)
-            legend.setBrush(pg.mkBrush(background.red(), background.green(), background.blue(),
-                                       200))
+        legends = [self.price_legend, self.equity.legend]
+        if self._returns is not None:
+            legends.append(self._returns.legend)
+        for legend in legends:
+            self._style_legend(legend)
         self._apply_overlay_style()
         for region in self._region_items.values():
             name = region.property("split")
@@ -844,8 +838,98 @@ class PriceChart(QtWidgets.QWidget):
             label.setColor(self._label_color(name))
 
     # ================================================================== internals ==========
-    def _plots(self) -> tuple[pg.PlotItem, pg.PlotItem, pg.PlotItem, pg.PlotItem]:
-        return self.price_plot, self.returns_plot, self.volume_plot, self.equity_plot
+    def _plots(self) -> tuple[pg.PlotItem, ...]:
+        """The panes built so far, top to bottom (the returns pane once it is built)."""
+        if self._returns is None:
+            return self.price_plot, self.volume_plot, self.equity_plot
+        return self.price_plot, self._returns.plot, self.volume_plot, self.equity_plot
+
+    # -- the returns pane, built on first use -------------------------------------------------
+    @property
+    def returns_plot(self) -> pg.PlotItem:
+        """The returns pane (predicted vs actual return, under the candles), hidden while
+        the return view is off or there are no predictions."""
+        return self._returns_pane().plot
+
+    @property
+    def predicted_return_curve(self) -> pg.PlotDataItem:
+        """The predicted return of each bar, in %, in the returns pane."""
+        return self._returns_pane().predicted
+
+    @property
+    def actual_return_curve(self) -> pg.PlotDataItem:
+        """The actual return of each bar, in %, in the returns pane."""
+        return self._returns_pane().actual
+
+    @property
+    def zero_line(self) -> pg.InfiniteLine:
+        """The returns pane's zero line."""
+        return self._returns_pane().zero_line
+
+    @property
+    def returns_legend(self) -> pg.LegendItem:
+        """The returns pane's legend (in a row above its plot area)."""
+        return self._returns_pane().legend
+
+    def _returns_pane(self) -> _ReturnsPane:
+        """The returns pane, built now if it is not yet: hidden, styled, shaded and filled
+        like the panes built with the chart."""
+        if self._returns is not None:
+            return self._returns
+        axis = DateIndexAxis("bottom")
+        axis.set_dates(self._dates)
+        self.axes.insert(1, axis)
+        pane = _ReturnsPane(axis)  # hidden, no height, no x link: see _show_return_view
+        plot = pane.plot
+        self.graphics.addItem(plot, row=1, col=0)  # laid out as it is: no room taken
+        self._returns = pane
+        plot.hideAxis("bottom")
+        _fix_pane(plot)
+        if self._x_limits:
+            plot.getViewBox().setLimits(**self._x_limits)
+        self._add_vline(plot).setPen(self._crosshair_pen())
+        self._style_axes(plot)
+        self._style_legend(pane.legend)
+        pane.set_style(dark=self._dark)
+        for name, lo, hi in self._split_spans:
+            self._shade(plot, name, lo, hi)
+        if self._return_lines is not None:
+            pane.set_lines(self._return_lines)
+        return pane
+
+    def _add_vline(self, plot: pg.PlotItem) -> _CrosshairLine:
+        """The crosshair's vertical line in ``plot``."""
+        line = _CrosshairLine(self._transient_state, angle=90, movable=False)
+        line.setZValue(20)
+        line.setVisible(False)
+        plot.addItem(line, ignoreBounds=True)
+        self._vlines.append(line)
+        return line
+
+    def _foreground(self) -> QtGui.QColor:
+        return QtGui.QColor("#b2b5be") if self._dark else QtGui.QColor("#333333")
+
+    def _style_axes(self, plot: pg.PlotItem) -> None:
+        foreground = self._foreground()
+        for name in ("left", "bottom"):
+            axis = plot.getAxis(name)
+            axis.setPen(pg.mkPen(foreground))
+            axis.setTextPen(pg.mkPen(foreground))
+
+    def _style_legend(self, legend: pg.LegendItem) -> None:
+        background = QtGui.QColor("#131722") if self._dark else QtGui.QColor("#ffffff")
+        legend.setLabelTextColor(self._foreground())
+        for _sample, label in legend.items:  # setLabelTextColor does not re-render them
+            label.setText(label.text)
+        legend.setBrush(pg.mkBrush(background.red(), background.green(), background.blue(),
+                                   200))
+
+    def _crosshair_pen(self) -> QtGui.QPen:
+        return pg.mkPen((200, 200, 200, 150) if self._dark else (60, 60, 60, 150), width=1,
+                        style=QtCore.Qt.PenStyle.DashLine)
+
+    def _returns_shown(self) -> bool:
+        return self._returns is not None and self._returns.plot.isVisible()
 
     def _toggle_action(self, text: str, tip: str, slot: Callable[[bool], None]) -> QtGui.QAction:
         action = QtGui.QAction(text, self)
@@ -940,14 +1024,16 @@ class PriceChart(QtWidgets.QWidget):
         """Show what the return view's state asks for: the returns pane, or the predicted
         close with the naive forecast (and an ensemble's range of it) in the price pane."""
         returns = self.is_return_view() and bool(self._pred)
-        if returns != self.returns_plot.isVisible():  # relayouts only when it changes
-            self.returns_plot.setVisible(returns)
+        plot = self._returns_pane().plot if returns else (
+            self._returns.plot if self._returns is not None else None)
+        if plot is not None and returns != plot.isVisible():  # relayouts only when it changes
+            plot.setVisible(returns)
             # A hidden item keeps its place in a QGraphicsGridLayout (an empty band between
             # the candles and the volume): while hidden the pane gets no stretch, no height,
             # and no x link (a hidden linked pane still follows every pan step).
             self.graphics.ci.layout.setRowStretchFactor(1, _RETURNS_STRETCH if returns else 0)
-            self.returns_plot.setMaximumHeight(_QWIDGETSIZE_MAX if returns else 0.0)
-            self.returns_plot.setXLink(self.price_plot if returns else None)
+            plot.setMaximumHeight(_QWIDGETSIZE_MAX if returns else 0.0)
+            plot.setXLink(self.price_plot if returns else None)
         for item in (self.predicted_curve, self.naive_curve, self.predicted_band.fill,
                      self.predicted_band.low, self.predicted_band.high):
             item.setVisible(not returns)
@@ -955,6 +1041,8 @@ class PriceChart(QtWidgets.QWidget):
 
     def _sync_price_legend(self) -> None:
         """The price legend lists what the price pane shows, always in the same order."""
+        if not self._pred and not self._legend_entries:
+            return  # hidden without predictions: filled when they come
         returns = self.is_return_view() and bool(self._pred)
         entries: list[tuple[Any, str]] = [(self.close_curve, "close")]
         if not returns:
@@ -977,16 +1065,11 @@ class PriceChart(QtWidgets.QWidget):
         model = QtGui.QColor(MODEL_COLOR)
         model.setAlpha(220)
         self.predicted_curve.setPen(pg.mkPen(model, width=1.3))
-        # 1 px: a wider pen goes through Qt's stroker, ~10x slower on a jagged series
-        self.predicted_return_curve.setPen(pg.mkPen(MODEL_COLOR, width=1))
         # the naive forecast: faint, so it sits beside the prediction without competing
         naive = (120, 200, 255, 120) if self._dark else (20, 100, 180, 120)
         self.naive_curve.setPen(pg.mkPen(naive, width=1))
-        # what happened, fainter than the forecast drawn over it (zoomed out it is a dense band)
-        actual = (220, 220, 220, 110) if self._dark else (40, 40, 40, 110)
-        self.actual_return_curve.setPen(pg.mkPen(actual, width=1))
-        self.zero_line.setPen(pg.mkPen((128, 128, 128), width=1,
-                                       style=QtCore.Qt.PenStyle.DashLine))
+        if self._returns is not None:
+            self._returns.set_style(dark=self._dark)
         edge = pg.mkPen("#131722" if self._dark else "#ffffff", width=0.8)
         for markers in (self.buy_markers, self._legend_buy):
             markers.setPen(edge)
@@ -1033,7 +1116,7 @@ class PriceChart(QtWidgets.QWidget):
             return
         lo, hi = prices
         s = series.visible_slice(x0, x1)
-        returns = self.returns_plot.isVisible()
+        returns = self._returns_shown()
         if self._pred_close.size and not returns:
             parts = [self._pred_close[s.start:s.stop], self._naive_close[s.start:s.stop]]
             if self._band_close.size:
@@ -1058,8 +1141,8 @@ class PriceChart(QtWidgets.QWidget):
             room = self.price_plot.getViewBox().width() / _MARKER_PX
             for markers in (self.buy_markers, self.sell_markers):
                 markers.setVisible(bool(shown <= room))
-        if returns and self._returns.size:
-            window = self._returns[:, s.start:s.stop]
+        if returns and self._return_values.size:
+            window = self._return_values[:, s.start:s.stop]
             finite = window[np.isfinite(window)]
             rlo = min(float(finite.min()), 0.0) if finite.size else -1.0
             rhi = max(float(finite.max()), 0.0) if finite.size else 1.0
@@ -1121,6 +1204,61 @@ class PriceChart(QtWidgets.QWidget):
 
     def _bump_revision(self, *_args: Any) -> None:
         self._revision += 1
+
+
+def _fix_pane(plot: pg.PlotItem) -> None:
+    """What every pane shares: no menu or buttons, a fixed left axis width, panned and
+    zoomed in x only, y ranges set by the chart."""
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+    plot.getAxis("left").setWidth(68)
+    vb = plot.getViewBox()
+    vb.setMouseEnabled(x=True, y=False)
+    vb.disableAutoRange()
+    vb.setDefaultPadding(0.0)
+
+
+class _ReturnsPane:
+    """The return view's pane: the predicted and the actual return of each bar, in %, around
+    a zero line, with its legend in a row above. Made hidden, with no height (see
+    :meth:`PriceChart._show_return_view`)."""
+
+    def __init__(self, bottom: pg.AxisItem) -> None:
+        self.plot = plot = pg.PlotItem(axisItems={"bottom": bottom})
+        plot.hide()
+        plot.setMaximumHeight(0.0)
+        left = plot.getAxis("left")
+        left.setLabel("return %")
+        left.setStyle(maxTickLevel=0)  # a short pane
+        self.zero_line = pg.InfiniteLine(pos=0.0, angle=0, movable=False)
+        plot.addItem(self.zero_line, ignoreBounds=True)
+        self.actual = _overlay_curve()
+        self.predicted = _overlay_curve()
+        self.predicted.setZValue(6)  # the forecast on top
+        for curve in (self.actual, self.predicted):
+            add_decimated(plot, curve)
+        self.legend_row = LegendRow(plot)  # above the curves
+        self.legend = self.legend_row.legend
+        self.legend_row.add(self.predicted, "predicted return")
+        self.legend_row.add(self.actual, "actual return")
+
+    def set_lines(self, lines: tuple[tuple[np.ndarray, np.ndarray], ...] | None) -> None:
+        """Draw the predicted and the actual return (``(x, y)`` each; None: no lines)."""
+        if lines is None:
+            self.predicted.setData([], [])
+            self.actual.setData([], [])
+        else:
+            self.predicted.setData(*lines[0])
+            self.actual.setData(*lines[1])
+
+    def set_style(self, *, dark: bool) -> None:
+        # 1 px: a wider pen goes through Qt's stroker, ~10x slower on a jagged series
+        self.predicted.setPen(pg.mkPen(MODEL_COLOR, width=1))
+        # what happened, fainter than the forecast drawn over it (zoomed out it is a dense band)
+        actual = (220, 220, 220, 110) if dark else (40, 40, 40, 110)
+        self.actual.setPen(pg.mkPen(actual, width=1))
+        self.zero_line.setPen(pg.mkPen((128, 128, 128), width=1,
+                                       style=QtCore.Qt.PenStyle.DashLine))
 
 
 class _Graphics(pg.GraphicsLayoutWidget):
