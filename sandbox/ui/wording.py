@@ -1,4 +1,5 @@
-"""What the app says about data, runs and sweeps: status bar and Log tab sentences.
+"""What the app says about data, runs and sweeps: status bar and Log tab sentences, and the
+Metrics tab's words on the tests of significance (p-values, intervals, the cost curve).
 
 Plain functions of a config, a result, a record or a progress dict that return strings, so
 the wording is read and tested in one place without a widget (``tests/ui/test_wording.py``).
@@ -19,6 +20,7 @@ from sandbox.config import RunConfig
 from sandbox.errors import SplitTooSmall
 from sandbox.evaluate import TRADING_BASELINES, best_baseline, finite_number
 from sandbox.events import format_hms
+from sandbox.significance import verdict as tests_verdict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,6 +39,11 @@ __all__ = [
     "bar_name",
     "batch_status",
     "best_baseline",
+    "cost_text",
+    "dm_cell",
+    "dm_phrase",
+    "dm_tip",
+    "echo_tip",
     "ensemble_log",
     "ensemble_started_log",
     "ensemble_started_status",
@@ -49,6 +56,8 @@ __all__ = [
     "finite_number",
     "format_number",
     "format_percent",
+    "hit_rate_tip",
+    "interval_text",
     "loaded_source",
     "loaded_text",
     "loading_text",
@@ -56,13 +65,17 @@ __all__ = [
     "member_log",
     "model_loaded_log",
     "model_loaded_status",
+    "p_text",
     "periods_text",
     "retraded_log",
     "retraded_status",
     "run_started_log",
     "run_started_status",
     "settings_text",
+    "sharpe_tip",
     "signed_percent",
+    "significance_of",
+    "spa_tip",
     "split_too_small_text",
     "stopped_after",
     "strategy_text",
@@ -73,6 +86,9 @@ __all__ = [
     "sweep_started_log",
     "sweep_started_status",
     "test_looked_log",
+    "tests_legend",
+    "tests_text",
+    "total_return_tip",
     "trained_log",
     "trained_status",
     "why_no_sweep",
@@ -491,3 +507,335 @@ def why_no_sweep(*, has_data: bool, training: bool, loading: bool, task: bool,
             else "data is loading" if loading
             else "wait for the export or other task to finish" if task
             else f"fix the side panel: {form_error}" if form_error else "")
+
+
+# ============================================================== tests of significance ===
+# The Metrics tab's words on a split's "significance" object (sandbox.significance): what
+# each p-value and interval says, in plain words. Every figure may be None (too few rows, a
+# test that is undefined); a function then says so or returns "".
+
+
+def significance_of(metrics: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """A split's tests of significance (``metrics["significance"]``), or None: for results
+    saved before there were any, for a split without a row to test, and for an object of
+    another split than the figures' (one split's tests never stand beside another's)."""
+    sig = metrics.get(C.SIGNIFICANCE)
+    if not isinstance(sig, Mapping):
+        return None
+    split, own = sig.get(C.SPLIT), metrics.get(C.SPLIT)
+    if split is not None and own is not None and split != own:
+        return None
+    rows = sig.get("rows")
+    if not isinstance(rows, Mapping) or not any((finite_number(rows.get(k)) or 0) > 0
+                                                for k in ("forecast", "trading")):
+        return None
+    return sig
+
+
+def _level(sig: Mapping[str, Any]) -> float:
+    level = finite_number(sig.get("level"))
+    return level if level is not None and 0 < level < 1 else 0.95
+
+
+def _rows(sig: Mapping[str, Any], kind: str) -> int:
+    rows = sig.get("rows")
+    return int(finite_number(rows.get(kind)) or 0) if isinstance(rows, Mapping) else 0
+
+
+def p_text(p: Any) -> str:
+    """A p-value for a cell or a sentence: ``"0.41"``, ``"0.003"``, ``"< 0.001"``; "n/a"
+    when it is not a number."""
+    v = finite_number(p)
+    if v is None:
+        return "n/a"
+    return "< 0.001" if v < 0.001 else f"{v:.3f}" if v < 0.01 else f"{v:.2f}"
+
+
+def _p_is(p: Any) -> str:
+    text = p_text(p)
+    return text if text.startswith("<") else f"= {text}"
+
+
+def _dm(sig: Mapping[str, Any], name: str, loss: str = "mse") -> Mapping[str, Any]:
+    return ((sig.get("dm") or {}).get(name) or {}).get(loss) or {}
+
+
+def _dm_figures(test: Mapping[str, Any]) -> tuple[float, float, float] | None:
+    two, better, stat = (finite_number(test.get(k))
+                         for k in ("pvalue", "pvalue_better", "statistic"))
+    if two is None or better is None or stat is None:
+        return None
+    return two, better, stat
+
+
+def _dm_outcome(test: Mapping[str, Any], alpha: float) -> str | None:
+    """"better", "worse" or "" (no difference at ``alpha``) as significance.verdict reads a
+    DM test: better on the one-sided p, worse on the two-sided; None: no test."""
+    figures = _dm_figures(test)
+    if figures is None:
+        return None
+    two, better, stat = figures
+    return "better" if better < alpha else "worse" if two < alpha and stat > 0 else ""
+
+
+def dm_cell(sig: Mapping[str, Any], name: str) -> str:
+    """The "DM p" cell of baseline ``name``'s row: the two-sided p-value of the model's
+    squared errors against the baseline's, with "better" / "worse" when the model's are
+    significantly smaller / larger; "n/a" when there is no test."""
+    test = _dm(sig, name)
+    outcome = _dm_outcome(test, 1 - _level(sig))
+    if outcome is None:
+        return "n/a"
+    p = p_text(test.get("pvalue"))
+    return f"{p} {outcome}" if outcome else p
+
+
+def _dm_reading(outcome: str) -> str:
+    return {"better": "the model's errors are significantly smaller",
+            "worse": "the model's errors are significantly larger"}.get(
+        outcome, "the difference could well be luck")
+
+
+def dm_phrase(sig: Mapping[str, Any], name: str) -> str | None:
+    """The DM test against ``name`` in a clause for the verdict: "Diebold-Mariano p = 0.41,
+    two-sided: the difference could well be luck"; None when there is no test."""
+    test = _dm(sig, name)
+    outcome = _dm_outcome(test, 1 - _level(sig))
+    if outcome is None:
+        return None
+    p, side = ((test.get("pvalue_better"), "one-sided") if outcome == "better"
+               else (test.get("pvalue"), "two-sided"))
+    return f"Diebold-Mariano p {_p_is(p)}, {side}: {_dm_reading(outcome)}"
+
+
+def dm_tip(sig: Mapping[str, Any], name: str) -> str:
+    """The tooltip of baseline ``name``'s "DM p" cell: both losses, both p-values, in words."""
+    who = BASELINE_NAMES.get(name, name)
+    whose = f"{who}'s"
+    level = _level(sig)
+    test = _dm(sig, name)
+    outcome = _dm_outcome(test, 1 - level)
+    n = _rows(sig, "forecast")
+    if outcome is None:
+        why = (f"fewer than 3 rows to compare ({n})" if n < 3 else
+               f"the model's squared errors equal {whose} on every row (it forecasts the "
+               "same)")
+        return f"No Diebold-Mariano test against {who}: {why}."
+    text = (f"Diebold-Mariano test of the model's squared errors against {whose}, "
+            f"HLN-corrected, on {n:,} rows: p {_p_is(test.get('pvalue'))} (two-sided) \u2014 "
+            f"{'significant' if outcome else 'not significant'} at {1 - level:.0%}: "
+            f"{_dm_reading(outcome)}. The one-sided p that the model's errors are smaller: "
+            f"{p_text(test.get('pvalue_better'))}.")
+    absolute = _dm_figures(_dm(sig, name, "mae"))
+    if absolute is not None:
+        text += (f" With absolute errors: p {_p_is(absolute[0])} (two-sided), "
+                 f"{p_text(absolute[1])} (one-sided).")
+    return text
+
+
+def _pair(value: Any) -> tuple[float, float] | None:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    lo, hi = (finite_number(v) for v in value)
+    return None if lo is None or hi is None else (lo, hi)
+
+
+def interval_text(value: Any, fmt: Any) -> str:
+    """An interval ``[low, high]`` in a cell, each end written by ``fmt``; "" when there is
+    none."""
+    pair = _pair(value)
+    return "" if pair is None else f"[{fmt(pair[0])}, {fmt(pair[1])}]"
+
+
+def _zero_reading(pair: tuple[float, float], gain: str, loss: str) -> str:
+    lo, hi = pair
+    if lo > 0:
+        return f"above 0 throughout: {gain} is unlikely to be luck"
+    if hi < 0:
+        return f"below 0 throughout: {loss} is unlikely to be luck"
+    return f"it includes 0: {gain} or {loss} could well be luck"
+
+
+def _bootstrap_how(sig: Mapping[str, Any]) -> str:
+    reps = int(finite_number(sig.get("reps")) or 0)
+    block = int(finite_number(sig.get("block_length")) or 1)
+    return (f"stationary bootstrap of the {_rows(sig, 'trading'):,} trading returns, "
+            f"{reps:,} resamples, mean block {block} bar{'s' if block != 1 else ''}")
+
+
+def hit_rate_tip(sig: Mapping[str, Any]) -> str:
+    """The model's Direction cell: the Wilson interval of the hit rate and the
+    Pesaran-Timmermann test of the calls against chance."""
+    level = _level(sig)
+    parts = []
+    pair = _pair(sig.get("hit_rate_ci"))
+    if pair is not None:
+        parts.append(f"{level:.0%} Wilson interval of the hit rate: {pair[0] * 100:.1f}% .. "
+                     f"{pair[1] * 100:.1f}% over {_rows(sig, 'direction'):,} bars with a move")
+    pt = sig.get("pesaran_timmermann") or {}
+    two, better = finite_number(pt.get("pvalue")), finite_number(pt.get("pvalue_better"))
+    if two is None or better is None:
+        parts.append("no Pesaran-Timmermann test (every actual or every predicted direction "
+                     "is the same, or too few rows)")
+    else:
+        alpha = 1 - level
+        stat = finite_number(pt.get("statistic")) or 0.0
+        reading = ("the model calls directions better than chance" if better < alpha
+                   else "its calls are significantly worse than chance" if two < alpha
+                   and stat < 0 else "no evidence that it calls directions better than "
+                   "chance")
+        parts.append(f"Pesaran-Timmermann test of the calls against chance: p {_p_is(better)} "
+                     f"(one-sided, better than chance), p {_p_is(two)} (two-sided) \u2014 "
+                     f"{reading}")
+    return "; ".join(parts) + "."
+
+
+def total_return_tip(sig: Mapping[str, Any]) -> str:
+    """The model's Total return cell: its bootstrap interval and the share of resamples in
+    which it beats buy & hold and the best baseline."""
+    level = _level(sig)
+    pair = _pair(sig.get("total_return_ci"))
+    if pair is None:
+        return "No bootstrap interval of the total return (too few trading returns)."
+    text = (f"{level:.0%} bootstrap interval of the total return: {signed_percent(pair[0])} .. "
+            f"{signed_percent(pair[1])} ({_zero_reading(pair, 'a gain', 'a loss')}; "
+            f"{_bootstrap_how(sig)}).")
+    share = sig.get("share_better") or {}
+    hold = finite_number(share.get(C.BUY_AND_HOLD))
+    best = finite_number(share.get("best_baseline"))
+    name = sig.get("best_baseline")
+    if hold is not None:
+        text += f" It beats buy & hold in {hold:.0%} of the resamples"
+        if best is not None and name in BASELINE_NAMES and name != C.BUY_AND_HOLD:
+            text += f" and {BASELINE_NAMES[name]}, the best baseline, in {best:.0%}"
+        text += "."
+    return text
+
+
+def _diff_text(pair: tuple[float, float] | None, level: float) -> str:
+    if pair is None:
+        return "n/a"
+    lo, hi = pair
+    strength = ("significantly higher" if lo > 0 else "significantly lower" if hi < 0
+                else "not significant")
+    return f"{lo:+.2f} .. {hi:+.2f} ({strength} at {1 - level:.0%})"
+
+
+def sharpe_tip(sig: Mapping[str, Any]) -> str:
+    """The model's Sharpe cell: its bootstrap interval and those of its difference from buy
+    & hold's and from the best baseline's."""
+    level = _level(sig)
+    pair = _pair(sig.get("sharpe_ci"))
+    if pair is None:
+        return "No bootstrap interval of the Sharpe ratio (too few trading returns)."
+    text = (f"{level:.0%} bootstrap interval of the Sharpe ratio: {pair[0]:+.2f} .. "
+            f"{pair[1]:+.2f} ({_zero_reading(pair, 'a positive Sharpe', 'a negative one')}; "
+            f"{_bootstrap_how(sig)}).")
+    diffs = sig.get("sharpe_diff_ci") or {}
+    text += (" The model's Sharpe minus buy & hold's: "
+             f"{_diff_text(_pair(diffs.get(C.BUY_AND_HOLD)), level)}")
+    name = sig.get("best_baseline")
+    if name in BASELINE_NAMES and name != C.BUY_AND_HOLD:
+        text += (f"; minus {BASELINE_NAMES[name]}'s, the best baseline: "
+                 f"{_diff_text(_pair(diffs.get('best_baseline')), level)}")
+    return text + "."
+
+
+def spa_tip(sig: Mapping[str, Any]) -> str:
+    """Hansen's SPA test of the model against every trading baseline at once; "" when there
+    is none."""
+    spa = sig.get("spa") or {}
+    p = finite_number(spa.get("pvalue_consistent"))
+    if p is None:
+        return ""
+    said = ("better than every baseline" if spa.get("better_than_all")
+            else "not shown to be better than every baseline")
+    return (f"Hansen's SPA test of the model's trading returns against every baseline at "
+            f"once: p {_p_is(p)} \u2014 {said} at {1 - _level(sig):.0%}.")
+
+
+def echo_tip(sig: Mapping[str, Any]) -> str:
+    """The model's RMSE cell: is the forecast just the last observation?"""
+    echo = sig.get("echo") or {}
+    parts = []
+    corr = finite_number(echo.get("corr_with_last_return"))
+    if corr is not None:
+        parts.append(f"the predicted return's correlation with the last return is {corr:+.2f}")
+    ratio = finite_number(echo.get("std_ratio"))
+    if ratio is not None:
+        parts.append(f"it moves {ratio:.0%} as much as the actual return")
+    lag = echo.get("best_lag")
+    if isinstance(lag, int) and not isinstance(lag, bool):
+        where = ("lag 0, the bar it forecasts, as a real forecast should" if lag == 0
+                 else "lag +1: it repeats the last close, one bar late" if lag == 1
+                 else f"lag +{lag}: {lag} bars late" if lag > 1
+                 else f"lag {lag}: ahead of the bar it forecasts (check for a leak)")
+        parts.append(f"the predicted close matches the actual close best at {where}")
+    if not parts:
+        return ""
+    text = "Echo check: " + "; ".join(parts) + "."
+    if echo.get("echo"):
+        text += (" Flagged as an echo: the Diebold-Mariano test cannot tell it from the "
+                 f"random walk or momentum at {1 - _level(sig):.0%}.")
+    return text
+
+
+def tests_text(sig: Mapping[str, Any] | None, *, where: str, seeds: int = 1) -> str:
+    """The verdict of the tests (:func:`sandbox.significance.verdict`) as a sentence of the
+    Metrics tab; for a seed ensemble, of the averaged forecast. "" when there is none."""
+    line = tests_verdict(sig) if sig else None
+    if not line:
+        return ""
+    whose = (f"of the {seeds} seeds' averaged forecast (not of any single seed) "
+             if seeds > 1 else "")
+    return f"Tests of significance {whose}on {where}: {line}."
+
+
+def tests_legend(sig: Mapping[str, Any]) -> str:
+    """The line under the table saying what the brackets and the DM p column are."""
+    level = _level(sig)
+    return (f"[low, high]: {level:.0%} intervals of the model's figures (hit rate: Wilson; "
+            f"total return, Sharpe: bootstrap of {_rows(sig, 'trading'):,} trading returns). "
+            "DM p: the model's squared errors against the row's baseline, two-sided "
+            f"(better / worse: at {1 - level:.0%}). Hover a cell for the tests in words.")
+
+
+def _bps(x: float) -> str:
+    return f"{x:,.1f} bps"
+
+
+def cost_text(costs: Mapping[str, Any] | None) -> str:
+    """The line under the cost plot: the break-even costs and the run's own, in words."""
+    if not costs:
+        return ""
+    shown = [c for c in (finite_number(x) for x in costs.get("costs_bps") or []) if c is not None]
+    top = max(shown) if shown else None
+    parts = []
+    even = finite_number(costs.get("break_even_bps"))
+    if even is None:
+        parts.append("No break-even cost: the model makes no gain even at zero cost")
+    else:
+        beyond = f", beyond the {top:g} bps drawn" if top is not None and even > top else ""
+        parts.append(f"Break-even cost {_bps(even)}{beyond}: there the model's net total "
+                     "return falls to 0")
+    vs = finite_number(costs.get("break_even_vs_buy_and_hold_bps"))
+    model = costs.get("total_return") or []
+    hold = costs.get("buy_and_hold_total_return") or []
+    at_zero = (finite_number(model[0]), finite_number(hold[0])) if model and hold else (None,
+                                                                                          None)
+    ahead = (None if None in at_zero or not shown or shown[0] != 0
+             else "same" if math.isclose(at_zero[0], at_zero[1], rel_tol=1e-9, abs_tol=1e-12)
+             else at_zero[0] > at_zero[1])
+    if vs is not None:
+        parts.append(f"it stays ahead of buy & hold up to {_bps(vs)}")
+    elif ahead == "same":
+        parts.append("at zero cost it earns what buy & hold earns")
+    elif ahead is False:
+        parts.append("it trails buy & hold even at zero cost")
+    elif ahead:
+        parts.append("it stays ahead of buy & hold at every cost up to 10,000 bps")
+    run = finite_number(costs.get("run_cost_bps"))
+    text = "; ".join(parts) + "."
+    if run is not None:
+        text += f" This run trades at {run:g} bps a unit of position change."
+    return text

@@ -282,3 +282,67 @@ def test_why_a_sweep_cannot_start():
     assert why(loading=True) == "data is loading"
     assert why(task=True) == "wait for the export or other task to finish"
     assert why(form_error="window 0: too short") == "fix the side panel: window 0: too short"
+
+
+# ------------------------------------------------------------ tests of significance -----
+def _sig(**over) -> dict:
+    sig = {"split": C.VAL, "level": 0.95, "reps": 1000, "block_length": 1,
+           "rows": {"forecast": 120, "direction": 118, "trading": 119},
+           "dm": {C.RANDOM_WALK: {"mse": {"statistic": 1.9, "pvalue": 0.06,
+                                          "pvalue_better": 0.97}}}}
+    return {**sig, **over}
+
+
+def test_p_values_read_as_in_the_cli_verdict():
+    assert wording.p_text(0.4149) == "0.41"
+    assert wording.p_text(0.0074) == "0.007"
+    assert wording.p_text(0.0004) == "< 0.001"
+    assert wording.p_text(None) == "n/a"
+    assert wording.p_text(float("nan")) == "n/a"
+
+
+def test_the_dm_cell_says_better_or_worse_only_when_significant():
+    sig = _sig()
+    assert wording.dm_cell(sig, C.RANDOM_WALK) == "0.06"  # worse, but not at 5%
+    assert wording.dm_phrase(sig, C.RANDOM_WALK) == (
+        "Diebold-Mariano p = 0.06, two-sided: the difference could well be luck")
+    sig["dm"][C.RANDOM_WALK]["mse"] = {"statistic": -1.8, "pvalue": 0.074,
+                                       "pvalue_better": 0.037}
+    # better on the one-sided test, as sandbox.significance.verdict reads it
+    assert wording.dm_cell(sig, C.RANDOM_WALK) == "0.07 better"
+    assert wording.dm_phrase(sig, C.RANDOM_WALK) == (
+        "Diebold-Mariano p = 0.04, one-sided: the model's errors are significantly smaller")
+    sig["dm"][C.RANDOM_WALK]["mse"] = {"statistic": 3.0, "pvalue": 0.003,
+                                       "pvalue_better": 0.998}
+    assert wording.dm_cell(sig, C.RANDOM_WALK) == "0.003 worse"
+    # no test: the same errors on every row
+    sig["dm"][C.RANDOM_WALK]["mse"] = {"statistic": None, "pvalue": None, "pvalue_better": None}
+    assert wording.dm_cell(sig, C.RANDOM_WALK) == "n/a"
+    assert wording.dm_phrase(sig, C.RANDOM_WALK) is None
+    assert "equal the random walk's on every row" in wording.dm_tip(sig, C.RANDOM_WALK)
+    assert wording.dm_cell(sig, C.MOMENTUM) == "n/a"  # missing: no test, no crash
+
+
+def test_only_a_split_s_own_tests_with_rows_count():
+    assert wording.significance_of({"split": C.VAL, C.SIGNIFICANCE: _sig()}) is not None
+    assert wording.significance_of({"split": C.TEST, C.SIGNIFICANCE: _sig()}) is None
+    assert wording.significance_of({"split": C.VAL}) is None  # saved before the tests
+    no_rows = _sig(rows={"forecast": 0, "direction": 0, "trading": 0})
+    assert wording.significance_of({"split": C.VAL, C.SIGNIFICANCE: no_rows}) is None
+    assert wording.tests_text(None, where="the validation split") == ""
+
+
+def test_intervals_and_the_cost_line_in_words():
+    assert wording.interval_text([0.1234, 0.5], lambda x: f"{x:.2f}") == "[0.12, 0.50]"
+    assert wording.interval_text(None, str) == ""
+    assert wording.interval_text([0.1, None], str) == ""
+    costs = {"costs_bps": [0.0, 1.0, 2.0], "total_return": [0.03, 0.02, 0.01],
+             "buy_and_hold_total_return": [0.03, 0.03, 0.03], "run_cost_bps": 2.0,
+             "break_even_bps": 3.0, "break_even_vs_buy_and_hold_bps": None}
+    assert wording.cost_text(costs) == (
+        "Break-even cost 3.0 bps, beyond the 2 bps drawn: there the model's net total return "
+        "falls to 0; at zero cost it earns what buy & hold earns. This run trades at 2 bps a "
+        "unit of position change.")
+    costs["buy_and_hold_total_return"] = [0.05] * 3
+    assert "it trails buy & hold even at zero cost" in wording.cost_text(costs)
+    assert wording.cost_text(None) == ""
