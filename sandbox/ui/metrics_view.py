@@ -11,6 +11,14 @@ its own (another symbol or bar size, :func:`sandbox.pipeline.foreign_data`) is n
 A split with fewer than :data:`SMALL_SAMPLE` returns comes with a caution, and a column
 whose values all tie marks no best.
 
+Beside the figures stand the tests of significance of the split shown (its metrics'
+``"significance"``, :mod:`sandbox.significance`): a "DM p" column on the forecasting
+baselines' rows (the model against that baseline), the model's 95% intervals under its hit
+rate, total return and Sharpe ratio, every test in plain words in the cells' tooltips, the
+verdict of the tests after the verdict of the figures, and the cost-sensitivity plot
+(:class:`~sandbox.ui.cost_plot.CostPlot`) under the table. Results without the tests
+(saved before them) and splits without a row to test show none of it.
+
 Pure helpers (:func:`table_rows`, :func:`best_rows`, :func:`verdict`, :func:`plan`) hold
 the logic the tests check; :class:`MetricsView` only fills a ``QTableWidget`` and labels.
 """
@@ -32,6 +40,7 @@ from sandbox.export import SPLIT_TEST_START
 from sandbox.pipeline import foreign_data
 from sandbox.stats import mean_std
 from sandbox.ui.controller import CANCELLED, has_test_rows, split_bounds
+from sandbox.ui.cost_plot import CostPlot
 from sandbox.ui.layout import vertical_scroll
 from sandbox.ui.wording import (
     BASELINE_NAMES,
@@ -40,15 +49,27 @@ from sandbox.ui.wording import (
     TRADING_BASELINES,
     bar_name,
     best_baseline,
+    dm_cell,
+    dm_phrase,
+    dm_tip,
+    echo_tip,
     evidence_lines,
     evidence_tip,
     finite_number,
     format_number,
     format_percent,
+    hit_rate_tip,
+    interval_text,
     look_text,
     periods_text,
+    sharpe_tip,
     signed_percent,
+    significance_of,
+    spa_tip,
     strategy_text,
+    tests_legend,
+    tests_text,
+    total_return_tip,
 )
 
 if TYPE_CHECKING:
@@ -57,6 +78,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COLUMNS",
+    "DM_COLUMN",
     "MEMBERS",
     "SMALL_SAMPLE",
     "Column",
@@ -67,6 +89,7 @@ __all__ = [
     "finite_number",
     "format_number",
     "format_percent",
+    "interval_cells",
     "member_cells",
     "plan",
     "seeds_verdict",
@@ -120,6 +143,14 @@ PREDICTOR_LABELS: dict[str, str] = {
     C.BUY_AND_HOLD: "buy & hold",
 }
 BEST_MARK = "\u2605"  # a star after the best value of a column
+#: the table's column of Diebold-Mariano p-values (after the metric columns, shown beside RMSE)
+DM_COLUMN = len(COLUMNS)
+DM_HEADER = "DM p"
+DM_HEADER_TIP = ("Diebold-Mariano test of the model's squared errors against this row's "
+                 "baseline (HLN-corrected): the two-sided p-value; \"better\" / \"worse\": "
+                 "the model's errors are significantly smaller / larger at 5%. A large p means "
+                 "the difference in RMSE could well be luck. Empty without the tests (results "
+                 "saved before them)")
 MEMBERS = "members"  # row key of a seed ensemble's members (mean +- std over the seeds)
 PLUS_MINUS = "\u00b1"
 
@@ -189,6 +220,39 @@ def member_cells(members: Sequence[Mapping[str, Any]]
     return out
 
 
+#: the model's intervals: key in the significance object and how an end is written, by column
+_INTERVALS: dict[str, tuple[str, Callable[[float], str]]] = {
+    C.DIRECTIONAL_ACCURACY: ("hit_rate_ci", lambda x: f"{x * 100:.1f}%"),
+    C.TOTAL_RETURN: ("total_return_ci", lambda x: _short_percent(x)),
+    C.SHARPE: ("sharpe_ci", lambda x: f"{x:+.2f}"),
+}
+_TIPS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    C.RMSE: echo_tip,
+    C.DIRECTIONAL_ACCURACY: hit_rate_tip,
+    C.TOTAL_RETURN: total_return_tip,
+    C.SHARPE: sharpe_tip,
+}
+
+
+def interval_cells(sig: Mapping[str, Any] | None) -> dict[str, tuple[str, str]]:
+    """Column key -> (the line under the model's figure, its tooltip in words) from a
+    split's significance object: the hit rate's Wilson interval and the Pesaran-Timmermann
+    test, the total return's and the Sharpe ratio's bootstrap intervals, the echo check by
+    the RMSE. Empty without one."""
+    if not sig:
+        return {}
+    out: dict[str, tuple[str, str]] = {}
+    for key, tip in _TIPS.items():
+        text = ""
+        if key in _INTERVALS:
+            field, fmt = _INTERVALS[key]
+            text = interval_text(sig.get(field), fmt)
+        words = tip(sig)
+        if text or words:
+            out[key] = (text, words)
+    return out
+
+
 def _possessive(name: str) -> str:
     return f"{BASELINE_NAMES[name]}'s"
 
@@ -213,12 +277,16 @@ def seeds_verdict(members: Sequence[Mapping[str, Any]], metrics: Mapping[str, An
     return "Across the seeds: " + "; ".join(parts) + "."
 
 
-def verdict(metrics: Mapping[str, Any], *, seeds: int = 1, where: str | None = None) -> str:
+def verdict(metrics: Mapping[str, Any], *, seeds: int = 1, where: str | None = None,
+            tests: bool = True) -> str:
     """Plain-language reading of one split: does the model beat the best baseline?
 
     The forecast is compared with the baseline of lowest RMSE among the random walk,
     momentum and drift (not only the random walk: drift or momentum may forecast better),
-    the trading with the best total return among all baselines, buy & hold included.
+    the trading with the best total return among all baselines, buy & hold included. With
+    the split's tests of significance, the RMSE comparison says what the Diebold-Mariano
+    test of the two makes of it, and (``tests``) the verdict of the tests follows
+    (:func:`sandbox.ui.wording.tests_text`).
 
     Parameters
     ----------
@@ -230,10 +298,12 @@ def verdict(metrics: Mapping[str, Any], *, seeds: int = 1, where: str | None = N
     where : str, optional
         What the rows are, for the sentence ("the validation split" by default for a
         ``val`` split; e.g. "the saved model's validation period").
+    tests : bool
+        End with the verdict of the tests of significance (when the split has them).
     """
     model = metrics.get(C.MODEL, {})
-    where = where or {C.TRAIN: "the training split", C.VAL: "the validation split"}.get(
-        metrics.get(C.SPLIT), "the test split")
+    sig = significance_of(metrics)
+    where = where or _where(metrics)
     rmse = finite_number(model.get(C.RMSE))
     best = best_baseline(metrics, C.RMSE, lower=True)
     rw = finite_number(metrics.get(KEY_BASELINES, {}).get(C.RANDOM_WALK, {}).get(C.RMSE))
@@ -244,16 +314,20 @@ def verdict(metrics: Mapping[str, Any], *, seeds: int = 1, where: str | None = N
         name, value = best
         what = (f"{_possessive(name)} ({value:.6f}, always predicting \"no change\")"
                 if name == C.RANDOM_WALK else f"{_possessive(name)} ({value:.6f})")
+        dm = dm_phrase(sig, name) if sig else None
         if rmse >= value:
             text = (f"The model does not beat the best baseline: on {where} its RMSE "
                     f"({rmse:.6f}) is no better than {what}, the lowest of the baselines")
             if name != C.RANDOM_WALK and rw is not None and rmse < rw:
                 text += (f", although it is {(1 - rmse / rw) * 100:.2f}% below the random "
                          f"walk's ({rw:.6f})")
-            parts.append(text + ".")
+            parts.append(text + (f" ({dm})." if dm else "."))
         else:
             gain = (1 - rmse / value) * 100
-            if seeds > 1:
+            if dm:  # the test says what a gap this size is worth
+                caution = dm + ("; see below how many single seeds manage it" if seeds > 1
+                                else "")
+            elif seeds > 1:
                 caution = ("a gap this small is usually noise" if gain < 1
                            else "see below how many single seeds manage it")
             else:
@@ -272,7 +346,9 @@ def verdict(metrics: Mapping[str, Any], *, seeds: int = 1, where: str | None = N
         parts.append(f"After costs the model returned {signed_percent(total)}; it {word} "
                      f"{BASELINE_NAMES[hold[0]]} ({signed_percent(hold[1])}), the best "
                      "return of the baselines.")
-    return " ".join(parts)
+    text = " ".join(parts)
+    said = tests_text(sig, where=where, seeds=seeds) if tests else ""
+    return f"{text}\n{said}" if said else text
 
 
 # ============================================================== what the tab shows ========
@@ -407,8 +483,9 @@ def _first_test(run: ShownRun) -> str:
 
 
 class MetricsView(QtWidgets.QWidget):
-    """Table of one split's metrics, the verdict and, for the test split, what the PSR and
-    the deflated Sharpe ratio say.
+    """Table of one split's metrics with the tests of significance beside them, the verdict,
+    for the test split what the PSR and the deflated Sharpe ratio say, and the
+    cost-sensitivity plot.
 
     Signals
     -------
@@ -431,7 +508,7 @@ class MetricsView(QtWidgets.QWidget):
         self.reveal_button.setEnabled(False)
         self.reveal_button.clicked.connect(self._on_reveal_clicked)
         self._showing_test = False
-        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
+        self.table = QtWidgets.QTableWidget(0, len(COLUMNS) + 1)  # + the DM p column
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setAlternatingRowColors(True)
@@ -442,6 +519,16 @@ class MetricsView(QtWidgets.QWidget):
             item = QtWidgets.QTableWidgetItem(col.header)
             item.setToolTip(col.tip)
             self.table.setHorizontalHeaderItem(i, item)
+        item = QtWidgets.QTableWidgetItem(DM_HEADER)
+        item.setToolTip(DM_HEADER_TIP)
+        self.table.setHorizontalHeaderItem(DM_COLUMN, item)
+        header.moveSection(DM_COLUMN, 1)  # shown beside the RMSE it tests; cells keep indices
+        # what the brackets and the DM p column are (shown with the tests only)
+        self.tests_label = QtWidgets.QLabel()
+        self.tests_label.setWordWrap(True)
+        self.tests_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.tests_label.setStyleSheet("color: palette(placeholder-text);")
+        self.cost_plot = CostPlot()
         self.evidence_label = QtWidgets.QLabel()
         self.evidence_label.setWordWrap(True)
         self.evidence_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
@@ -461,8 +548,10 @@ class MetricsView(QtWidgets.QWidget):
         box.setContentsMargins(6, 6, 6, 6)
         box.addLayout(top)
         box.addWidget(self.table)
+        box.addWidget(self.tests_label)
         box.addWidget(self.verdict_label)
         box.addWidget(self.evidence_label)
+        box.addWidget(self.cost_plot)
         box.addStretch(1)
         # The table is exactly as tall as its rows; in a short tab the whole page scrolls,
         # so no row hides in the table and the lines under it never overlap it.
@@ -474,6 +563,7 @@ class MetricsView(QtWidgets.QWidget):
 
     def clear(self, text: str = "Train a model to compare it with the baselines.") -> None:
         self.table.setRowCount(0)
+        self._show_tests(None)
         self._fit_table()
         self.caption.setText(text)
         self.evidence_label.setText("")
@@ -481,10 +571,23 @@ class MetricsView(QtWidgets.QWidget):
         self.evidence_label.hide()
         self.verdict_label.setText("")
 
+    def _show_tests(self, sig: Mapping[str, Any] | None, model_label: str = "model") -> None:
+        """The DM p column, the legend line and the cost plot for ``sig`` (None: hidden)."""
+        self.table.setColumnHidden(DM_COLUMN, sig is None)
+        self.tests_label.setText(tests_legend(sig) if sig else "")
+        self.tests_label.setVisible(sig is not None)
+        if sig is None or not self.cost_plot.set_costs(sig.get("cost_sensitivity"),
+                                                       model_label=model_label):
+            self.cost_plot.clear()
+
+    def set_dark(self, dark: bool) -> None:
+        """The cost plot's background, as the window's dark chart."""
+        self.cost_plot.set_dark(dark)
+
     def _fit_table(self) -> None:
         """Make the table exactly as tall as its header and rows."""
-        height = (self.table.horizontalHeader().sizeHint().height()
-                  + self.table.rowCount() * self.table.verticalHeader().defaultSectionSize()
+        rows = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
+        height = (self.table.horizontalHeader().sizeHint().height() + rows
                   + 2 * self.table.frameWidth() + 2)
         self.table.setFixedHeight(height)
 
@@ -541,6 +644,8 @@ class MetricsView(QtWidgets.QWidget):
         its PSR / deflated Sharpe under the table).
         """
         rows = table_rows(metrics)
+        sig = significance_of(metrics)
+        under = interval_cells(sig)  # the model's intervals and their words
         spread: dict[str, tuple[float | None, float | None]] = {}
         if members:
             spread = member_cells(members)
@@ -559,7 +664,13 @@ class MetricsView(QtWidgets.QWidget):
             head = QtWidgets.QTableWidgetItem(label)
             if name in (C.MODEL, MEMBERS):
                 head.setFont(bold)
+            if name == C.MODEL and sig:
+                head.setToolTip(spa_tip(sig))
             self.table.setVerticalHeaderItem(r, head)
+            self.table.setItem(r, DM_COLUMN, self._dm_item(name, sig, seen))
+            two_lines = name == C.MODEL and any(text for text, _tip in under.values())
+            self.table.setRowHeight(r, self.table.verticalHeader().defaultSectionSize()
+                                    * (2 if two_lines else 1) - (4 if two_lines else 0))
             for c, col in enumerate(COLUMNS):
                 value = values[col.key]
                 is_best = name in best.get(col.key, set())
@@ -567,13 +678,20 @@ class MetricsView(QtWidgets.QWidget):
                 if name == MEMBERS and value is not None:
                     std = spread[col.key][1]
                     text += f" {PLUS_MINUS} " + ("n/a" if std is None else _spread(col, std))
-                item = QtWidgets.QTableWidgetItem(f"{text} {BEST_MARK}" if is_best else text)
+                if is_best:
+                    text = f"{text} {BEST_MARK}"
+                line, words = under.get(col.key, ("", "")) if name == C.MODEL else ("", "")
+                if line:
+                    text = f"{text}\n{line}"
+                item = QtWidgets.QTableWidgetItem(text)
                 item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight
                                       | QtCore.Qt.AlignmentFlag.AlignVCenter)
                 tips = []
                 if is_best:
                     item.setFont(bold)
                     tips.append(f"best {col.header.lower()} of the table")
+                if words:
+                    tips.append(words)
                 if col.key == C.TOTAL_RETURN and name != MEMBERS:
                     cagr = _cagr(metrics, name)
                     if cagr is not None:
@@ -587,10 +705,14 @@ class MetricsView(QtWidgets.QWidget):
         self._fit_table()
         self.caption.setText(caption or f"{metrics.get(C.SPLIT, C.TEST)} split "
                              f"({BEST_MARK} = best of the column)")
-        text = verdict(metrics, seeds=len(members or ()), where=where)
+        seeds = len(members or ())
+        text = verdict(metrics, seeds=seeds, where=where, tests=False)
         if members:
             text = f"{text} {seeds_verdict(members, metrics)}".strip()
-        self.verdict_label.setText(text)
+        where = where or _where(metrics)
+        said = tests_text(sig, where=where, seeds=seeds)
+        self.verdict_label.setText(f"{text}\n{said}" if said else text)
+        self._show_tests(sig, model_label)
         if look is None:
             self.evidence_label.setText("")
             self.evidence_label.setToolTip("")
@@ -623,16 +745,44 @@ class MetricsView(QtWidgets.QWidget):
                          members=members, members_label=f"{kind} seeds (mean {PLUS_MINUS} std)",
                          where=shown.where, bar=bar, look=look)
 
+    def _dm_item(self, name: str, sig: Mapping[str, Any] | None,
+                 seen: str) -> QtWidgets.QTableWidgetItem:
+        """Row ``name``'s DM p cell: the model against that forecasting baseline."""
+        item = QtWidgets.QTableWidgetItem("")
+        item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight
+                              | QtCore.Qt.AlignmentFlag.AlignVCenter)
+        if not sig:
+            return item
+        if name in C.FORECAST_BASELINES:
+            item.setText(dm_cell(sig, name))
+            tip = dm_tip(sig, name)
+        elif name == C.BUY_AND_HOLD:
+            tip = "Buy & hold makes no forecast: no Diebold-Mariano test"
+        else:
+            tip = "Each baseline's row holds the Diebold-Mariano test of the model against it"
+        item.setToolTip(f"{tip}; {seen.strip(' ()')}" if seen else tip)
+        return item
+
     def best_cells(self) -> dict[str, list[str]]:
         """Column header -> row labels marked best (for tests and screen readers)."""
         out: dict[str, list[str]] = {}
         for c, col in enumerate(COLUMNS):
             for r in range(self.table.rowCount()):
                 item = self.table.item(r, c)
-                if item is not None and item.text().endswith(BEST_MARK):
+                if item is not None and item.text().split("\n")[0].endswith(BEST_MARK):
                     out.setdefault(col.header, []).append(
                         self.table.verticalHeaderItem(r).text())
         return out
+
+
+def _short_percent(x: float) -> str:
+    """A signed percentage short enough for an interval in a cell: +5.7%, -12%, +140%."""
+    return f"{x * 100:+.1f}%" if abs(x) < 0.1 else f"{x * 100:+.0f}%"
+
+
+def _where(metrics: Mapping[str, Any]) -> str:
+    return {C.TRAIN: "the training split", C.VAL: "the validation split"}.get(
+        metrics.get(C.SPLIT), "the test split")
 
 
 def _cagr(metrics: Mapping[str, Any], name: str) -> float | None:
