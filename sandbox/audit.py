@@ -50,9 +50,12 @@ __all__ = [
     "AuditResult",
     "CutCheck",
     "audit_leakage",
+    "check_line",
     "choose_cuts",
+    "day",
     "predictor_of",
     "scrambled_after",
+    "summary",
 ]
 
 MODE_TRUNCATED = "truncated"  # every bar after the cut removed
@@ -399,3 +402,17 @@ def summary(result: AuditResult) -> str:
                  "model or in how it is applied")
     failed = len(result.failures)
     return text + f" ({failed} of {len(result.cuts)} checks failed)."
+
+
+def check_line(check: CutCheck) -> str:
+    """One check as a line of the details: "2004-05-06, later prices scrambled: 1,234
+    predictions unchanged" or "... changed from 2019-03-04 (first feature to change:
+    next_close, on 2019-03-04; largest change 0.0012)"."""
+    head = f"{day(check.cut)}, later prices {_DONE[check.mode]}: {check.rows_compared:,} "
+    if check.passed:
+        return head + f"prediction{'s' if check.rows_compared != 1 else ''} unchanged"
+    change = ("a prediction appeared or vanished" if not np.isfinite(check.max_abs_change)
+              else f"largest change {check.max_abs_change:.3g}")
+    cause = (f"first feature to change: {check.feature}, on {day(check.feature_date)}"
+             if check.feature is not None else "no input feature changed")
+    return head + f"compared, changed from {day(check.first_changed)} ({cause}; {change})"
