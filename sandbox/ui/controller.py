@@ -44,11 +44,12 @@ from sandbox.ui.workers import (
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["RunController", "has_test_rows", "split_bounds"]
+__all__ = ["RunController", "can_audit", "has_test_rows", "split_bounds"]
 
 Signal = QtCore.Signal
 
 FINISHED, FAILED, CANCELLED = "finished", "failed", "cancelled"  # how a job ended
+AUDIT = "audit"  # the leakage audit's task kind
 
 
 def _open_sweep_run(config: RunConfig, prices: Any, records: list, *, hide_test: bool) -> Any:
@@ -100,6 +101,12 @@ def has_test_rows(result: Any) -> bool:
     """The shown run ``result`` has rows labelled test (its last row is one)."""
     labels = result.predictions[C.SPLIT]
     return len(labels) > 0 and labels.iat[-1] == C.TEST
+
+
+def can_audit(result: Any) -> bool:
+    """The shown run ``result`` has one fitted model to audit for leakage: a single trained
+    run or a saved model's predictions (an ensemble averages several and keeps none)."""
+    return result is not None and bool(result.can_save)
 
 
 def _write_picture(path: str, picture: bytes | QtGui.QImage) -> Path:
@@ -164,8 +171,14 @@ class RunController(QtCore.QObject):
         A task failed; the title says which.
     task_refused(str)
         A task was not started (another one runs): why.
+    task_cancelled(str)
+        A task was stopped (Stop, for the leakage audit); its kind.
     task_ended(str, bool)
         A task ended (emitted last): its kind and whether it succeeded.
+    audit_progress(int, int)
+        The leakage audit has checked this many of its cut dates, of so many.
+    audited(AuditResult, ShownRun)
+        The leakage audit of this run ended with this outcome.
     busy_changed()
         A job started or ended (what may be started has changed).
     """
@@ -197,7 +210,10 @@ class RunController(QtCore.QObject):
     result_dropped = Signal(str)
     task_failed = Signal(str, object)
     task_refused = Signal(str)
+    task_cancelled = Signal(str)
     task_ended = Signal(str, bool)
+    audit_progress = Signal(int, int)
+    audited = Signal(object, object)
     busy_changed = Signal()
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
@@ -281,6 +297,10 @@ class RunController(QtCore.QObject):
     def is_running_task(self) -> bool:
         return self._task_worker is not None
 
+    def is_auditing(self) -> bool:
+        """The leakage audit runs (it holds the torch process, as training does)."""
+        return self._task_worker is not None and self._task_kind == AUDIT
+
     def is_busy(self) -> bool:
         """True while any worker thread runs (a job that just ended included)."""
         return self.pool.is_busy()
@@ -350,7 +370,7 @@ class RunController(QtCore.QObject):
         ``seed .. seed + N - 1``) in parallel worker processes whose forecasts are averaged.
         False when there is no data or a load, training or sweep runs."""
         if (self._closing or self._prices is None or self.is_training() or self.is_loading()
-                or self.is_sweeping()):
+                or self.is_sweeping() or self.is_auditing()):
             return False
         jobs = 1
         if seeds > 1:
@@ -416,7 +436,7 @@ class RunController(QtCore.QObject):
             The grid does not expand (a bad value for its field).
         """
         if (self._closing or self._prices is None or self.is_training() or self.is_loading()
-                or self.is_sweeping()):
+                or self.is_sweeping() or self.is_auditing()):
             return False
         from sandbox import sweep
 
@@ -458,14 +478,17 @@ class RunController(QtCore.QObject):
 
     # ============================================================== stopping ============
     def stop(self) -> bool:
-        """Stop loading, training and the sweep (training answers within one batch).
+        """Stop loading, training, the sweep and the leakage audit (training answers within
+        one batch, the audit between two predictions).
 
-        Returns True when training or a sweep was running (it ends a moment later).
+        Returns True when training, a sweep or the audit was running (it ends a moment later).
         """
-        for worker in (self._train_worker, self._load_worker, self._sweep_worker):
+        audit = self._task_worker if self.is_auditing() else None
+        for worker in (self._train_worker, self._load_worker, self._sweep_worker, audit):
             if worker is not None:
                 worker.cancel()  # sets an Event: a direct call from the UI thread
-        return self._train_worker is not None or self._sweep_worker is not None
+        return (self._train_worker is not None or self._sweep_worker is not None
+                or audit is not None)
 
     def shutdown(self) -> None:
         """Cancel every job and wait for its thread; no signal is emitted afterwards."""
@@ -614,6 +637,39 @@ class RunController(QtCore.QObject):
         self._result = result
         self.sweep_config_opened.emit(result, str(self._task_context))
 
+    def audit_leakage(self, *, cuts: int | None = None, seed: int | None = None) -> bool:
+        """Audit the shown run's model for leakage (:func:`sandbox.audit.audit_leakage`) in
+        the torch process: re-predict with the data cut at ``cuts`` random dates (5 by
+        default) and with the prices after each scrambled. ``seed`` draws the dates (a new
+        one each time by default, so a second audit checks other dates); it is in the
+        outcome. False when it cannot start now: no single model is shown, or training, a
+        sweep or another task runs (the audit would wait for the torch process, or the task
+        slot is taken)."""
+        result = self._result
+        if (self._closing or not can_audit(result) or self.is_training() or self.is_sweeping()
+                or self.is_loading() or self._task_worker is not None):
+            return False
+        import secrets
+
+        from sandbox import audit
+
+        worker = StreamWorker(audit.audit_leakage, result, result.data.frame,
+                              cuts=audit.DEFAULT_CUTS if cuts is None else cuts,
+                              seed=secrets.randbelow(2**31) if seed is None else seed,
+                              result_arg="on_progress", remote=True)
+        worker.streamed.connect(self._on_audit_progress)
+        self._start_task(AUDIT, "Could not audit the model for leakage", worker,
+                         self._on_audited, context=result)
+        return True
+
+    @QtCore.Slot(object)
+    def _on_audit_progress(self, progress: Any) -> None:
+        if self.is_auditing():
+            self.audit_progress.emit(int(progress.done), int(progress.total))
+
+    def _on_audited(self, outcome: Any) -> None:
+        self.audited.emit(outcome, self._task_context)
+
     def _start_task(self, kind: str, title: str, worker: TaskWorker,
                     on_returned: Callable[[Any], None], *, context: Any = None) -> None:
         """Run one short job; ``on_returned`` (this task's handler) takes its value."""
@@ -625,6 +681,7 @@ class RunController(QtCore.QObject):
             return
         worker.returned.connect(self._on_task_returned)
         worker.failed.connect(self._on_task_failed)
+        worker.cancelled.connect(self._on_task_cancelled)
         worker.finished.connect(self._on_task_finished)
         self._task_worker = worker
         self._task_kind, self._task_title, self._task_context = kind, title, context
@@ -641,6 +698,10 @@ class RunController(QtCore.QObject):
     @QtCore.Slot(object)
     def _on_task_failed(self, failure: Failure) -> None:
         self.task_failed.emit(self._task_title, failure)
+
+    @QtCore.Slot()
+    def _on_task_cancelled(self) -> None:
+        self.task_cancelled.emit(self._task_kind)
 
     @QtCore.Slot()
     def _on_task_finished(self) -> None:
