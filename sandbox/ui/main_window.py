@@ -27,7 +27,7 @@ from sandbox.pipeline import foreign_data
 from sandbox.runs import usable_cores
 from sandbox.ui import dialogs, wording
 from sandbox.ui.charts import LossPlot, PriceChart
-from sandbox.ui.controller import RunController, has_test_rows
+from sandbox.ui.controller import AUDIT, RunController, can_audit, has_test_rows
 from sandbox.ui.dialogs import Failure
 from sandbox.ui.metrics_view import MetricsView
 from sandbox.ui.options import GuiOptions
@@ -40,7 +40,7 @@ from sandbox.ui.panels import (
     split_preview,
     tab_widget,
 )
-from sandbox.ui.progress import LogView, RunProgress
+from sandbox.ui.progress import PROGRESS_STEPS, LogView, RunProgress
 from sandbox.ui.screenshot import StripGrab, png_bytes, svg_bytes
 from sandbox.ui.settings import Settings, resolve_config
 from sandbox.ui.sweep_view import SweepView
@@ -53,6 +53,17 @@ Signal = QtCore.Signal
 DEFAULT_SIZE = (1400, 900)
 RETRADE_DELAY_MS = 120  # strategy edits are re-traded once the user pauses this long
 WARM_UP_DELAY_MS = 400  # the torch process starts this long after the data shows
+
+AUDIT_TITLE = "Audit for leakage"
+AUDIT_TIP = ("Check that no prediction uses later prices: predict again with the data cut at "
+             "5 random dates, and with every price after each cut scrambled; a prediction "
+             "at or before a cut that changes is a leak")
+#: why Run > Audit for leakage... cannot run now (its tooltip says so)
+AUDIT_NO_MODEL = ("an ensemble averages several models and keeps none of them: audit a run "
+                  "trained with Seeds 1, or a saved model")
+AUDIT_HOW = ("At each cut date the model predicted every row again, once on the data cut "
+             "there and once with every later bar shuffled and rescaled; a prediction dated "
+             "at or before the cut may use only prices up to it, so it must not change.")
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -90,6 +101,8 @@ class MainWindow(QtWidgets.QMainWindow):
         A sweep (Sweep tab) ended: ``"finished"``, ``"failed"`` or ``"cancelled"``.
     task_ended(str, bool)
         A background task (export, save, load model, re-trade) ended; kind and success.
+    audit_shown(AuditResult)
+        The leakage audit's outcome is in the Log tab and (unless headless) its message box.
     failure_reported(str, Failure)
         Something failed (also shown as a dialog unless headless).
     """
@@ -101,6 +114,7 @@ class MainWindow(QtWidgets.QMainWindow):
     run_ended = Signal(str)
     sweep_ended = Signal(str)
     task_ended = Signal(str, bool)
+    audit_shown = Signal(object)
     failure_reported = Signal(str, object)
     close_refused = Signal()
 
@@ -128,6 +142,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._show_token = 0  # bumps with every result drawn; stale drawing steps stop
         self._drawing = False
         self._grabs: set[StripGrab] = set()  # chart pictures being drawn for Export chart
+        self.audit_box: QtWidgets.QMessageBox | None = None  # the last audit's outcome
 
         self._build_ui()
         self._build_actions()
@@ -209,6 +224,7 @@ class MainWindow(QtWidgets.QMainWindow):
                                          "Ctrl+Shift+T", wording.SHOW_TEST_TIP)
         self.act_show_validation = act("Back to &validation", self.show_validation, None,
                                        wording.SHOW_VALIDATION_TIP)
+        self.act_audit = act("&Audit for leakage...", self.audit_leakage, None, AUDIT_TIP)
         self.act_dark = act("&Dark chart", self._on_dark_toggled, None,
                             "Dark or light chart background", checkable=True)
         self.act_dark.setChecked(self._dark)
@@ -237,7 +253,7 @@ class MainWindow(QtWidgets.QMainWindow):
                       None, self.act_save_model, self.act_load_model, None,
                       self.act_ask_discard, self.act_quit],
             "&Run": [self.act_train, self.act_stop, None, self.act_show_test_results,
-                     self.act_show_validation],
+                     self.act_show_validation, None, self.act_audit],
             "&View": [toggle, self.act_dark, None, self.act_show_all, self.act_show_test,
                       self.chart.return_view_action, self.chart.log_price_action,
                       self.chart.log_equity_action, None, *self.act_tabs],
@@ -280,6 +296,7 @@ class MainWindow(QtWidgets.QMainWindow):
         c.result_dropped.connect(self.log)
         c.task_failed.connect(self._report)
         c.task_ended.connect(self.task_ended)
+        c.follow(self, "audit_progress", "audited", "task_cancelled")
         c.busy_changed.connect(self._update_actions)
 
     def _restore_window(self) -> None:
@@ -352,7 +369,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controller.train(config, self.model_panel.seeds())
 
     def stop(self) -> None:
-        """Stop training, loading or the sweep (training answers within one batch)."""
+        """Stop training, loading, the sweep or the leakage audit (training answers within
+        one batch)."""
         if self.controller.stop():
             self.run_progress.set_status("Stopping...")
 
@@ -380,6 +398,66 @@ class MainWindow(QtWidgets.QMainWindow):
     def show_validation(self) -> None:
         """Run > Back to validation: the shown run's validation figures again."""
         self.controller.show_validation()
+
+    def audit_leakage(self, *, seed: int | None = None) -> None:
+        """Run > Audit for leakage...: re-predict with the shown model on the data cut at 5
+        random dates and with the prices after each scrambled, in the torch process; the
+        outcome goes to the Log tab and a message box. ``seed`` draws the dates (a new one
+        each time by default)."""
+        if self._closing or not self.controller.audit_leakage(seed=seed):
+            return
+        self.progress.setValue(0)
+        self.run_progress.set_status("Auditing the model for leakage: predicting every row "
+                                     "again with later prices removed and scrambled...")
+        self.log(f"{AUDIT_TITLE}: started")
+
+    @QtCore.Slot(int, int)
+    def _on_audit_progress(self, done: int, total: int) -> None:
+        self.progress.setValue(round(PROGRESS_STEPS * done / max(total, 1)))
+        if done < total:
+            self.run_progress.set_status(f"Auditing the model for leakage: cut {done + 1} of "
+                                         f"{total} (later prices removed, then scrambled)...")
+
+    @QtCore.Slot(str)
+    def _on_task_cancelled(self, kind: str) -> None:
+        if kind == AUDIT:
+            self.run_progress.set_status("Audit for leakage stopped: nothing was checked to "
+                                         "the end.")
+            self.log(f"{AUDIT_TITLE}: stopped")
+
+    @QtCore.Slot(object, object)
+    def _on_audited(self, outcome: Any, run: Any) -> None:
+        label = run.data.label if run is not None else "the model"
+        self.progress.setValue(PROGRESS_STEPS)
+        self.run_progress.set_status(outcome.message)
+        self.log(f"{AUDIT_TITLE} of {label} (seed {outcome.seed}, {outcome.seconds:.1f} s): "
+                 f"{outcome.message}")
+        if not self.headless and not self._closing:
+            self._show_audit_box(outcome, label)
+        self.audit_shown.emit(outcome)
+
+    def _show_audit_box(self, outcome: Any, label: str) -> None:
+        """The outcome in a message box, opened without blocking (window-modal)."""
+        from sandbox import audit
+
+        if self.audit_box is not None:
+            self.audit_box.close()
+        box = QtWidgets.QMessageBox(self)
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setWindowTitle(AUDIT_TITLE)
+        box.setIcon(QtWidgets.QMessageBox.Icon.Information if outcome.passed
+                    else QtWidgets.QMessageBox.Icon.Warning)
+        box.setText(outcome.message)
+        box.setInformativeText(f"{AUDIT_HOW} Model of {label}; seed {outcome.seed}; "
+                               f"{outcome.seconds:.1f} s.")
+        box.setDetailedText("\n".join(audit.check_line(c) for c in outcome.cuts))
+        box.destroyed.connect(self._forget_audit_box)
+        self.audit_box = box
+        box.open()
+
+    @QtCore.Slot()
+    def _forget_audit_box(self) -> None:
+        self.audit_box = None
 
     def open_csv(self) -> None:
         """File > Open CSV...: choose a file and load it."""
@@ -673,15 +751,16 @@ class MainWindow(QtWidgets.QMainWindow):
     def _can_train(self) -> bool:
         return (not self._closing and self.prices is not None and self._form_error is None
                 and not self.is_training() and not self.is_loading()
-                and not self.is_sweeping())
+                and not self.is_sweeping() and not self.controller.is_auditing())
 
     def _update_actions(self) -> None:
         training, loading = self.is_training(), self.is_loading()
         sweeping, task = self.is_sweeping(), self.controller.is_running_task()
         result = self.result
         has_data, has_result = self.prices is not None, result is not None
+        auditing = self.controller.is_auditing()
         self.act_train.setEnabled(self._can_train())
-        self.act_stop.setEnabled(training or loading or sweeping)
+        self.act_stop.setEnabled(training or loading or sweeping or auditing)
         self.act_open_csv.setEnabled(not training and not loading and not sweeping)
         test_hidden = has_result and result.test_hidden
         self.act_export_predictions.setEnabled(has_result and not task and not test_hidden)
@@ -705,6 +784,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_show_validation.setEnabled(showing_test)
         self.metrics_view.set_reveal(showing_test=showing_test,
                                      enabled=showing_test or not why, why_not=why)
+        why = ("train a model first" if not has_result
+               else AUDIT_NO_MODEL if not can_audit(result)
+               else "training is running" if training
+               else "a sweep is running" if sweeping
+               else "data is loading" if loading
+               else "the audit is running" if auditing
+               else "wait for the export or other task to finish" if task else "")
+        self.act_audit.setEnabled(not why)
+        self.act_audit.setToolTip(AUDIT_TIP + (f" (not now: {why})" if why else ""))
         self.act_show_all.setEnabled(has_data)
         self.progress.setTextVisible(training)
         self.side_panel.set_state(can_train=self.act_train.isEnabled(),
