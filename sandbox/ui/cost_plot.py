@@ -92,9 +92,11 @@ class CostPlot(QtWidgets.QWidget):
         self.plot.addItem(self.zero_line, ignoreBounds=True)
         self.model_curve = self.plot.plot(pen=pg.mkPen(MODEL_COLOR, width=2), name="model")
         self.hold_curve = self.plot.plot(pen=pg.mkPen(HOLD_COLOR, width=1.5), name="buy & hold")
-        self.break_even_line = self._vline(BREAK_EVEN_COLOR, QtCore.Qt.PenStyle.DashLine, 0.92)
-        self.vs_hold_line = self._vline(VS_HOLD_COLOR, QtCore.Qt.PenStyle.DotLine, 0.74)
-        self.run_cost_line = self._vline(RUN_COST_COLOR, QtCore.Qt.PenStyle.SolidLine, 0.56)
+        # labels at different heights (the run's cost near the foot), on the background's
+        # colour so that the curves behind them do not strike them through
+        self.break_even_line = self._vline(BREAK_EVEN_COLOR, QtCore.Qt.PenStyle.DashLine, 0.9)
+        self.vs_hold_line = self._vline(VS_HOLD_COLOR, QtCore.Qt.PenStyle.DotLine, 0.7)
+        self.run_cost_line = self._vline(RUN_COST_COLOR, QtCore.Qt.PenStyle.SolidLine, 0.1)
         self.note = QtWidgets.QLabel()
         self.note.setWordWrap(True)
         self.note.setTextFormat(QtCore.Qt.TextFormat.PlainText)
@@ -152,7 +154,11 @@ class CostPlot(QtWidgets.QWidget):
 
     def set_dark(self, dark: bool) -> None:
         """Dark or light background, as the window's chart."""
-        self.plot_widget.setBackground(DARK_BACKGROUND if dark else "w")
+        background = DARK_BACKGROUND if dark else "#ffffff"
+        self.plot_widget.setBackground(background)
+        for line in (self.break_even_line, self.vs_hold_line, self.run_cost_line):
+            line.label.fill = pg.mkBrush(background)
+            line.label.update()
 
     def lines(self) -> dict[str, float | None]:
         """The x of each vertical line shown (None: hidden), for tests and screen readers."""

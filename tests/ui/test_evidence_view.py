@@ -230,6 +230,12 @@ def test_the_cost_plot_draws_both_curves_and_marks_break_even_and_the_run_s_cost
         "Break-even cost 20.0 bps: there the model's net total return falls to 0; it stays "
         "ahead of buy & hold up to 7.5 bps. This run trades at 5 bps a unit of position "
         "change.")
+    # light or dark as the window's chart; the labels on the background's colour
+    view.set_dark(False)
+    assert plot.plot_widget.backgroundBrush().color().name() == "#ffffff"
+    assert plot.break_even_line.label.fill.color().name() == "#ffffff"
+    view.set_dark(True)
+    assert plot.plot_widget.backgroundBrush().color().name() == "#131722"
 
 
 def test_a_break_even_beyond_the_drawn_costs_is_named_not_drawn(view):
