@@ -49,10 +49,17 @@ def curve_points(costs: Mapping[str, Any], key: str) -> tuple[np.ndarray, np.nda
 
 
 class _Picture(pg.PlotWidget):
-    """A PlotWidget that leaves the wheel to the scroll area around it."""
+    """A PlotWidget that hands the wheel to the scroll area around it (pyqtgraph's view
+    would take it even with the mouse disabled)."""
 
     def wheelEvent(self, event: Any) -> None:
-        event.ignore()
+        parent = self.parentWidget()
+        while parent is not None and not isinstance(parent, QtWidgets.QAbstractScrollArea):
+            parent = parent.parentWidget()
+        if parent is None:
+            event.ignore()
+            return
+        QtWidgets.QApplication.sendEvent(parent.verticalScrollBar(), event)
 
 
 class CostPlot(QtWidgets.QWidget):

@@ -401,3 +401,24 @@ def test_a_trained_run_shows_the_dm_p_of_its_validation_split(make_window, qtbot
         x, _y = view.cost_plot.model_curve.getData()
         np.testing.assert_allclose(x, costs["costs_bps"])
         assert view.cost_plot.lines()["run_cost"] == pytest.approx(costs["run_cost_bps"])
+
+
+def test_the_wheel_over_the_cost_plot_scrolls_the_tab(view, qtbot):
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    view.resize(900, 300)  # shorter than its content: the tab scrolls
+    view.set_metrics(metrics(sig=significance()))
+    view.show()
+    qtbot.waitExposed(view)
+    bar = view.scroll.verticalScrollBar()
+    assert bar.maximum() > 0 and bar.value() == 0
+    viewport = view.cost_plot.plot_widget.viewport()
+    at = QtCore.QPointF(50, 50)
+    wheel = QtGui.QWheelEvent(at, viewport.mapToGlobal(at), QtCore.QPoint(0, 0),
+                              QtCore.QPoint(0, -120), QtCore.Qt.MouseButton.NoButton,
+                              QtCore.Qt.KeyboardModifier.NoModifier,
+                              QtCore.Qt.ScrollPhase.NoScrollPhase, False)
+    x_range = view.cost_plot.plot.viewRange()[0]
+    QtWidgets.QApplication.sendEvent(viewport, wheel)
+    assert bar.value() > 0  # the page moved
+    assert view.cost_plot.plot.viewRange()[0] == x_range  # the plot did not zoom
