@@ -103,6 +103,11 @@ def main() -> None:
     if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory() as tmp:
+        # The warm-up below is meant to cache bytecode, as an installed app has it from its
+        # first start on. Where the environment forbids writing it (PYTHONDONTWRITEBYTECODE),
+        # every run would compile our source again; cache it in a private folder instead.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
         bare_script = Path(tmp) / "bare.py"
         bare_script.write_text(BARE)
         app_cmd = [sys.executable, "-m", "sandbox", "gui", "--sample", "GSPC",

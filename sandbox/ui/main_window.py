@@ -853,6 +853,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._dark = dark
         self.chart.set_dark(dark)
         self.loss_plot.plot_widget.setBackground("#131722" if dark else "w")
+        self.metrics_view.set_dark(dark)
 
     def _on_about(self) -> None:
         dialogs.show_about(self)

@@ -20,7 +20,6 @@ from sandbox.config import RunConfig
 from sandbox.errors import SplitTooSmall
 from sandbox.evaluate import TRADING_BASELINES, best_baseline, finite_number
 from sandbox.events import format_hms
-from sandbox.significance import verdict as tests_verdict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -783,6 +782,8 @@ def echo_tip(sig: Mapping[str, Any]) -> str:
 def tests_text(sig: Mapping[str, Any] | None, *, where: str, seeds: int = 1) -> str:
     """The verdict of the tests (:func:`sandbox.significance.verdict`) as a sentence of the
     Metrics tab; for a seed ensemble, of the averaged forecast. "" when there is none."""
+    from sandbox.significance import verdict as tests_verdict  # not on the start-up path
+
     line = tests_verdict(sig) if sig else None
     if not line:
         return ""

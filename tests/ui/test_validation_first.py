@@ -176,7 +176,8 @@ def test_the_run_menu_holds_the_test_actions(make_window):
     run_menu = next(a.menu() for a in window.menuBar().actions()
                     if a.text().replace("&", "") == "Run")
     texts = [a.text().replace("&", "") for a in run_menu.actions() if not a.isSeparator()]
-    assert texts == ["Train", "Stop", "Show test results", "Back to validation"]
+    assert texts == ["Train", "Stop", "Show test results", "Back to validation",
+                     "Audit for leakage..."]
     assert window.act_show_test_results.shortcut().toString() == "Ctrl+Shift+T"
     view_menu = next(a.menu() for a in window.menuBar().actions()
                      if a.text().replace("&", "") == "View")
