@@ -628,6 +628,14 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
                               dsr_sentence(n), "too few validation returns"))
     lines.append(_probability("PSR (test)", (summary.get("test_psr") or {}).get("psr"),
                               PSR_SENTENCE, "too few test returns"))
+    spa = summary.get("spa") or {}
+    p = spa.get("pvalue_consistent")
+    if p is not None:
+        k = int(spa.get("candidates", 0))
+        lines.append(f"Best of {_count(k, 'configuration')} against buy & hold on validation "
+                     f"(Hansen's SPA, allowing for how many were tried): p = {p:.2f}, "
+                     + ("better than luck would make it." if spa.get("best_better") else
+                        "no better than the best of that many tries would be by luck."))
     return lines
 
 

@@ -258,6 +258,7 @@ def test_result_marks_the_selection_and_shows_only_its_test_figures(view, record
     assert "c03" in text and "hidden=16" in text
     assert "lowest validation RMSE" in text and "the 20 validation dates every" in text
     assert "Trials: 3 distinct trained configurations" in text
+    assert sweep.summarize(records)["spa"]["candidates"] == 3
     dsr = summary["deflated_sharpe"]["dsr"]
     assert (f"DSR (validation) {dsr:.3f}: probability that the selected configuration's true "
             "validation Sharpe ratio is above 0, allowing for 3 configurations tried") in text
@@ -268,6 +269,10 @@ def test_result_marks_the_selection_and_shows_only_its_test_figures(view, record
     assert "total return +33.33" in text  # the selected configuration's test figures
     assert "buy & hold +2.02% on the same dates" in text
     assert "+11.11" not in text and "+22.22" not in text  # nobody else's
+    spa = summary["spa"]
+    if spa is not None and spa["pvalue_consistent"] is not None:
+        assert (f"Best of 3 configurations against buy & hold on validation (Hansen's SPA, "
+                f"allowing for how many were tried): p = {spa['pvalue_consistent']:.2f}") in text
     assert "c01" not in text and "c02" not in text
     # Open: only for a row with a finished run that kept its predictions
     assert not view.open_button.isEnabled()  # c03 kept none
