@@ -341,12 +341,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         prices = load_prices(base.data)  # here, so the look at test below knows the data
         result = sweep.run_sweep(base, grid, seeds=args.seeds, jobs=args.jobs,
                                  scheduler=args.scheduler, on_result=progress, cancel=cancel,
-                                 prices=prices)
+                                 prices=prices, count_look=True)
         progress.close()
         written = sweep.write_sweep(result, folder)
     for line in sweep.describe(result):
         print(line)
-    _print_sweep_look(result, prices.frame)
+    _print_sweep_look(result)
     for path in written.values():
         print(path)
     return 0
@@ -394,21 +394,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_sweep_look(result: Any, frame: Any) -> None:
-    """The selected configuration's test figures were printed: count that look at the test
-    split of this data (as train and the app do), with its seed-mean Sharpe ratio."""
-    from sandbox import export, looks
+def _print_sweep_look(result: Any) -> None:
+    """The selected configuration's test figures were printed, a look the sweep counted."""
+    from sandbox import sweep
 
-    psr = result.summary.get("test_psr") or {}
     if result.summary.get("selected") is None:
         return
-    try:
-        count = looks.record_look(export.fingerprint(frame),
-                                  sharpe_per_bar=psr.get("sharpe_per_bar"),
-                                  n=psr.get("n_returns"))
-    except SandboxError as exc:
-        print(f"{PROG}: warning: this look at the test split was not counted: {exc}",
-              file=sys.stderr)
+    count = result.summary.get(sweep.TEST_LOOKS)
+    if count is None:
+        print(f"{PROG}: warning: this look at the test split was not counted (the counts "
+              "file could not be written)", file=sys.stderr)
         return
     times = "once" if count == 1 else "twice" if count == 2 else f"{count} times"
     print(f"test split seen {times} on this data (the selected configuration's test figures "

@@ -260,6 +260,7 @@ def run_sweep(
     cancel: threading.Event | None = None,
     prices: Any = None,
     keep_predictions: bool = False,
+    count_look: bool = False,
     _runner: Runner = None,
 ) -> SweepResult:
     """Run every configuration of ``grid`` (applied to ``base``) with ``seeds`` seeds.
@@ -281,6 +282,10 @@ def run_sweep(
     keep_predictions : bool
         Bring each run's predictions frame back in :attr:`RunRecord.predictions` (a seed
         ensemble's mean and band); off by default to keep the transfer small.
+    count_look : bool
+        The caller shows the selection's test figures (the CLI's summary, the Sweep tab):
+        count that look at the test split of this data (:mod:`sandbox.looks`, shared by
+        every front end) and put the count in the summary as ``test_looks_on_this_data``.
 
     Returns
     -------
@@ -311,8 +316,34 @@ def run_sweep(
                       runner=_runner)
     position = {(t.config_id, t.seed): t.index for t in tasks}
     ordered = sorted(records, key=lambda r: position[r.config_id, r.seed])
-    return SweepResult(runs=runs_frame(ordered), summary=summarize(ordered, base=base, grid=grid),
-                       records=records)
+    summary = summarize(ordered, base=base, grid=grid)
+    if count_look:
+        summary[TEST_LOOKS] = count_test_look(summary, prices)
+    return SweepResult(runs=runs_frame(ordered), summary=summary, records=records)
+
+
+#: summary key: how many times the test split of the sweep's data has been seen, this look
+#: included (None when it could not be counted)
+TEST_LOOKS = "test_looks_on_this_data"
+
+
+def count_test_look(summary: dict[str, Any], prices: Any) -> int | None:
+    """Count one look at the test split of ``prices`` for a summary that shows its
+    selection's test figures (with their seed-mean per-bar Sharpe ratio); None when nothing
+    was selected or the counts file cannot be written (the sweep's results stand)."""
+    from sandbox import export, looks
+    from sandbox.errors import SandboxError
+
+    if summary.get("selected") is None:
+        return None
+    psr = summary.get("test_psr") or {}
+    frame = getattr(prices, "frame", prices)
+    try:
+        return looks.record_look(export.fingerprint(frame),
+                                 sharpe_per_bar=psr.get("sharpe_per_bar"),
+                                 n=psr.get("n_returns"))
+    except SandboxError:
+        return None
 
 
 # --- aggregation and selection ---------------------------------------------------------------

@@ -442,7 +442,8 @@ class RunController(QtCore.QObject):
 
         n_runs = len(sweep.expand_grid(base, grid, seeds=seeds))
         worker = StreamWorker(sweep.run_sweep, base, grid, seeds=seeds, jobs=jobs,
-                              prices=self._prices, keep_predictions=True, remote=True)
+                              prices=self._prices, keep_predictions=True, count_look=True,
+                              remote=True)
         worker.streamed.connect(self.sweep_run_done)
         worker.returned.connect(self._on_sweep_returned)
         worker.failed.connect(self._on_sweep_failed)

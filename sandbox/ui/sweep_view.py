@@ -628,6 +628,11 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
                               dsr_sentence(n), "too few validation returns"))
     lines.append(_probability("PSR (test)", (summary.get("test_psr") or {}).get("psr"),
                               PSR_SENTENCE, "too few test returns"))
+    looks = summary.get("test_looks_on_this_data")
+    if isinstance(looks, int) and not isinstance(looks, bool):
+        times = "once" if looks == 1 else "twice" if looks == 2 else f"{looks:,} times"
+        lines.append(f"Test split seen {times} on this data (these test figures count as a "
+                     "look, like Show test results).")
     spa = summary.get("spa") or {}
     p = spa.get("pvalue_consistent")
     if p is not None:

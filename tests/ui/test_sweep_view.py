@@ -500,6 +500,11 @@ def test_export_writes_the_cli_files_and_refuses_an_unwritable_folder(make_windo
     view.jobs_spin.setValue(1)
     assert run_sweep_and_wait(qtbot, window) == "finished"
     assert view.export_button.isEnabled()
+    # the summary shows the selection's test figures: one look at this data's test split
+    from sandbox import export, looks
+
+    assert looks.look_count(export.fingerprint(window.controller.prices.frame)) == 1
+    assert "Test split seen once on this data" in view.result_label.text()
     out = tmp_path / "sweep"  # a folder of its own: an output folder is replaced as a whole
     with qtbot.waitSignal(window.task_ended, timeout=20_000) as ended:
         window.export_sweep_to(str(out))
