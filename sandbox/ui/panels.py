@@ -914,7 +914,10 @@ class SidePanel(QtWidgets.QWidget):
                 if window >= bars:
                     raise ConfigError(f"window {window}: longer than the {bars:,} bars "
                                       "loaded; use a shorter window or more data")
-                _check_split_dates(index[window - 1:], split)
+                model = self.model_panel.model_config()
+                _check_split_dates(index[window - 1:], split, window=window, n_bars=bars,
+                                   fill=self.strategy_panel.strategy_config().fill,
+                                   target=model.target)
         except ConfigError as exc:
             error = str(exc)
         self.show_form_error(error)
@@ -955,9 +958,12 @@ class SidePanel(QtWidgets.QWidget):
             self.strategy_panel.set_config(config.strategy)
 
 
-def _check_split_dates(rows: pd.DatetimeIndex, split: SplitSpec) -> None:
+def _check_split_dates(rows: pd.DatetimeIndex, split: SplitSpec, *, window: int = 2,
+                       n_bars: int = 0, fill: str = C.FILL_NEXT_OPEN,
+                       target: str = C.TARGET_RETURN) -> None:
     """Refuse validation / test starts that leave a split of ``rows`` (the rows a model
-    predicts) empty or out of order (ConfigError with the reason)."""
+    predicts) empty, out of order, or with fewer returns than training would accept
+    (ConfigError with the reason, in the app's words)."""
     if split.val_start is None and split.test_start is None:
         return  # fractions always split in order
     from sandbox.features import split_labels
@@ -974,6 +980,14 @@ def _check_split_dates(rows: pd.DatetimeIndex, split: SplitSpec) -> None:
         if not (labels == name).any():
             raise ConfigError(f"the {what} split is empty: the predicted bars run "
                               f"{first} .. {last}; move the validation or test start")
+    from sandbox.errors import SplitTooSmall
+    from sandbox.features import check_split_sizes
+
+    try:  # the check training makes, said before Train rather than after it
+        check_split_sizes(labels, split, window=window, n_bars=n_bars or len(rows),
+                          name="the data", fill=fill, target=target)
+    except SplitTooSmall as exc:
+        raise ConfigError(wording.split_too_small_text(exc)) from None
 
 
 def split_preview(index: pd.DatetimeIndex, window: int, split: SplitSpec) -> pd.Series | None:

@@ -233,6 +233,10 @@ def test_split_dates_the_loaded_bars_cannot_split_are_a_form_error(make_window, 
     assert window.act_train.isEnabled(), window.form_error.text()
     window.data_panel.test_start_edit.setText("2035-01-02")  # after the last bar
     assert "test split is empty" in window.form_error.text()
+    window.data_panel.test_start_edit.setText("2018-12-24")  # the last five bars of 2018
+    assert not window.act_train.isEnabled()  # refused before Train, not after it
+    assert "the test split has 3 usable returns (5 rows; need 20): use a shorter Window in the " \
+        "Model box" in window.form_error.text(), window.form_error.text()
     window.data_panel.test_start_edit.setText("garbage")
     assert "Test from 'garbage'" in window.form_error.text()
     window.data_panel.val_start_edit.clear()
