@@ -43,6 +43,9 @@ def svg_bytes(widget: QtWidgets.QWidget, title: str) -> bytes:
     buffer.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
     generator = QtSvg.QSvgGenerator(QtSvg.QSvgGenerator.SvgVersion.Svg11)
     generator.setOutputDevice(buffer)
+    # The widget's own dots per inch: at the generator's default of 72 a 9 pt font is written
+    # as 9 px (a quarter smaller than on screen at 96) and the page size comes out too large.
+    generator.setResolution(widget.logicalDpiX())
     generator.setSize(widget.size())
     generator.setViewBox(QtCore.QRect(QtCore.QPoint(0, 0), widget.size()))
     generator.setTitle(title)

@@ -256,3 +256,22 @@ def test_a_note_under_the_title_until_the_predictions_go(chart):
     chart.set_note(text)
     chart.set_prices(bars())
     assert chart.note() == ""
+
+
+def test_the_svg_keeps_the_screen_s_text_size_and_page_size(qtbot):
+    """Written at the widget's own dots per inch: a 9 pt font is 9 * dpi / 72 px in the SVG,
+    as on screen, and the page is as many millimetres as the widget's pixels make."""
+    from PySide6 import QtWidgets
+
+    label = QtWidgets.QLabel("1,234.5")
+    qtbot.addWidget(label)
+    font = label.font()
+    font.setPointSize(9)
+    label.setFont(font)
+    label.resize(300, 100)
+    dpi = label.logicalDpiX()
+    text = svg_bytes(label, "label").decode("utf-8")
+    sizes = [float(v) for v in re.findall(r'font-size="([0-9.]+)"', text)]
+    assert sizes and all(size == pytest.approx(9 * dpi / 72) for size in sizes), sizes
+    width = float(re.search(r'<svg[^>]*width="([0-9.]+)mm"', text, re.S).group(1))
+    assert width == pytest.approx(300 * 25.4 / dpi, rel=1e-3)
