@@ -330,6 +330,18 @@ def write_folder(target: str | os.PathLike[str], fill: Callable[[Path], Any], *,
         return folder.write(fill)
 
 
+def write_into(target: str | os.PathLike[str] | FolderWriter,
+               fill: Callable[[Path], Any]) -> Path:
+    """Write a folder with ``fill(tmp_folder)`` as one: into a :class:`FolderWriter` the
+    caller already holds, or else through :func:`write_folder`. Returns the folder as the
+    caller named it."""
+    if isinstance(target, FolderWriter):
+        target.write(fill)
+        return target.shown
+    write_folder(target, fill)
+    return Path(target)
+
+
 def file_sha256(path: str | os.PathLike[str]) -> str:
     """The sha256 of a file's bytes, as hex."""
     import hashlib

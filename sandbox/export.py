@@ -90,12 +90,7 @@ def write_run(result: RunResult, out_dir: PathLike | atomic.FolderWriter) -> dic
 
 def _write_folder(out_dir: PathLike | atomic.FolderWriter, fill: Any,
                   names: tuple[str, ...]) -> dict[str, Path]:
-    if isinstance(out_dir, atomic.FolderWriter):
-        out_dir.write(fill)
-        folder = out_dir.shown
-    else:
-        atomic.write_folder(out_dir, fill)
-        folder = Path(out_dir)
+    folder = atomic.write_into(out_dir, fill)
     return {name: folder / name for name in names}
 
 

@@ -719,12 +719,7 @@ def write_sweep(result: SweepResult, out_dir: str | Path | Any) -> dict[str, Pat
         atomic.write_csv(tmp / SWEEP_CSV, result.runs, index=False)
         atomic.write_json(tmp / SUMMARY_JSON, result.summary)
 
-    if isinstance(out_dir, atomic.FolderWriter):
-        out_dir.write(fill)
-        out = out_dir.shown
-    else:
-        atomic.write_folder(out_dir, fill)
-        out = Path(out_dir)
+    out = atomic.write_into(out_dir, fill)
     return {"runs": out / SWEEP_CSV, "summary": out / SUMMARY_JSON}
 
 
