@@ -514,7 +514,6 @@ class MetricsView(QtWidgets.QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setDefaultSectionSize(22)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
         for i, col in enumerate(COLUMNS):
             item = QtWidgets.QTableWidgetItem(col.header)
             item.setToolTip(col.tip)
@@ -523,6 +522,10 @@ class MetricsView(QtWidgets.QWidget):
         item.setToolTip(DM_HEADER_TIP)
         self.table.setHorizontalHeaderItem(DM_COLUMN, item)
         header.moveSection(DM_COLUMN, 1)  # shown beside the RMSE it tests; cells keep indices
+        # Texts like "0.008136 ± 0.000004" (seeds) and "[-0.39, +1.97]" need their width:
+        # every column gets its contents' width and an equal share of the rest (_fit_columns)
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Fixed)
+        self.table.installEventFilter(self)
         # what the brackets and the DM p column are (shown with the tests only)
         self.tests_label = QtWidgets.QLabel()
         self.tests_label.setWordWrap(True)
@@ -584,8 +587,25 @@ class MetricsView(QtWidgets.QWidget):
         """The cost plot's background, as the window's dark chart."""
         self.cost_plot.set_dark(dark)
 
+    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:
+        if watched is self.table and event.type() == QtCore.QEvent.Type.Resize:
+            self._fit_columns()
+        return super().eventFilter(watched, event)
+
+    def _fit_columns(self) -> None:
+        """Each column as wide as its widest cell or header, the spare width shared equally
+        (a column never cuts its text short when the table has the room)."""
+        header = self.table.horizontalHeader()
+        n = self.table.columnCount()
+        needs = [max(self.table.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in range(n)]
+        spare = self.table.viewport().width() - sum(needs)
+        extra = max(0, spare) // max(1, n)
+        for c, need in enumerate(needs):
+            header.resizeSection(c, need + extra)
+
     def _fit_table(self) -> None:
         """Make the table exactly as tall as its header and rows."""
+        self._fit_columns()
         rows = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
         height = (self.table.horizontalHeader().sizeHint().height() + rows
                   + 2 * self.table.frameWidth() + 2)
