@@ -241,6 +241,35 @@ def _years(start: Any, end: Any) -> float:
     return (pd.Timestamp(end) - pd.Timestamp(start)).total_seconds() / 86_400.0 / DAYS_PER_YEAR
 
 
+def sharpe_ratios(returns: np.ndarray, periods_per_year: float) -> np.ndarray:
+    """Annualised Sharpe ratio of each row of ``returns`` (one sample a row), the rule of the
+    trading metrics' ``sharpe``: ``mean / std(ddof=1) * sqrt(P)``, 0 when the standard
+    deviation is 0 (below 1e-12 of ``|mean|``: constant returns leave a rounding-level std)
+    or a row has fewer than 2 returns. One row or thousands of bootstrap draws alike.
+
+    Parameters
+    ----------
+    returns : numpy.ndarray
+        ``(n,)`` or ``(k, n)`` per-bar returns, all finite.
+    periods_per_year : float
+        Bars per year ``P``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(k,)`` Sharpe ratios (``(1,)`` for a 1-D input).
+    """
+    r = np.atleast_2d(np.asarray(returns, dtype=np.float64))
+    out = np.zeros(r.shape[0])
+    if r.shape[1] < 2:
+        return out
+    mean = r.mean(axis=1)
+    std = r.std(axis=1, ddof=1)
+    ok = std > 1e-12 * np.abs(mean)
+    out[ok] = mean[ok] / std[ok] * math.sqrt(float(periods_per_year))
+    return out
+
+
 def _metrics(
     r: np.ndarray, s: np.ndarray, traded: np.ndarray, equity: np.ndarray, periods: float,
     years: float | None,
@@ -252,12 +281,7 @@ def _metrics(
         return {C.TOTAL_RETURN: 0.0, C.SHARPE: 0.0, C.MAX_DRAWDOWN: 0.0, C.N_TRADES: 0,
                 C.TURNOVER: 0.0, C.EXPOSURE: 0.0, C.CAGR: None, C.WIN_RATE: None}
     final = float(equity[-1])
-    sharpe = 0.0
-    if n >= 2:
-        mean = float(np.mean(r))
-        std = float(np.std(r, ddof=1))
-        if std > 1e-12 * abs(mean):  # constant returns leave a rounding-level std, not 0
-            sharpe = mean / std * math.sqrt(periods)
+    sharpe = float(sharpe_ratios(r, periods)[0])
     running_max = np.maximum(np.maximum.accumulate(equity), 1.0)
     drawdown = float(np.min(equity / running_max - 1.0))
     in_market = s != 0

@@ -51,7 +51,7 @@ The tests
   ``(1 + level) / 2``). ``sharpe_ci`` and ``total_return_ci`` are the model's;
   ``sharpe_diff_ci`` the model's Sharpe ratio minus buy & hold's and minus the best
   baseline's; ``share_better`` the share of draws whose total return beats theirs. Sharpe
-  ratios follow the trading metrics exactly (:func:`sharpe_ratios`).
+  ratios follow the trading metrics exactly (the one rule, :func:`sandbox.backtest.sharpe_ratios`).
 - ``spa``: Hansen's SPA (arch ``bootstrap.SPA``, losses = minus the trading returns, same
   block length, reps and seed) of the model against each trading baseline in turn. "Better
   than all" is an intersection of nulls, so its p-value is the largest of the per-baseline
@@ -97,6 +97,7 @@ import pandas as pd
 
 from sandbox import constants as C
 from sandbox import evaluate
+from sandbox.backtest import sharpe_ratios
 from sandbox.config import StrategyConfig
 
 if TYPE_CHECKING:
@@ -629,34 +630,6 @@ def _best_trading_baseline(net: Mapping[str, np.ndarray]) -> str:
     best = evaluate.best_baseline({evaluate.KEY_BASELINES: totals}, C.TOTAL_RETURN, lower=False,
                                   names=evaluate.TRADING_BASELINES)
     return best[0] if best is not None else C.BUY_AND_HOLD
-
-
-def sharpe_ratios(returns: np.ndarray, periods_per_year: float) -> np.ndarray:
-    """Annualised Sharpe ratio of each row of ``returns`` (one sample a row), as the trading
-    metrics define it: ``mean / std(ddof=1) * sqrt(P)``, 0 when the standard deviation is 0
-    (below 1e-12 of ``|mean|``) or a row has fewer than 2 returns.
-
-    Parameters
-    ----------
-    returns : numpy.ndarray
-        ``(n,)`` or ``(k, n)`` per-bar returns, all finite.
-    periods_per_year : float
-        Bars per year ``P``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(k,)`` Sharpe ratios (``(1,)`` for a 1-D input).
-    """
-    r = np.atleast_2d(np.asarray(returns, dtype=np.float64))
-    out = np.zeros(r.shape[0])
-    if r.shape[1] < 2:
-        return out
-    mean = r.mean(axis=1)
-    std = r.std(axis=1, ddof=1)
-    ok = std > 1e-12 * np.abs(mean)
-    out[ok] = mean[ok] / std[ok] * math.sqrt(float(periods_per_year))
-    return out
 
 
 def _block_length(returns: np.ndarray) -> int:
