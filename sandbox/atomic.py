@@ -177,7 +177,6 @@ class FolderWriter:
         self.shown = path  # as the user wrote it, for messages and returned paths
         self.allowed = C.OUTPUT_NAMES if allowed is None else allowed
         self._lock_fd: int | None = None
-        self.written = False
 
     # -- the lock --------------------------------------------------------------------------
     @property
@@ -262,10 +261,11 @@ class FolderWriter:
     def _remove_stale(self) -> None:
         """Remove temporary folders of earlier writes that crashed (we hold the lock: no live
         writer owns them)."""
+        import glob
         import shutil
 
         for kind in (_PARTIAL, _OLD):
-            for stale in self.parent.glob(f"{_glob_escape(self._sibling(kind))}*"):
+            for stale in self.parent.glob(f"{glob.escape(self._sibling(kind))}*"):
                 shutil.rmtree(stale, ignore_errors=True)
 
     # -- writing ---------------------------------------------------------------------------
@@ -294,7 +294,6 @@ class FolderWriter:
                 test_hook("swap", tmp)
             with _sigint_deferred():
                 old = self._swap(tmp)
-                self.written = True
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -302,10 +301,6 @@ class FolderWriter:
             shutil.rmtree(old, ignore_errors=True)
         _fsync_dir(self.parent)
         return value
-
-    def path(self, name: str) -> Path:
-        """Where a file of the written folder is (as the user named the folder)."""
-        return self.shown / name
 
     def _swap(self, tmp: Path) -> Path | None:
         """Put ``tmp`` in the target's place; return where the old folder went (or None)."""
@@ -376,12 +371,6 @@ def _read_pid(fd: int) -> int | None:
     with contextlib.suppress(OSError, ValueError):
         return int(os.pread(fd, 32, 0).decode().strip() or "x")
     return None
-
-
-def _glob_escape(name: str) -> str:
-    import glob
-
-    return glob.escape(name)
 
 
 def _exchange(a: Path, b: Path) -> bool:
