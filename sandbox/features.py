@@ -185,10 +185,32 @@ def usable_returns(labels: np.ndarray, *, fill: str = C.FILL_NEXT_OPEN,
     """
     labels = np.asarray(labels, dtype=object)
     h = max(trade_horizon(fill), target_horizon(target, fill))
-    same = np.zeros(len(labels), dtype=bool)
-    if len(labels) > h:
-        same[:-h] = labels[h:] == labels[:-h]
-    return {s: int(np.sum((labels == s) & same)) for s in C.SPLITS}
+    runs = _runs(labels)
+    return {s: _rows_ahead_in_split(labels, runs, h, s) for s in C.SPLITS}
+
+
+def _runs(labels: np.ndarray) -> list[tuple[Any, int, int]]:
+    """``(label, start, stop)`` of each run of equal labels: one comparison of the whole
+    array (labels come in a few long runs), so a form can ask on every edit of 2M rows."""
+    n = len(labels)
+    cuts = (np.flatnonzero(labels[1:] != labels[:-1]) + 1).tolist() if n else []
+    starts, stops = [0, *cuts], [*cuts, n]
+    return [(labels[a], a, b) for a, b in zip(starts, stops, strict=True) if b > a]
+
+
+def _rows_ahead_in_split(labels: np.ndarray, runs: list[tuple[Any, int, int]], h: int,
+                         split: str) -> int:
+    """Rows ``t`` labelled ``split`` whose row ``t + h`` exists and is labelled ``split``
+    too, counted from the ``runs`` of ``labels`` (:func:`_runs`)."""
+    n = len(labels)
+    count = 0
+    for label, start, stop in runs:
+        if label != split:
+            continue
+        count += max(0, stop - start - h)  # t + h inside the same run
+        for t in range(max(start, stop - h), stop):  # t + h in a later run, if any
+            count += int(t + h < n and labels[t + h] == split)
+    return count
 
 
 def check_split_sizes(labels: np.ndarray, split: SplitSpec, *, window: int, n_bars: int,
@@ -218,15 +240,15 @@ def check_split_sizes(labels: np.ndarray, split: SplitSpec, *, window: int, n_ba
     """
     labels = np.asarray(labels, dtype=object)
     usable = usable_returns(labels, fill=fill, target=target)
-    h = target_horizon(target, fill)
-    train = labels == C.TRAIN
-    fit_train = int(np.sum(train[:-h] & train[h:])) if len(labels) > h else 0
+    runs = _runs(labels)
+    fit_train = _rows_ahead_in_split(labels, runs, target_horizon(target, fill), C.TRAIN)
     for s in C.SPLITS:
         # training needs rows to fit on; validation and test enough returns to measure
         have, least = ((fit_train, MIN_FIT_ROWS[C.TRAIN]) if s == C.TRAIN
                        else (usable[s], max(MIN_FIT_ROWS[s], split.min_returns)))
         if have < least:
-            raise SplitTooSmall(name, s, have, least, window, n_bars, int(np.sum(labels == s)))
+            raise SplitTooSmall(name, s, have, least, window, n_bars,
+                                sum(b - a for label, a, b in runs if label == s))
 
 
 def _check_target(target: str) -> None:
