@@ -410,12 +410,17 @@ def _print_sweep_look(result: Any) -> None:
           "above count as one look)")
 
 
+def _test_returns(result: Any) -> Any:
+    """The model's test-split strategy returns (rows without one left out)."""
+    frame = result.predictions
+    return frame.loc[frame[C.SPLIT] == C.TEST, C.STRATEGY_RETURN].dropna()
+
+
 def _print_look(result: Any) -> None:
     """Count this look at the test split (shared with the app) and say what it means."""
     from sandbox import looks
 
-    frame = result.predictions
-    returns = frame.loc[frame[C.SPLIT] == C.TEST, C.STRATEGY_RETURN].dropna()
+    returns = _test_returns(result)
     try:
         _, ev = looks.look_at_test(result.data.frame, returns)
     except SandboxError as exc:  # the counts file cannot be written: say so, keep the run
@@ -445,10 +450,7 @@ def _print_test_line(result: Any) -> None:
         f"{_fmt(ret)} (the best baseline's); sharpe {_fmt(model.get(C.SHARPE))} "
         f"({_fmt(periods)} bars a year, {how})"
     )
-    import numpy as np
-
-    frame = result.predictions
-    n = int(np.isfinite(frame.loc[frame[C.SPLIT] == C.TEST, C.STRATEGY_RETURN]).sum())
+    n = len(_test_returns(result))
     if n < C.SMALL_SAMPLE_RETURNS:
         print(f"caution: only {n:,} test {'return' if n == 1 else 'returns'}: figures this "
               "small swing widely by chance")
