@@ -525,7 +525,7 @@ class MetricsView(QtWidgets.QWidget):
         # Texts like "0.008136 ± 0.000004" (seeds) and "[-0.39, +1.97]" need their width:
         # every column gets its contents' width and an equal share of the rest (_fit_columns)
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Fixed)
-        self.table.installEventFilter(self)
+        self.table.viewport().installEventFilter(self)  # its width is the room to share
         # what the brackets and the DM p column are (shown with the tests only)
         self.tests_label = QtWidgets.QLabel()
         self.tests_label.setWordWrap(True)
@@ -588,7 +588,7 @@ class MetricsView(QtWidgets.QWidget):
         self.cost_plot.set_dark(dark)
 
     def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:
-        if watched is self.table and event.type() == QtCore.QEvent.Type.Resize:
+        if watched is self.table.viewport() and event.type() == QtCore.QEvent.Type.Resize:
             self._fit_columns()
         return super().eventFilter(watched, event)
 
