@@ -71,6 +71,8 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hidden", type=int, help=f"hidden units (default {m.hidden})")
     g.add_argument("--layers", type=int, help=f"recurrent layers (default {m.layers})")
     g.add_argument("--dropout", type=float, help=f"dropout between layers (default {m.dropout})")
+    g.add_argument("--heads", type=int,
+                   help=f"Transformer attention heads, a divisor of hidden (default {m.heads})")
     g.add_argument("--target", choices=C.TARGETS,
                    help="'return': the next bar's close-to-close log return (default); "
                         "'traded_return': the return the fill earns (next_open: open t+1 -> "
@@ -170,6 +172,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", metavar="DATE")
     p.add_argument("--interval", default="1d", choices=C.INTERVALS)
     p.add_argument("--out", metavar="FILE", help="also write the prices to FILE (.csv or .parquet)")
+
+    p = sub.add_parser("lab", help="experiments on what a network remembers (memory, reach)")
+    lab = p.add_subparsers(dest="lab_command", metavar="EXPERIMENT", parser_class=_Parser,
+                           required=True)
+    q = lab.add_parser("memory", help="the remember-a-value-from-k-steps-ago task, per network")
+    q.add_argument("--kinds", default=",".join(C.MODEL_KINDS), metavar="K1,K2",
+                   help=f"network kinds (default {','.join(C.MODEL_KINDS)})")
+    q.add_argument("--lags", default="5,10,20,40,80", metavar="L1,L2",
+                   help="steps back the value to remember lies (default 5,10,20,40,80)")
+    q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    q.add_argument("--out", metavar="DIR", required=True, help="output folder (created if missing)")
+    q = lab.add_parser("reach", help="how far back a saved model's gradients reach")
+    q.add_argument("--model", metavar="BUNDLE_DIR", required=True,
+                   help="a folder written by 'sandbox train --out' or the app's Save model")
+    _add_data_flags(q)
+    q.add_argument("--out", metavar="DIR", required=True, help="output folder (created if missing)")
+
+    p = sub.add_parser("replay", help="step a saved model through history bar by bar")
+    p.add_argument("--model", metavar="BUNDLE_DIR", required=True,
+                   help="a folder written by 'sandbox train --out' or the app's Save model")
+    _add_data_flags(p)
+    p.add_argument("--from", dest="replay_from", metavar="DATE",
+                   help="first bar to replay; the account is fresh here (default: the model's "
+                        "test start)")
+    p.add_argument("--speed", type=float, default=0.0, metavar="BARS_PER_S",
+                   help="bars per second; 0 = as fast as possible (default 0)")
+    _add_strategy_flags(p)
+    p.add_argument("--out", metavar="DIR", required=True, help="output folder (created if missing)")
+
+    p = sub.add_parser("live", help="paper-trade a saved model on a live Yahoo Finance stream")
+    p.add_argument("--model", metavar="BUNDLE_DIR", required=True,
+                   help="a folder written by 'sandbox train --out' or the app's Save model")
+    p.add_argument("--ticker", metavar="SYMBOL", required=True)
+    p.add_argument("--interval", default="1m", choices=C.INTERVALS, help="bar size (default 1m)")
+    p.add_argument("--log", metavar="FILE",
+                   help="append each closed bar and decision to FILE (default: live-SYMBOL.csv "
+                        "in the current folder)")
+    _add_strategy_flags(p)
     return parser
 
 
@@ -195,7 +235,7 @@ def data_spec_from_args(args: argparse.Namespace) -> DataSpec:
 
 
 _MODEL_FLAGS = {"model": "kind", "window": "window", "hidden": "hidden", "layers": "layers",
-                "dropout": "dropout", "target": "target"}
+                "dropout": "dropout", "target": "target", "heads": "heads"}
 _TRAIN_FLAGS = {"epochs": "epochs", "patience": "patience", "batch_size": "batch_size",
                 "lr": "lr", "seed": "seed", "threads": "threads"}
 _SPLIT_FLAGS = {"val_start": "val_start", "test_start": "test_start",
@@ -473,8 +513,27 @@ def _named(best: tuple[str, float] | None) -> tuple[str, float | None]:
     return best[0].replace("_", " "), best[1]
 
 
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from sandbox import lab
+
+    return lab.cli_memory(args) if args.lab_command == "memory" else lab.cli_reach(args)
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from sandbox import replay
+
+    return replay.cli_replay(args)
+
+
+def _cmd_live(args: argparse.Namespace) -> int:
+    from sandbox import live
+
+    return live.cli_live(args)
+
+
 _COMMANDS = {"gui": _cmd_gui, "train": _cmd_train, "predict": _cmd_predict, "sweep": _cmd_sweep,
-             "backtest": _cmd_backtest, "fetch": _cmd_fetch}
+             "backtest": _cmd_backtest, "fetch": _cmd_fetch, "lab": _cmd_lab,
+             "replay": _cmd_replay, "live": _cmd_live}
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ class _JsonMixin:
         kwargs: dict[str, Any] = {}
         for name, value in data.items():
             sub = _NESTED.get((cls.__name__, name))
-            kwargs[name] = sub.from_dict(value) if sub is not None else value
+            kwargs[name] = sub.from_dict(value) if sub is not None and value is not None else value
         try:
             return cls(**kwargs)
         except TypeError as exc:  # wrong types reach the validators as TypeError
@@ -134,16 +134,22 @@ class SplitSpec(_JsonMixin):
 
 @dataclass(frozen=True)
 class ModelConfig(_JsonMixin):
-    """Network shape (the seed's StockPredictor: LSTM, hidden 64, 2 layers)."""
+    """Network shape (the seed's StockPredictor: LSTM, hidden 64, 2 layers).
 
-    kind: str = C.LSTM  # lstm | gru | rnn
+    For the Transformer, ``hidden`` is the model width (d_model), ``layers`` the encoder
+    layers and ``heads`` the attention heads (``hidden`` must be a multiple of ``heads``);
+    the recurrent kinds ignore ``heads``.
+    """
+
+    kind: str = C.LSTM  # lstm | gru | rnn | transformer
     window: int = 30  # bars per input window (features of t-W+1 .. t)
-    hidden: int = 64  # hidden units per recurrent layer
-    layers: int = 2  # stacked recurrent layers
+    hidden: int = 64  # hidden units per recurrent layer; the Transformer's d_model
+    layers: int = 2  # stacked recurrent (or encoder) layers
     dropout: float = 0.2  # between recurrent layers (ignored by torch when layers == 1)
     #: "return" (the next bar's close-to-close log return), "traded_return" (the return the
     #: fill earns: open t+1 -> open t+2 with the next-open fill) or "price" (teaching only)
     target: str = C.TARGET_RETURN
+    heads: int = 4  # Transformer attention heads (hidden must be a multiple of it)
 
     def __post_init__(self) -> None:
         _check(self.kind in C.MODEL_KINDS,
@@ -158,6 +164,11 @@ class ModelConfig(_JsonMixin):
                f"dropout {self.dropout!r}: must be in [0, 1)")
         _check(self.target in C.TARGETS,
                f"target {self.target!r}: expected one of {', '.join(C.TARGETS)}")
+        _check(_is_int(self.heads) and 1 <= self.heads <= C.MAX_HEADS,
+               f"heads {self.heads!r}: must be a whole number from 1 to {C.MAX_HEADS}")
+        _check(self.kind != C.TRANSFORMER or self.hidden % self.heads == 0,
+               f"hidden {self.hidden} with {self.heads} heads: the Transformer's width "
+               "(hidden) must be a multiple of its heads")
 
 
 @dataclass(frozen=True)
@@ -220,6 +231,48 @@ class StrategyConfig(_JsonMixin):
 
 
 @dataclass(frozen=True)
+class WalkForwardSpec(_JsonMixin):
+    """Walk-forward evaluation: retrain every ``retrain_every`` bars on the bars seen so far.
+
+    ``start`` is where out-of-sample predictions begin: an ISO date, or a fraction of the
+    rows (0 < f < 1). A fraction moves with the data's length, so a run resolves it to a
+    date once and writes that date into run.json (``walk_forward.start``).
+    """
+
+    start: str | float = 0.7  # first out-of-sample date (ISO) or fraction of the rows
+    retrain_every: int = 63  # bars each fold predicts before the next retraining
+    window_mode: str = C.EXPANDING  # expanding: all bars so far; rolling: the last train_length
+    train_length: int | None = None  # rolling: bars of training data per fold (incl. val_length)
+    val_length: int = 126  # bars at the end of each fold's training data for early stopping
+    warm_start: bool = False  # a fold starts from the previous fold's weights
+    warm_epochs: int = 5  # warm start: most epochs a fold after the first trains
+
+    def __post_init__(self) -> None:
+        if isinstance(self.start, str):
+            _check(bool(self.start.strip()), "walk-forward start: empty date")
+        else:
+            _check(_finite(self.start) and 0 < self.start < 1,
+                   f"walk-forward start {self.start!r}: expected a date or a fraction in (0, 1)")
+        _check(_is_int(self.retrain_every) and self.retrain_every >= 1,
+               f"retrain every {self.retrain_every!r}: must be a whole number of bars >= 1")
+        _check(self.window_mode in C.WINDOW_MODES,
+               f"window mode {self.window_mode!r}: expected one of {', '.join(C.WINDOW_MODES)}")
+        _check(_is_int(self.val_length) and self.val_length >= 1,
+               f"validation length {self.val_length!r}: must be a whole number of bars >= 1")
+        if self.window_mode == C.ROLLING:
+            _check(_is_int(self.train_length) and self.train_length > self.val_length + 1,
+                   f"rolling train length {self.train_length!r}: must be a whole number of "
+                   f"bars greater than the validation length + 1 ({self.val_length + 1})")
+        else:
+            _check(self.train_length is None,
+                   "train length is for the rolling window mode only")
+        _check(isinstance(self.warm_start, bool),
+               f"warm start {self.warm_start!r}: expected true or false")
+        _check(_is_int(self.warm_epochs) and self.warm_epochs >= 1,
+               f"warm epochs {self.warm_epochs!r}: must be a whole number >= 1")
+
+
+@dataclass(frozen=True)
 class RunConfig(_JsonMixin):
     """Everything one run needs; the single input of :func:`sandbox.pipeline.run`."""
 
@@ -228,6 +281,8 @@ class RunConfig(_JsonMixin):
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    #: None: one train/val/test split (``split``); set: walk-forward evaluation
+    walk_forward: WalkForwardSpec | None = None
 
 
 def _is_int(x: object) -> bool:
@@ -240,4 +295,5 @@ _NESTED: dict[tuple[str, str], type[_JsonMixin]] = {
     ("RunConfig", "model"): ModelConfig,
     ("RunConfig", "train"): TrainConfig,
     ("RunConfig", "strategy"): StrategyConfig,
+    ("RunConfig", "walk_forward"): WalkForwardSpec,
 }

@@ -73,7 +73,20 @@ STRATEGIES: tuple[str, ...] = (LONG_FLAT, LONG_SHORT)
 LSTM = "lstm"
 GRU = "gru"
 RNN = "rnn"
-MODEL_KINDS: tuple[str, ...] = (LSTM, GRU, RNN)
+TRANSFORMER = "transformer"
+#: every network kind, in the order the app lists them (sandbox.models registers one class each;
+#: a test checks the two agree)
+MODEL_KINDS: tuple[str, ...] = (LSTM, GRU, RNN, TRANSFORMER)
+
+# --- walk-forward evaluation ---------------------------------------------------------------
+#: metrics.json "split" of a walk-forward run, and its out-of-sample rows' split label
+WALK_FORWARD = "walk_forward"
+#: predictions.csv column of a walk-forward run: the fold that predicted the row (0, 1, ...)
+FOLD = "fold"
+EXPANDING = "expanding"
+ROLLING = "rolling"
+WINDOW_MODES: tuple[str, ...] = (EXPANDING, ROLLING)
+FOLDS_DIR = "folds"
 
 #: bars per year a run's Sharpe ratios and CAGR use (metrics.json, run.json)
 PERIODS_PER_YEAR = "periods_per_year"
@@ -116,11 +129,14 @@ RUN_JSON = "run.json"
 BACKTEST_CSV = "backtest.csv"
 SWEEP_CSV = "sweep.csv"
 SUMMARY_JSON = "summary.json"
+REPLAY_CSV = "replay.csv"
+MEMORY_CSV = "memory.csv"
+REACH_CSV = "reach.csv"
 #: what an output folder may hold: a run replaces its folder as a whole (sandbox.atomic), so a
 #: folder holding anything else is refused rather than swept away
 OUTPUT_NAMES: frozenset[str] = frozenset({
     PREDICTIONS_CSV, METRICS_JSON, MODEL_WEIGHTS, RUN_JSON, BACKTEST_CSV, SWEEP_CSV,
-    SUMMARY_JSON, "folds", "replay.csv", "memory.csv",
+    SUMMARY_JSON, FOLDS_DIR, REPLAY_CSV, MEMORY_CSV, REACH_CSV,
 })
 
 #: most models one seed ensemble trains (the app's Seeds setting)
@@ -130,3 +146,5 @@ MAX_ENSEMBLE_SEEDS = 64
 MAX_WINDOW = 10_000
 MAX_HIDDEN = 1_024
 MAX_LAYERS = 8
+#: most attention heads of the Transformer (ModelConfig.heads; hidden must be a multiple)
+MAX_HEADS = 16

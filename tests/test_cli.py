@@ -52,7 +52,7 @@ def test_bad_hyperparameters_exit_2_with_one_line(argv, words, capsys, tmp_path,
         ["train", "--sample", "GSPC", "--csv", "a.csv", "--out", "x"],
         ["backtest", "--csv", "p.csv"],
         ["fetch"],
-        ["train", "--model", "transformer", "--out", "x"],
+        ["train", "--model", "cnn", "--out", "x"],
     ],
 )
 def test_usage_errors_exit_2_with_one_line(argv, capsys):

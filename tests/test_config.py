@@ -13,6 +13,7 @@ from sandbox.config import (
     SplitSpec,
     StrategyConfig,
     TrainConfig,
+    WalkForwardSpec,
 )
 from sandbox.errors import ConfigError
 
@@ -44,7 +45,14 @@ def test_json_round_trip_is_exact():
         (lambda: ModelConfig(layers=0), "layers"),
         (lambda: ModelConfig(dropout=1.0), "dropout"),
         (lambda: ModelConfig(dropout=-0.1), "dropout"),
-        (lambda: ModelConfig(kind="transformer"), "model"),
+        (lambda: ModelConfig(kind="cnn"), "model"),
+        (lambda: ModelConfig(kind="transformer", hidden=30, heads=4), "multiple of its heads"),
+        (lambda: ModelConfig(heads=0), "heads"),
+        (lambda: WalkForwardSpec(start=1.5), "walk-forward start"),
+        (lambda: WalkForwardSpec(retrain_every=0), "retrain every"),
+        (lambda: WalkForwardSpec(window_mode="rolling"), "rolling train length"),
+        (lambda: WalkForwardSpec(train_length=500), "rolling window mode only"),
+        (lambda: WalkForwardSpec(window_mode="sliding"), "window mode"),
         (lambda: TrainConfig(epochs=0), "epochs"),
         (lambda: TrainConfig(lr=0.0), "learning rate"),
         (lambda: TrainConfig(lr=math.nan), "learning rate"),

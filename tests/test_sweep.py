@@ -100,7 +100,7 @@ def test_parse_grid_types_and_cli_spellings():
         ("hidden=16,16", "value '16' is given twice"),
         ("seed=1,2", "--seeds"),
         ("threads=2", "threads are fixed at 1"),
-        ("model=transformer", "model 'transformer'"),
+        ("model=cnn", "model 'cnn'"),
         ("window=1", "window 1"),
         ("hidden16", "expected NAME=VALUE1,VALUE2"),
         ("cost_bps=0,5", "--cost-bps"),
