@@ -10,9 +10,15 @@ replays a pre-recorded ``QPicture``) with two additions borrowed from finplot:
   size, so at most ``MAX_ITEMS`` candles are ever recorded, whatever the zoom, and buckets do
   not shimmer while panning.
 
-Bucketing is numpy only (``np.maximum.reduceat`` and friends) and the shapes are turned into
-``QPainterPath`` objects with :func:`pyqtgraph.arrayToQPath`, so a rebuild over 100,000 bars
-costs about a millisecond and no Python loop runs per bar.
+Bucketing reads a pyramid of pre-aggregated buckets (:class:`OhlcSeries` keeps the highs,
+lows and volumes of the buckets of 2, 4, 8, ... bars, built once with numpy pairwise
+reductions), so a picture costs by the buckets it holds, not by the bars they cover: a million
+bars draw as fast as a hundred thousand. The shapes are turned into ``QPainterPath`` objects
+with :func:`pyqtgraph.arrayToQPath`; no Python loop runs per bar.
+
+A series grows by :meth:`OhlcSeries.append` (replay, live feeds): the arrays grow in place and
+only the buckets that hold the new bars are recomputed (one per pyramid level for one bar);
+:meth:`CandleItem.bars_appended` then re-records the picture only if the view shows the end.
 """
 
 from __future__ import annotations
@@ -67,8 +73,79 @@ class OhlcBuckets:
         return int(self.x.shape[0])
 
 
+class _Pyramid:
+    """Highs, lows and volumes of the OHLC buckets of ``2**j`` bars, ``j = 1, 2, ...``, each
+    level built from pairs of the level below (bucket ``k`` of level ``j`` holds bars
+    ``k * 2**j .. (k + 1) * 2**j - 1``; the last bucket may be partial).
+
+    Opens and closes need no level: they are the first and last bar's. Building all levels
+    over ``n`` bars costs about ``2 n`` numpy element operations per column; appending bars
+    recomputes only the buckets that hold them (one per level for one bar), so a growing
+    series never rebuilds its level of detail.
+    """
+
+    def __init__(self) -> None:
+        self.levels: list[list[np.ndarray]] = []  # per level: high, low, volume buffers
+        self.lengths: list[int] = []  # buckets in each level
+
+    def update(self, high: np.ndarray, low: np.ndarray, volume: np.ndarray, old_n: int) -> None:
+        """Bring the levels up to date with bars ``old_n ..`` of the ``n`` bars given."""
+        child = (high, low, volume)
+        count, changed, j = high.shape[0], old_n, 0
+        while count > 1:
+            k0 = changed // 2
+            parts = [_pairs(column[2 * k0:count], op, fill)
+                     for column, op, fill in zip(child, _OPS, _FILLS, strict=True)]
+            length = (count + 1) // 2
+            if j == len(self.levels):
+                self.levels.append([np.empty(0), np.empty(0), np.empty(0)])
+                self.lengths.append(0)
+            buffers = self.levels[j]
+            for i, part in enumerate(parts):
+                buffers[i] = _write(buffers[i], k0, part)
+            self.lengths[j] = length
+            child = tuple(b[:length] for b in buffers)
+            count, changed, j = length, k0, j + 1
+
+    def level(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """High, low and volume of the buckets of ``size`` bars (a power of two > 1), or None."""
+        j = size.bit_length() - 2
+        if size < 2 or size & (size - 1) or j >= len(self.levels):
+            return None
+        length = self.lengths[j]
+        high, low, volume = self.levels[j]
+        return high[:length], low[:length], volume[:length]
+
+
+_OPS = (np.maximum, np.minimum, np.add)
+_FILLS = (-np.inf, np.inf, 0.0)
+
+
+def _pairs(values: np.ndarray, op, fill: float) -> np.ndarray:
+    """``op`` of each pair of neighbours (the last value alone, with ``fill``, if odd)."""
+    if values.shape[0] % 2:
+        values = np.append(values, fill)
+    return op(values[0::2], values[1::2])
+
+
+def _write(buffer: np.ndarray, at: int, values: np.ndarray) -> np.ndarray:
+    """``buffer`` with ``values`` written from index ``at`` on (grown by half if short)."""
+    need = at + values.shape[0]
+    if need > buffer.shape[0]:
+        grown = np.empty(max(need, buffer.shape[0] * 3 // 2 + 16))
+        grown[:at] = buffer[:at]
+        buffer = grown
+    buffer[at:need] = values
+    return buffer
+
+
 class OhlcSeries:
-    """Contiguous float64 arrays of one price frame, shared by the candle and volume items.
+    """Contiguous float64 arrays of one price frame, shared by the candle and volume items,
+    with the pyramid of OHLC buckets (``2, 4, 8, ...`` bars) that the level of detail reads.
+
+    Bars can be appended (:meth:`append`): the arrays grow in place (amortised, by half their
+    size) and only the buckets holding the new bars are recomputed. The attributes ``open``,
+    ``high``, ``low``, ``close`` and ``volume`` are views of the bars shown, renewed on append.
 
     Parameters
     ----------
@@ -82,11 +159,45 @@ class OhlcSeries:
         n = arrays[0].shape[0]
         if any(a.shape != (n,) for a in arrays):
             raise ValueError("open, high, low, close and volume must be 1-D arrays of one length")
-        self.open, self.high, self.low, self.close, self.volume = arrays
+        self._buffers = arrays  # may be the caller's arrays until the first append copies
+        self._owned = False
         self.n = n
+        self._expose()
+        self._pyramid = _Pyramid()
+        self._pyramid.update(self.high, self.low, self.volume, 0)
 
     def __len__(self) -> int:
         return self.n
+
+    def _expose(self) -> None:
+        n = self.n
+        self.open, self.high, self.low, self.close, self.volume = (b[:n] for b in self._buffers)
+
+    def append(self, open_, high, low, close, volume) -> None:
+        """Append bars (scalars for one bar, or 1-D arrays of one length for several)."""
+        columns = [np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in
+                   (open_, high, low, close, volume)]
+        k = columns[0].shape[0]
+        if any(a.shape != (k,) for a in columns):
+            raise ValueError("open, high, low, close and volume must have one length")
+        old = self.n
+        for i, values in enumerate(columns):
+            buffer = self._buffers[i]
+            if not self._owned or old + k > buffer.shape[0]:
+                grown = np.empty(max(old + k, old * 3 // 2 + 1024))
+                grown[:old] = buffer[:old]
+                buffer = grown
+            buffer[old:old + k] = values
+            self._buffers[i] = buffer
+        self._owned = True
+        self.n = old + k
+        self._expose()
+        self._pyramid.update(self.high, self.low, self.volume, old)
+
+    def buckets(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """High, low and volume of every bucket of ``size`` bars (a power of two > 1), aligned
+        on multiples of ``size``; None for other sizes."""
+        return self._pyramid.level(size)
 
     def visible_slice(self, x0: float, x1: float) -> slice:
         """Bar indices whose centre lies inside ``[x0, x1]`` (clipped to the series)."""
@@ -99,7 +210,24 @@ class OhlcSeries:
         s = self.visible_slice(x0, x1)
         if s.stop <= s.start:
             return None
-        return float(self.low[s].min()), float(self.high[s].max())
+        return self.low_high(s.start, s.stop)
+
+    def low_high(self, start: int, stop: int) -> tuple[float, float]:
+        """Lowest low and highest high of bars ``start .. stop-1`` (a non-empty range), read
+        from the coarsest buckets that fit inside it, so a million bars cost as little as a
+        thousand."""
+        size = 1 << max(0, (stop - start).bit_length() - 9)  # >= 128 buckets inside
+        whole = self.buckets(size) if size > 1 else None
+        if whole is None:
+            return float(self.low[start:stop].min()), float(self.high[start:stop].max())
+        k0 = -(-start // size)
+        k1 = stop // size
+        a, b = k0 * size, k1 * size
+        lows = [whole[1][k0:k1].min(), self.low[start:a].min(initial=np.inf),
+                self.low[b:stop].min(initial=np.inf)]
+        highs = [whole[0][k0:k1].max(), self.high[start:a].max(initial=-np.inf),
+                 self.high[b:stop].max(initial=-np.inf)]
+        return float(np.min(lows)), float(np.max(highs))
 
     def volume_max(self, x0: float, x1: float, *, size: int = 1) -> float:
         """Largest visible volume, summed per bucket of ``size`` bars (as the pane draws it)."""
@@ -108,9 +236,7 @@ class OhlcSeries:
             return 0.0
         if size <= 1:
             return float(self.volume[s].max())
-        lo = s.start - s.start % size
-        starts = np.arange(lo, s.stop, size)
-        return float(np.add.reduceat(self.volume[lo:s.stop], starts - lo).max())
+        return float(aggregate_ohlcv(self, start=s.start, stop=s.stop, size=size).volume.max())
 
 
 def aggregate_ohlcv(series: OhlcSeries, *, start: int, stop: int, size: int) -> OhlcBuckets:
@@ -150,8 +276,19 @@ def aggregate_ohlcv(series: OhlcSeries, *, start: int, stop: int, size: int) -> 
         )
     lo = start - start % size
     first = np.arange(lo, stop, size)
-    offsets = first - lo
     last = np.minimum(first + size, stop) - 1
+    levels = series.buckets(size)
+    if levels is not None:  # read the pyramid: cost by buckets, not by bars
+        k0 = lo // size
+        high, low, volume = (a[k0:k0 + first.shape[0]].copy() for a in levels)
+        f = int(first[-1])
+        if f + size > stop and stop < series.n:  # the last bucket cut short at ``stop``
+            high[-1] = series.high[f:stop].max()
+            low[-1] = series.low[f:stop].min()
+            volume[-1] = series.volume[f:stop].sum()
+        return OhlcBuckets(size, first, (first + last) * 0.5, series.open[first], high, low,
+                           series.close[last], volume)
+    offsets = first - lo
     return OhlcBuckets(
         size,
         first,
@@ -231,6 +368,17 @@ class _LodItem(pg.GraphicsObject):
         """Show ``series`` (or nothing) and record a picture for the current view."""
         self._series = series
         self._size = 0
+        self.refresh()
+
+    def bars_appended(self, old_n: int) -> None:
+        """The series grew past its first ``old_n`` bars (:meth:`OhlcSeries.append`): the
+        picture stays valid up to the bucket that held the last old bar, and is recorded
+        again when the view reaches beyond that (now or on a later pan)."""
+        if self._series is None or self._size <= 0:
+            self.refresh()
+            return
+        if self._cache_hi == math.inf:
+            self._cache_hi = old_n - old_n % self._size - 0.5
         self.refresh()
 
     @property
@@ -412,7 +560,7 @@ class CandleItem(_LodItem):
         return QtCore.QRectF(x0, lo, x1 - x0, max(hi - lo, 1e-12))
 
     def _y_bounds(self, series: OhlcSeries) -> tuple[float, float]:
-        return float(series.low.min()), float(series.high.max())
+        return series.low_high(0, series.n)
 
 
 class VolumeItem(_LodItem):
