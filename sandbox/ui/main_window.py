@@ -150,6 +150,9 @@ class MainWindow(QtWidgets.QMainWindow):
         seeds = self.options.seeds
         self.side_panel.set_run(config, seeds if seeds is not None
                                 else self.settings.seeds() if persist else 1)
+        if persist and config.walk_forward is None:  # the fields as last left, not chosen
+            self.model_panel.evaluation.set_spec(self.settings.walk_forward_fields(),
+                                                 walk_forward=False)
         self._connect_panels()
         self._connect_controller()
         self._restore_window()
@@ -866,6 +869,14 @@ class MainWindow(QtWidgets.QMainWindow):
         except ConfigError:
             return self._config
 
+    def _walk_forward_fields(self) -> Any:
+        """The form's walk-forward fields (kept while a single split is chosen), or None
+        when they are not valid."""
+        try:
+            return self.model_panel.evaluation.spec()
+        except ConfigError:
+            return None
+
     def running_job(self) -> str | None:
         """What closing the window would discard: ``"training"`` (a single run or a seed
         ensemble), ``"sweep"``, or None."""
@@ -921,7 +932,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._retrade_timer.stop()
             self._save_sweep_form()
             if self.persist:
-                self.settings.save_config(self.current_config())
+                self.settings.save_config(self.current_config(), self._walk_forward_fields())
                 self.settings.set_seeds(self.model_panel.seeds())
                 self.settings.save_window(self.saveGeometry(), self.saveState(),
                                           self.splitter.saveState())

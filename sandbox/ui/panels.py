@@ -19,7 +19,15 @@ import pandas as pd
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from sandbox import constants as C
-from sandbox.config import DataSpec, ModelConfig, RunConfig, SplitSpec, StrategyConfig, TrainConfig
+from sandbox.config import (
+    DataSpec,
+    ModelConfig,
+    RunConfig,
+    SplitSpec,
+    StrategyConfig,
+    TrainConfig,
+    WalkForwardSpec,
+)
 from sandbox.errors import ConfigError
 from sandbox.ui import wording
 from sandbox.ui.controller import CANCELLED, FINISHED
@@ -27,12 +35,14 @@ from sandbox.ui.layout import vertical_scroll
 
 __all__ = [
     "DataPanel",
+    "EvaluationFields",
     "ModelPanel",
     "SidePanel",
     "StrategyPanel",
     "chart_splitter",
     "fill_menu_bar",
     "make_action",
+    "size_text",
     "split_preview",
     "tab_widget",
 ]
@@ -41,6 +51,8 @@ Signal = QtCore.Signal
 
 _STRATEGY_LABELS = {C.LONG_FLAT: "long / flat", C.LONG_SHORT: "long / short"}
 _FILL_LABELS = {C.FILL_NEXT_OPEN: "next open", C.FILL_CLOSE: "same close"}
+#: the network choice's words (every kind of C.MODEL_KINDS)
+_KIND_LABELS = {C.LSTM: "LSTM", C.GRU: "GRU", C.RNN: "RNN", C.TRANSFORMER: "Transformer"}
 _TARGET_LABELS = {C.TARGET_RETURN: "next return (close \u2192 close)",
                   C.TARGET_TRADED: "traded return (as filled)",
                   C.TARGET_PRICE: "next price (teaching)"}
@@ -351,10 +363,10 @@ class DataPanel(QtWidgets.QGroupBox):
         splits = QtWidgets.QGridLayout()
         splits.setHorizontalSpacing(6)
         splits.setVerticalSpacing(4)
-        splits.addWidget(QtWidgets.QLabel("Validation from"), 0, 0,
-                         QtCore.Qt.AlignmentFlag.AlignRight)
+        self._split_labels = (QtWidgets.QLabel("Validation from"), QtWidgets.QLabel("Test from"))
+        splits.addWidget(self._split_labels[0], 0, 0, QtCore.Qt.AlignmentFlag.AlignRight)
         splits.addWidget(self.val_start_edit, 0, 1)
-        splits.addWidget(QtWidgets.QLabel("Test from"), 1, 0, QtCore.Qt.AlignmentFlag.AlignRight)
+        splits.addWidget(self._split_labels[1], 1, 0, QtCore.Qt.AlignmentFlag.AlignRight)
         splits.addWidget(self.test_start_edit, 1, 1)
         splits.setColumnStretch(1, 1)
         box = QtWidgets.QVBoxLayout(self)
@@ -467,6 +479,16 @@ class DataPanel(QtWidgets.QGroupBox):
         self.val_start_edit.setText(split.val_start or "")
         self.test_start_edit.setText(split.test_start or "")
 
+    def set_split_enabled(self, enabled: bool) -> None:
+        """Enable the validation and test starts (a walk-forward run has no such split:
+        each fold holds out its own validation bars)."""
+        for edit in (self.val_start_edit, self.test_start_edit):
+            edit.setEnabled(enabled)
+        for label in self._split_labels:
+            label.setEnabled(enabled)
+            label.setToolTip("" if enabled else "Not used by walk-forward evaluation: each "
+                             "fold holds out its own validation bars (Model box)")
+
     def set_csv_path(self, path: str) -> None:
         """Select the CSV source with ``path``."""
         self.csv_edit.setText(path)
@@ -572,6 +594,175 @@ class DataPanel(QtWidgets.QGroupBox):
         self.load_requested.emit(spec)
 
 
+def size_text(kind: str, hidden: int, layers: int, target: str = C.TARGET_RETURN,
+              heads: int = 4) -> tuple[str, str]:
+    """The parameter count shown beside the network choice and its tooltip: e.g.
+    ``"39,809 parameters"``, and for a GRU or a plain RNN its size against an LSTM of the
+    same hidden size and layers (``"0.75x an LSTM"``). Empty where it cannot be counted."""
+    try:
+        from sandbox.sizes import count_parameters, n_features_for
+    except ImportError:  # pragma: no cover - the counting module is part of the package
+        return "", ""
+    try:
+        n = n_features_for(target)
+        count = count_parameters(kind, hidden, layers, n, heads=heads)
+        lstm = count_parameters(C.LSTM, hidden, layers, n) if kind in (C.GRU, C.RNN) else 0
+    except (ValueError, KeyError, ConfigError):
+        return "", ""
+    text = f"{count:,} parameters"
+    gates = {C.GRU: "A GRU has 3 weight blocks per layer to the LSTM's 4 (no separate "
+                    "cell state, no output gate): about 3/4 of its parameters",
+             C.RNN: "A plain RNN has 1 weight block per layer to the LSTM's 4: about 1/4 of "
+                    "its parameters, and no gate to keep a memory from fading"}
+    tip = (f"Trainable weights and biases of this network with {n} features per bar "
+           "(the same for every window length; the window sets how many bars it reads)")
+    if lstm:
+        text += f"\n{count / lstm:.2f}x an LSTM"
+        tip += (f". An LSTM of the same size ({hidden} hidden, {layers} layer"
+                f"{'s' if layers > 1 else ''}) has {lstm:,}. {gates[kind]}")
+    elif kind == C.TRANSFORMER:
+        tip += (f". Encoder: width d_model {hidden}, {layers} layer{'s' if layers > 1 else ''}, "
+                f"{heads} head{'s' if heads > 1 else ''} (the heads split the width and add "
+                "no parameters), feed-forward 2 x d_model")
+    return text, tip + "."
+
+
+#: the Evaluation choice's words
+SINGLE_SPLIT, WALK_FORWARD_LABEL = "Single split", "Walk-forward"
+_WINDOW_MODE_LABELS = {C.EXPANDING: "expanding", C.ROLLING: "rolling"}
+WARM_NOTE = ("Warm-started folds run one after another (each starts from the fold before's "
+             "weights); cold folds train from scratch, in parallel.")
+
+
+class EvaluationFields(QtWidgets.QWidget):
+    """How a run is judged: on one train / validation / test split (the Data box's dates), or
+    walk-forward: retrain every N bars on the bars seen so far and predict the next N, from
+    a start date (or fraction of the rows) on.
+
+    Signals
+    -------
+    changed()
+        Any field changed.
+    """
+
+    changed = Signal()
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.mode_combo = _combo({"split": SINGLE_SPLIT, C.WALK_FORWARD: WALK_FORWARD_LABEL},
+                                 "Single split: train once, judge on the validation and test "
+                                 "splits of the Data box. Walk-forward: retrain every N bars on "
+                                 "the bars seen so far and predict the next N, from the start "
+                                 "on; the predictions of all folds are judged as one "
+                                 "out-of-sample series")
+        self.start_edit = _DateEdit("0.7 of the rows", "First bar predicted out of sample: a "
+                                    "date (YYYY-MM-DD) or a fraction of the rows such as 0.7 "
+                                    "(resolved to a date once, when the run starts, and "
+                                    "written into run.json)")
+        self.every_spin = _spin(1, 1_000_000, "Bars each fold predicts before the model is "
+                                              "trained again (63: about a quarter of daily bars)")
+        self.every_spin.setSuffix(" bars")
+        self.window_combo = _combo(_WINDOW_MODE_LABELS, "expanding: each fold trains on every "
+                                                        "bar before it; rolling: on the last "
+                                                        "N bars only")
+        self.train_spin = _spin(3, 10_000_000, "Rolling: bars of training data per fold, the "
+                                               "validation bars included", step=100)
+        self.train_spin.setSuffix(" bars")
+        self.val_spin = _spin(1, 1_000_000, "Bars at the end of each fold's training data held "
+                                            "out for early stopping", step=21)
+        self.val_spin.setSuffix(" bars")
+        self.warm_check = QtWidgets.QCheckBox("Warm start")
+        self.warm_check.setToolTip("Each fold after the first starts from the previous fold's "
+                                   "weights and trains at most the warm epochs (off: every "
+                                   "fold from scratch with its own seed)")
+        self.warm_spin = _spin(1, 1_000_000, "Most epochs a warm-started fold trains")
+        self.warm_spin.setSuffix(" epochs")
+        self.note = _note(WARM_NOTE)
+        self.fields = QtWidgets.QWidget()
+        form = _form()
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Predict from", self.start_edit)
+        form.addRow("Retrain every", self.every_spin)
+        form.addRow("Training", _pair(self.window_combo, "of", self.train_spin))
+        form.addRow("Validation", self.val_spin)
+        form.addRow(self.warm_check, self.warm_spin)
+        form.addRow(self.note)
+        self.fields.setLayout(form)
+        outer = _form()
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addRow("Evaluation", self.mode_combo)
+        outer.addRow(self.fields)
+        self.setLayout(outer)
+        self._extra = WalkForwardSpec()
+        self.set_spec(WalkForwardSpec(), walk_forward=False)
+        self.mode_combo.currentIndexChanged.connect(self._on_edited)
+        self.window_combo.currentIndexChanged.connect(self._on_edited)
+        self.warm_check.toggled.connect(self._on_edited)
+        self.start_edit.textChanged.connect(self.changed)
+        for spin in (self.every_spin, self.train_spin, self.val_spin, self.warm_spin):
+            spin.valueChanged.connect(self.changed)
+
+    def is_walk_forward(self) -> bool:
+        return self.mode_combo.currentData() == C.WALK_FORWARD
+
+    def set_spec(self, spec: WalkForwardSpec | None, *, walk_forward: bool | None = None) -> None:
+        """Show ``spec``'s fields; walk-forward is chosen when ``walk_forward`` says so (by
+        default: when a spec is given)."""
+        on = spec is not None if walk_forward is None else walk_forward
+        spec = spec or self._extra
+        self._extra = spec
+        _select(self.mode_combo, C.WALK_FORWARD if on else "split")
+        start = spec.start
+        self.start_edit.setText("" if start == WalkForwardSpec().start else
+                                f"{start:g}" if isinstance(start, float) else str(start))
+        self.every_spin.setValue(spec.retrain_every)
+        _select(self.window_combo, spec.window_mode)
+        self.train_spin.setValue(spec.train_length or max(1000, spec.val_length * 4))
+        self.val_spin.setValue(spec.val_length)
+        self.warm_check.setChecked(spec.warm_start)
+        self.warm_spin.setValue(spec.warm_epochs)
+        self._sync()
+
+    def spec(self) -> WalkForwardSpec:
+        """The walk-forward fields as a spec, whether or not walk-forward is chosen (raises
+        ConfigError with the reason when a field is not valid)."""
+        rolling = self.window_combo.currentData() == C.ROLLING
+        return WalkForwardSpec(
+            start=self._start(), retrain_every=self.every_spin.value(),
+            window_mode=str(self.window_combo.currentData()),
+            train_length=self.train_spin.value() if rolling else None,
+            val_length=self.val_spin.value(), warm_start=self.warm_check.isChecked(),
+            warm_epochs=self.warm_spin.value())
+
+    def walk_forward(self) -> WalkForwardSpec | None:
+        """The spec when walk-forward is chosen, None for a single split."""
+        return self.spec() if self.is_walk_forward() else None
+
+    def _start(self) -> str | float:
+        text = self.start_edit.text().strip()
+        if not text:
+            return WalkForwardSpec().start
+        try:
+            value = float(text)
+        except ValueError:
+            date = _check_date(text, "Predict from")
+            assert date is not None
+            return date
+        if not 0 < value < 1:
+            raise ConfigError(f"predict from {text!r}: a date (YYYY-MM-DD) or a fraction of "
+                              "the rows between 0 and 1")
+        return value
+
+    def _sync(self) -> None:
+        self.fields.setVisible(self.is_walk_forward())
+        self.train_spin.setEnabled(self.window_combo.currentData() == C.ROLLING)
+        self.warm_spin.setEnabled(self.warm_check.isChecked())
+
+    def _on_edited(self, *_args: Any) -> None:
+        self._sync()
+        self.changed.emit()
+
+
 # ============================================================================== Model =====
 class ModelPanel(QtWidgets.QGroupBox):
     """Network shape and training settings.
@@ -585,11 +776,19 @@ class ModelPanel(QtWidgets.QGroupBox):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__("Model", parent)
-        self.kind_combo = _combo({k: k.upper() for k in C.MODEL_KINDS},
-                                 "Recurrent network: LSTM, GRU or plain RNN")
+        self.kind_combo = _combo({k: _KIND_LABELS.get(k, k.upper()) for k in C.MODEL_KINDS},
+                                 "Network: LSTM, GRU or plain RNN (recurrent: a memory carried "
+                                 "bar to bar), or a small Transformer encoder (attention: "
+                                 "looks every bar of the window up at once)")
+        #: the trainable parameters of the network as set, beside the choice
+        self.size_label = _note()
+        self.size_label.setObjectName("parameter_count")
+        self.size_label.setWordWrap(False)
         self.window_spin = _spin(2, C.MAX_WINDOW, "Bars per input window (features of t-W+1 .. t)")
         self.hidden_spin = _spin(1, C.MAX_HIDDEN, "Hidden units per recurrent layer")
         self.layers_spin = _spin(1, C.MAX_LAYERS, "Stacked recurrent layers")
+        self.heads_spin = _spin(1, C.MAX_HEADS, "Attention heads of the Transformer; its width "
+                                                "(d_model) must be a multiple of them")
         self.dropout_spin = _dspin(0.0, 0.999, 0.05, 3,
                                    "Dropout between recurrent layers (not used with 1 layer)")
         self.epochs_spin = _spin(1, 1_000_000, "Most epochs; early stopping usually ends sooner")
@@ -607,6 +806,7 @@ class ModelPanel(QtWidgets.QGroupBox):
                                 "averaged forecast with the range of the single seeds, and the "
                                 "metrics their mean \u00b1 std")
         self.seeds_spin.setValue(1)
+        self._seeds_tip = self.seeds_spin.toolTip()
         self.target_combo = _combo(_TARGET_LABELS, "What the network forecasts: the next "
                                                    "close-to-close log return (default); the "
                                                    "traded return, the span the Strategy's fill "
@@ -626,10 +826,17 @@ class ModelPanel(QtWidgets.QGroupBox):
         self.target_caution.setToolTip(_CAUTION_TIP)
         self._fill = C.FILL_NEXT_OPEN
         form = _form()
-        form.addRow("Network", self.kind_combo)
+        network = QtWidgets.QHBoxLayout()
+        network.setSpacing(6)
+        network.addWidget(self.kind_combo, 1)
+        network.addWidget(self.size_label)
+        form.addRow("Network", network)
         form.addRow("Window", self.window_spin)
-        form.addRow("Hidden", self.hidden_spin)
+        self.hidden_label = QtWidgets.QLabel("Hidden")
+        form.addRow(self.hidden_label, self.hidden_spin)
         form.addRow("Layers", self.layers_spin)
+        self.heads_label = QtWidgets.QLabel("Heads")
+        form.addRow(self.heads_label, self.heads_spin)
         form.addRow("Dropout", self.dropout_spin)
         form.addRow("Target", self.target_combo)
         form.addRow(self.target_note)
@@ -640,10 +847,14 @@ class ModelPanel(QtWidgets.QGroupBox):
         form.addRow("Learning rate", self.lr_edit)
         form.addRow("Seed", self.seed_spin)
         form.addRow("Seeds", self.seeds_spin)
+        self.evaluation = EvaluationFields()
+        form.addRow(self.evaluation)
         self.setLayout(form)
+        self._form = form
         self._extra_train: TrainConfig = TrainConfig()  # fields without a widget (threads, ...)
         self.set_configs(ModelConfig(), TrainConfig())
-        for spin in (self.window_spin, self.hidden_spin, self.layers_spin, self.epochs_spin,
+        for spin in (self.window_spin, self.hidden_spin, self.layers_spin, self.heads_spin,
+                     self.epochs_spin,
                      self.patience_spin, self.batch_spin, self.seed_spin, self.seeds_spin):
             spin.valueChanged.connect(self.changed)
         self.dropout_spin.valueChanged.connect(self.changed)
@@ -651,7 +862,12 @@ class ModelPanel(QtWidgets.QGroupBox):
         for combo in (self.kind_combo, self.target_combo):
             combo.currentIndexChanged.connect(self.changed)
         self.target_combo.currentIndexChanged.connect(self._sync_target_note)
+        self.evaluation.changed.connect(self.changed)
+        self.evaluation.changed.connect(self._sync_seeds)
+        self.changed.connect(self._sync_kind)
         self._sync_target_note()
+        self._sync_kind()
+        self._sync_seeds()
 
     def set_fill(self, fill: str) -> None:
         """The fill the strategy trades with: what the target's horizon is compared to."""
@@ -671,6 +887,7 @@ class ModelPanel(QtWidgets.QGroupBox):
         self.window_spin.setValue(model.window)
         self.hidden_spin.setValue(model.hidden)
         self.layers_spin.setValue(model.layers)
+        self.heads_spin.setValue(model.heads)
         self.dropout_spin.setValue(model.dropout)
         _select(self.target_combo, model.target)
         self.epochs_spin.setValue(train.epochs)
@@ -679,9 +896,44 @@ class ModelPanel(QtWidgets.QGroupBox):
         self.lr_edit.setText(f"{train.lr:g}")
         self.seed_spin.setValue(train.seed)
         self._extra_train = train
+        self._sync_kind()
+
+    def kind(self) -> str:
+        """The network kind chosen."""
+        return str(self.kind_combo.currentData())
+
+    def _sync_kind(self) -> None:
+        """Heads for the Transformer only; Hidden named as its width there; the parameter
+        count of the network as set."""
+        transformer = self.kind() == C.TRANSFORMER
+        self._form.setRowVisible(self.heads_spin, transformer)
+        self.hidden_label.setText("Width (d_model)" if transformer else "Hidden")
+        self.hidden_spin.setToolTip(
+            "The Transformer's model width d_model: each bar's features are embedded into "
+            "this many numbers (a multiple of Heads)" if transformer
+            else "Hidden units per recurrent layer")
+        self.layers_spin.setToolTip("Stacked encoder layers" if transformer
+                                    else "Stacked recurrent layers")
+        self.dropout_spin.setToolTip(
+            "Dropout inside each encoder layer" if transformer
+            else "Dropout between recurrent layers (not used with 1 layer)")
+        text, tip = size_text(self.kind(), self.hidden_spin.value(), self.layers_spin.value(),
+                              str(self.target_combo.currentData()), self.heads_spin.value())
+        self.size_label.setText(text)
+        self.size_label.setToolTip(tip)
+        self.size_label.setVisible(bool(text))
+
+    def _sync_seeds(self) -> None:
+        walk = self.evaluation.is_walk_forward()
+        self.seeds_spin.setEnabled(not walk)
+        self.seeds_spin.setToolTip(
+            "Walk-forward trains one model per fold (one seed); Seeds applies to a single "
+            "split" if walk else self._seeds_tip)
 
     def seeds(self) -> int:
-        """Models to train (a seed ensemble when > 1)."""
+        """Models to train (a seed ensemble when > 1; one with walk-forward evaluation)."""
+        if self.evaluation.is_walk_forward():
+            return 1
         return self.seeds_spin.value()
 
     def set_seeds(self, seeds: int) -> None:
@@ -696,6 +948,7 @@ class ModelPanel(QtWidgets.QGroupBox):
             layers=self.layers_spin.value(),
             dropout=round(self.dropout_spin.value(), 4),
             target=str(self.target_combo.currentData()),
+            heads=self.heads_spin.value(),
         )
 
     def train_config(self) -> TrainConfig:
@@ -859,6 +1112,12 @@ class SidePanel(QtWidgets.QWidget):
         self.strategy_panel.fill_changed.connect(self.model_panel.set_fill)
         self.model_panel.set_fill(self.strategy_panel.fill())
         self.data_panel.prices_loaded.connect(self._on_prices_loaded)
+        self.model_panel.evaluation.changed.connect(self._sync_split_fields)
+        self._sync_split_fields()
+
+    def _sync_split_fields(self) -> None:
+        """The Data box's split dates apply to a single split only."""
+        self.data_panel.set_split_enabled(not self.model_panel.evaluation.is_walk_forward())
 
     def sizeHint(self) -> QtCore.QSize:
         hint = super().sizeHint()
@@ -898,6 +1157,7 @@ class SidePanel(QtWidgets.QWidget):
         self.data_panel.set_split(config.split)
         self.model_panel.set_configs(config.model, config.train)
         self.model_panel.set_seeds(seeds)
+        self.model_panel.evaluation.set_spec(config.walk_forward)
         self.strategy_panel.set_config(config.strategy)
 
     def check(self, index: pd.DatetimeIndex | None = None) -> str | None:
@@ -909,7 +1169,10 @@ class SidePanel(QtWidgets.QWidget):
             self.model_panel.train_config()
             split = self.data_panel.split_spec()
             self.strategy_panel.strategy_config()
-            if index is not None:
+            walk = self.model_panel.evaluation.walk_forward()
+            if walk is not None and index is not None:
+                _check_walk_forward(index, walk, window)
+            elif index is not None:
                 bars = len(index)
                 if window >= bars:
                     raise ConfigError(f"window {window}: longer than the {bars:,} bars "
@@ -938,7 +1201,8 @@ class SidePanel(QtWidgets.QWidget):
             split = self.data_panel.split_spec()
         return RunConfig(data=data, split=split, model=self.model_panel.model_config(),
                          train=self.model_panel.train_config(),
-                         strategy=self.strategy_panel.strategy_config())
+                         strategy=self.strategy_panel.strategy_config(),
+                         walk_forward=self.model_panel.evaluation.walk_forward())
 
     def adopt(self, config: RunConfig, seeds: list[int]) -> None:
         """Put a shown run's settings (trained with ``seeds``) in the forms, so Train
@@ -948,6 +1212,7 @@ class SidePanel(QtWidgets.QWidget):
         except ConfigError:
             threads = None
         self.model_panel.set_configs(config.model, config.train.replace(threads=threads))
+        self.model_panel.evaluation.set_spec(config.walk_forward)
         self.model_panel.seed_spin.setValue(min(seeds))
         self.model_panel.set_seeds(len(seeds))
         try:
@@ -956,6 +1221,26 @@ class SidePanel(QtWidgets.QWidget):
             same = False
         if not same:
             self.strategy_panel.set_config(config.strategy)
+
+
+def _check_walk_forward(index: pd.DatetimeIndex, walk: WalkForwardSpec, window: int) -> None:
+    """Refuse a walk-forward start that leaves no bar to predict or too few to train on
+    (ConfigError in the app's words); the engine checks the rest when the run starts."""
+    rows = index[window - 1:]
+    if len(rows) < 3:
+        return
+    if isinstance(walk.start, str):
+        first = int(rows.searchsorted(pd.Timestamp(walk.start)))
+        if first >= len(rows) - 1:
+            raise ConfigError(f"walk-forward from {walk.start}: the data ends "
+                              f"{rows[-1]:%Y-%m-%d}; choose an earlier date")
+    else:
+        first = int(len(rows) * walk.start)
+    need = walk.val_length + 2 if walk.train_length is None else walk.train_length
+    if first < need:
+        raise ConfigError(f"walk-forward: only {first:,} bars before the first predicted "
+                          f"one, fewer than the {need:,} the first fold needs to train and "
+                          "validate on; start later or use a shorter validation length")
 
 
 def _check_split_dates(rows: pd.DatetimeIndex, split: SplitSpec, *, window: int = 2,

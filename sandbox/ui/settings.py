@@ -27,6 +27,7 @@ from sandbox.config import (
     SplitSpec,
     StrategyConfig,
     TrainConfig,
+    WalkForwardSpec,
 )
 from sandbox.errors import ConfigError
 from sandbox.ui.options import GuiOptions
@@ -41,6 +42,9 @@ KEY_SPLIT = "run/split"
 KEY_MODEL = "run/model"
 KEY_TRAIN = "run/train"
 KEY_STRATEGY = "run/strategy"
+#: the walk-forward fields (kept while a single split is chosen) and whether it is chosen
+KEY_WALK_FORWARD = "run/walk_forward"
+KEY_EVALUATION = "run/evaluation"
 KEY_GEOMETRY = "window/geometry"
 KEY_STATE = "window/state"
 KEY_SPLITTER = "window/splitter"
@@ -71,6 +75,7 @@ _UPPER: dict[tuple[type, str], Callable[[], int]] = {
     (ModelConfig, "window"): lambda: C.MAX_WINDOW,
     (ModelConfig, "hidden"): lambda: C.MAX_HIDDEN,
     (ModelConfig, "layers"): lambda: C.MAX_LAYERS,
+    (ModelConfig, "heads"): lambda: C.MAX_HEADS,
     # no field in the app; more threads than cores only slows torch down
     (TrainConfig, "threads"): _usable_cores,
 }
@@ -117,12 +122,30 @@ class Settings:
             if value is None:
                 continue
             changes[name] = _restore(getattr(base, name), value)
+        if settings and self.q.value(KEY_EVALUATION) is not None:
+            walk = self.walk_forward_fields(base.walk_forward)
+            chosen = str(self.q.value(KEY_EVALUATION)) == C.WALK_FORWARD
+            changes["walk_forward"] = walk if chosen else None
         return base.replace(**changes) if changes else base
 
-    def save_config(self, config: RunConfig) -> None:
-        """Store every part of ``config``."""
+    def save_config(self, config: RunConfig,
+                    walk_forward_fields: WalkForwardSpec | None = None) -> None:
+        """Store every part of ``config``; the walk-forward fields are ``config``'s when it is
+        a walk-forward run, else ``walk_forward_fields`` (the form's, kept for next time)."""
         for name, (key, _cls) in _PARTS.items():
             self.q.setValue(key, json.dumps(getattr(config, name).to_dict()))
+        fields = config.walk_forward or walk_forward_fields
+        if fields is not None:
+            self.q.setValue(KEY_WALK_FORWARD, json.dumps(fields.to_dict()))
+        self.q.setValue(KEY_EVALUATION,
+                        C.WALK_FORWARD if config.walk_forward is not None else "split")
+
+    def walk_forward_fields(self, base: WalkForwardSpec | None = None) -> WalkForwardSpec:
+        """The stored walk-forward fields over ``base`` (the defaults when None); damaged
+        values fall back as every other setting's do."""
+        default = base or WalkForwardSpec()
+        value = self._json(KEY_WALK_FORWARD)
+        return default if value is None else _restore(default, value)
 
     def save_data(self, spec: DataSpec) -> None:
         """Store the data source (after it loaded)."""
