@@ -58,7 +58,29 @@ class EpochEnd:
     eta_s: float  # estimate for the remaining epochs (upper bound: early stopping may end sooner)
 
 
-Event = StageStarted | DataLoaded | BatchEnd | EpochEnd
+@dataclass(frozen=True)
+class FoldStarted:
+    """A walk-forward fold began (warm start: in fold order) or was queued (cold folds run
+    in parallel: every fold is announced when queued)."""
+
+    fold: int  # 0-based
+    n_folds: int
+    predict_start: str  # ISO date of the first bar the fold predicts
+    predict_end: str  # ISO date of the last bar the fold predicts
+
+
+@dataclass(frozen=True)
+class FoldFinished:
+    """A walk-forward fold finished training and predicting (cold folds: completion order)."""
+
+    fold: int  # 0-based
+    n_folds: int
+    train_loss: tuple[float, ...]  # mean training loss per epoch
+    val_loss: tuple[float, ...]  # validation loss per epoch
+    best_val_loss: float
+
+
+Event = StageStarted | DataLoaded | BatchEnd | EpochEnd | FoldStarted | FoldFinished
 OnEvent = Callable[[Event], None] | None
 
 

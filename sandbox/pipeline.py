@@ -68,6 +68,16 @@ class RunResult:
     #: a saved model applied to data: run.json's "data" of the run that trained it (label,
     #: source, interval, rows, first, last, sha256), to tell whether the data is its own
     trained_data: dict[str, Any] | None = None
+    #: walk-forward: one record per fold (dates, sizes, epochs, losses, forecast metrics;
+    #: see :mod:`sandbox.walkforward`); empty for a single split
+    folds: list[dict[str, Any]] = field(default_factory=list)
+    #: walk-forward: fold -> {"train_loss": [...], "val_loss": [...]}
+    fold_histories: dict[int, dict[str, list[float]]] = field(default_factory=dict)
+    #: walk-forward: the spec with ``start`` resolved to an ISO date; None for a single split
+    walk_forward: dict[str, Any] | None = None
+    #: walk-forward: each fold's weights (safetensors bytes) and feature state, fold order
+    fold_weights: list[bytes] = field(default_factory=list, repr=False)
+    fold_states: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     # --- sandbox.results.ShownRun --------------------------------------------------------------
     @property
@@ -91,7 +101,15 @@ class RunResult:
         return self.model is not None or self.weights is not None
 
     @property
+    def is_walk_forward(self) -> bool:
+        return self.walk_forward is not None
+
+    @property
     def histories(self) -> dict[int, dict[str, list[float]]]:
+        """Loss curves: by seed (one run), or by fold for a walk-forward run."""
+        if self.walk_forward is not None:
+            return {k: {name: list(v) for name, v in h.items()}
+                    for k, h in self.fold_histories.items()}
         return {self.config.train.seed: {"train_loss": list(self.history.train_loss),
                                          "val_loss": list(self.history.val_loss)}}
 
@@ -107,8 +125,13 @@ def run(
     *,
     prices: LoadedPrices | pd.DataFrame | None = None,
     evidence: bool = True,
+    jobs: int | None = None,
 ) -> RunResult:
     """Load the data, train the model, predict every row and paper-trade it with baselines.
+
+    With ``config.walk_forward`` set, the model is retrained fold by fold instead
+    (:mod:`sandbox.walkforward`) and only the out-of-sample rows are predicted: they are
+    labelled ``test`` and scored exactly as a test split, with a ``fold`` column.
 
     Parameters
     ----------
@@ -124,6 +147,9 @@ def run(
         Add the tests of significance to the validation and test metrics
         (:func:`sandbox.significance.add_evidence`); the parallel runner turns it off for
         the members of sweeps and ensembles, whose evidence is computed once for the whole.
+    jobs : int, optional
+        Walk-forward with cold folds: worker processes (default one per core, at most one
+        per fold). Ignored otherwise.
 
     Returns
     -------
@@ -150,6 +176,9 @@ def run(
     frame = loaded.frame
     timings[STAGE_LOAD] = time.perf_counter() - t
     _check_cancel(cancel, "after loading data")
+    if config.walk_forward is not None:
+        return _run_walk_forward(config, loaded, on_event, cancel, timings, t_start,
+                                 evidence=evidence, jobs=jobs)
 
     emit(on_event, StageStarted(STAGE_FEATURES, "building features and splits"))
     t = time.perf_counter()
@@ -175,6 +204,62 @@ def run(
     timings[STAGE_BACKTEST] = time.perf_counter() - t
     timings[TIMING_TOTAL] = time.perf_counter() - t_start
     return result
+
+
+def _run_walk_forward(config: RunConfig, loaded: LoadedPrices, on_event: OnEvent,
+                      cancel: threading.Event | None, timings: dict[str, float],
+                      t_start: float, *, evidence: bool, jobs: int | None) -> RunResult:
+    """:func:`run` for a walk-forward config: fit the folds, stitch, trade as a test split."""
+    from sandbox import features, walkforward
+
+    frame = loaded.frame
+    spec = config.walk_forward
+    assert spec is not None
+    emit(on_event, StageStarted(
+        STAGE_FIT, f"walk-forward: {config.model.kind} retrained every {spec.retrain_every} "
+                   f"bars ({'warm-started, in sequence' if spec.warm_start else 'cold folds'})"))
+    t = time.perf_counter()
+    wf = walkforward.run(frame, config, on_event=on_event, cancel=cancel, jobs=jobs)
+    timings[STAGE_FIT] = time.perf_counter() - t
+    timings[STAGE_PREDICT] = 0.0  # each fold predicted its own bars while fitting
+
+    emit(on_event, StageStarted(STAGE_BACKTEST, "paper trading the model and the baselines"))
+    t = time.perf_counter()
+    close_all = frame[C.CLOSE].to_numpy(np.float64)
+    p0 = wf.plan.start
+    close = close_all[p0:]
+    actual = features.realised_return(frame, config.model.target, config.strategy.fill)[p0:]
+    momentum = np.log(close / close_all[p0 - 1:-1])
+    labels = np.full(len(wf.rows), C.TEST, dtype=object)
+    model_frame = evaluate.predictor_frame(wf.rows, labels, close, actual, wf.predicted)
+    model_frame[C.FOLD] = wf.fold
+    forecasts = evaluate.baseline_forecasts(momentum, 0.0, len(wf.rows))
+    forecasts[C.DRIFT] = wf.drift
+    baseline_frames = {name: evaluate.predictor_frame(wf.rows, labels, close, actual, values)
+                       for name, values in forecasts.items()}
+    last = wf.outputs[-1]
+    result = RunResult(
+        config=config, data=loaded, predictions=model_frame, baselines=baseline_frames,
+        metrics={}, metrics_by_split={}, history=last.history, model=None,
+        feature_state=last.state, timings=timings, weights=last.weights,
+        folds=wf.folds,
+        fold_histories={o.fold: {"train_loss": [float(v) for v in o.history.train_loss],
+                                 "val_loss": [float(v) for v in o.history.val_loss]}
+                        for o in wf.outputs},
+        walk_forward=wf.spec, fold_weights=[o.weights for o in wf.outputs],
+        fold_states=[o.state for o in wf.outputs],
+    )
+    result = _trade(result, config.strategy, recompute_forecast=True, evidence=evidence)
+    timings[STAGE_BACKTEST] = time.perf_counter() - t
+    timings[TIMING_TOTAL] = time.perf_counter() - t_start
+    return result
+
+
+def walk_forward_metrics(result: RunResult) -> dict[str, Any]:
+    """metrics.json of a walk-forward run: the out-of-sample ("test") metrics with
+    ``"split": "walk_forward"``, then ``"folds"`` and the resolved ``"walk_forward"`` spec."""
+    return {**result.metrics_by_split[C.TEST], evaluate.KEY_SPLIT: C.WALK_FORWARD,
+            "folds": result.folds, C.WALK_FORWARD: result.walk_forward}
 
 
 def retrade(result: RunResult, strategy: StrategyConfig) -> RunResult:
@@ -403,6 +488,8 @@ def _trade(result: RunResult, strategy: StrategyConfig, *, recompute_forecast: b
         from sandbox import significance
 
         significance.add_evidence(result)
+    if result.walk_forward is not None:
+        result.metrics = walk_forward_metrics(result)
     return result
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "check_jobs",
     "check_seeds",
     "format_params",
+    "map_calls",
     "parallel_jobs",
     "run_all",
     "seed_tasks",
@@ -340,6 +341,127 @@ def run_all(
     if cancel.is_set():
         raise Cancelled("sweep cancelled")
     return records
+
+
+def map_calls(
+    fn: Callable[..., Any],
+    items: Sequence[Any],
+    *,
+    jobs: int = 1,
+    on_result: Callable[[int, Any], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> list[Any]:
+    """``fn(item)`` for every item, in this process (``jobs=1``) or in ``jobs`` loky worker
+    processes (the runner of :func:`run_all`, one torch thread per call).
+
+    For independent pieces of one run, e.g. the cold-started folds of a walk-forward run.
+    ``fn`` must be a module-level function (it is pickled by reference); in this process it
+    is called as ``fn(item, cancel)`` so it can stop within a batch; in a worker as
+    ``fn(item, None)`` (the worker is killed instead). A :class:`SandboxError` raised by a
+    call ends the whole map with the same message.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(item, cancel) -> value`` (plain, picklable data).
+    items : sequence
+        The arguments, one call each.
+    jobs : int
+        Worker processes; ``1`` runs the calls here, one after another.
+    on_result : callable, optional
+        ``on_result(index, value)`` as each call finishes (completion order), in the
+        calling thread.
+    cancel : threading.Event, optional
+        When set: stop dispatching, kill the workers, raise :class:`Cancelled`.
+
+    Returns
+    -------
+    list
+        The values, in the order of ``items``.
+
+    Raises
+    ------
+    Cancelled
+        ``cancel`` was set.
+    SandboxError
+        A call failed (its message; a :class:`TrainingError` when its class cannot travel).
+    TrainingError
+        A worker process ended unexpectedly.
+    """
+    check_jobs(jobs)
+    cancel = cancel if cancel is not None else threading.Event()
+    if cancel.is_set():
+        raise Cancelled("run cancelled before it started")
+    values: list[Any] = [None] * len(items)
+
+    def consume(stream: Iterator[tuple[int, Any, str | None]]) -> None:
+        for index, value, error in stream:
+            if error is not None:
+                raise TrainingError(error)
+            values[index] = value
+            if on_result is not None:
+                on_result(index, value)
+            if cancel.is_set():
+                raise Cancelled("run cancelled")
+
+    if jobs == 1:
+        torch_threads = _torch_threads()
+        try:
+            consume(_call(fn, i, item, cancel) for i, item in enumerate(items)
+                    if not cancel.is_set())
+        finally:
+            if torch_threads is not None:
+                import torch
+
+                torch.set_num_threads(torch_threads)
+    else:
+        _map_loky(fn, items, jobs, consume, cancel)
+    if cancel.is_set():
+        raise Cancelled("run cancelled")
+    return values
+
+
+def _call(fn: Callable[..., Any], index: int, item: Any,
+          cancel: threading.Event | None = None) -> tuple[int, Any, str | None]:
+    """One call of :func:`map_calls` with one torch thread; a SandboxError becomes its
+    message (exception classes with their own arguments do not always unpickle)."""
+    with contextlib.suppress(ImportError):
+        import torch
+
+        torch.set_num_threads(1)
+    try:
+        return index, fn(item, cancel), None
+    except Cancelled:
+        raise
+    except SandboxError as exc:
+        return index, None, str(exc)
+
+
+def _map_loky(fn: Callable[..., Any], items: Sequence[Any], jobs: int,
+              consume: Callable[..., None], cancel: threading.Event) -> None:
+    from joblib import Parallel, delayed
+    from joblib.externals.loky import get_reusable_executor
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    def kill_workers() -> None:
+        get_reusable_executor(reuse=True).shutdown(wait=False, kill_workers=True)
+
+    def calls() -> Iterator[Any]:
+        for i, item in enumerate(items):
+            if cancel.is_set():
+                return
+            yield delayed(_call)(fn, i, item)
+
+    parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered",
+                        batch_size=1, pre_dispatch="2*n_jobs")
+    with _on_cancel(cancel, kill_workers):
+        try:
+            consume(parallel(calls()))
+        except TerminatedWorkerError:
+            if cancel.is_set():
+                raise
+            raise TrainingError("a worker process ended unexpectedly (out of memory?); try "
+                                "fewer processes or a smaller model") from None
 
 
 # --- one run ---------------------------------------------------------------------------------

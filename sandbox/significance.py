@@ -387,7 +387,12 @@ EVIDENCE_SPLITS: tuple[str, ...] = (C.VAL, C.TEST)
 def add_evidence(run: ShownRun, *, splits: Sequence[str] = EVIDENCE_SPLITS) -> None:
     """Put ``"significance"`` (:func:`of_run`) into the metrics of ``splits`` of ``run`` (a
     trained run, a saved model applied to data, an ensemble), so ``metrics.json`` and the app
-    carry it beside the figures it tests."""
+    carry it beside the figures it tests.
+
+    A walk-forward run (``run.config.walk_forward`` set) has only out-of-sample rows,
+    labelled ``test``: its evidence is that of those rows, and its empty splits get none."""
+    if run.config.walk_forward is not None:
+        splits = [s for s in splits if s == C.TEST]
     for split in splits:
         run.metrics_by_split[split] = {**run.metrics_by_split[split],
                                        C.SIGNIFICANCE: of_run(run, split=split)}
