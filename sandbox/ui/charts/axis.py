@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyqtgraph as pg
 
-__all__ = ["CompactAxis", "DateIndexAxis", "ValueAxis", "log_ticks"]
+__all__ = ["CompactAxis", "DateFields", "DateIndexAxis", "ValueAxis", "log_ticks"]
 
 # Calendar levels, coarse to fine: (name, step). Year steps count years, month steps count
 # months, day steps count days, minute steps count minutes.
@@ -22,6 +22,171 @@ _YEAR_STEPS = (100, 50, 25, 20, 10, 5, 2, 1)
 _MONTH_STEPS = (6, 3, 1)
 _DAY_STEPS = (14, 7, 1)  # 14 and 7 mean "the 1st and 15th" and "every Monday-ish week"
 _MINUTE_STEPS = (720, 360, 240, 120, 60, 30, 15, 10, 5, 1)
+
+
+_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}  # ticks of a datetime unit
+
+
+class DateFields:
+    """Bar timestamps with their wall-clock day and minute, and the bars that start each
+    calendar period; one object shared by the chart's date axes, grown by :meth:`append`.
+
+    Every field is computed with numpy on int64 times (a million bars in ~10 ms).
+    Periods of a day or longer are found from the bars that start a day, which are cached
+    and extended on append; minute periods are found over the bars asked for only (they are
+    asked for while a few days are in view).
+
+    Parameters
+    ----------
+    dates : pandas.DatetimeIndex
+        One timestamp per bar, increasing (timezone-aware indexes keep their local time).
+    """
+
+    def __init__(self, dates: pd.DatetimeIndex | None = None) -> None:
+        dates = pd.DatetimeIndex([] if dates is None else dates)
+        self.tz = dates.tz
+        self.name = dates.name
+        self._index: pd.DatetimeIndex | None = dates
+        self.unit = dates.unit  # the index's own (a far date may not fit nanoseconds)
+        self._utc = np.array(dates.asi8)  # UTC (or naive) times in ``unit``, a buffer
+        self._day = np.empty(0, dtype=np.int64)  # wall-clock days since 1970, a buffer
+        self._minute = np.empty(0, dtype=np.int64)  # wall-clock minute of the day, a buffer
+        self.n = 0
+        self._day_starts = np.empty(0, dtype=np.int64)  # bars that start a day, a buffer
+        self._n_starts = 0
+        self._derived: dict[tuple[str, int], np.ndarray] = {}
+        self._extend(dates, 0)
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        """The timestamps as a ``DatetimeIndex`` (made again after an append, on demand)."""
+        if self._index is None:
+            index = pd.DatetimeIndex(self._utc[:self.n].view(f"M8[{self.unit}]"),
+                                     name=self.name)
+            if self.tz is not None:
+                index = index.tz_localize("UTC").tz_convert(self.tz)
+            self._index = index
+        return self._index
+
+    def timestamp(self, i: int) -> pd.Timestamp:
+        """Timestamp of bar ``i``."""
+        value = np.datetime64(int(self._utc[i]), self.unit)
+        return pd.Timestamp(value, tz="UTC").tz_convert(self.tz) if self.tz is not None else (
+            pd.Timestamp(value))
+
+    @property
+    def intraday(self) -> bool:
+        """Some day holds more than one bar."""
+        return self._n_starts < self.n
+
+    def append(self, dates: pd.DatetimeIndex) -> None:
+        """Append bars' timestamps (after the last one, in the same timezone)."""
+        dates = pd.DatetimeIndex(dates)
+        if len(dates) == 0:
+            return
+        if self.n == 0:
+            self.__init__(dates.rename(self.name))
+            return
+        if (dates.tz is None) != (self.tz is None):
+            raise ValueError("appended dates must share the chart's timezone (or lack of one)")
+        old = self.n
+        self._utc = _grow(self._utc, old, dates.as_unit(self.unit).asi8)
+        self._index = None
+        self._extend(dates, old)
+
+    def _extend(self, dates: pd.DatetimeIndex, old: int) -> None:
+        if len(dates) == 0:
+            return
+        local = dates.tz_localize(None) if dates.tz is not None else dates
+        wall = local.as_unit(self.unit).asi8
+        per_day = 86_400 * _PER_SECOND[self.unit]
+        day = wall // per_day
+        minute = (wall - day * per_day) // (60 * _PER_SECOND[self.unit])
+        self._day = _grow(self._day, old, day)
+        self._minute = _grow(self._minute, old, minute)
+        self.n = old + len(dates)
+        change = np.empty(day.shape[0], dtype=bool)
+        change[0] = old == 0 or day[0] != self._day[old - 1]
+        change[1:] = day[1:] != day[:-1]
+        new_starts = np.flatnonzero(change) + old
+        if new_starts.size:
+            self._day_starts = _grow(self._day_starts, self._n_starts, new_starts)
+            self._n_starts += new_starts.size
+            self._derived = {}
+
+    def starts(self, level: str, step: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """Indices in ``lo .. hi`` (inclusive; default all) of the bars that start a calendar
+        period of ``level`` (``year``, ``month``, ``day``, ``minute``) and ``step``. The first
+        bar counts only if it sits on its period's boundary."""
+        hi = self.n - 1 if hi is None else min(hi, self.n - 1)
+        lo = max(0, lo)
+        if hi < lo:
+            return np.empty(0, dtype=np.int64)
+        if level == "minute":
+            return self._minute_starts(step, lo, hi)
+        every = self._coarse(level, step)
+        a, b = np.searchsorted(every, [lo, hi + 1])
+        return every[a:b]
+
+    def _coarse(self, level: str, step: int) -> np.ndarray:
+        key = (level, step)
+        cached = self._derived.get(key)
+        if cached is not None:
+            return cached
+        starts = self._day_starts[:self._n_starts]
+        days = self._day[starts].astype("M8[D]")
+        if level == "year":
+            years = days.astype("M8[Y]").astype(np.int64) + 1970
+            period, keep = years // step, years % step == 0
+        elif level == "month":
+            months = days.astype("M8[M]").astype(np.int64)  # months since 1970-01
+            period, keep = months // step, (months % 12) % step == 0
+        elif step == 1:
+            period, keep = starts, np.ones(starts.shape[0], dtype=bool)
+        elif step == 14:  # 1st and 15th of the month
+            months = days.astype("M8[M]")
+            mday = (days - months.astype("M8[D]")).astype(np.int64) + 1
+            period = months.astype(np.int64) * 2 + (mday >= 15)
+            keep = np.ones(starts.shape[0], dtype=bool)
+        else:  # ISO weeks (start on Monday): days since the Monday 1970-01-05, by 7
+            period = (days.astype(np.int64) - 4) // 7
+            keep = np.ones(starts.shape[0], dtype=bool)
+        change = np.empty(period.shape[0], dtype=bool)
+        change[:1] = True
+        change[1:] = period[1:] != period[:-1]
+        out = starts[change & keep]
+        if out.size and out[0] == 0 and not _on_boundary(self.timestamp(0), level, step):
+            out = out[1:]
+        self._derived[key] = out
+        return out
+
+    def _minute_starts(self, step: int, lo: int, hi: int) -> np.ndarray:
+        a = max(0, lo - 1)
+        day, minute = self._day[a:hi + 1], self._minute[a:hi + 1]
+        period = day * 1440 + minute // step
+        change = np.empty(period.shape[0], dtype=bool)
+        change[:1] = a == 0
+        change[1:] = period[1:] != period[:-1]
+        out = np.flatnonzero(change & (minute % step == 0)) + a
+        out = out[out >= lo]
+        if out.size and out[0] == 0 and not _on_boundary(self.timestamp(0), "minute", step):
+            out = out[1:]
+        return out
+
+
+def _grow(buffer: np.ndarray, n: int, values: np.ndarray) -> np.ndarray:
+    """A buffer holding ``buffer[:n]`` followed by ``values``: ``buffer`` itself while it has
+    room, else a copy grown by half (appends cost amortised O(1) per value)."""
+    need = n + values.shape[0]
+    if need > buffer.shape[0]:
+        grown = np.empty(max(need, n * 3 // 2 + 1024), dtype=buffer.dtype)
+        grown[:n] = buffer[:n]
+        buffer = grown
+    buffer[n:need] = values
+    return buffer
 
 
 class DateIndexAxis(pg.AxisItem):
@@ -41,90 +206,43 @@ class DateIndexAxis(pg.AxisItem):
                  **kwargs) -> None:
         super().__init__(orientation, **kwargs)
         self._min_label_px = min_label_px
-        self._dates: pd.DatetimeIndex = pd.DatetimeIndex([])
-        self._ns = np.empty(0, dtype=np.int64)
-        self._boundaries: dict[tuple[str, int], np.ndarray] = {}
+        self._fields = DateFields()
         self._formats: dict[float, str] = {}
-        self._intraday = False
 
     # -- data --------------------------------------------------------------------------------
     def set_dates(self, dates: pd.DatetimeIndex | None) -> None:
         """Bar timestamps, one per x = 0 .. n-1 (None clears them)."""
-        if dates is None:
-            dates = pd.DatetimeIndex([])
-        self._dates = pd.DatetimeIndex(dates)
-        self._boundaries = {}
-        n = len(self._dates)
-        if n:
-            # Wall-clock fields (timezone-aware indexes keep their local time).
-            self._years = np.asarray(self._dates.year, dtype=np.int64)
-            self._months = np.asarray(self._dates.month, dtype=np.int64)
-            self._days = np.asarray(self._dates.day, dtype=np.int64)
-            self._minutes = (np.asarray(self._dates.hour, dtype=np.int64) * 60
-                             + np.asarray(self._dates.minute, dtype=np.int64))
-            ordinal_day = self._years * 400 + self._months * 32 + self._days
-            self._ordinal_day = ordinal_day
-            self._intraday = bool(n > 1 and np.any(ordinal_day[1:] == ordinal_day[:-1]))
+        self.set_fields(DateFields(dates))
+
+    def set_fields(self, fields: DateFields) -> None:
+        """Bar timestamps as a :class:`DateFields` (shared by several axes, and grown by its
+        owner: call :meth:`dates_appended` after an append)."""
+        self._fields = fields
+        self.dates_appended()
+
+    def dates_appended(self) -> None:
+        """The shared :class:`DateFields` grew: label the new bars too."""
         self.picture = None
         self.update()
 
     def date_at(self, x: float) -> pd.Timestamp | None:
         """Timestamp of the bar nearest to ``x``, or None outside the data."""
         i = round(x)
-        if 0 <= i < len(self._dates):
-            return self._dates[i]
+        if 0 <= i < self._fields.n:
+            return self._fields.timestamp(i)
         return None
-
-    # -- boundaries --------------------------------------------------------------------------
-    def _starts(self, level: str, step: int) -> np.ndarray:
-        """Indices of the first bar of each calendar period of ``level`` / ``step``."""
-        key = (level, step)
-        cached = self._boundaries.get(key)
-        if cached is not None:
-            return cached
-        if level == "year":
-            period = self._years // step
-            keep = self._years % step == 0
-        elif level == "month":
-            period = self._years * 12 + (self._months - 1) // step
-            keep = (self._months - 1) % step == 0
-        elif level == "day":
-            if step == 1:
-                period = self._ordinal_day
-                keep = np.ones_like(period, dtype=bool)
-            elif step == 14:  # 1st and 15th of the month
-                period = self._years * 24 + self._months * 2 + (self._days >= 15)
-                keep = np.ones_like(period, dtype=bool)
-            else:  # weeks, numbered from the epoch
-                iso = self._dates.isocalendar()  # ISO weeks start on Monday
-                period = (iso["year"].to_numpy(dtype=np.int64) * 100
-                          + iso["week"].to_numpy(dtype=np.int64))
-                keep = np.ones_like(period, dtype=bool)
-        else:  # minutes within a day
-            period = self._ordinal_day * 1440 + self._minutes // step
-            keep = self._minutes % step == 0
-        change = np.empty(period.shape[0], dtype=bool)
-        change[0] = True
-        change[1:] = period[1:] != period[:-1]
-        starts = np.flatnonzero(change & keep)
-        # The very first bar starts a period only if it really sits on its boundary; otherwise a
-        # label would claim "2005" on a bar in mid-July.
-        if starts.size and starts[0] == 0 and not _on_boundary(self._dates[0], level, step):
-            starts = starts[1:]
-        self._boundaries[key] = starts
-        return starts
 
     def _levels(self) -> list[tuple[str, int, str]]:
         levels = [("year", s, "%Y") for s in _YEAR_STEPS]
         levels += [("month", s, "%b") for s in _MONTH_STEPS]
         levels += [("day", s, "%d") for s in _DAY_STEPS]
-        if self._intraday:
+        if self._fields.intraday:
             levels += [("minute", s, "%H:%M") for s in _MINUTE_STEPS]
         return levels
 
     # -- pyqtgraph overrides -----------------------------------------------------------------
     def tickValues(self, minVal: float, maxVal: float, size: float):
-        n = len(self._dates)
+        n = self._fields.n
         if n == 0:
             return super().tickValues(minVal, maxVal, size)
         lo = max(0, math.ceil(min(minVal, maxVal)))
@@ -137,9 +255,7 @@ class DateIndexAxis(pg.AxisItem):
         max_ticks = max(2, int(size / self._min_label_px))
         chosen: list[tuple[str, int, str, np.ndarray]] = []
         for level, step, fmt in self._levels():
-            starts = self._starts(level, step)
-            a, b = np.searchsorted(starts, [lo, hi + 1])
-            values = starts[a:b]
+            values = self._fields.starts(level, step, lo, hi)
             if values.size > max_ticks:
                 break
             if values.size and values.size > 1:
@@ -159,7 +275,8 @@ class DateIndexAxis(pg.AxisItem):
         return [(spacing, values.astype(float).tolist())]
 
     def tickStrings(self, values, scale, spacing):
-        n = len(self._dates)
+        fields = self._fields
+        n = fields.n
         if n == 0:
             return super().tickStrings(values, scale, spacing)
         fmt = self._formats.get(float(spacing), "%Y-%m-%d")
@@ -168,11 +285,11 @@ class DateIndexAxis(pg.AxisItem):
         # A tick on the first bar of a larger period names that period instead: January
         # shows the year, the first day of a month the month, the first bar of a day the date.
         if fmt == "%b":
-            larger = np.isin(index, self._starts("year", 1))
+            larger = _member(index, fields.starts("year", 1))
         elif fmt == "%d":
-            larger = np.isin(index, self._starts("month", 1))
+            larger = _member(index, fields.starts("month", 1))
         elif fmt == "%H:%M":
-            larger = np.isin(index, self._starts("day", 1))
+            larger = _member(index, fields.starts("day", 1))
         else:
             larger = np.zeros(index.shape[0], dtype=bool)
         out = []
@@ -181,7 +298,7 @@ class DateIndexAxis(pg.AxisItem):
             if not ok:
                 out.append("")
                 continue
-            ts = self._dates[i]
+            ts = fields.timestamp(i)
             label = _format(ts, fmt, larger=big)
             month = (ts.year, ts.month)
             if fmt == "%d" and not big and month != previous_month:
@@ -197,6 +314,15 @@ class DateIndexAxis(pg.AxisItem):
         base = {"year": 252.0, "month": 21.0, "day": 1.0, "minute": 1.0 / 390.0}[level]
         return base * step
 
+
+
+def _member(values: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
+    """``np.isin`` for a few values against a long sorted array (a binary search each)."""
+    at = np.searchsorted(sorted_values, values)
+    inside = at < sorted_values.shape[0]
+    out = np.zeros(values.shape[0], dtype=bool)
+    out[inside] = sorted_values[at[inside]] == values[inside]
+    return out
 
 
 def _on_boundary(ts: pd.Timestamp, level: str, step: int) -> bool:
