@@ -26,6 +26,7 @@ from sandbox.config import (
     SplitSpec,
     StrategyConfig,
     TrainConfig,
+    WalkForwardSpec,
 )
 from sandbox.errors import Cancelled, ConfigError, SandboxError
 from sandbox.events import format_hms
@@ -109,6 +110,38 @@ def _add_periods_flag(g: Any) -> None:
                         "dates, e.g. 252 for exchange daily bars, 365 for crypto)")
 
 
+def _add_walk_forward_flags(p: argparse.ArgumentParser) -> None:
+    w = WalkForwardSpec()
+    g = p.add_argument_group(
+        "walk-forward evaluation",
+        "retrain every N bars on the bars seen so far and predict the next N; with "
+        "--walk-forward, --start is where out-of-sample predictions begin (a date, or a "
+        "fraction of the rows such as 0.7, resolved once to a date and written into "
+        "run.json) and the data loads from its first bar: trim it with --data-start")
+    g.add_argument("--walk-forward", action="store_true",
+                   help="walk-forward evaluation instead of one train/validation/test split")
+    g.add_argument("--retrain-every", type=int, metavar="N",
+                   help=f"bars each fold predicts before the next retraining "
+                        f"(default {w.retrain_every})")
+    g.add_argument("--rolling", type=int, metavar="N",
+                   help="train each fold on its last N bars (validation included) instead of "
+                        "all bars so far")
+    g.add_argument("--val-length", type=int, metavar="N",
+                   help=f"bars at the end of each fold's training data for early stopping "
+                        f"(default {w.val_length})")
+    g.add_argument("--warm-start", action="store_true",
+                   help="start each fold from the previous fold's weights (folds then run in "
+                        "sequence; default: each from scratch with its own seed, in parallel)")
+    g.add_argument("--warm-epochs", type=int, metavar="N",
+                   help=f"warm start: most epochs of each fold after the first "
+                        f"(default {w.warm_epochs})")
+    g.add_argument("--data-start", metavar="DATE",
+                   help="with --walk-forward: first date of the data to use (YYYY-MM-DD)")
+    g.add_argument("--jobs", type=int, metavar="N",
+                   help="with --walk-forward, cold folds: worker processes (default: one per "
+                        "core)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``sandbox`` argument parser (exposed for tests and docs)."""
     parser = _Parser(
@@ -133,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model and write predictions, metrics and the model")
     _add_data_flags(p)
     _add_model_flags(p)
+    _add_walk_forward_flags(p)
     p.add_argument("--out", metavar="DIR", required=True, help="output folder (created if missing)")
 
     p = sub.add_parser("predict", help="apply a saved model to data, without training")
@@ -249,15 +283,57 @@ def _given(args: argparse.Namespace, mapping: dict[str, str]) -> dict[str, Any]:
             if getattr(args, flag, None) is not None}
 
 
+_WALK_FLAGS = {"retrain_every": "--retrain-every", "rolling": "--rolling",
+               "val_length": "--val-length", "warm_epochs": "--warm-epochs",
+               "warm_start": "--warm-start", "data_start": "--data-start", "jobs": "--jobs"}
+
+
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The RunConfig the flags describe; defaults for every flag not given."""
+    """The RunConfig the flags describe; defaults for every flag not given.
+
+    With ``--walk-forward``, ``--start`` is the walk-forward start and ``--data-start`` the
+    data's first date; the walk-forward flags without ``--walk-forward`` are refused.
+    """
+    data = data_spec_from_args(args)
+    walk = None
+    if getattr(args, "walk_forward", False):
+        walk = walk_forward_from_args(args)
+        data = data.replace(start=getattr(args, "data_start", None))
+    else:
+        given = [flag for name, flag in _WALK_FLAGS.items()
+                 if getattr(args, name, None) not in (None, False)]
+        if given:
+            raise ConfigError(f"{given[0]} is a walk-forward setting: add --walk-forward")
     return RunConfig(
-        data=data_spec_from_args(args),
+        data=data,
         split=SplitSpec(**_given(args, _SPLIT_FLAGS)),
         model=ModelConfig(**_given(args, _MODEL_FLAGS)),
         train=TrainConfig(**_given(args, _TRAIN_FLAGS)),
         strategy=StrategyConfig(**_given(args, _STRATEGY_FLAGS)),
+        walk_forward=walk,
     )
+
+
+def walk_forward_from_args(args: argparse.Namespace) -> WalkForwardSpec:
+    """The WalkForwardSpec of ``--walk-forward``: ``--start`` a date or a fraction in (0, 1)."""
+    fields: dict[str, Any] = {}
+    start = getattr(args, "start", None)
+    if start is not None:
+        try:
+            fields["start"] = float(start)
+        except ValueError:
+            fields["start"] = start
+    if args.retrain_every is not None:
+        fields["retrain_every"] = args.retrain_every
+    if args.rolling is not None:
+        fields["window_mode"] = C.ROLLING
+        fields["train_length"] = args.rolling
+    if args.val_length is not None:
+        fields["val_length"] = args.val_length
+    if args.warm_epochs is not None:
+        fields["warm_epochs"] = args.warm_epochs
+    fields["warm_start"] = bool(args.warm_start)
+    return WalkForwardSpec(**fields)
 
 
 def settings_given(args: argparse.Namespace) -> bool:
@@ -298,12 +374,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     with atomic.FolderWriter(_out_dir(args.out)) as folder:
         from sandbox import export, pipeline
 
+        jobs = getattr(args, "jobs", None)
+        if jobs is not None and jobs < 1:
+            raise ConfigError(f"--jobs {jobs}: must be a whole number >= 1")
         cancel = threading.Event()
         progress = _Progress(sys.stderr)
         with _sigint_sets(cancel):
-            result = pipeline.run(config, on_event=progress, cancel=cancel)
+            result = pipeline.run(config, on_event=progress, cancel=cancel, jobs=jobs)
             progress.close()
             written = export.write_run(result, folder)
+    if result.walk_forward is not None:
+        _print_walk_forward(result)
     _print_test_line(result)
     _print_look(result)
     for path in written.values():
@@ -484,8 +565,9 @@ def _print_test_line(result: Any) -> None:
     rmse_name, rmse = _named(evaluate.best_baseline(result.metrics, C.RMSE, lower=True))
     ret_name, ret = _named(evaluate.best_baseline(result.metrics, C.TOTAL_RETURN, lower=False,
                                                   names=evaluate.TRADING_BASELINES))
+    what = "out-of-sample (walk-forward)" if C.FOLD in result.predictions else "test split"
     print(
-        f"test split: model rmse {_fmt(model.get(C.RMSE))} vs {rmse_name} {_fmt(rmse)} (the "
+        f"{what}: model rmse {_fmt(model.get(C.RMSE))} vs {rmse_name} {_fmt(rmse)} (the "
         f"best baseline's); total return {_fmt(model.get(C.TOTAL_RETURN))} vs {ret_name} "
         f"{_fmt(ret)} (the best baseline's); sharpe {_fmt(model.get(C.SHARPE))} "
         f"({_fmt(periods)} bars a year, {how})"
@@ -504,6 +586,22 @@ def _print_test_line(result: Any) -> None:
         cost = (sig.get("cost_sensitivity") or {}).get("break_even_bps")
         print("break-even cost: " + (f"{cost:.1f} bps a unit of position change"
                                      if cost is not None else "none (no gain at zero cost)"))
+
+
+def _print_walk_forward(result: Any) -> None:
+    """The number of fits and how they ran, then one line per fold."""
+    wf = result.walk_forward
+    mode = (f"rolling {wf['train_length']} bars" if wf["window_mode"] == C.ROLLING
+            else "expanding")
+    how = ("warm-started, in sequence" if wf["warm_start"]
+           else f"cold, {wf['jobs']} {'process' if wf['jobs'] == 1 else 'processes'}")
+    print(f"walk-forward: {wf['n_folds']} fits = ceil({wf['oos_bars']} out-of-sample bars / "
+          f"{wf['retrain_every']}), from {wf['start'][:10]} ({mode}; {how})")
+    for f in result.folds:
+        diff = f["metrics"].get("rmse_diff")
+        print(f"  fold {f['fold']}: {f['predict_start'][:10]} .. {f['predict_end'][:10]}  "
+              f"{f['n_predict']} bars  trained on {f['n_train']}  epochs {f['epochs']}  "
+              f"rmse - random walk {_fmt(diff)}")
 
 
 def _named(best: tuple[str, float] | None) -> tuple[str, float | None]:
@@ -583,7 +681,7 @@ class _Progress:
         self.last_draw = 0.0
 
     def __call__(self, event: Any) -> None:
-        from sandbox.events import BatchEnd, DataLoaded, EpochEnd, StageStarted
+        from sandbox.events import BatchEnd, DataLoaded, EpochEnd, FoldFinished, StageStarted
 
         if isinstance(event, DataLoaded):
             note = f" (cached data from {event.cached_at})" if event.from_cache else ""
@@ -592,6 +690,9 @@ class _Progress:
                 self._line(f"warning: {w}")
         elif isinstance(event, StageStarted):
             self._line(event.message)
+        elif isinstance(event, FoldFinished):
+            self._line(f"fold {event.fold + 1}/{event.n_folds} done: {len(event.val_loss)} "
+                       f"epochs, best val {event.best_val_loss:.4g}")
         elif isinstance(event, BatchEnd) and self.tty:
             now = time.monotonic()
             if now - self.last_draw >= 0.1:

@@ -41,6 +41,9 @@ KEY_FORMAT = "format_version"
 KEY_SPLITS = "splits"
 KEY_PERIODS_PER_YEAR = C.PERIODS_PER_YEAR  # bars per year the run's Sharpe ratios used
 KEY_FILES = "files"  # sha256 of each other file of the folder, by name
+KEY_WALK_FORWARD = C.WALK_FORWARD  # a walk-forward run: its spec, start resolved to a date
+KEY_FOLDS = "folds"  # a walk-forward run: every fold's record
+KEY_FOLD = C.FOLD  # a fold's bundle (folds/NNN/run.json): its record
 #: keys of run.json's "splits": the trained run's split boundaries, as ISO dates
 SPLIT_TRAIN_END = "train_end"  # the last training row
 SPLIT_VAL_START = "val_start"  # the first validation row
@@ -83,9 +86,51 @@ def write_run(result: RunResult, out_dir: PathLike | atomic.FolderWriter) -> dic
         write_predictions(result, tmp / C.PREDICTIONS_CSV)
         write_metrics(result, tmp / C.METRICS_JSON)
         _write_bundle_files(result, tmp, others=(C.PREDICTIONS_CSV, C.METRICS_JSON))
+        if result.walk_forward is not None:
+            write_fold_bundles(result, tmp / C.FOLDS_DIR)
 
     names = (C.PREDICTIONS_CSV, C.METRICS_JSON, C.MODEL_WEIGHTS, C.RUN_JSON)
-    return _write_folder(out_dir, fill, names)
+    written = _write_folder(out_dir, fill, names)
+    if result.walk_forward is not None:
+        written[C.FOLDS_DIR] = Path(written[C.RUN_JSON]).parent / C.FOLDS_DIR
+    return written
+
+
+def fold_dir_name(fold: int) -> str:
+    """A walk-forward fold's bundle folder under ``folds/``: ``000``, ``001``, ..."""
+    return f"{fold:03d}"
+
+
+def write_fold_bundles(result: RunResult, folder: Path) -> None:
+    """One bundle per walk-forward fold, ``folder/000/`` ..., each ``model.safetensors`` and
+    ``run.json`` (loadable by :func:`load_bundle`): the fold's own scalers and weights, its
+    dates as "splits" (``test_start`` = its first predicted bar) and its record as "fold".
+    Part of the run's one atomic folder write (:func:`write_run`)."""
+    from sandbox import walkforward
+
+    frame = result.data.frame
+    for record, state, weights in zip(result.folds, result.fold_states, result.fold_weights,
+                                      strict=True):
+        out = folder / fold_dir_name(int(record[C.FOLD]))
+        out.mkdir(parents=True)
+        atomic.write_bytes(out / C.MODEL_WEIGHTS, weights)
+        # one model trained on the fold's rows: its own seed, no walk of its own
+        config = result.config.replace(train=result.config.train.replace(seed=record["seed"]),
+                                       walk_forward=None)
+        info = {
+            KEY_FORMAT: RUN_JSON_VERSION,
+            KEY_CONFIG: config.to_dict(),
+            KEY_TARGET: state["target"],
+            KEY_DATA: _data_info(result, frame),
+            KEY_SPLITS: walkforward.fold_splits(record),
+            KEY_PERIODS_PER_YEAR: result.metrics.get(KEY_PERIODS_PER_YEAR),
+            KEY_FEATURE_STATE: state,
+            KEY_MODEL_INFO: _model_info(result, state, weights),
+            KEY_VERSIONS: versions(),
+            KEY_FOLD: record,
+            KEY_FILES: {C.MODEL_WEIGHTS: hashlib.sha256(weights).hexdigest()},
+        }
+        atomic.write_json(out / C.RUN_JSON, info)
 
 
 def _write_folder(out_dir: PathLike | atomic.FolderWriter, fill: Any,
@@ -107,6 +152,8 @@ def write_predicted(result: RunResult, out_dir: PathLike) -> list[Path]:
 def predictions_frame(result: RunResult) -> pd.DataFrame:
     """The predictions table exactly as written (index ``date``, contract column order)."""
     cols = [c for c in C.PREDICTION_COLUMNS if c != C.INDEX_NAME]
+    if C.FOLD in result.predictions:  # walk-forward: the fold that predicted the row, last
+        cols.append(C.FOLD)
     frame = result.predictions.loc[:, cols].copy()
     frame.index.name = C.INDEX_NAME
     return frame
@@ -186,31 +233,43 @@ def run_info(result: RunResult, *, weights: bytes | None = None) -> dict[str, An
     frame = result.data.frame
     if weights is None:
         weights = weights_bytes(result)
-    return {
+    info = {
         KEY_FORMAT: RUN_JSON_VERSION,
         KEY_CONFIG: result.config.to_dict(),
         KEY_TARGET: result.feature_state["target"],
-        KEY_DATA: {
-            "label": result.data.label,
-            "source": result.data.source,
-            "rows": len(frame),
-            "first": str(frame.index[0]),
-            "last": str(frame.index[-1]),
-            "sha256": fingerprint(frame),
-            "from_cache": bool(result.data.from_cache),
-            "cached_at": result.data.cached_at,
-        },
+        KEY_DATA: _data_info(result, frame),
         KEY_SPLITS: split_dates(result),
         KEY_PERIODS_PER_YEAR: result.metrics.get(KEY_PERIODS_PER_YEAR),
         KEY_FEATURE_STATE: result.feature_state,
-        KEY_MODEL_INFO: {
-            "kind": result.config.model.kind,
-            "n_features": len(result.feature_state["feature_names"]),
-            "parameters": _parameter_count(weights),
-        },
+        KEY_MODEL_INFO: _model_info(result, result.feature_state, weights),
         KEY_VERSIONS: versions(),
         KEY_TIMINGS: dict(result.timings),
         KEY_HISTORY: result.history.summary(),
+    }
+    if result.walk_forward is not None:  # the newest fold's model; every fold's record
+        info[KEY_WALK_FORWARD] = result.walk_forward
+        info[KEY_FOLDS] = result.folds
+    return info
+
+
+def _data_info(result: RunResult, frame: pd.DataFrame) -> dict[str, Any]:
+    return {
+        "label": result.data.label,
+        "source": result.data.source,
+        "rows": len(frame),
+        "first": str(frame.index[0]),
+        "last": str(frame.index[-1]),
+        "sha256": fingerprint(frame),
+        "from_cache": bool(result.data.from_cache),
+        "cached_at": result.data.cached_at,
+    }
+
+
+def _model_info(result: RunResult, state: dict[str, Any], weights: bytes) -> dict[str, Any]:
+    return {
+        "kind": result.config.model.kind,
+        "n_features": len(state["feature_names"]),
+        "parameters": _parameter_count(weights),
     }
 
 
@@ -222,6 +281,10 @@ def split_dates(result: RunResult) -> dict[str, str | None]:
     """
     if result.trained_split is not None:
         return {key: result.trained_split.get(key) for key in SPLIT_KEYS}
+    if result.walk_forward is not None and result.folds:  # the newest fold's model
+        from sandbox.walkforward import fold_splits
+
+        return fold_splits(result.folds[-1])
     labels = result.predictions[C.SPLIT].to_numpy()
     dates = result.predictions.index
 

@@ -389,9 +389,9 @@ def add_evidence(run: ShownRun, *, splits: Sequence[str] = EVIDENCE_SPLITS) -> N
     trained run, a saved model applied to data, an ensemble), so ``metrics.json`` and the app
     carry it beside the figures it tests.
 
-    A walk-forward run (``run.config.walk_forward`` set) has only out-of-sample rows,
-    labelled ``test``: its evidence is that of those rows, and its empty splits get none."""
-    if run.config.walk_forward is not None:
+    A walk-forward run (its predictions carry a ``fold`` column) has only out-of-sample
+    rows, labelled ``test``: its evidence is that of those rows; its empty splits get none."""
+    if C.FOLD in run.predictions:
         splits = [s for s in splits if s == C.TEST]
     for split in splits:
         run.metrics_by_split[split] = {**run.metrics_by_split[split],
