@@ -76,6 +76,20 @@ def default_start(result: Any) -> pd.Timestamp | None:
     return pd.Timestamp(index[len(index) * 4 // 5]) if len(index) else None
 
 
+def first_replayed(result: Any, date: Any) -> int:
+    """Position in ``result``'s prices of the first bar a replay from ``date`` shows: the
+    first bar on or after it (None: the first possible), never before the first bar with a
+    full window (as :func:`sandbox.replay.replay_start`) nor after the last bar."""
+    from sandbox.features import in_rows_timezone
+
+    index = result.data.frame.index
+    window = int(result.feature_state.get("window", 1))
+    first = 0
+    if date is not None:
+        first = int(index.searchsorted(in_rows_timezone(index, pd.Timestamp(date))))
+    return max(0, min(max(first, window - 1), len(index) - 1))
+
+
 class Tape:
     """The replayed bars received so far, and how many of them are shown.
 
@@ -208,6 +222,7 @@ class ReplayBar(QtWidgets.QWidget):
         self._looked: Any = None  # the run whose test split a look was counted for here
         self._tape: Tape | None = None
         self._frame: pd.DataFrame | None = None  # the prices being replayed
+        self._start: pd.Timestamp | None = None  # their first replayed bar
         self._playing = False
         self._steps_owed = 0  # Step presses waiting for bars to arrive
         self._budget = 0.0  # bars the speed allows and not shown yet
@@ -309,7 +324,7 @@ class ReplayBar(QtWidgets.QWidget):
         self.setToolTip("" if ok else _ENSEMBLE_TIP if result is not None else _NO_RUN_TIP)
         if ok:
             index = result.data.frame.index
-            first, last = index[0], index[-1]
+            first, last = index[first_replayed(result, None)], index[-1]
             self.date_edit.setDateRange(QtCore.QDate(first.year, first.month, first.day),
                                         QtCore.QDate(last.year, last.month, last.day))
             start = default_start(result)
@@ -424,7 +439,8 @@ class ReplayBar(QtWidgets.QWidget):
         self._end_replay()
         run = self._run
         self._frame = frame = run.data.frame
-        start = self.start_date()
+        start = frame.index[first_replayed(run, self.start_date())]
+        self._start = start
         self._tape = Tape()
         self._steps_owed = 0
         self._budget = 0.0
@@ -465,7 +481,7 @@ class ReplayBar(QtWidgets.QWidget):
         self._looked = self._run
         self._look_worker = None
         if self._tape is not None:
-            self._start_job(self._run, self.start_date())
+            self._start_job(self._run, self._start)
 
     @QtCore.Slot()
     def _on_look_finished(self) -> None:
