@@ -63,6 +63,9 @@ log = logging.getLogger(__name__)
 
 PAPER_ONLY = "paper trading only: nothing here places an order"
 
+#: ``sandbox live`` notes a quiet stream after this many seconds without a tick (then 2x, 4x..)
+QUIET_NOTE_S = 60.0
+
 #: connection states reported by :class:`LiveFeed`
 CONNECTING = "connecting"
 LIVE = "live"
@@ -301,7 +304,7 @@ class FeedState:
             text += f" (attempt {self.attempt}, next try in {self.retry_in_s:.1f} s)"
         elif self.status == CONNECTING and self.attempt:
             text += f" (attempt {self.attempt})"
-        if self.gap_s is not None and self.status != LIVE:
+        if self.gap_s is not None and self.status in (CONNECTING, RECONNECTING):
             text += f"; last tick {self.gap_s:.0f} s ago"
         return text + (f": {self.reason}" if self.reason else "")
 
@@ -704,11 +707,16 @@ def _run_feed(symbol: str, interval: str, decide: Callable[[Bar], dict[str, Any]
         _say(f"[{state.describe()}]")
 
     feed = LiveFeed(symbol, interval, on_bar=on_bar, on_state=on_state, tz=tz, after=after)
+    quiet = QUIET_NOTE_S
     with _stop_on_sigint() as stop:
         feed.start()
-        while not stop.wait(0.5):
-            if feed.stopped:
-                break
+        while not stop.wait(0.5) and not feed.stopped:
+            gap = feed.gap_s()
+            if gap is None or gap < QUIET_NOTE_S:
+                quiet = QUIET_NOTE_S
+            elif gap >= quiet and feed.state.status == LIVE:
+                _say(f"[live; no tick for {gap:.0f} s]")
+                quiet *= 2
         feed.stop()
     if feed.error is not None:
         if isinstance(feed.error, SandboxError):

@@ -1,0 +1,526 @@
+"""Live paper trading: ticks -> bars (against pandas' resample), the reconnecting feed (a fake
+client replaying a recorded stream, dropping twice), the append-only decision log, and
+`sandbox live` end to end with the fake client. Nothing here touches the network."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sandbox import constants as C
+from sandbox import live
+from sandbox.errors import ConfigError
+
+FIXTURE = Path(__file__).parent / "fixtures" / "live_stream.json"
+SYMBOL = "AAPL"
+
+
+@pytest.fixture(scope="module")
+def messages():
+    return json.loads(FIXTURE.read_text())["messages"]
+
+
+# --- an independent reading of the stream: which ticks a live bar can hold -----------------
+
+
+def accepted_ticks(messages, rule):
+    """The stream's AAPL ticks a live feed can use, by the rule stated in the issue: a tick
+    whose bar ended before a newer bar was seen arrived too late; exact repeats count once."""
+    rows, newest = [], None
+    for m in messages:
+        if "error" in m or m.get("id") != SYMBOL:
+            continue
+        t = pd.Timestamp(int(m["time"]), unit="ms", tz="UTC")
+        start = t.floor(rule)
+        if newest is not None and start < newest:
+            continue
+        newest = start if newest is None else max(newest, start)
+        rows.append((t, float(m["price"]), int(m["day_volume"])))
+    frame = pd.DataFrame(rows, columns=["time", "price", "day_volume"]).drop_duplicates()
+    return frame.set_index("time").sort_index(kind="stable")
+
+
+def expected_bars(messages, rule):
+    """OHLC from pandas' resample of the accepted ticks; volume by differencing the cumulative
+    day volume in time order (a drop is a new day that counts from zero; the first tick of the
+    stream only sets the level)."""
+    ticks = accepted_ticks(messages, rule)
+    ohlc = ticks["price"].resample(rule).ohlc().dropna()
+    dv = ticks["day_volume"]
+    step = dv.diff()
+    step[step < 0] = dv[step < 0]
+    step.iloc[0] = 0
+    ohlc["volume"] = step.resample(rule).sum().reindex(ohlc.index).astype(float)
+    return ohlc
+
+
+def build(messages, interval, **kw):
+    builder = live.TickBarBuilder(interval, **kw)
+    bars = []
+    for m in messages:
+        tick = live.parse_message(m, SYMBOL)
+        if tick is not None:
+            bars += builder.add(tick)
+    return builder, bars
+
+
+def as_frame(bars):
+    return pd.DataFrame({"open": [b.open for b in bars], "high": [b.high for b in bars],
+                         "low": [b.low for b in bars], "close": [b.close for b in bars],
+                         "volume": [b.volume for b in bars]},
+                        index=pd.DatetimeIndex([b.start for b in bars], name="time"))
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def test_the_fixture_has_the_shape_yfinances_decoder_gives(messages):
+    """Each message re-encoded as the stream's protobuf and decoded by yfinance's own client
+    code comes back identical: the fixture holds what listen() hands to its handler."""
+    from yfinance.live import BaseWebSocket
+    from yfinance.pricing_pb2 import PricingData
+
+    decoder = BaseWebSocket(verbose=False)
+    checked = 0
+    for m in messages:
+        if "error" in m:
+            continue
+        fields = {k: (int(v) if isinstance(v, str) and k not in ("id", "currency", "exchange")
+                      else v) for k, v in m.items()}
+        raw = base64.b64encode(PricingData(**fields).SerializeToString()).decode()
+        assert decoder._decode_message(raw) == m
+        checked += 1
+    assert checked == len(messages) - 1
+    assert isinstance(messages[0]["time"], str) and isinstance(messages[0]["day_volume"], str)
+
+
+def test_a_message_becomes_a_tick_and_others_are_ignored(messages):
+    first = messages[0]
+    tick = live.parse_message(first, SYMBOL)
+    assert tick.time == pd.Timestamp(int(first["time"]) * 1_000_000, tz="UTC")
+    assert tick.price == first["price"] and tick.day_volume == int(first["day_volume"])
+    assert live.parse_message({"error": "bad", "raw_base64": "xx"}, SYMBOL) is None
+    assert live.parse_message({**first, "id": "MSFT"}, SYMBOL) is None
+    assert live.parse_message({k: v for k, v in first.items() if k != "price"}, SYMBOL) is None
+    no_volume = live.parse_message({k: v for k, v in first.items() if k != "day_volume"})
+    assert no_volume is not None and no_volume.day_volume is None
+
+
+# --- ticks -> bars ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("interval", "rule"), [("1m", "1min"), ("2m", "2min"), ("5m", "5min")])
+def test_bars_equal_pandas_resample_ohlc_of_the_same_ticks(messages, interval, rule):
+    builder, bars = build(messages, interval)
+    bars += builder.flush(pd.Timestamp("2100-01-01", tz="UTC"))
+    got = as_frame(bars)
+    want = expected_bars(messages, rule)
+    pd.testing.assert_frame_equal(got, want, check_freq=False, check_names=False)
+
+
+def test_the_recorded_stream_gives_eleven_one_minute_bars_around_a_gap(messages):
+    builder, bars = build(messages, "1m")
+    assert builder.current is not None  # the last minute is still open
+    starts = [b.start for b in bars] + [builder.current.start]
+    day1 = pd.date_range("2026-11-25 20:55", periods=5, freq="1min", tz="UTC")
+    day2 = pd.DatetimeIndex(["2026-11-27 14:30", "2026-11-27 14:31", "2026-11-27 14:32",
+                             "2026-11-27 14:34", "2026-11-27 14:35", "2026-11-27 14:36"],
+                            tz="UTC")  # no tick at 14:33
+    assert starts == list(day1) + list(day2)
+    assert builder.late == 2 and builder.repeats == 2  # as the fixture was recorded
+    assert [b.partial for b in bars] == [True] + [False] * (len(bars) - 1)
+
+
+def test_volume_restarts_with_the_day_and_is_never_negative(messages):
+    _, bars = build(messages, "1m")
+    assert all(b.volume >= 0 for b in bars)
+    first_of_day2 = next(b for b in bars if b.start.day == 27)
+    # day_volume restarts from zero on 2026-11-27: the bar's volume is the last figure in it
+    in_bar = [int(m["day_volume"]) for m in messages
+              if m.get("id") == SYMBOL and "error" not in m
+              and pd.Timestamp(int(m["time"]), unit="ms", tz="UTC").floor("1min")
+              == first_of_day2.start]
+    assert first_of_day2.volume == max(in_bar)
+
+
+def test_by_hand_a_bar_from_disordered_ticks():
+    t0 = pd.Timestamp("2026-01-05 15:00", tz="UTC")
+    ticks = [live.Tick(t0 + pd.Timedelta(seconds=s), p, v) for s, p, v in
+             [(10, 10.0, 100), (40, 12.0, 160), (20, 9.0, 130), (40, 12.0, 160),
+              (59, 11.0, 170), (65, 11.5, 50), (30, 99.0, 140)]]
+    builder = live.TickBarBuilder("1m")
+    closed = [bar for tick in ticks for bar in builder.add(tick)]
+    assert len(closed) == 1
+    bar = closed[0]
+    assert (bar.open, bar.high, bar.low, bar.close) == (10.0, 12.0, 9.0, 11.0)
+    assert bar.volume == 70.0  # 170 - 100: the first tick only sets the level
+    assert builder.current.volume == 50.0  # a drop later in time: a new day
+    assert builder.late == 1 and builder.repeats == 1  # the 99.0 tick came after 15:01 began
+
+
+def test_a_quiet_bar_closes_on_the_timer_and_its_stragglers_are_ignored():
+    t0 = pd.Timestamp("2026-01-05 15:00", tz="UTC")
+    builder = live.TickBarBuilder("1m")
+    builder.add(live.Tick(t0 + pd.Timedelta(seconds=5), 10.0, 1))
+    grace = pd.Timedelta(seconds=10)
+    assert builder.flush(t0 + pd.Timedelta(seconds=69), grace=grace) == []
+    (bar,) = builder.flush(t0 + pd.Timedelta(seconds=70), grace=grace)
+    assert bar.start == t0 and bar.close == 10.0
+    assert builder.add(live.Tick(t0 + pd.Timedelta(seconds=50), 11.0, 2)) == []
+    assert builder.late == 1
+
+
+def test_bars_already_logged_are_not_built_again(messages):
+    _, all_bars = build(messages, "1m")
+    _, later = build(messages, "1m", after=all_bars[2].start)
+    assert [b.start for b in later] == [b.start for b in all_bars[3:]]
+
+
+def test_daily_bars_are_cut_at_the_exchanges_midnight():
+    builder = live.TickBarBuilder("1d", tz="America/New_York")
+    late_evening_utc = pd.Timestamp("2026-01-06 03:00", tz="UTC")  # 22:00 on the 5th in NY
+    builder.add(live.Tick(late_evening_utc, 10.0, None))
+    assert builder.current.start == pd.Timestamp("2026-01-05", tz="America/New_York")
+
+
+@pytest.mark.parametrize("interval", ["1wk", "1mo", "5d"])
+def test_bar_sizes_of_no_fixed_length_are_refused(interval):
+    with pytest.raises(ConfigError, match="live bars"):
+        live.TickBarBuilder(interval)
+
+
+# --- back-off -------------------------------------------------------------------------------
+
+
+def test_backoff_doubles_up_to_the_cap_with_jitter_below_it():
+    b = live.Backoff(base=1.0, factor=2.0, cap=20.0, jitter=0.25)
+    rng = random.Random(4)
+    raw = [1, 2, 4, 8, 16, 20, 20]
+    for attempt, top in enumerate(raw, start=1):
+        d = b.delay(attempt, rng)
+        assert 0.75 * top <= d <= top
+    assert live.Backoff(jitter=0.0).delay(3) == 4.0
+
+
+# --- the feed, with a fake client -----------------------------------------------------------
+
+
+class FakeStream:
+    """Clients that replay the recorded stream in pieces: each connection gets the next piece
+    and then drops (raising, as yfinance does with exceptions shown, or just returning, as
+    it does with them hidden); ``refuse`` connections fail before subscribing. The last
+    connection stays open until closed."""
+
+    def __init__(self, pieces, *, drop_kinds, refuse=()):
+        self.pieces, self.drop_kinds, self.refuse = list(pieces), list(drop_kinds), set(refuse)
+        self.made = 0
+        self.delivered = threading.Event()
+        self.subscribed = []
+
+    def __call__(self):
+        self.made += 1
+        if self.made in self.refuse:
+            raise OSError("connection refused")
+        return _FakeClient(self, self.pieces.pop(0), self.drop_kinds.pop(0)
+                           if self.drop_kinds else None)
+
+
+class _FakeClient:
+    def __init__(self, stream, piece, drop):
+        self.stream, self.piece, self.drop = stream, piece, drop
+        self.closed = threading.Event()
+
+    def subscribe(self, symbols):
+        self.stream.subscribed.append(list(symbols))
+
+    def listen(self, handler):
+        for m in self.piece:
+            handler(dict(m))
+        if self.drop == "raise":
+            raise ConnectionError("no close frame received or sent")
+        if self.drop == "return":
+            return
+        self.stream.delivered.set()
+        self.closed.wait(10)
+
+    def close(self):
+        self.closed.set()
+
+
+def test_two_drops_lose_no_closed_bar_and_duplicate_none(messages):
+    n = len(messages)
+    # the second and third connections resend the last few messages before the drop
+    pieces = [messages[:25], messages[21:50], messages[44:]]
+    stream = FakeStream(pieces, drop_kinds=["raise", "return"], refuse={2})
+    bars, states, sleeps = [], [], []
+    feed = live.LiveFeed(SYMBOL, "1m", on_bar=bars.append, on_state=states.append,
+                         client_factory=stream, sleep=sleeps.append, close_after_s=None,
+                         backoff=live.Backoff(base=2.0, cap=30.0, jitter=0.5),
+                         rng=random.Random(1))
+    feed.start()
+    assert stream.delivered.wait(10)
+    feed.stop()
+    assert n == len(messages)
+    want = expected_bars(messages, "1min").iloc[:-1]  # the last minute is still open
+    pd.testing.assert_frame_equal(as_frame(bars), want, check_freq=False, check_names=False)
+    assert len({b.start for b in bars}) == len(bars)
+    assert stream.made == 4 and feed.connections == 3
+    assert stream.subscribed == [[SYMBOL]] * 3
+    reconnecting = [s for s in states if s.status == live.RECONNECTING]
+    # drop 1 -> attempt 1; the refused connection -> attempt 2; drop 2 after ticks -> attempt 1
+    assert [s.attempt for s in reconnecting] == [1, 2, 1]
+    assert [s.retry_in_s for s in reconnecting] == sleeps
+    assert 1.0 <= sleeps[0] <= 2.0 and 2.0 <= sleeps[1] <= 4.0 and 1.0 <= sleeps[2] <= 2.0
+    assert "no close frame" in reconnecting[0].reason
+    assert "refused" in reconnecting[1].reason
+    assert reconnecting[2].reason == "connection closed"
+    assert states[-1].status == live.STOPPED and feed.stopped
+
+
+def test_stop_cuts_a_back_off_wait_short():
+    def refuse():
+        raise OSError("network is unreachable")
+
+    states = []
+    feed = live.LiveFeed(SYMBOL, "1m", on_bar=lambda bar: None, on_state=states.append,
+                         client_factory=refuse, backoff=live.Backoff(base=60.0, jitter=0.0),
+                         close_after_s=None)
+    feed.start()
+    deadline = time.monotonic() + 5
+    while feed.state.status != live.RECONNECTING and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert feed.state.describe().startswith("reconnecting (attempt 1, next try in 60.0 s)")
+    began = time.monotonic()
+    feed.stop()
+    assert time.monotonic() - began < 2.0
+    assert feed.stopped and states[-1].status == live.STOPPED
+
+
+def test_a_failing_decision_stops_the_feed_and_is_kept(messages):
+    stream = FakeStream([messages], drop_kinds=[])
+
+    def on_bar(bar):
+        raise ValueError("model exploded")
+
+    feed = live.LiveFeed(SYMBOL, "1m", on_bar=on_bar, client_factory=stream, close_after_s=None)
+    feed.start()
+    deadline = time.monotonic() + 5
+    while not feed.stopped and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert feed.stopped
+    assert isinstance(feed.error, ValueError)
+    assert feed.state.status == live.STOPPED and "model exploded" in feed.state.reason
+
+
+def test_the_gap_since_the_last_tick_follows_the_clock(messages):
+    now = [1000.0]
+    stream = FakeStream([messages[:3]], drop_kinds=[])
+    feed = live.LiveFeed(SYMBOL, "1m", on_bar=lambda bar: None, client_factory=stream,
+                         clock=lambda: now[0], close_after_s=None)
+    assert feed.gap_s() is None
+    feed.start()
+    assert stream.delivered.wait(5)
+    now[0] = 1042.5
+    assert feed.gap_s() == 42.5
+    feed.stop()
+    state = live.FeedState(live.RECONNECTING, attempt=2, retry_in_s=3.84, gap_s=feed.gap_s(),
+                           reason="connection closed")
+    assert state.describe() == ("reconnecting (attempt 2, next try in 3.8 s); last tick 42 s "
+                                "ago: connection closed")
+
+
+def test_the_timer_closes_a_bar_in_a_quiet_market(messages):
+    first = live.parse_message(messages[0], SYMBOL)
+    bar_end = first.time.floor("1min") + pd.Timedelta(minutes=1)
+    now = [(bar_end + pd.Timedelta(seconds=2)).value / 1e9]
+    bars = []
+    stream = FakeStream([messages[:1]], drop_kinds=[])
+    feed = live.LiveFeed(SYMBOL, "1m", on_bar=bars.append, client_factory=stream,
+                         clock=lambda: now[0], close_after_s=5.0)
+    feed.start()
+    assert stream.delivered.wait(5)
+    feed.flush()
+    assert bars == []
+    now[0] += 3.0
+    feed.flush()
+    assert [b.start for b in bars] == [first.time.floor("1min")]
+    feed.stop()
+
+
+# --- the decision log -----------------------------------------------------------------------
+
+
+def _row(i):
+    return {C.INDEX_NAME: pd.Timestamp("2026-01-05 15:00", tz="UTC") + pd.Timedelta(minutes=i),
+            C.OPEN: 100.0 + i, C.HIGH: 101.0 + i, C.LOW: 99.0 + i, C.CLOSE: 100.1 + i / 3,
+            C.VOLUME: 1000.0 * i, C.PREDICTED_RETURN: 1e-4 * i - 2.2e-4, C.POSITION: float(i % 2)}
+
+
+def test_the_log_has_one_header_and_every_row_round_trips(tmp_path, monkeypatch):
+    path = tmp_path / "live.csv"
+    synced = []
+    real_fsync = live.os.fsync
+    monkeypatch.setattr(live.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    with live.DecisionLog(path) as book:
+        before = len(synced)
+        for i in range(3):
+            book.append(_row(i))
+        assert len(synced) - before == 3  # one fsync per bar
+    with live.DecisionLog(path) as book:
+        assert book.rows == 3 and book.last_date == _row(2)[C.INDEX_NAME]
+        book.append(_row(3))
+    text = path.read_text()
+    assert text.count("date,open") == 1
+    frame = pd.read_csv(path)
+    assert list(frame.columns) == list(live.LOG_COLUMNS)
+    for i in range(4):
+        for key in (C.OPEN, C.CLOSE, C.VOLUME, C.PREDICTED_RETURN, C.POSITION):
+            assert frame[key][i] == _row(i)[key]  # exact: floats written in full
+        assert pd.Timestamp(frame[C.INDEX_NAME][i]) == _row(i)[C.INDEX_NAME]
+
+
+def test_a_torn_last_line_from_a_crash_is_dropped(tmp_path):
+    path = tmp_path / "live.csv"
+    with live.DecisionLog(path) as book:
+        book.append(_row(0))
+        book.append(_row(1))
+    with open(path, "ab") as f:
+        f.write(b"2026-01-05T15:02:00+00:00,102.0,103")  # the power went out mid-line
+    with live.DecisionLog(path) as book:
+        assert book.dropped == "2026-01-05T15:02:00+00:00,102.0,103"
+        assert book.rows == 2 and book.last_date == _row(1)[C.INDEX_NAME]
+        book.append(_row(2))
+    frame = pd.read_csv(path)
+    assert len(frame) == 3 and frame[C.CLOSE].tolist() == [_row(i)[C.CLOSE] for i in range(3)]
+    assert path.read_bytes().endswith(b"\n")
+
+
+def test_a_log_with_other_columns_is_refused(tmp_path):
+    path = tmp_path / "other.csv"
+    path.write_text("date,close\n2026-01-05,1.0\n")
+    with pytest.raises(ConfigError, match=r"other\.csv: not a decision log"):
+        live.DecisionLog(path).open()
+    assert path.read_text() == "date,close\n2026-01-05,1.0\n"
+
+
+# --- sandbox live, end to end with the fake client ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
+    from test_features import make_prices
+
+    from sandbox import export, pipeline
+    from sandbox.config import ModelConfig, RunConfig, TrainConfig
+
+    config = RunConfig(model=ModelConfig(window=10, hidden=8, layers=1),
+                       train=TrainConfig(epochs=1, threads=1))
+    result = pipeline.run(config, prices=make_prices(300, seed=5))
+    out = tmp_path_factory.mktemp("bundle")
+    export.write_run(result, out)
+    return out
+
+
+def _minute_history(end, n=200):
+    rng = np.random.default_rng(0)
+    close = 231.0 * np.exp(np.cumsum(rng.normal(0, 2e-4, n)))
+    index = pd.date_range(end=end, periods=n, freq="1min", tz="America/New_York", name="date")
+    return pd.DataFrame({C.OPEN: close * 0.9999, C.HIGH: close * 1.0002, C.LOW: close * 0.9998,
+                         C.CLOSE: close, C.VOLUME: 1000.0}, index=index)
+
+
+def _interrupting_stream(messages):
+    """One connection that replays the stream, then presses Ctrl+C."""
+    stream = FakeStream([messages], drop_kinds=[])
+
+    def press_ctrl_c():
+        assert stream.delivered.wait(20)
+        signal.raise_signal(signal.SIGINT)
+
+    threading.Thread(target=press_ctrl_c, daemon=True).start()
+    return stream
+
+
+def test_cli_live_logs_each_closed_bar_and_stops_on_ctrl_c(bundle_dir, messages, tmp_path,
+                                                         monkeypatch, capsys):
+    from sandbox import cli
+
+    history = _minute_history(pd.Timestamp("2026-11-25 15:54", tz="America/New_York"))
+    monkeypatch.setattr(live, "_history", lambda symbol, interval, window: history)
+    log = tmp_path / "aapl.csv"
+    argv = ["live", "--model", str(bundle_dir), "--ticker", "aapl", "--interval", "1m",
+            "--log", str(log)]
+    monkeypatch.setattr(live, "CLIENT_FACTORY", _interrupting_stream(messages))
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "paper trading only: nothing here places an order" in out
+    assert "[connecting]\n[live]\n" in out and "[stopped]" in out
+    frame = pd.read_csv(log)
+    want = expected_bars(messages, "1min").iloc[:-1]
+    assert len(frame) == len(want) == 10
+    np.testing.assert_array_equal(frame[C.CLOSE].to_numpy(), want["close"].to_numpy())
+    assert frame[C.PREDICTED_RETURN].notna().all()
+    assert set(frame[C.POSITION]) <= {0.0, 1.0}
+    assert frame["partial"].tolist() == [1] + [0] * 9
+
+    # a restart on the same log replays the same stream: nothing is logged twice
+    monkeypatch.setattr(live, "CLIENT_FACTORY", _interrupting_stream(messages))
+    assert cli.main(argv) == 0
+    assert "after 10 logged bars" in capsys.readouterr().out
+    assert len(pd.read_csv(log)) == 10
+
+
+def test_cli_live_predictions_use_bars_up_to_their_close_only(bundle_dir, messages, tmp_path,
+                                                            monkeypatch, capsys):
+    """Each logged prediction equals the bundle's batch prediction on history plus the bars
+    logged so far (nothing later)."""
+    from sandbox import cli, export
+
+    history = _minute_history(pd.Timestamp("2026-11-25 15:54", tz="America/New_York"))
+    monkeypatch.setattr(live, "_history", lambda symbol, interval, window: history)
+    monkeypatch.setattr(live, "CLIENT_FACTORY", _interrupting_stream(messages))
+    log = tmp_path / "aapl.csv"
+    assert cli.main(["live", "--model", str(bundle_dir), "--ticker", "AAPL",
+                     "--log", str(log)]) == 0
+    capsys.readouterr()
+    logged = pd.read_csv(log)
+    bars = logged.set_index(pd.DatetimeIndex(pd.to_datetime(logged[C.INDEX_NAME], utc=True)
+                                             .dt.tz_convert("America/New_York"), name="date"))
+    prices = pd.concat([history, bars[list(C.PRICE_COLUMNS)]])
+    batch = export.load_bundle(bundle_dir).predict(prices)[C.PREDICTED_RETURN]
+    np.testing.assert_allclose(logged[C.PREDICTED_RETURN].to_numpy(),
+                               batch.loc[bars.index].to_numpy(), rtol=0, atol=1e-9)
+
+
+def test_cli_live_refuses_a_weekly_interval_before_loading_anything(tmp_path, capsys):
+    from sandbox import cli
+
+    code = cli.main(["live", "--model", str(tmp_path), "--ticker", "AAPL", "--interval", "1wk"])
+    assert code == 2
+    assert "live bars must be one of" in capsys.readouterr().err
+
+
+def test_cli_live_offline_says_it_needs_history(bundle_dir, tmp_path, monkeypatch, capsys):
+    from sandbox import cli
+    from sandbox.data import yahoo
+
+    def no_connection(symbol, **kwargs):
+        raise ConnectionError("Could not resolve host: query2.finance.yahoo.com")
+
+    monkeypatch.setattr(yahoo, "_yf_history", no_connection)
+
+    code = cli.main(["live", "--model", str(bundle_dir), "--ticker", "AAPL",
+                     "--log", str(tmp_path / "x.csv")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "live needs recent 1m bars of AAPL to warm the model" in err
+    assert not (tmp_path / "x.csv").exists()
