@@ -27,7 +27,7 @@ from PySide6 import QtCore, QtGui
 
 from sandbox import constants as C
 from sandbox.config import DataSpec, RunConfig, StrategyConfig
-from sandbox.runs import parallel_jobs
+from sandbox.runs import parallel_jobs, usable_cores
 from sandbox.ui import workers
 from sandbox.ui.dialogs import Failure
 from sandbox.ui.screenshot import png_bytes
@@ -44,7 +44,7 @@ from sandbox.ui.workers import (
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["RunController", "can_audit", "has_test_rows", "split_bounds"]
+__all__ = ["RunController", "can_audit", "has_test_rows", "is_walk_forward", "split_bounds"]
 
 Signal = QtCore.Signal
 
@@ -103,6 +103,11 @@ def has_test_rows(result: Any) -> bool:
     return len(labels) > 0 and labels.iat[-1] == C.TEST
 
 
+def is_walk_forward(result: Any) -> bool:
+    """``result`` is a walk-forward run: only out-of-sample rows, one block per fold."""
+    return result is not None and bool(getattr(result, "walk_forward", None))
+
+
 def can_audit(result: Any) -> bool:
     """The shown run ``result`` has one fitted model to audit for leakage: a single trained
     run or a saved model's predictions (an ensemble averages several and keeps none)."""
@@ -135,6 +140,11 @@ class RunController(QtCore.QObject):
         configuration, the number of seeds and of worker processes.
     stage_started(str, str), batch_done(float, float, float, int), epoch_done(dict)
         A single run's progress (see :class:`~sandbox.ui.workers.TrainWorker`).
+    fold_started(dict), fold_finished(dict)
+        A walk-forward run's folds (see :class:`~sandbox.ui.workers.TrainWorker`).
+    fold_batch_done(float, float, float, int), fold_epoch_done(dict)
+        A walk-forward fold's batches and epochs (warm start: folds train here in turn;
+        cold folds train in other processes and report only when they finish).
     member_done(RunRecord)
         One seed of an ensemble finished or failed.
     result_ready(RunResult)
@@ -191,6 +201,10 @@ class RunController(QtCore.QObject):
     stage_started = Signal(str, str)
     batch_done = Signal(float, float, float, int)
     epoch_done = Signal(dict)
+    fold_started = Signal(dict)
+    fold_finished = Signal(dict)
+    fold_batch_done = Signal(float, float, float, int)
+    fold_epoch_done = Signal(dict)
     member_done = Signal(object)
     result_ready = Signal(object)
     ensemble_ready = Signal(object)
@@ -243,6 +257,7 @@ class RunController(QtCore.QObject):
         self._task_handler: Callable[[Any], None] = _ignore  # the running task's result slot
         self._task_ok = False
         self._retrade_pending: StrategyConfig | None = None
+        self._show_test_pending = False  # a walk-forward run's look, once the task ends
 
     # ============================================================== state ===============
     @property
@@ -373,6 +388,11 @@ class RunController(QtCore.QObject):
                 or self.is_sweeping() or self.is_auditing()):
             return False
         jobs = 1
+        walk = config.walk_forward is not None
+        if walk:
+            seeds = 1  # one model per fold
+            if not config.walk_forward.warm_start:
+                jobs = max(1, usable_cores())
         if seeds > 1:
             from sandbox import ensemble
 
@@ -385,10 +405,13 @@ class RunController(QtCore.QObject):
         else:
             worker = TrainWorker(config, prices=self._prices)
             worker.stage_started.connect(self.stage_started)
-            worker.batch_done.connect(self.batch_done)
-            worker.epoch_done.connect(self.epoch_done)
+            # a walk-forward run's epochs are its folds' (the Folds progress follows them)
+            worker.batch_done.connect(self.fold_batch_done if walk else self.batch_done)
+            worker.epoch_done.connect(self.fold_epoch_done if walk else self.epoch_done)
+            worker.fold_started.connect(self.fold_started)
+            worker.fold_finished.connect(self.fold_finished)
             worker.trained.connect(self._on_trained)
-            name = "sandbox-train"
+            name = "sandbox-walk-forward" if walk else "sandbox-train"
         worker.failed.connect(self._on_train_failed)
         worker.cancelled.connect(self._on_train_cancelled)
         worker.finished.connect(self._on_train_finished)
@@ -567,6 +590,9 @@ class RunController(QtCore.QObject):
             self._showing_test = True
             self.test_shown.emit(result, self._look[1])
             return
+        if self._task_worker is not None and is_walk_forward(result):
+            self._show_test_pending = True  # counted as soon as the running task ends
+            return
         known = self._fingerprint
         fingerprint = known[1] if known is not None and known[0] is result.data.frame else None
         self._start_task("show_test", "Could not count the look at the test split",
@@ -587,8 +613,10 @@ class RunController(QtCore.QObject):
         self.test_shown.emit(result, evidence)
 
     def show_validation(self) -> None:
-        """Back to the shown run's validation split (nothing is counted)."""
-        if self._showing_test and self._result is not None:
+        """Back to the shown run's validation split (nothing is counted); a walk-forward
+        run has none (its rows are all out of sample)."""
+        if self._showing_test and self._result is not None and not is_walk_forward(
+                self._result):
             self._showing_test = False
             self.test_concealed.emit(self._result)
 
@@ -714,5 +742,9 @@ class RunController(QtCore.QObject):
         pending, self._retrade_pending = self._retrade_pending, None
         if pending is not None:
             self.retrade(pending)
+        if self._show_test_pending and self._task_worker is None:
+            self._show_test_pending = False
+            if is_walk_forward(self._result):
+                self.show_test()
         self.task_ended.emit(kind, ok)
 

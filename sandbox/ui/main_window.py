@@ -27,8 +27,15 @@ from sandbox.pipeline import foreign_data
 from sandbox.runs import usable_cores
 from sandbox.ui import dialogs, wording
 from sandbox.ui.charts import LossPlot, PriceChart
-from sandbox.ui.controller import AUDIT, RunController, can_audit, has_test_rows
+from sandbox.ui.controller import (
+    AUDIT,
+    RunController,
+    can_audit,
+    has_test_rows,
+    is_walk_forward,
+)
 from sandbox.ui.dialogs import Failure
+from sandbox.ui.folds_view import FoldProgress, FoldsView
 from sandbox.ui.metrics_view import MetricsView
 from sandbox.ui.options import GuiOptions
 from sandbox.ui.panels import (
@@ -39,6 +46,7 @@ from sandbox.ui.panels import (
     make_action,
     split_preview,
     tab_widget,
+    walk_forward_preview,
 )
 from sandbox.ui.progress import PROGRESS_STEPS, LogView, RunProgress
 from sandbox.ui.screenshot import StripGrab, png_bytes, svg_bytes
@@ -183,8 +191,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.log_view = LogView()
         self.sweep_view = SweepView()
         self.sweep_view.set_jobs(usable_cores())
+        self.folds_view = FoldsView()
         self.tabs = tab_widget({"Loss": self.loss_plot, "Metrics": self.metrics_view,
-                                "Log": self.log_view, "Sweep": self.sweep_view})
+                                "Log": self.log_view, "Sweep": self.sweep_view,
+                                "Folds": self.folds_view})
         self.splitter = chart_splitter(self.chart, self.tabs)
         self.setCentralWidget(self.splitter)
         self._apply_dark(self._dark)
@@ -194,6 +204,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress = self.run_progress.bar
         self.status_text = self.run_progress.status_text
         self.source_label = self.run_progress.source_label
+        # a walk-forward run's folds: counted in the status bar, curves in the Loss tab
+        self.fold_progress = FoldProgress(self.run_progress.set_status, self.progress,
+                                          self.loss_plot, self.folds_view, self.log, self)
         # what loading the data on the chart repaired or assumed, until other data loads
         self.data_warning = QtWidgets.QLabel()
         self.data_warning.setTextFormat(QtCore.Qt.TextFormat.PlainText)
@@ -282,7 +295,8 @@ class MainWindow(QtWidgets.QMainWindow):
         # the status bar, the Log, the Data panel, the Metrics and Sweep tabs follow the
         # controller themselves (first, so that the window's handlers below, which emit the
         # window's own signals, find them up to date)
-        for view in (self.run_progress, self.data_panel, self.metrics_view, self.sweep_view):
+        for view in (self.run_progress, self.fold_progress, self.data_panel, self.metrics_view,
+                     self.sweep_view):
             view.attach(c)
         c.follow(self, "prices_loaded", "load_failed", "run_started", "sweep_config_opened")
         c.result_ready.connect(self._on_trained)
@@ -292,7 +306,7 @@ class MainWindow(QtWidgets.QMainWindow):
         c.sweep_started.connect(self._save_sweep_form)
         c.sweep_failed.connect(functools.partial(self._report, "The sweep failed"))
         c.sweep_ended.connect(self.sweep_ended)
-        c.retraded.connect(self._show_result)
+        c.retraded.connect(self._on_retraded)
         c.model_loaded.connect(self._show_in_metrics)
         c.test_shown.connect(self._on_test_shown)
         c.test_concealed.connect(self._on_test_concealed)
@@ -668,6 +682,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # has asked for the test results (and the look is counted), like the Metrics tab
         steps = [*self.chart.show_run_steps(result, show_test=look is not None),
                  lambda: self.chart.set_note(f"Predictions of {note}" if note else ""),
+                 lambda: self._show_folds(result, look),
                  lambda: self.metrics_view.show_run(result, look)]
 
         def step() -> None:
@@ -683,16 +698,40 @@ class MainWindow(QtWidgets.QMainWindow):
 
         step()
 
+    def _show_folds(self, result: Any, look: Any) -> None:
+        """A walk-forward run's fold lines on the chart and its Folds tab (its out-of-sample
+        figures once the look is counted); none for other runs."""
+        if not is_walk_forward(result):
+            self.chart.set_fold_lines([])
+            if not self.fold_progress.is_active():
+                self.folds_view.clear()
+            return
+        folds = result.folds
+        self.chart.set_fold_lines([pd.Timestamp(f["predict_start"]) for f in folds],
+                                  [str(int(f["fold"]) + 1) for f in folds])
+        if look is None:
+            self.folds_view.clear(wording.WALK_FORWARD_COUNTING)
+        else:
+            seen = wording.look_text(look.count)
+            self.folds_view.show_run(result, f"{len(folds)} folds, "
+                                             f"{wording.walk_forward_text(result.config)}. "
+                                             f"Out-of-sample rows: {seen}.")
+
     @QtCore.Slot(object, object)
     def _on_test_shown(self, result: Any, evidence: Any) -> None:
         if self._closing or result is not self.result:
             return
+        walk = is_walk_forward(result)
         self.metrics_view.show_run(result, evidence)
         self._show_result(result)  # the chart draws the model on the test split too
-        self.tabs.setCurrentWidget(self.metrics_view)
+        self.tabs.setCurrentWidget(self.folds_view if walk else self.metrics_view)
         self.log(wording.test_looked_log(result, evidence))
-        self.run_progress.set_status(f"Showing the test split: {wording.look_text(evidence.count)}"
-                                     ". Back to validation to keep tuning.")
+        self.run_progress.set_status(
+            f"Showing the walk-forward out-of-sample predictions: "
+            f"{wording.look_text(evidence.count)} (out of sample by construction; each "
+            "showing is counted)." if walk else
+            f"Showing the test split: {wording.look_text(evidence.count)}"
+            ". Back to validation to keep tuning.")
         self._update_actions()
         self.test_shown.emit(result, evidence)
 
@@ -704,9 +743,22 @@ class MainWindow(QtWidgets.QMainWindow):
             self._update_actions()
 
     def _show_in_metrics(self, result: Any, _source: str = "") -> None:
-        """Show a result that was not on screen yet, with the Metrics tab in front."""
+        """Show a result that was not on screen yet, with the Metrics tab in front; a
+        walk-forward run's out-of-sample rows once its look is counted."""
+        if is_walk_forward(result):
+            self._show_result(result)  # fold lines, the Folds tab waiting for the look
+            self.controller.show_test()
+            return
         self._show_result(result)
         self.tabs.setCurrentWidget(self.metrics_view)
+
+    @QtCore.Slot(object)
+    def _on_retraded(self, result: Any) -> None:
+        """The shown run paper-traded again: a walk-forward run's new figures are another
+        look at its out-of-sample rows (counted, then shown)."""
+        self._show_result(result)
+        if is_walk_forward(result):
+            self.controller.show_test()
 
     @QtCore.Slot(object, str)
     def _on_sweep_config_opened(self, result: Any, config_id: str) -> None:
@@ -784,9 +836,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_show_test_results.setEnabled(not showing_test and not why)
         self.act_show_test_results.setToolTip(
             wording.SHOW_TEST_TIP + (f" (not now: {why})" if why else ""))
-        self.act_show_validation.setEnabled(showing_test)
+        walk = is_walk_forward(result)
+        self.act_show_validation.setEnabled(showing_test and not walk)
+        if walk:  # all its rows are out of sample: no validation split to go back to
+            why = wording.WALK_FORWARD_NO_VALIDATION
         self.metrics_view.set_reveal(showing_test=showing_test,
-                                     enabled=showing_test or not why, why_not=why)
+                                     enabled=(showing_test or not why) and not walk,
+                                     why_not=why)
         why = ("train a model first" if not has_result
                else AUDIT_NO_MODEL if not can_audit(result)
                else "training is running" if training
@@ -802,7 +858,8 @@ class MainWindow(QtWidgets.QMainWindow):
                                   can_stop=self.act_stop.isEnabled(),
                                   locked=training or sweeping, loading=loading)
         why = wording.why_no_sweep(has_data=has_data, training=training, loading=loading,
-                                   task=task, form_error=self._form_error)
+                                   task=task, form_error=self._form_error,
+                                   walk_forward=self.model_panel.evaluation.is_walk_forward())
         self.sweep_view.set_enabled_to_run(
             not why and not sweeping and self._form_error is None, why)
 
@@ -819,7 +876,18 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             window = self.model_panel.model_config().window
             split = self.data_panel.split_spec()
+            walk = self.model_panel.evaluation.walk_forward()
         except ConfigError:
+            return
+        if walk is not None:
+            self._preview = walk_forward_preview(self.prices.frame.index, window, walk)
+            key: Any = (window, walk)
+            if self._preview is None:
+                self._preview_key = None
+                self.chart.set_splits(None)
+            elif key != self._preview_key:
+                self._preview_key = key
+                self.chart.set_splits(self._preview)
             return
         self._preview = split_preview(self.prices.frame.index, window, split)
         if self._preview is None:
@@ -857,6 +925,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.chart.set_dark(dark)
         self.loss_plot.plot_widget.setBackground("#131722" if dark else "w")
         self.metrics_view.set_dark(dark)
+        self.folds_view.set_dark(dark)
 
     def _on_about(self) -> None:
         dialogs.show_about(self)

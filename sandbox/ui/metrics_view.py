@@ -39,7 +39,7 @@ from sandbox.evaluate import KEY_BASELINES, KEY_PERIODS_PER_YEAR, KEY_TARGET
 from sandbox.export import SPLIT_TEST_START
 from sandbox.pipeline import foreign_data
 from sandbox.stats import mean_std
-from sandbox.ui.controller import CANCELLED, has_test_rows, split_bounds
+from sandbox.ui.controller import CANCELLED, has_test_rows, is_walk_forward, split_bounds
 from sandbox.ui.cost_plot import CostPlot
 from sandbox.ui.layout import vertical_scroll
 from sandbox.ui.wording import (
@@ -47,6 +47,7 @@ from sandbox.ui.wording import (
     SHOW_TEST_TIP,
     SHOW_VALIDATION_TIP,
     TRADING_BASELINES,
+    WALK_FORWARD_COUNTING,
     bar_name,
     best_baseline,
     dm_cell,
@@ -413,13 +414,27 @@ def plan(run: ShownRun, look: LookEvidence | None = None) -> Plan:
     shown = _plan(run, look)
     if shown.split is None:
         return shown
-    what = ("out-of-sample" if shown.showing_test and _trained_split(run) is not None
+    what = ("out-of-sample" if shown.showing_test and (_trained_split(run) is not None
+                                                       or is_walk_forward(run))
             else SPLIT_WORDS[shown.split])
     return replace(shown, caution=small_sample_text(split_returns(run, shown.split), what))
 
 
 def _plan(run: ShownRun, look: LookEvidence | None) -> Plan:
     strategy = f"{strategy_text(run.config.strategy)}. {BEST_MARK} = best of the column."
+    if is_walk_forward(run):
+        # out of sample by construction: nothing to tune on here, so nothing is hidden, but
+        # every showing is a look at this data and is counted as one
+        where = "the walk-forward out-of-sample bars"
+        if look is None:
+            return Plan(None, WALK_FORWARD_COUNTING, where, True, False)
+        span, _ = _span(run, C.TEST)
+        n = len(getattr(run, "folds", None) or ())
+        return Plan(C.TEST, f"Walk-forward: the out-of-sample predictions of {n} folds, "
+                    f"scored as one series ({span}); {strategy} Out of sample by "
+                    "construction (each fold trained only on bars before those it "
+                    "predicted), and showing them counts a look: "
+                    f"{look_text(look.count)}.", where, True, True)
     has_test = has_test_rows(run)
     trained = _trained_split(run)
     if trained is None:  # a run trained here
@@ -747,6 +762,9 @@ class MetricsView(QtWidgets.QWidget):
         ``look`` (the evidence of a counted look at it) is given; a caption says which rows
         and strategy; an ensemble adds the row of its seeds' mean ± std."""
         shown = plan(run, look)
+        if shown.split is None:
+            self.clear(shown.caption)
+            return
         caption = f"{shown.caption} {shown.caution}".rstrip()
         if run.failed:
             caption += (f" Left out: seed(s) {', '.join(map(str, sorted(run.failed)))} failed "

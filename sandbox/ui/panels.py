@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -45,6 +46,7 @@ __all__ = [
     "size_text",
     "split_preview",
     "tab_widget",
+    "walk_forward_preview",
 ]
 
 Signal = QtCore.Signal
@@ -1223,6 +1225,14 @@ class SidePanel(QtWidgets.QWidget):
             self.strategy_panel.set_config(config.strategy)
 
 
+def _position(rows: pd.DatetimeIndex, date: str) -> int:
+    """Where the bars of ``rows`` reach ``date`` (a day in the bars' own timezone)."""
+    at = pd.Timestamp(date)
+    if rows.tz is not None:
+        at = at.tz_localize(rows.tz)
+    return int(rows.searchsorted(at))
+
+
 def _check_walk_forward(index: pd.DatetimeIndex, walk: WalkForwardSpec, window: int) -> None:
     """Refuse a walk-forward start that leaves no bar to predict or too few to train on
     (ConfigError in the app's words); the engine checks the rest when the run starts."""
@@ -1230,7 +1240,7 @@ def _check_walk_forward(index: pd.DatetimeIndex, walk: WalkForwardSpec, window: 
     if len(rows) < 3:
         return
     if isinstance(walk.start, str):
-        first = int(rows.searchsorted(pd.Timestamp(walk.start)))
+        first = _position(rows, walk.start)
         if first >= len(rows) - 1:
             raise ConfigError(f"walk-forward from {walk.start}: the data ends "
                               f"{rows[-1]:%Y-%m-%d}; choose an earlier date")
@@ -1286,6 +1296,24 @@ def split_preview(index: pd.DatetimeIndex, window: int, split: SplitSpec) -> pd.
     except ConfigError:
         labels = None
     return None if labels is None else pd.Series(labels, index=rows)
+
+
+def walk_forward_preview(index: pd.DatetimeIndex, window: int,
+                         walk: WalkForwardSpec) -> pd.Series | None:
+    """Where a walk-forward run will predict out of sample, before any training: rows
+    before its start shaded as training, the rest as test (the folds' own validation bars
+    are decided by the run); None when there is nothing to shade."""
+    rows = index[window - 1:]
+    if len(rows) < 3:
+        return None
+    if isinstance(walk.start, str):
+        first = _position(rows, walk.start)
+    else:
+        first = int(len(rows) * walk.start)
+    if not 0 < first < len(rows):
+        return None
+    labels = np.where(np.arange(len(rows)) < first, C.TRAIN, C.TEST).astype(object)
+    return pd.Series(labels, index=rows)
 
 
 def tab_widget(pages: dict[str, QtWidgets.QWidget]) -> QtWidgets.QTabWidget:

@@ -35,6 +35,8 @@ __all__ = [
     "SHOW_VALIDATION_TIP",
     "TEST_HIDDEN_TIP",
     "TRADING_BASELINES",
+    "WALK_FORWARD_COUNTING",
+    "WALK_FORWARD_NO_VALIDATION",
     "bar_name",
     "batch_status",
     "best_baseline",
@@ -90,6 +92,7 @@ __all__ = [
     "total_return_tip",
     "trained_log",
     "trained_status",
+    "walk_forward_text",
     "why_no_sweep",
     "why_no_test",
 ]
@@ -252,15 +255,43 @@ def settings_text(config: RunConfig) -> str:
             f"batch={train.batch_size} lr={train.lr:g}")
 
 
+#: the Metrics and Folds tabs of a walk-forward run before its look is counted
+WALK_FORWARD_COUNTING = ("Walk-forward: counting the look at its out-of-sample predictions "
+                         "before they are shown...")
+#: why a walk-forward run has no Back to validation
+WALK_FORWARD_NO_VALIDATION = ("a walk-forward run predicts out-of-sample bars only: each "
+                              "fold validated on its own bars, and there is no validation "
+                              "split to go back to")
+
+
+def walk_forward_text(config: RunConfig) -> str:
+    """A walk-forward run's settings in words ("" for a single split)."""
+    walk = config.walk_forward
+    if walk is None:
+        return ""
+    start = (f"{walk.start:.0%} of the way through the rows" if isinstance(walk.start, float)
+             else walk.start)
+    window = ("expanding window" if walk.train_length is None
+              else f"rolling {walk.train_length:,}-bar window")
+    warm = (f"warm start (at most {walk.warm_epochs} epochs a fold, folds in sequence)"
+            if walk.warm_start else "cold folds in parallel")
+    return (f"walk-forward from {start}, retrained every {walk.retrain_every} bars, "
+            f"{window}, {walk.val_length} validation bars a fold, {warm}")
+
+
 def run_started_status(config: RunConfig) -> str:
-    """The status of a single run that just started."""
+    """The status of a single run (or a walk-forward run) that just started."""
     model, train = config.model, config.train
+    if config.walk_forward is not None:
+        return (f"Walk-forward: training {model.kind.upper()} models fold by fold "
+                f"({walk_forward_text(config).removeprefix('walk-forward ')})...")
     return (f"Training {model.kind.upper()} (window {model.window}, hidden {model.hidden}, "
             f"{model.layers} layer(s)) for up to {train.epochs} epochs...")
 
 
 def run_started_log(config: RunConfig, data_label: str) -> str:
-    return f"training {settings_text(config)} seed={config.train.seed} on {data_label}"
+    walk = f"; {walk_forward_text(config)}" if config.walk_forward is not None else ""
+    return f"training {settings_text(config)} seed={config.train.seed} on {data_label}{walk}"
 
 
 def ensemble_started_status(config: RunConfig, seeds: int, jobs: int) -> str:
@@ -318,6 +349,11 @@ def _vs_best(metrics: Mapping[str, Any]) -> str:
 def trained_status(result: Any, seconds: float) -> str:
     """A single run's result in one sentence: the model against the best forecasting
     baseline on validation (the test split is shown on request only)."""
+    folds = getattr(result, "folds", None)
+    if getattr(result, "walk_forward", None) and folds is not None:
+        bars = len(result.predictions)
+        return (f"Walk-forward done in {format_hms(seconds)}: {len(folds)} folds predicted "
+                f"{bars:,} out-of-sample bars. Showing them counts a look at this data...")
     metrics = _split_metrics(result)
     model = metrics.get(C.MODEL, {})
     return (f"Trained in {format_hms(seconds)}: validation RMSE "
@@ -500,10 +536,12 @@ def sweep_done_status(summary: dict, seconds: float) -> str:
 
 
 def why_no_sweep(*, has_data: bool, training: bool, loading: bool, task: bool,
-                 form_error: str | None) -> str:
+                 form_error: str | None, walk_forward: bool = False) -> str:
     """Why the Sweep tab cannot run now (its Run button's tooltip); "" when it can."""
     return ("load data first" if not has_data else "training is running" if training
             else "data is loading" if loading
+            else "a sweep chooses on one validation split: set Evaluation to Single split "
+                 "in the Model box" if walk_forward
             else "wait for the export or other task to finish" if task
             else f"fix the side panel: {form_error}" if form_error else "")
 

@@ -32,7 +32,7 @@ from PySide6 import QtCore
 from sandbox.config import DataSpec, RunConfig
 from sandbox.engine import ChildEngine, Engine, InProcessEngine
 from sandbox.errors import Cancelled
-from sandbox.events import BatchEnd, EpochEnd, StageStarted
+from sandbox.events import BatchEnd, EpochEnd, FoldFinished, FoldStarted, StageStarted
 from sandbox.ui.dialogs import failure_from
 
 __all__ = [
@@ -268,6 +268,9 @@ class TrainWorker(Worker):
         most :data:`sandbox.training.BATCH_EVENTS_PER_S` a second).
     epoch_done(dict)
         The fields of :class:`~sandbox.events.EpochEnd` (every epoch).
+    fold_started(dict), fold_finished(dict)
+        A walk-forward run's folds: the fields of :class:`~sandbox.events.FoldStarted` and
+        :class:`~sandbox.events.FoldFinished` (losses as lists).
     trained(RunResult)
         The run's result (its model stays in the torch process: ``weights`` carries it).
     """
@@ -275,6 +278,8 @@ class TrainWorker(Worker):
     stage_started = Signal(str, str)
     batch_done = Signal(float, float, float, int)
     epoch_done = Signal(dict)
+    fold_started = Signal(dict)
+    fold_finished = Signal(dict)
     trained = Signal(object)
 
     def __init__(self, config: RunConfig, *, prices: Any = None) -> None:
@@ -303,6 +308,17 @@ class TrainWorker(Worker):
             })
         elif isinstance(event, StageStarted):
             self.stage_started.emit(event.stage, event.message)
+        elif isinstance(event, FoldStarted):
+            self.fold_started.emit({
+                "fold": int(event.fold), "n_folds": int(event.n_folds),
+                "predict_start": str(event.predict_start),
+                "predict_end": str(event.predict_end)})
+        elif isinstance(event, FoldFinished):
+            self.fold_finished.emit({
+                "fold": int(event.fold), "n_folds": int(event.n_folds),
+                "train_loss": [float(x) for x in event.train_loss],
+                "val_loss": [float(x) for x in event.val_loss],
+                "best_val_loss": float(event.best_val_loss)})
 
     def _emit_result(self, result: Any) -> None:
         self.trained.emit(result)

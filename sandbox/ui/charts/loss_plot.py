@@ -1,5 +1,9 @@
 """Live loss curves: train and validation loss per epoch, and the smoothed per-batch loss.
 
+A seed ensemble's members and a walk-forward run's folds join as thin finished curves
+(:meth:`LossPlot.add_member`, :meth:`LossPlot.add_fold`); a fold's curves are drawn fainter
+the earlier the fold, so the newest folds stand out.
+
 Points arrive through :meth:`LossPlot.add_batch` and :meth:`LossPlot.add_epoch` (connected to
 a training worker's signals); they are stored at once but the curves are redrawn at most
 ``REDRAW_HZ`` times per second, so a fast stream of batches never floods the UI thread.
@@ -76,8 +80,40 @@ class LossPlot(QtWidgets.QWidget):
             self.plot.removeItem(item)
         self._members: list[pg.PlotDataItem] = []
         self._n_members = 0
+        self._folds: dict[int, int] = {}  # fold -> epochs drawn
         self._timer.stop()
         self._redraw()
+
+    def start_fold(self) -> None:
+        """A new walk-forward fold trains here: its live curves start afresh (the finished
+        folds' curves stay)."""
+        self._batch_x, self._batch_y = [], []
+        self._ema = None
+        self._epochs, self._train, self._val = [], [], []
+        self._schedule()
+
+    def add_fold(self, fold: int, n_folds: int, train_loss: list[float],
+                 val_loss: list[float]) -> None:
+        """Add walk-forward fold ``fold``'s (0-based, of ``n_folds``) finished curves, drawn at
+        once: thin, fainter the earlier the fold."""
+        if fold in self._folds:
+            return
+        alpha = round(70 + 185 * (fold + 1) / max(n_folds, 1))
+        x = np.arange(1, max(len(train_loss), len(val_loss)) + 1, dtype=np.float64)
+        for values, color in ((train_loss, TRAIN_COLOR), (val_loss, VAL_COLOR)):
+            if not len(values):
+                continue
+            rgb = pg.mkColor(color)
+            rgb.setAlpha(min(255, alpha))
+            item = pg.PlotDataItem(x[:len(values)], _finite_or_nan(list(values)),
+                                   pen=pg.mkPen(rgb, width=1))
+            self.plot.addItem(item)
+            self._members.append(item)
+        self._folds[fold] = max(len(train_loss), len(val_loss))
+
+    def folds(self) -> list[int]:
+        """Walk-forward folds whose curves are drawn, in the order they came."""
+        return list(self._folds)
 
     def add_batch(self, epoch_float: float, loss: float) -> None:
         """Add one batch's training loss at fractional epoch ``epoch_float`` (EMA-smoothed,
