@@ -503,6 +503,21 @@ class EquityPane:
             rows.append(bar_aligned(y[~start], x[~start].astype(np.int64), n))
         self._stack = np.vstack(rows) if rows else np.empty((0, n))
 
+    def show_live(self, x: np.ndarray, model: np.ndarray, hold: np.ndarray, *,
+                  rows: tuple[np.ndarray, ...], model_label: str = "model") -> None:
+        """Draw a replay's equity as it grows: the model's and buy & hold's values at bars
+        ``x`` (NaN where there is none yet); ``rows`` are the same lines aligned on bars
+        0 .. n-1, for the y range. Called again with longer arrays on every appended bar."""
+        for key, item, label, values in ((MODEL, self.model, model_label, model),
+                                         (BUY_AND_HOLD, self.hold, "buy & hold", hold)):
+            if not np.isfinite(values).any():
+                continue
+            item.setData(x, values)
+            if key not in self.curves:
+                self.legend_row.add(item, label)
+                self.curves[key] = item
+        self._stack = rows
+
     def set_band(self, bar_index: np.ndarray, n: int, low: np.ndarray, high: np.ndarray,
                  split: np.ndarray | None, label: str = "single-seed range") -> None:
         """Shade ``low`` .. ``high`` (a seed ensemble's lowest and highest equity per row of
@@ -551,11 +566,11 @@ class EquityPane:
                 ) -> tuple[float, float] | None:
         """Lowest and highest equity of the drawn curves over bars ``start .. stop-1`` (only
         the values above 0 when ``positive``: those a log scale shows)."""
-        if self._stack.size == 0 or stop <= start:
+        if len(self._stack) == 0 or stop <= start:
             return None
-        values = self._stack[:, start:stop]
+        values = np.concatenate([row[start:stop] for row in self._stack])
         if self._band_stack.size:
-            values = np.vstack([values, self._band_stack[:, start:stop]])
+            values = np.concatenate([values, self._band_stack[:, start:stop].ravel()])
         values = values[np.isfinite(values) & (values > 0)] if positive else values[
             np.isfinite(values)]
         if values.size == 0:

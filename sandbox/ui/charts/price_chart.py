@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,6 +35,7 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 from sandbox.constants import (
     ACTUAL_RETURN,
     CLOSE,
+    EQUITY,
     FILL_NEXT_OPEN,
     HIGH,
     INDEX_NAME,
@@ -49,7 +50,7 @@ from sandbox.constants import (
     VAL,
     VOLUME,
 )
-from sandbox.ui.charts.axis import CompactAxis, DateIndexAxis, ValueAxis
+from sandbox.ui.charts.axis import CompactAxis, DateFields, DateIndexAxis, ValueAxis
 from sandbox.ui.charts.candles import (
     DOWN_COLOR,
     UP_COLOR,
@@ -165,6 +166,159 @@ def _is_dark(widget: QtWidgets.QWidget | None) -> bool:
     return palette.color(QtGui.QPalette.ColorRole.Window).lightness() < 128
 
 
+_HOLD_EQUITY = "hold_equity"  # buy & hold's equity, a column of append_bars' frame
+# rows of _LiveOverlays' bar-aligned values, and the overlays' keys that fill them
+_PREDICTED_ROW, _POSITION_ROW, _ACTUAL_ROW, _EQUITY_ROW, _HOLD_ROW = range(5)
+_LIVE_ROWS = {PREDICTED_RETURN: _PREDICTED_ROW, POSITION: _POSITION_ROW, EQUITY: _EQUITY_ROW,
+              _HOLD_EQUITY: _HOLD_ROW}
+# rows of the values drawn on the bar each row predicts (t + 1)
+_AHEAD_PREDICTED, _AHEAD_NAIVE, _AHEAD_PREDICTED_PCT, _AHEAD_ACTUAL_PCT = range(4)
+
+
+class _Growing:
+    """Rows of floats that grow at their end in amortised O(1) per value (spare room NaN)."""
+
+    def __init__(self, rows: int, n: int) -> None:
+        self._buffer = np.full((rows, n + n // 2 + 256), np.nan)
+        self.n = n
+
+    def resize(self, n: int) -> np.ndarray:
+        """Grow to ``n`` values per row (new ones NaN); returns :meth:`view`."""
+        if n > self._buffer.shape[1]:
+            grown = np.full((self._buffer.shape[0], n + n // 2 + 256), np.nan)
+            grown[:, :self.n] = self._buffer[:, :self.n]
+            self._buffer = grown
+        self.n = n
+        return self.view()
+
+    def view(self) -> np.ndarray:
+        return self._buffer[:, :self.n]
+
+
+class _LiveOverlays:
+    """A replay's overlays, grown bar by bar: bar-aligned values from bar 0 (NaN where there
+    are none; rows ``_PREDICTED_ROW`` ..), the values drawn on the bar each row predicts
+    (rows ``_AHEAD_PREDICTED`` ..), and the markers so far.
+
+    Parameters
+    ----------
+    first : int
+        The first bar of the replay (its account starts flat there).
+    """
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+        self._bars = _Growing(5, first)
+        self._ahead = _Growing(4, first + 1)
+        self._marker_x = _Growing(1, 0)
+        self._x = np.arange(first + 1024, dtype=np.float64)
+        self.position = 0.0  # the last position decided (a fresh account is flat)
+        self.marker_y: dict[bool, list[float]] = {True: [], False: []}  # buys, sells: price
+        self._started = [False] * 5  # an equity line has its 1.0 start point
+        self.styled = False  # the chart has shown its legend and return view for it
+
+    def grow(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Room for ``n`` bars; the bar-aligned rows and the rows drawn one bar ahead."""
+        return self._bars.resize(n), self._ahead.resize(n + 1)
+
+    def views(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._bars.view(), self._ahead.view()
+
+    def positions(self, n: int) -> np.ndarray:
+        """``0 .. n-1`` as floats (x of the bars), from a buffer grown by half when short."""
+        if n > self._x.shape[0]:
+            self._x = np.arange(n + n // 2, dtype=np.float64)
+        return self._x[:n]
+
+    def start_line(self, row: int, old: int) -> None:
+        """Give equity row ``row`` its 1.0 start point, on the bar before its first value
+        (the account before its first realised row)."""
+        values = self._bars.view()[row]
+        if self._started[row]:
+            return
+        at = np.flatnonzero(np.isfinite(values[old:]))
+        if at.size == 0:
+            return
+        self._started[row] = True
+        i = old + int(at[0])
+        if i >= 1 and not np.isfinite(values[i - 1]):
+            values[i - 1] = 1.0
+
+    def add_marker_x(self, x: np.ndarray) -> None:
+        view = self._marker_x.resize(self._marker_x.n + x.shape[0])
+        view[0, -x.shape[0]:] = x
+
+    def marker_x(self) -> np.ndarray:
+        return self._marker_x.view()[0]
+
+
+class _FoldLines(pg.GraphicsObject):
+    """Thin vertical lines across a pane, at walk-forward folds' first predicted bars, and
+    (in the price pane) each fold's number at the top: one item however many folds, drawing
+    only the lines in view, so panning costs what one line costs."""
+
+    def __init__(self, *, dark: bool) -> None:
+        super().__init__()
+        self._x = np.empty(0)
+        self._labels: list[str] | None = None
+        self.setZValue(-5)  # over the split shading, under the candles
+        self.set_dark(dark)
+
+    def set_lines(self, x: np.ndarray, labels: list[str] | None) -> None:
+        """Lines at ``x`` (bar indices, increasing), labelled by ``labels`` (None: no labels)."""
+        self._x = np.asarray(x, dtype=np.float64)
+        self._labels = labels
+        self.setVisible(bool(self._x.size))
+        self.update()
+
+    def set_dark(self, dark: bool) -> None:
+        self._pen = pg.mkPen((190, 190, 200, 150) if dark else (70, 70, 80, 150), width=1,
+                             style=QtCore.Qt.PenStyle.DashLine)
+        self._pen.setCosmetic(True)
+        self._text = QtGui.QColor("#d0d4dc" if dark else "#30343c")
+        self.update()
+
+    def viewRangeChanged(self) -> None:
+        self.prepareGeometryChange()
+
+    def boundingRect(self) -> QtCore.QRectF:
+        rect = self.viewRect()
+        return QtCore.QRectF() if rect is None else rect
+
+    def paint(self, p, *args) -> None:
+        rect = self.viewRect()
+        if rect is None or self._x.size == 0:
+            return
+        a, b = np.searchsorted(self._x, [rect.left(), rect.right()])
+        xs = self._x[a:b].tolist()
+        if not xs:
+            return
+        top, bottom = rect.bottom(), rect.top()  # view y grows upwards
+        p.setPen(self._pen)
+        for x in xs:
+            p.drawLine(QtCore.QPointF(x, bottom), QtCore.QPointF(x, top))
+        if self._labels is None:
+            return
+        labels = self._labels[a:b]
+        transform = p.transform()
+        p.save()
+        p.resetTransform()
+        p.setPen(self._text)
+        font = p.font()
+        font.setPointSizeF(7.5)
+        p.setFont(font)
+        metrics = QtGui.QFontMetricsF(font)
+        edge = -math.inf
+        for x, label in zip(xs, labels, strict=True):
+            point = transform.map(QtCore.QPointF(x, top))
+            left = point.x() + 3.0
+            if left < edge:  # crowded: skip labels that would overlap the previous one
+                continue
+            p.drawText(QtCore.QPointF(left, point.y() + metrics.ascent() + 2.0), label)
+            edge = left + metrics.horizontalAdvance(label) + 6.0
+        p.restore()
+
+
 class PriceChart(QtWidgets.QWidget):
     """Linked-x panes: candles (+ volume) on top, equity below, and, while the return view is
     on, the predicted and actual returns under the candles. Integer bar index on x, dates
@@ -202,7 +356,13 @@ class PriceChart(QtWidgets.QWidget):
                  dark: bool | None = None) -> None:
         super().__init__(parent)
         self._dark = _is_dark(parent) if dark is None else dark
-        self._dates = pd.DatetimeIndex([], name=INDEX_NAME)
+        self._fields = DateFields(pd.DatetimeIndex([], name=INDEX_NAME))  # the bars' dates
+        self._title = ""
+        self._live: _LiveOverlays | None = None  # a replay's overlays, grown bar by bar
+        self._replay = False
+        self._fold_items: dict[int, _FoldLines] = {}  # by id of its pane
+        self._fold_x = np.empty(0)  # the fold lines shown, and their labels
+        self._fold_text: list[str] = []
         self._series: OhlcSeries | None = None
         self._pred: dict[str, np.ndarray] = {}  # bar-aligned prediction columns
         self._pred_close = np.empty(0)  # bar-aligned predicted close (at the predicted bar)
@@ -383,25 +543,28 @@ class PriceChart(QtWidgets.QWidget):
         title : str
             Shown above the chart (e.g. the symbol); the date span is appended.
         """
+        self._replay = False
         self.clear_predictions()
         self.set_splits(None)
-        self._dates = pd.DatetimeIndex(frame.index)
-        n = len(self._dates)
+        self.set_fold_lines([])
+        self._load_bars(frame, title)
+
+    def _load_bars(self, frame: pd.DataFrame, title: str) -> None:
+        """Show the bars of ``frame`` (overlays, splits and fold lines are the caller's)."""
+        self._fields = DateFields(pd.DatetimeIndex(frame.index))
+        n = len(self._fields)
         self._series = OhlcSeries(frame[OPEN], frame[HIGH], frame[LOW], frame[CLOSE],
                                   frame[VOLUME])
         # A log scale needs positive prices; the choice holds and applies to data that has them.
         self.log_price_action.setEnabled(self._log_price_possible())
         self._log_price = self.log_price_action.isChecked() and self._log_price_possible()
         for axis in self.axes:
-            axis.set_dates(self._dates)
-        span = (f"{self._dates[0]:%Y-%m-%d} .. {self._dates[-1]:%Y-%m-%d}  ({n:,} bars)"
-                if n else "no bars")
-        self.title_label.setText(f"{title}  {span}" if title else span)
+            axis.set_fields(self._fields)
+        self._title = title
+        self._show_title()
         self._clear_crosshair()
-        pad = max(5.0, n * 0.02)
-        self._x_limits = {"xMin": -pad, "xMax": n - 1 + pad, "minXRange": 5}
-        for plot in self._plots():
-            plot.getViewBox().setLimits(**self._x_limits)
+        self._x_limits = {}
+        self._grow_x_limits()
         volume = self._series.volume
         self._has_volume = bool(n and np.any(np.isfinite(volume) & (volume != 0)))
         self._show_volume_pane()
@@ -414,6 +577,165 @@ class PriceChart(QtWidgets.QWidget):
         self.volume.set_series(self._series if self._has_volume else None)
         if n:
             self.show_range(0, n - 1)
+
+    # -- a chart that grows: replay and live feeds ---------------------------------------------
+    def start_replay(self, frame: pd.DataFrame, start: Any = None, *, title: str = "",
+                     fill: str = FILL_NEXT_OPEN) -> int:
+        """Show the bars of ``frame`` dated before ``start`` and get ready to append the rest.
+
+        Clears predictions, splits and fold lines; the replay's overlays (predicted close,
+        markers, the model's and buy & hold's equity) start empty and grow with
+        :meth:`append_bar` / :meth:`append_bars`, from a fresh account (position 0).
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            A price frame (DatetimeIndex ``date``; open, high, low, close, volume); may be
+            empty (a live feed starting from nothing).
+        start : date-like, optional
+            The first bar not shown (None: every bar of ``frame`` is shown).
+        title : str
+            Shown above the chart.
+        fill : str
+            The strategy's fill (``next_open`` or ``close``); checked, and kept for the
+            caller: equity points are drawn on the bar given to :meth:`append_bar`.
+
+        Returns
+        -------
+        int
+            Bars shown: the index the next appended bar gets.
+        """
+        realised_lag(fill)
+        if start is not None and len(frame):
+            index = pd.DatetimeIndex(frame.index)
+            at = pd.Timestamp(start)
+            if index.tz is not None and at.tz is None:
+                at = at.tz_localize(index.tz)
+            frame = frame.iloc[:int(index.searchsorted(at, side="left"))]
+        self.set_prices(frame, title=title)
+        self._replay = True
+        self._start_live()
+        return self.bar_count()
+
+    def is_replay(self) -> bool:
+        """:meth:`start_replay` was called and no :meth:`set_prices` since."""
+        return self._replay
+
+    def bar_count(self) -> int:
+        """Bars shown now."""
+        return 0 if self._series is None else self._series.n
+
+    def last_bar_in_view(self) -> bool:
+        """The visible x range reaches the last bar, so appended bars move the view along."""
+        n = self.bar_count()
+        if n == 0:
+            return True
+        x0, x1 = self.visible_range()
+        return x0 <= n - 1 <= x1 + 0.5
+
+    def follow_last_bar(self, bars: int | None = None) -> None:
+        """Move the view to the last bar, keeping its width (or showing the last ``bars``)."""
+        n = self.bar_count()
+        if n == 0:
+            return
+        x0, x1 = self.visible_range()
+        width = float(bars) if bars is not None else x1 - x0
+        self.set_x_range(n - 0.5 - width, n - 0.5)
+
+    def append_bar(self, date: Any, open: float, high: float, low: float, close: float,
+                   volume: float = 0.0, *, predicted_return: float | None = None,
+                   position: float | None = None, equity: float | None = None,
+                   hold_equity: float | None = None) -> int:
+        """Append one bar and, optionally, what a replay decided and realised at its close.
+
+        The level of detail is updated, not rebuilt. While the last bar is in view the view
+        moves along with the new bar (its width kept); otherwise the user's x range stays.
+
+        Parameters
+        ----------
+        date : date-like
+            After the last bar's.
+        open, high, low, close, volume : float
+            The bar.
+        predicted_return : float, optional
+            The next bar's log return, predicted at this close: the predicted close
+            ``close * exp(predicted_return)`` is drawn on the next bar, with the naive "no
+            change" close beside it.
+        position : float, optional
+            Decided at this close: a buy (sell) marker when it is above (below) the previous
+            appended position (0 before the first).
+        equity, hold_equity : float, optional
+            The model's and buy & hold's account equity as realised at this bar (drawn here;
+            each line starts with a 1.0 point on the bar before its first value).
+
+        Returns
+        -------
+        int
+            The new bar's index.
+        """
+        dates = pd.DatetimeIndex([pd.Timestamp(date)])
+        columns = {PREDICTED_RETURN: predicted_return, POSITION: position, EQUITY: equity,
+                   _HOLD_EQUITY: hold_equity}
+        overlays = {key: np.array([value], dtype=np.float64)
+                    for key, value in columns.items() if value is not None}
+        prices = [np.array([value], dtype=np.float64) for value in (open, high, low, close,
+                                                                    volume)]
+        return self._append(dates, prices, overlays)
+
+    def append_bars(self, frame: pd.DataFrame) -> int:
+        """Append many bars at once (a jump, or catching up), with one redraw.
+
+        ``frame`` has the price columns and, optionally, ``predicted_return``, ``position``,
+        ``equity`` and ``hold_equity`` columns, one row per bar (as in :meth:`append_bar`).
+        Returns the index of the last bar (``bar_count() - 1``).
+        """
+        if len(frame) == 0:
+            return self.bar_count() - 1
+        prices = [frame[c].to_numpy(dtype=np.float64) for c in (OPEN, HIGH, LOW, CLOSE)]
+        prices.append(frame[VOLUME].to_numpy(dtype=np.float64) if VOLUME in frame.columns
+                      else np.zeros(len(frame)))
+        overlays = {c: frame[c].to_numpy(dtype=np.float64)
+                    for c in (PREDICTED_RETURN, POSITION, EQUITY, _HOLD_EQUITY)
+                    if c in frame.columns}
+        return self._append(pd.DatetimeIndex(frame.index), prices, overlays)
+
+    # -- walk-forward folds ----------------------------------------------------------------
+    def set_fold_lines(self, starts: Sequence[Any], labels: Sequence[str] | None = None) -> None:
+        """Draw a thin vertical line at each fold's first predicted bar, numbered at the top of
+        the price pane; an empty list clears them.
+
+        Parameters
+        ----------
+        starts : sequence of date-like
+            Each fold's first predicted bar. A date between two bars goes to the next bar;
+            dates before the first or after the last bar are left out.
+        labels : sequence of str, optional
+            One per start (default ``"1"``, ``"2"``, ...).
+        """
+        starts = list(starts)
+        if labels is not None and len(labels) != len(starts):
+            raise ValueError("set_fold_lines: one label per start")
+        names = [str(i + 1) for i in range(len(starts))] if labels is None else [
+            str(label) for label in labels]
+        x, text = np.empty(0), []
+        n = self.bar_count()
+        if starts and n:
+            index = self._dates
+            stamps = pd.DatetimeIndex([pd.Timestamp(s) for s in starts])
+            if index.tz is not None and stamps.tz is None:
+                stamps = stamps.tz_localize(index.tz)
+            bars = index.searchsorted(stamps, side="left")
+            keep = (stamps >= index[0]) & (bars < n)
+            x = bars[keep].astype(np.float64)
+            text = [name for name, k in zip(names, keep, strict=True) if k]
+        for plot in self._plots():
+            self._fold_item(plot).set_lines(x, text if plot is self.price_plot else None)
+        self._fold_x = x
+        self._fold_text = text
+
+    def fold_lines(self) -> list[float]:
+        """x (bar index) of the fold lines shown."""
+        return self._fold_x.tolist()
 
     def set_splits(self, splits: pd.Series | None) -> None:
         """Shade and label the train / val / test regions.
@@ -734,6 +1056,7 @@ class PriceChart(QtWidgets.QWidget):
         self.equity.clear()
         self._remove_band()
         self._overlay_rows = None
+        self._live = None
         self._pred = {}
         self._pred_close = np.empty(0)
         self._naive_close = np.empty(0)
@@ -785,7 +1108,7 @@ class PriceChart(QtWidgets.QWidget):
         s = self._series
         out: dict[str, Any] = {
             "index": int(index),
-            INDEX_NAME: self._dates[index],
+            INDEX_NAME: self._fields.timestamp(index),
             OPEN: float(s.open[index]),
             HIGH: float(s.high[index]),
             LOW: float(s.low[index]),
@@ -793,7 +1116,7 @@ class PriceChart(QtWidgets.QWidget):
             VOLUME: float(s.volume[index]),
         }
         for column, values in self._pred.items():
-            value = values[index]
+            value = values[index] if index < values.shape[0] else np.nan
             if np.isfinite(value):
                 out[column] = float(value)
         return out
@@ -836,8 +1159,188 @@ class PriceChart(QtWidgets.QWidget):
             region.setBrush(self._region_brush(name))
         for name, label in self._labels:
             label.setColor(self._label_color(name))
+        for item in self._fold_items.values():
+            item.set_dark(dark)
 
     # ================================================================== internals ==========
+    # -- a chart that grows (internals) ----------------------------------------------------
+    @property
+    def _dates(self) -> pd.DatetimeIndex:
+        """The bars' timestamps."""
+        return self._fields.index
+
+    def _show_title(self) -> None:
+        n = self.bar_count()
+        if n:
+            first, last = self._fields.timestamp(0), self._fields.timestamp(n - 1)
+            span = f"{first:%Y-%m-%d} .. {last:%Y-%m-%d}  ({n:,} bars)"
+        else:
+            span = "no bars"
+        self.title_label.setText(f"{self._title}  {span}" if self._title else span)
+
+    def _grow_x_limits(self) -> None:
+        """Pan limits a little past both ends; renewed once the data outgrows them (every
+        2 % of growth, not on every appended bar)."""
+        n = self.bar_count()
+        x_max = self._x_limits.get("xMax")
+        if x_max is not None and n + 4 <= x_max:
+            return
+        pad = max(5.0, n * 0.02)
+        self._x_limits = {"xMin": -pad, "xMax": n - 1 + pad, "minXRange": 5}
+        for plot in self._plots():
+            plot.getViewBox().setLimits(**self._x_limits)
+
+    def _append(self, dates: pd.DatetimeIndex, prices: list[np.ndarray],
+                overlays: dict[str, np.ndarray]) -> int:
+        k = len(dates)
+        if k == 0:
+            return self.bar_count() - 1
+        if any(p.shape != (k,) for p in [*prices, *overlays.values()]):
+            raise ValueError("append: one value per bar in every column")
+        if self.bar_count() == 0:
+            self._append_first(dates, prices, overlays)
+            return self.bar_count() - 1
+        last = self._fields.timestamp(self._fields.n - 1)
+        try:
+            ordered = bool(dates[0] > last) and (k == 1 or bool(
+                (np.diff(dates.asi8) > 0).all() and dates.is_monotonic_increasing))
+        except TypeError:  # timezone-aware against naive
+            ordered = False
+        if not ordered:
+            raise ValueError(f"appended bars must come after the last bar ({last}), in date "
+                             f"order, in the same timezone")
+        follow = self.last_bar_in_view()
+        x0, x1 = self.visible_range()
+        series = self._series
+        old = series.n
+        series.append(*prices)
+        if self._candle_series is not None and self._candle_series is not series:
+            self._candle_series.append(*[log10_positive(p) for p in prices[:4]], prices[4])
+        self._fields.append(dates)
+        for axis in self.axes:
+            axis.dates_appended()
+        if self._has_volume:
+            self.volume.bars_appended(old)
+        elif np.any(np.isfinite(prices[4]) & (prices[4] != 0)):
+            self._has_volume = True
+            self._show_volume_pane()
+            self.volume.set_series(series)
+        self.candles.bars_appended(old)
+        if overlays or self._live is not None:
+            self._append_live(old, overlays)
+        self._grow_x_limits()
+        self._show_title()
+        if follow:
+            self.set_x_range(x0 + k, x1 + k)
+        else:
+            self._update_y_ranges()
+        return series.n - 1
+
+    def _append_first(self, dates: pd.DatetimeIndex, prices: list[np.ndarray],
+                      overlays: dict[str, np.ndarray]) -> None:
+        """The first bars of an empty chart: shown as a frame, the overlays grown on them."""
+        frame = pd.DataFrame(dict(zip((OPEN, HIGH, LOW, CLOSE, VOLUME), prices, strict=True)),
+                             index=dates.rename(INDEX_NAME))
+        live = self._live is not None or bool(overlays)
+        self._load_bars(frame, self._title)
+        if live:
+            self._start_live(first=0)
+            self._append_live(0, overlays)
+            self._update_y_ranges()
+
+    def _start_live(self, first: int | None = None) -> None:
+        """Empty replay overlays from bar ``first`` (default: the next bar appended)."""
+        self._clear_overlays()
+        self._live = _LiveOverlays(self.bar_count() if first is None else first)
+
+    def _append_live(self, old: int, overlays: dict[str, np.ndarray]) -> None:
+        """Grow the replay overlays over bars ``old ..`` (:meth:`append_bar`)."""
+        if self._live is None:
+            self._start_live(first=old)
+        live = self._live
+        series = self._series
+        n = series.n
+        rows, ahead = live.grow(n)
+        for key, row in _LIVE_ROWS.items():
+            if key in overlays:
+                rows[row, old:n] = overlays[key]
+        for row in (_EQUITY_ROW, _HOLD_ROW):
+            live.start_line(row, old)
+        close = series.close
+        predicted = rows[_PREDICTED_ROW, old:n]
+        ahead[_AHEAD_PREDICTED, old + 1:n + 1] = close[old:n] * np.exp(predicted)
+        ahead[_AHEAD_NAIVE, old + 1:n + 1] = np.where(np.isfinite(predicted), close[old:n],
+                                                      np.nan)
+        ahead[_AHEAD_PREDICTED_PCT, old + 1:n + 1] = predicted * 100.0
+        lo = max(old - 1, live.first)  # rows whose next close is known now
+        if n - 1 > lo:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                actual = np.log(close[lo + 1:n] / close[lo:n - 1])
+            rows[_ACTUAL_ROW, lo:n - 1] = actual
+            ahead[_AHEAD_ACTUAL_PCT, lo + 1:n] = actual * 100.0
+        self._add_live_markers(old, rows[_POSITION_ROW, old:n])
+        self._draw_live()
+
+    def _add_live_markers(self, old: int, positions: np.ndarray) -> None:
+        live = self._live
+        at = np.flatnonzero(np.isfinite(positions))
+        if at.size == 0:
+            return
+        values = positions[at]
+        change = values - np.r_[live.position, values[:-1]]
+        live.position = float(values[-1])
+        bars = at + old
+        buys, sells = bars[change > 0], bars[change < 0]
+        if buys.size == 0 and sells.size == 0:
+            return
+        series = self._series
+        for markers, x, y, up in ((self.buy_markers, buys, series.low, True),
+                                  (self.sell_markers, sells, series.high, False)):
+            if x.size:
+                live.marker_y[up].extend(y[x].tolist())
+                markers.addPoints(x=x.astype(np.float64), y=self._price_y(y[x]))
+        live.add_marker_x(np.sort(np.concatenate([buys, sells])).astype(np.float64))
+        self._marker_x = live.marker_x()
+        self._marker_y = (np.asarray(live.marker_y[True]), np.asarray(live.marker_y[False]))
+
+    def _draw_live(self) -> None:
+        """Hand the replay overlays' current views to the curves and the y-range arrays."""
+        live = self._live
+        n = self._series.n
+        rows, ahead = live.views()
+        first = live.first
+        x = live.positions(n + 1)
+        self.close_curve.setData(x[first:n], self._series.close[first:n])
+        self.predicted_curve.setData(x[first + 1:n + 1], ahead[_AHEAD_PREDICTED, first + 1:])
+        self.naive_curve.setData(x[first + 1:n + 1], ahead[_AHEAD_NAIVE, first + 1:])
+        self._return_lines = ((x[first + 1:n + 1], ahead[_AHEAD_PREDICTED_PCT, first + 1:]),
+                              (x[first + 1:n + 1], ahead[_AHEAD_ACTUAL_PCT, first + 1:]))
+        if self._returns is not None:
+            self._returns.set_lines(self._return_lines)
+        self._pred = {PREDICTED_RETURN: rows[_PREDICTED_ROW], ACTUAL_RETURN: rows[_ACTUAL_ROW],
+                      POSITION: rows[_POSITION_ROW]}
+        self._pred_close = ahead[_AHEAD_PREDICTED]
+        self._naive_close = ahead[_AHEAD_NAIVE]
+        self._return_values = ahead[_AHEAD_PREDICTED_PCT:_AHEAD_ACTUAL_PCT + 1]
+        a = max(first - 1, 0)
+        self.equity.show_live(x[a:n], rows[_EQUITY_ROW, a:n], rows[_HOLD_ROW, a:n],
+                              rows=(rows[_EQUITY_ROW], rows[_HOLD_ROW]))
+        if not live.styled:
+            live.styled = True
+            self.return_view_action.setEnabled(True)
+            self._show_return_view()
+            self.price_legend.setVisible(True)
+            self._apply_overlay_style()
+
+    def _fold_item(self, plot: pg.PlotItem) -> _FoldLines:
+        """The fold lines of pane ``plot`` (one item for all its lines, made on first use)."""
+        item = self._fold_items.get(id(plot))
+        if item is None:
+            item = _FoldLines(dark=self._dark)
+            plot.addItem(item, ignoreBounds=True)
+            self._fold_items[id(plot)] = item
+        return item
+
     def _plots(self) -> tuple[pg.PlotItem, ...]:
         """The panes built so far, top to bottom (the returns pane once it is built)."""
         if self._returns is None:
@@ -877,7 +1380,7 @@ class PriceChart(QtWidgets.QWidget):
         if self._returns is not None:
             return self._returns
         axis = DateIndexAxis("bottom")
-        axis.set_dates(self._dates)
+        axis.set_fields(self._fields)
         self.axes.insert(1, axis)
         pane = _ReturnsPane(axis)  # hidden, no height, no x link: see _show_return_view
         plot = pane.plot
@@ -895,6 +1398,8 @@ class PriceChart(QtWidgets.QWidget):
             self._shade(plot, name, lo, hi)
         if self._return_lines is not None:
             pane.set_lines(self._return_lines)
+        if self._fold_x.size:
+            self._fold_item(plot).set_lines(self._fold_x, None)
         return pane
 
     def _add_vline(self, plot: pg.PlotItem) -> _CrosshairLine:
