@@ -373,7 +373,8 @@ class LiveFeed:
         self._client_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._timer: threading.Thread | None = None
-        self._last_tick: float | None = None
+        self._last_tick: float | None = None  # clock() when the last tick arrived
+        self._newest: tuple[pd.Timestamp, float] | None = None  # newest tick time, its arrival
         self._got_tick = False
         self.state = FeedState(STOPPED)
         self.error: BaseException | None = None
@@ -413,11 +414,20 @@ class LiveFeed:
         return None if self._last_tick is None else max(0.0, self.clock() - self._last_tick)
 
     def flush(self, now: pd.Timestamp | None = None) -> None:
-        """Close the open bar if ``now`` (default: the clock) is past its end plus the grace."""
-        when = pd.Timestamp(self.clock(), unit="s", tz="UTC") if now is None else now
+        """Close the open bar if ``now`` is past its end plus ``close_after_s``.
+
+        ``now`` defaults to the stream's own time: the newest tick's time plus the seconds
+        the clock says have passed since it arrived. So a computer clock that is off, or a
+        feed that lags, never closes a bar early; only silence does.
+        """
+        if now is None:
+            if self._newest is None:
+                return
+            newest, arrived = self._newest
+            now = newest + pd.Timedelta(seconds=max(0.0, self.clock() - arrived))
         grace = pd.Timedelta(seconds=self.close_after_s or 0.0)
         with self._lock:
-            self._emit(self.builder.flush(when, grace=grace))
+            self._emit(self.builder.flush(now, grace=grace))
 
     # -- worker --
 
@@ -467,6 +477,8 @@ class LiveFeed:
         if tick is None:
             return
         self._last_tick = self.clock()
+        if self._newest is None or tick.time >= self._newest[0]:
+            self._newest = (tick.time, self._last_tick)
         first = not self._got_tick
         self._got_tick = True
         with self._lock:
@@ -488,9 +500,11 @@ class LiveFeed:
             self.bars += 1
 
     def _tick_timer(self) -> None:
+        """Close quiet bars while connected (during an outage ticks may be missing: wait)."""
         while not self._stop.wait(1.0):
-            with contextlib.suppress(_Stopping):
-                self.flush()
+            if self.state.status == LIVE:
+                with contextlib.suppress(_Stopping):
+                    self.flush()
 
     def _close_client(self) -> None:
         with self._client_lock:
@@ -519,7 +533,7 @@ def _one_line(exc: BaseException | None) -> str:
 #: the decision log's columns, in order
 LOG_COLUMNS: tuple[str, ...] = (
     C.INDEX_NAME, C.OPEN, C.HIGH, C.LOW, C.CLOSE, C.VOLUME, C.PREDICTED_RETURN, C.POSITION,
-    "ticks", "partial", "logged_at",
+    C.STRATEGY_RETURN, C.EQUITY, "ticks", "partial", "logged_at",
 )
 
 
@@ -800,31 +814,22 @@ def _tz_of(history: pd.DataFrame) -> str:
 
 def _decider(bundle: Any, history: pd.DataFrame, args: Any
              ) -> tuple[Callable[[Bar], dict[str, Any]], pd.Timestamp | None]:
-    """The decision for each closed bar, warmed with ``history``; and history's last bar."""
-    from sandbox.backtest import positions_from_predictions
+    """Each closed bar handled like a replay step (:class:`sandbox.replay.Replayer`, warmed
+    with ``history``, the paper account fresh at the first live bar); and history's last bar."""
+    from sandbox import replay
 
     strategy = bundle.config.strategy.replace(**{
         name: getattr(args, name) for name in ("strategy", "threshold_bps", "fill", "cost_bps",
                                                "periods_per_year")
         if getattr(args, name, None) is not None})
-    keep = max(4 * int(bundle.feature_state["window"]), 500)
-    frame = history.loc[:, list(C.PRICE_COLUMNS)].tail(keep).copy()
-    tz = getattr(frame.index, "tz", None)
-    end = frame.index[-1] if len(frame) else None
+    replayer = replay.Replayer(bundle, strategy=strategy, history=history)
+    tz = getattr(history.index, "tz", None)
 
     def decide(bar: Bar) -> dict[str, Any]:
-        nonlocal frame
-        start = bar.start.tz_convert(tz) if tz is not None else bar.start.tz_localize(None)
-        row = pd.DataFrame({C.OPEN: [bar.open], C.HIGH: [bar.high], C.LOW: [bar.low],
-                            C.CLOSE: [bar.close], C.VOLUME: [bar.volume]},
-                           index=pd.DatetimeIndex([start], name=frame.index.name))
-        frame = pd.concat([frame, row]).tail(keep)
-        predicted = bundle.predict(frame)[C.PREDICTED_RETURN]
-        if not len(predicted) or predicted.index[-1] != start:
-            return {C.PREDICTED_RETURN: math.nan, C.POSITION: 0.0}
-        position = positions_from_predictions(predicted.iloc[-1:], strategy=strategy.strategy,
-                                              threshold_bps=strategy.threshold_bps)
-        return {C.PREDICTED_RETURN: float(predicted.iloc[-1]),
-                C.POSITION: float(position.iloc[-1])}
+        date = bar.start.tz_convert(tz) if tz is not None else bar.start.tz_localize(None)
+        step = replayer.step(replay.Bar(date, bar.open, bar.high, bar.low, bar.close,
+                                        bar.volume))
+        return {C.PREDICTED_RETURN: step.predicted_return, C.POSITION: step.position,
+                C.STRATEGY_RETURN: step.strategy_return, C.EQUITY: step.equity}
 
-    return decide, end
+    return decide, (history.index[-1] if len(history) else None)

@@ -338,19 +338,24 @@ def test_the_gap_since_the_last_tick_follows_the_clock(messages):
                                 "ago: connection closed")
 
 
-def test_the_timer_closes_a_bar_in_a_quiet_market(messages):
+def test_the_timer_closes_a_bar_in_a_quiet_market_by_the_streams_time(messages):
+    """The bar closes once the stream has been silent past its end plus the grace, counted
+    from the newest tick's own time: a computer clock days away from the feed's changes
+    nothing."""
     first = live.parse_message(messages[0], SYMBOL)
-    bar_end = first.time.floor("1min") + pd.Timedelta(minutes=1)
-    now = [(bar_end + pd.Timedelta(seconds=2)).value / 1e9]
+    to_end = (first.time.floor("1min") + pd.Timedelta(minutes=1) - first.time).total_seconds()
+    now = [5000.0]  # the computer's clock, unrelated to the tick times
     bars = []
     stream = FakeStream([messages[:1]], drop_kinds=[])
     feed = live.LiveFeed(SYMBOL, "1m", on_bar=bars.append, client_factory=stream,
                          clock=lambda: now[0], close_after_s=5.0)
+    feed.flush()  # no tick yet: nothing to close
     feed.start()
     assert stream.delivered.wait(5)
+    now[0] += to_end + 4.9
     feed.flush()
     assert bars == []
-    now[0] += 3.0
+    now[0] += 0.1
     feed.flush()
     assert [b.start for b in bars] == [first.time.floor("1min")]
     feed.stop()
