@@ -377,10 +377,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         jobs = getattr(args, "jobs", None)
         if jobs is not None and jobs < 1:
             raise ConfigError(f"--jobs {jobs}: must be a whole number >= 1")
+        prices = _checked_walk(config) if config.walk_forward is not None else None
         cancel = threading.Event()
         progress = _Progress(sys.stderr)
         with _sigint_sets(cancel):
-            result = pipeline.run(config, on_event=progress, cancel=cancel, jobs=jobs)
+            result = pipeline.run(config, on_event=progress, cancel=cancel, jobs=jobs,
+                                  prices=prices)
             progress.close()
             written = export.write_run(result, folder)
     if result.walk_forward is not None:
@@ -390,6 +392,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for path in written.values():
         print(path)
     return 0
+
+
+def _checked_walk(config: RunConfig) -> Any:
+    """Load the data and check the walk-forward spec against it before any progress line,
+    so an impossible spec is one line on stderr (exit 2)."""
+    from sandbox import walkforward
+    from sandbox.data import load_prices
+
+    loaded = load_prices(config.data, min_rows=config.model.window + 5)
+    assert config.walk_forward is not None
+    walkforward.plan(loaded.frame.index, config.walk_forward, window=config.model.window,
+                     target=config.model.target, fill=config.strategy.fill)
+    return loaded
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
