@@ -598,7 +598,7 @@ class DataPanel(QtWidgets.QGroupBox):
 
 def size_text(kind: str, hidden: int, layers: int, target: str = C.TARGET_RETURN,
               heads: int = 4) -> tuple[str, str]:
-    """The parameter count shown beside the network choice and its tooltip: e.g.
+    """The parameter count shown with the network choice and its tooltip: e.g.
     ``"39,809 parameters"``, and for a GRU or a plain RNN its size against an LSTM of the
     same hidden size and layers (``"0.75x an LSTM"``). Empty where it cannot be counted."""
     try:
@@ -619,7 +619,7 @@ def size_text(kind: str, hidden: int, layers: int, target: str = C.TARGET_RETURN
     tip = (f"Trainable weights and biases of this network with {n} features per bar "
            "(the same for every window length; the window sets how many bars it reads)")
     if lstm:
-        text += f"\n{count / lstm:.2f}x an LSTM"
+        text += f"{SIZE_SEPARATOR}{count / lstm:.2f}x an LSTM"
         tip += (f". An LSTM of the same size ({hidden} hidden, {layers} layer"
                 f"{'s' if layers > 1 else ''}) has {lstm:,}. {gates[kind]}")
     elif kind == C.TRANSFORMER:
@@ -629,6 +629,8 @@ def size_text(kind: str, hidden: int, layers: int, target: str = C.TARGET_RETURN
     return text, tip + "."
 
 
+#: between the parameter count and the size against an LSTM
+SIZE_SEPARATOR = " \u00b7 "
 #: the Evaluation choice's words
 SINGLE_SPLIT, WALK_FORWARD_LABEL = "Single split", "Walk-forward"
 _WINDOW_MODE_LABELS = {C.EXPANDING: "expanding", C.ROLLING: "rolling"}
@@ -785,7 +787,6 @@ class ModelPanel(QtWidgets.QGroupBox):
         #: the trainable parameters of the network as set, beside the choice
         self.size_label = _note()
         self.size_label.setObjectName("parameter_count")
-        self.size_label.setWordWrap(False)
         self.window_spin = _spin(2, C.MAX_WINDOW, "Bars per input window (features of t-W+1 .. t)")
         self.hidden_spin = _spin(1, C.MAX_HIDDEN, "Hidden units per recurrent layer")
         self.layers_spin = _spin(1, C.MAX_LAYERS, "Stacked recurrent layers")
@@ -828,11 +829,8 @@ class ModelPanel(QtWidgets.QGroupBox):
         self.target_caution.setToolTip(_CAUTION_TIP)
         self._fill = C.FILL_NEXT_OPEN
         form = _form()
-        network = QtWidgets.QHBoxLayout()
-        network.setSpacing(6)
-        network.addWidget(self.kind_combo, 1)
-        network.addWidget(self.size_label)
-        form.addRow("Network", network)
+        form.addRow("Network", self.kind_combo)
+        form.addRow("", self.size_label)  # under the choice, as narrow as the column
         form.addRow("Window", self.window_spin)
         self.hidden_label = QtWidgets.QLabel("Hidden")
         form.addRow(self.hidden_label, self.hidden_spin)

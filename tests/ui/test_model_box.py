@@ -9,7 +9,7 @@ from sandbox import constants as C
 from sandbox.config import ModelConfig, RunConfig, TrainConfig, WalkForwardSpec
 from sandbox.errors import ConfigError
 from sandbox.features import feature_names
-from sandbox.ui.panels import WARM_NOTE, ModelPanel, SidePanel, size_text
+from sandbox.ui.panels import SIZE_SEPARATOR, WARM_NOTE, ModelPanel, SidePanel, size_text
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_the_parameter_count_beside_the_choice_is_torchs(panel, kind, gates):
     n = len(feature_names(C.TARGET_RETURN))
     panel.set_configs(ModelConfig(kind=kind, hidden=64, layers=2), TrainConfig())
     count = _recurrent_count(gates, 64, 2, n)
-    lines = panel.size_label.text().split("\n")
+    lines = panel.size_label.text().split(SIZE_SEPARATOR)
     assert lines[0] == f"{count:,} parameters"
     if kind == C.LSTM:
         assert len(lines) == 1
