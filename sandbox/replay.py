@@ -583,8 +583,69 @@ def replay_frame(
     return replayer.frame()
 
 
-#: the name the app's torch process uses for the same loop
-stream_replay = replay_frame
+def stream_replay(
+    source: Any,
+    prices: pd.DataFrame,
+    start: Any = None,
+    strategy: StrategyConfig | None = None,
+    *,
+    on_result: Callable[[list[ReplayStep]], None] | None = None,
+    cancel: Any = None,
+    control: ReplayControl | None = None,
+    speed: float = 0.0,
+    batch_ms: float = 20.0,
+    batch_bars: int = 256,
+    periods_per_year: float | None = None,
+) -> pd.DataFrame:
+    """:func:`replay_frame` as the app's torch process runs it: ``source`` may be a run
+    (:class:`sandbox.pipeline.RunResult`, its model rebuilt from its weights when it comes
+    without one), a bundle or a bundle folder, and ``on_result`` receives each batch of
+    steps (a list of :class:`ReplayStep`)."""
+    return replay_frame(as_bundle(source), prices, start, strategy, on_steps=on_result,
+                        cancel=cancel, control=control, speed=speed, batch_ms=batch_ms,
+                        batch_bars=batch_bars, periods_per_year=periods_per_year)
+
+
+def as_bundle(source: Any) -> Any:
+    """A :class:`sandbox.export.Bundle` for a bundle, a bundle folder or a run.
+
+    Raises
+    ------
+    ConfigError
+        The run keeps no model (a seed ensemble's average, say).
+    """
+    from sandbox import export
+
+    if isinstance(source, export.Bundle):
+        return source
+    if isinstance(source, str | bytes) or hasattr(source, "__fspath__"):
+        return export.load_bundle(source)
+    model = getattr(source, "model", None)
+    if model is None:
+        weights = getattr(source, "weights", None)
+        if weights is None:
+            raise ConfigError("this run keeps no single model to replay (an ensemble's "
+                              "average is not one network); replay one of its seeds' bundles")
+        model = _model_from_weights(source.config, source.feature_state, weights)
+    splits = getattr(source, "trained_split", None)
+    if not splits:
+        try:
+            splits = export.split_dates(source)
+        except (AttributeError, KeyError, IndexError, TypeError):
+            splits = None
+    return export.Bundle(config=source.config, feature_state=source.feature_state,
+                         model=model.eval(), splits=splits or None)
+
+
+def _model_from_weights(config: Any, state: dict[str, Any], weights: bytes) -> Any:
+    """The run's network, built from its config and its safetensors bytes."""
+    from safetensors.torch import load
+
+    from sandbox import models
+
+    model = models.build_model(config.model, len(state["feature_names"]))
+    model.load_state_dict(load(weights))
+    return model.eval()
 
 
 def _chain(cancel: threading.Event, control: ReplayControl) -> None:

@@ -37,7 +37,7 @@ from sandbox.features import Scaler, feature_names, first_feature_row
 #: copies of the window tried, in order, for a forward pass equal to the batch path's
 EXACT_ROWS: tuple[int, ...] = (1, 4, 8, 16)
 #: windows compared when choosing the number of rows
-_CALIBRATION_WINDOWS = 8
+_CALIBRATION_WINDOWS = 64
 
 
 class StreamPredictor:
