@@ -33,8 +33,9 @@ def test_single_layer_ignores_dropout_without_warning(recwarn):
     assert not [w for w in recwarn if "dropout" in str(w.message)]
 
 
-def test_a_new_model_is_one_registered_class(monkeypatch):
+def test_a_new_model_is_one_name_in_the_constants_and_one_registered_class(monkeypatch):
     monkeypatch.setattr(models, "REGISTRY", dict(models.REGISTRY))
+    monkeypatch.setattr(C, "MODEL_KINDS", (*C.MODEL_KINDS, "mean"))
 
     @models.register("mean")
     class MeanPredictor(models.Predictor):
@@ -49,10 +50,24 @@ def test_a_new_model_is_one_registered_class(monkeypatch):
         def forward(self, x):
             return self.head(x.mean(dim=1)).squeeze(-1)
 
-    config = ModelConfig()
-    object.__setattr__(config, "kind", "mean")  # constants would list it in a real addition
-    model = models.build_model(config, 4)
+    model = models.build_model(ModelConfig(kind="mean"), 4)  # the config accepts it too
     assert isinstance(model, MeanPredictor) and model(torch.randn(2, 3, 4)).shape == (2,)
+
+
+def test_every_listed_kind_has_a_class_and_every_class_is_listed():
+    assert set(models.REGISTRY) == set(C.MODEL_KINDS)
+    assert all(models.REGISTRY[k].kind == k for k in C.MODEL_KINDS)
+
+
+def test_registering_a_kind_the_constants_do_not_list_is_refused():
+    with pytest.raises(ValueError, match="MODEL_KINDS"):
+        models.register("mean")
+
+
+def test_a_listed_kind_without_a_class_fails_the_import_check(monkeypatch):
+    monkeypatch.setattr(C, "MODEL_KINDS", (*C.MODEL_KINDS, "mean"))
+    with pytest.raises(ImportError, match="mean"):
+        models._check_registry()
 
 
 def test_unknown_kind_is_a_config_error():
