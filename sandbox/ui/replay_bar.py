@@ -493,7 +493,7 @@ class ReplayBar(QtWidgets.QWidget):
 
     def _start_job(self, run: Any, start: pd.Timestamp) -> None:
         worker = _ReplayWorker(replay_job(), *replay_arguments(run, start),
-                               result_arg="on_steps", remote=True)
+                               remote=True)
         worker.streamed.connect(self._on_streamed)
         worker.returned.connect(self._on_returned)
         worker.failed.connect(self._on_job_failed)

@@ -91,7 +91,7 @@ def fake_step(date: pd.Timestamp, k: int) -> FakeStep:
                     hits_so_far=k // 2, calls_so_far=k)
 
 
-def fake_replay(run: Any, frame: pd.DataFrame, start: Any, strategy: Any, *, on_steps: Any,
+def fake_replay(run: Any, frame: pd.DataFrame, start: Any, strategy: Any, *, on_result: Any,
                 cancel: Any = None, batch: int = 7, pause_s: float = 0.0) -> None:
     """Stands in for sandbox.replay.stream_replay: the steps from ``start`` on, in batches."""
     first = int(frame.index.searchsorted(pd.Timestamp(start)))
@@ -101,11 +101,11 @@ def fake_replay(run: Any, frame: pd.DataFrame, start: Any, strategy: Any, *, on_
             raise Cancelled("stopped")
         steps.append(fake_step(date, k))
         if len(steps) == batch:
-            on_steps(steps)
+            on_result(steps)
             steps = []
             time.sleep(pause_s)
     if steps:
-        on_steps(steps)
+        on_result(steps)
 
 
 @pytest.fixture
@@ -321,3 +321,42 @@ def test_replaying_before_the_test_split_counts_no_look(qtbot, make_bar):
     wait_complete(qtbot, bar)
     assert looks.look_count(fingerprint(frame)) == 0
 
+
+
+def test_a_trained_model_shows_the_replays_own_values(qtbot, chart, controller, small,
+                                                      monkeypatch):
+    """The real replay job (here on the worker thread): what the chart gets and what the strip
+    shows equal sandbox.replay's steps, made apart on the same bars."""
+    from sandbox import pipeline, replay
+
+    run = pipeline.run(small, evidence=False)
+    appended: list[pd.DataFrame] = []
+    real = chart.append_bars
+    monkeypatch.setattr(chart, "append_bars", lambda frame: (appended.append(frame),
+                                                              real(frame))[1])
+    chart.set_prices(run.data.frame)
+    bar = rb.ReplayBar(controller, chart)
+    qtbot.addWidget(bar)
+    bar.set_run(run)
+    bar.set_speed(rb.MAX_SPEED)
+    bar.play()
+    wait_complete(qtbot, bar, timeout=60_000)
+
+    start = rb.default_start(run)
+    steps: list[Any] = []
+    replay.replay_frame(replay.as_bundle(run), run.data.frame, start, run.config.strategy,
+                        on_step=steps.append)
+    got = pd.concat(appended)
+    assert len(got) == len(steps) == bar.bars_shown() > 0
+    assert got.index.equals(pd.DatetimeIndex([s.date for s in steps]))
+    for column, name in rb.OVERLAYS.items():
+        np.testing.assert_array_equal(got[column].to_numpy(),
+                                      [getattr(s, name) for s in steps], err_msg=column)
+    last = steps[-1]
+    shown = bar.shown_step()
+    for name in rb.STEP_FIELDS:
+        assert shown[name] == getattr(last, name), name
+    assert bar.equity_label.text() == f"Equity  {last.equity:.4f}"
+    assert bar.sharpe_label.text() == f"Sharpe so far  {last.sharpe_so_far:.2f}"
+    assert bar.hits_label.text().startswith(
+        f"Hits so far  {last.hits_so_far:,}/{last.calls_so_far:,}")
