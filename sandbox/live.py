@@ -530,10 +530,14 @@ def _one_line(exc: BaseException | None) -> str:
 
 # --- append-only decision log --------------------------------------------------------------
 
+#: the log's column naming the earlier bar whose return this bar completed (``strategy_return``
+#: and ``equity`` on the same line are that bar's: two bars back with the next-open fill, one
+#: with the close fill; empty before the first)
+REALISED_DATE = "realised_date"
 #: the decision log's columns, in order
 LOG_COLUMNS: tuple[str, ...] = (
     C.INDEX_NAME, C.OPEN, C.HIGH, C.LOW, C.CLOSE, C.VOLUME, C.PREDICTED_RETURN, C.POSITION,
-    C.STRATEGY_RETURN, C.EQUITY, "ticks", "partial", "logged_at",
+    C.STRATEGY_RETURN, C.EQUITY, REALISED_DATE, "ticks", "partial", "logged_at",
 )
 
 
@@ -830,6 +834,7 @@ def _decider(bundle: Any, history: pd.DataFrame, args: Any
         step = replayer.step(replay.Bar(date, bar.open, bar.high, bar.low, bar.close,
                                         bar.volume))
         return {C.PREDICTED_RETURN: step.predicted_return, C.POSITION: step.position,
-                C.STRATEGY_RETURN: step.strategy_return, C.EQUITY: step.equity}
+                C.STRATEGY_RETURN: step.strategy_return, C.EQUITY: step.equity,
+                REALISED_DATE: step.realised_date}
 
     return decide, (history.index[-1] if len(history) else None)

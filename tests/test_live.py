@@ -155,13 +155,13 @@ def test_volume_restarts_with_the_day_and_is_never_negative(messages):
 def test_by_hand_a_bar_from_disordered_ticks():
     t0 = pd.Timestamp("2026-01-05 15:00", tz="UTC")
     ticks = [live.Tick(t0 + pd.Timedelta(seconds=s), p, v) for s, p, v in
-             [(10, 10.0, 100), (40, 12.0, 160), (20, 9.0, 130), (40, 12.0, 160),
-              (59, 11.0, 170), (65, 11.5, 50), (30, 99.0, 140)]]
+             [(10, 10.0, 100), (5, 10.5, 90), (40, 12.0, 160), (20, 9.0, 130),
+              (40, 12.0, 160), (59, 11.0, 170), (65, 11.5, 50), (30, 99.0, 140)]]
     builder = live.TickBarBuilder("1m")
     closed = [bar for tick in ticks for bar in builder.add(tick)]
     assert len(closed) == 1
     bar = closed[0]
-    assert (bar.open, bar.high, bar.low, bar.close) == (10.0, 12.0, 9.0, 11.0)
+    assert (bar.open, bar.high, bar.low, bar.close) == (10.5, 12.0, 9.0, 11.0)
     assert bar.volume == 70.0  # 170 - 100: the first tick only sets the level
     assert builder.current.volume == 50.0  # a drop later in time: a new day
     assert builder.late == 1 and builder.repeats == 1  # the 99.0 tick came after 15:01 began
@@ -489,6 +489,7 @@ def test_cli_live_predictions_use_bars_up_to_their_close_only(bundle_dir, messag
     """Each logged prediction equals the bundle's batch prediction on history plus the bars
     logged so far (nothing later)."""
     from sandbox import cli, export
+    from sandbox.backtest import backtest
 
     history = _minute_history(pd.Timestamp("2026-11-25 15:54", tz="America/New_York"))
     monkeypatch.setattr(live, "_history", lambda symbol, interval, window: history)
@@ -504,6 +505,18 @@ def test_cli_live_predictions_use_bars_up_to_their_close_only(bundle_dir, messag
     batch = export.load_bundle(bundle_dir).predict(prices)[C.PREDICTED_RETURN]
     np.testing.assert_allclose(logged[C.PREDICTED_RETURN].to_numpy(),
                                batch.loc[bars.index].to_numpy(), rtol=0, atol=1e-9)
+    # the paper account: the backtest of the logged positions on the logged bars
+    strategy = export.load_bundle(bundle_dir).config.strategy
+    book = backtest(bars[list(C.PRICE_COLUMNS)], bars[C.POSITION], fill=strategy.fill,
+                    cost_bps=strategy.cost_bps).frame
+    realised = logged.dropna(subset=[live.REALISED_DATE])
+    assert len(realised) == len(logged) - (2 if strategy.fill == C.FILL_NEXT_OPEN else 1)
+    on = pd.DatetimeIndex(pd.to_datetime(realised[live.REALISED_DATE], utc=True)
+                          .dt.tz_convert("America/New_York"))
+    np.testing.assert_allclose(realised[C.STRATEGY_RETURN].to_numpy(),
+                               book[C.STRATEGY_RETURN].loc[on].to_numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(realised[C.EQUITY].to_numpy(), book[C.EQUITY].loc[on].to_numpy(),
+                               rtol=0, atol=1e-12)
 
 
 def test_cli_live_refuses_a_weekly_interval_before_loading_anything(tmp_path, capsys):
