@@ -25,10 +25,15 @@ def _perturb_after(prices: pd.DataFrame, date: pd.Timestamp, seed: int = 9) -> p
     return out
 
 
-def _config(split: SplitSpec) -> RunConfig:
+#: the networks the perturbation checks run on: the recurrent one and the attention one (which
+#: sees its whole window at once)
+KINDS = (C.LSTM, C.TRANSFORMER)
+
+
+def _config(split: SplitSpec, kind: str = C.LSTM) -> RunConfig:
     return RunConfig(
         split=split,
-        model=ModelConfig(kind=C.LSTM, window=12, hidden=8, layers=2, dropout=0.1),
+        model=ModelConfig(kind=kind, window=12, hidden=8, layers=2, heads=2, dropout=0.1),
         train=TrainConfig(epochs=3, patience=2, batch_size=32, threads=1, seed=5),
     )
 
@@ -38,18 +43,24 @@ def prices():
     return make_prices(N, seed=4, phi=0.3)
 
 
+@pytest.fixture(scope="module", params=KINDS)
+def kind(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def dated(prices):
+def dated(prices, kind):
     spec = SplitSpec(val_start=str(prices.index[240].date()),
                      test_start=str(prices.index[300].date()))
-    return spec, pipeline.run(_config(spec), prices=prices)
+    return spec, pipeline.run(_config(spec, kind), prices=prices)
 
 
 @pytest.mark.parametrize("at", [300, 330])
-def test_perturbing_prices_from_d_on_leaves_earlier_predictions_unchanged(prices, dated, at):
+def test_perturbing_prices_from_d_on_leaves_earlier_predictions_unchanged(prices, dated, kind,
+                                                                          at):
     spec, base = dated
     d = prices.index[at]  # 300 = the first test bar: the targets of val's last row move too
-    other = pipeline.run(_config(spec), prices=_perturb_after(prices, d))
+    other = pipeline.run(_config(spec, kind), prices=_perturb_after(prices, d))
     before = base.predictions.index < d
     np.testing.assert_array_equal(other.predictions.loc[before, C.PREDICTED_RETURN],
                                   base.predictions.loc[before, C.PREDICTED_RETURN])
@@ -58,20 +69,20 @@ def test_perturbing_prices_from_d_on_leaves_earlier_predictions_unchanged(prices
     assert other.history.val_loss == base.history.val_loss
 
 
-def test_fraction_splits_perturbed_in_test_leave_train_and_val_unchanged(prices):
+def test_fraction_splits_perturbed_in_test_leave_train_and_val_unchanged(prices, kind):
     spec = SplitSpec()
-    base = pipeline.run(_config(spec), prices=prices)
+    base = pipeline.run(_config(spec, kind), prices=prices)
     first_test = base.predictions.index[base.predictions[C.SPLIT] == C.TEST][0]
-    other = pipeline.run(_config(spec), prices=_perturb_after(prices, first_test))
+    other = pipeline.run(_config(spec, kind), prices=_perturb_after(prices, first_test))
     before = base.predictions.index < first_test
     np.testing.assert_array_equal(other.predictions.loc[before, C.PREDICTED_RETURN],
                                   base.predictions.loc[before, C.PREDICTED_RETURN])
 
 
-def test_data_cut_after_test_start_gives_identical_predictions(prices, dated):
+def test_data_cut_after_test_start_gives_identical_predictions(prices, dated, kind):
     spec, base = dated
     cut = prices.iloc[:320]  # leaves 18 test returns: below the default minimum of 20
-    other = pipeline.run(_config(spec.replace(min_returns=10)), prices=cut)
+    other = pipeline.run(_config(spec.replace(min_returns=10), kind), prices=cut)
     common = other.predictions.index
     assert len(common) == 320 - 11 and common.isin(base.predictions.index).all()
     np.testing.assert_array_equal(other.predictions[C.PREDICTED_RETURN],
