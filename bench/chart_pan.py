@@ -8,6 +8,15 @@ of its width; zoom = 50 steps growing the visible range geometrically from 2,000
 100,000 (anchored on the last bar). Every step is timed from setting the range to a completed
 ``grab()`` (pending events processed first); the y range follows the visible bars.
 
+The same protocol then runs on 1,000,000 one-minute candles (the same random walk, minute
+bars from 2000-01-03 on: ten years of 1-minute bars is about that many) in a new chart, keys
+``first_paint_s_1m``, ``pan_ms_median_1m``, ``zoom_ms_median_1m``, with the ratios to the
+100,000-bar figures of the same run (target <= 1.5). ``load_s_1m`` is the part of the first
+paint spent in ``set_prices`` (the UI thread is busy for that long). Append: with the last
+2,000 of the million bars in view, 200 more bars are appended one at a time
+(``PriceChart.append_bar``), each timed to a completed ``grab()`` (``append_ms_median``; the
+target is <= 2x the median pan step at 1,000,000 bars, ``append_vs_pan_1m``).
+
 Both charts show candles and volume. finplot 1.9.7 depends on PyQt6, so it runs in a child
 process (``--finplot``) with ``PYQTGRAPH_QT_LIB=PyQt6``; ours runs on PySide6 in this one.
 
@@ -37,6 +46,8 @@ import numpy as np
 import pandas as pd
 
 N_BARS = 100_000
+N_BARS_1M = 1_000_000
+APPEND_BARS = 200
 WIDTH, HEIGHT = 1400, 900
 PAN_BARS = 2_000
 PAN_STEPS = 200
@@ -44,8 +55,9 @@ PAN_STEP_FRACTION = 0.01
 ZOOM_STEPS = 50
 
 
-def make_bars(n: int = N_BARS, *, seed: int = 0) -> pd.DataFrame:
-    """Daily candles from a geometric random walk: open = previous close, high/low beyond both."""
+def make_bars(n: int = N_BARS, *, seed: int = 0, minutes: bool = False) -> pd.DataFrame:
+    """Daily candles from a geometric random walk: open = previous close, high/low beyond both
+    (``minutes``: one-minute bars from 2000-01-03 instead of business days from 1850)."""
     rng = np.random.default_rng(seed)
     log_returns = rng.normal(0.0002, 0.012, n)
     close = 100.0 * np.exp(np.cumsum(log_returns))
@@ -58,7 +70,8 @@ def make_bars(n: int = N_BARS, *, seed: int = 0) -> pd.DataFrame:
     low = bottom * (1.0 - np.abs(rng.normal(0.0, 0.006, n)))
     volume = np.round(rng.lognormal(13.0, 0.5, n))
     # Business days from 1850 keep 100,000 bars inside pandas' nanosecond range.
-    index = pd.bdate_range("1850-01-01", periods=n, name="date")
+    index = (pd.date_range("2000-01-03", periods=n, freq="min", name="date") if minutes
+             else pd.bdate_range("1850-01-01", periods=n, name="date"))
     return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close,
                          "volume": volume}, index=index)
 
@@ -115,7 +128,8 @@ def summarise(times_s: list[float]) -> tuple[float, float]:
 
 
 # ----------------------------------------------------------------------------- ours -----------
-def run_ours(frame: pd.DataFrame, *, overlays: bool = False, return_view: bool = False) -> dict:
+def run_ours(frame: pd.DataFrame, *, overlays: bool = False, return_view: bool = False,
+             append: pd.DataFrame | None = None) -> dict:
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")  # as sandbox.ui does
     from pyqtgraph.Qt import QtWidgets
 
@@ -130,6 +144,7 @@ def run_ours(frame: pd.DataFrame, *, overlays: bool = False, return_view: bool =
 
     t0 = time.perf_counter()
     chart.set_prices(frame, title="random walk")
+    load = time.perf_counter() - t0
     app.processEvents()
     chart.grab()
     first_paint = time.perf_counter() - t0
@@ -170,10 +185,33 @@ def run_ours(frame: pd.DataFrame, *, overlays: bool = False, return_view: bool =
     # The last zoom step shows everything: the y range must cover every bar.
     (_, _), (y0, y1) = chart.price_plot.getViewBox().viewRange()
     assert y0 <= frame["low"].min() and y1 >= frame["high"].max(), "y does not follow the bars"
+    appended = [] if append is None else append_steps(app, chart, append)
     chart.close()
-    return {"first_paint_s": first_paint, "pan": pan, "zoom": zoom,
+    return {"first_paint_s": first_paint, "load_s": load, "pan": pan, "zoom": zoom,
+            "append": appended,
             "max_items_drawn": max(items), "max_items_cached": max(cached),
             "pan_rebuilds": pan_rebuilds, "zoom_rebuilds": zoom_rebuilds}
+
+
+def append_steps(app, chart, bars: pd.DataFrame) -> list[float]:
+    """Show the last PAN_BARS bars, then append ``bars`` one at a time, each timed to a
+    completed ``grab()``; the view must follow the new bars."""
+    n = chart.bar_count()
+    chart.set_x_range(n - PAN_BARS - 0.5, n - 0.5)
+    app.processEvents()
+    chart.grab()
+    rows = zip(bars.index, *(bars[c].to_numpy() for c in ("open", "high", "low", "close",
+                                                        "volume")), strict=True)
+    times = []
+    for date, o, h, lo, c, v in rows:
+        t = time.perf_counter()
+        chart.append_bar(date, o, h, lo, c, v)
+        app.processEvents()
+        chart.grab()
+        times.append(time.perf_counter() - t)
+    x0, x1 = chart.visible_range()
+    assert x1 == chart.bar_count() - 0.5 and x1 - x0 == PAN_BARS, "the view did not follow"
+    return times
 
 
 # ----------------------------------------------------------------------------- finplot --------
@@ -251,6 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     ours = run_ours(frame, overlays=args.overlays, return_view=args.return_view)
     pan_med, pan_p95 = summarise(ours["pan"])
     zoom_med, zoom_p95 = summarise(ours["zoom"])
+    big = make_bars(N_BARS_1M + APPEND_BARS, minutes=True)
+    mill = run_ours(big.iloc[:N_BARS_1M], overlays=args.overlays,
+                    return_view=args.return_view, append=big.iloc[N_BARS_1M:])
+    del big
+    pan_med_1m, _ = summarise(mill["pan"])
+    zoom_med_1m, _ = summarise(mill["zoom"])
+    append_med, append_p95 = summarise(mill["append"])
     result = {
         "bench": "chart_pan",
         "overlays": "return view" if args.return_view else bool(args.overlays),
@@ -260,6 +305,16 @@ def main(argv: list[str] | None = None) -> int:
         "zoom_ms_median": round(zoom_med, 2),
         "zoom_ms_p95": round(zoom_p95, 2),
         "max_items_drawn": ours["max_items_drawn"],
+        "first_paint_s_1m": round(mill["first_paint_s"], 4),
+        "load_s_1m": round(mill["load_s"], 4),
+        "pan_ms_median_1m": round(pan_med_1m, 2),
+        "zoom_ms_median_1m": round(zoom_med_1m, 2),
+        "pan_ratio_1m": round(pan_med_1m / pan_med, 3),
+        "zoom_ratio_1m": round(zoom_med_1m / zoom_med, 3),
+        "max_items_drawn_1m": mill["max_items_drawn"],
+        "append_ms_median": round(append_med, 2),
+        "append_ms_p95": round(append_p95, 2),
+        "append_vs_pan_1m": round(append_med / pan_med_1m, 3),
         "finplot_pan_ms_median": None,
         "finplot_zoom_ms_median": None,
     }
@@ -268,6 +323,13 @@ def main(argv: list[str] | None = None) -> int:
           f"items drawn <= {ours['max_items_drawn']} (cached picture <= "
           f"{ours['max_items_cached']})   picture rebuilds: pan {ours['pan_rebuilds']}/"
           f"{PAN_STEPS}, zoom {ours['zoom_rebuilds']}/{ZOOM_STEPS}")
+    print(f"1M bars: first paint {mill['first_paint_s']:.3f} s (set_prices "
+          f"{mill['load_s']:.3f} s)   pan median {pan_med_1m:.1f} ms ({pan_med_1m / pan_med:.2f}x "
+          f"100k)   zoom median {zoom_med_1m:.1f} ms ({zoom_med_1m / zoom_med:.2f}x 100k)   "
+          f"items drawn <= {mill['max_items_drawn']}   picture rebuilds: pan "
+          f"{mill['pan_rebuilds']}/{PAN_STEPS}, zoom {mill['zoom_rebuilds']}/{ZOOM_STEPS}")
+    print(f"append: median {append_med:.1f} ms (p95 {append_p95:.1f}) per bar, "
+          f"{append_med / pan_med_1m:.2f}x the 1M pan step")
     if theirs is not None:
         f_pan_med, f_pan_p95 = summarise(theirs["pan"])
         f_zoom_med, f_zoom_p95 = summarise(theirs["zoom"])
@@ -278,8 +340,12 @@ def main(argv: list[str] | None = None) -> int:
               f"(p95 {f_zoom_p95:.1f})")
         print(f"ratio ours/finplot: pan {pan_med / f_pan_med:.2f}   zoom "
               f"{zoom_med / f_zoom_med:.2f}   (<= 1.00 is the target)")
+    worst_1m = max(pan_med_1m / pan_med, zoom_med_1m / zoom_med)
     print(f"targets: first paint <= 0.5 s ({'ok' if ours['first_paint_s'] <= 0.5 else 'MISSED'}),"
-          f" items <= ~3000 ({'ok' if ours['max_items_drawn'] <= 3000 else 'MISSED'})")
+          f" items <= ~3000 ({'ok' if ours['max_items_drawn'] <= 3000 else 'MISSED'}),"
+          f" 1M first paint <= 0.3 s ({'ok' if mill['first_paint_s'] <= 0.3 else 'MISSED'}),"
+          f" 1M pan / zoom <= 1.5x 100k ({'ok' if worst_1m <= 1.5 else 'MISSED'}),"
+          f" append <= 2x pan ({'ok' if append_med <= 2 * pan_med_1m else 'MISSED'})")
     print(json.dumps(result))
     return 0
 

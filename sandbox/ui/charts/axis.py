@@ -82,6 +82,14 @@ class DateFields:
         """Some day holds more than one bar."""
         return self._n_starts < self.n
 
+    def reserve(self, extra: int) -> None:
+        """Make room for ``extra`` more bars (appending them then copies nothing)."""
+        for name in ("_utc", "_day", "_minute"):
+            buffer = getattr(self, name)
+            if buffer.shape[0] < self.n + extra:
+                setattr(self, name, _grow(buffer, self.n, np.empty(0, dtype=buffer.dtype),
+                                          room=self.n + extra))
+
     def append(self, dates: pd.DatetimeIndex) -> None:
         """Append bars' timestamps (after the last one, in the same timezone)."""
         dates = pd.DatetimeIndex(dates)
@@ -177,12 +185,12 @@ class DateFields:
         return out
 
 
-def _grow(buffer: np.ndarray, n: int, values: np.ndarray) -> np.ndarray:
+def _grow(buffer: np.ndarray, n: int, values: np.ndarray, *, room: int = 0) -> np.ndarray:
     """A buffer holding ``buffer[:n]`` followed by ``values``: ``buffer`` itself while it has
-    room, else a copy grown by half (appends cost amortised O(1) per value)."""
+    room, else a copy grown by half (appends cost amortised O(1) per value), or to ``room``."""
     need = n + values.shape[0]
-    if need > buffer.shape[0]:
-        grown = np.empty(max(need, n * 3 // 2 + 1024), dtype=buffer.dtype)
+    if need > buffer.shape[0] or room > buffer.shape[0]:
+        grown = np.empty(max(need, room, n * 3 // 2 + 1024), dtype=buffer.dtype)
         grown[:n] = buffer[:n]
         buffer = grown
     buffer[n:need] = values

@@ -181,18 +181,28 @@ class OhlcSeries:
         if any(a.shape != (k,) for a in columns):
             raise ValueError("open, high, low, close and volume must have one length")
         old = self.n
-        for i, values in enumerate(columns):
-            buffer = self._buffers[i]
-            if not self._owned or old + k > buffer.shape[0]:
-                grown = np.empty(max(old + k, old * 3 // 2 + 1024))
-                grown[:old] = buffer[:old]
-                buffer = grown
+        if not self._owned or old + k > self._buffers[0].shape[0]:
+            self.reserve(max(k, old // 2 + 1024))
+        for buffer, values in zip(self._buffers, columns, strict=True):
             buffer[old:old + k] = values
-            self._buffers[i] = buffer
-        self._owned = True
         self.n = old + k
         self._expose()
         self._pyramid.update(self.high, self.low, self.volume, old)
+
+    def reserve(self, extra: int) -> None:
+        """Make room for ``extra`` more bars, so that appending them copies nothing (the first
+        append otherwise copies every column: tens of milliseconds at a million bars)."""
+        need = self.n + max(0, int(extra))
+        if self._owned and need <= self._buffers[0].shape[0]:
+            return
+        grown = []
+        for buffer in self._buffers:
+            new = np.empty(need)
+            new[:self.n] = buffer[:self.n]
+            grown.append(new)
+        self._buffers = grown
+        self._owned = True
+        self._expose()
 
     def buckets(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """High, low and volume of every bucket of ``size`` bars (a power of two > 1), aligned

@@ -615,7 +615,16 @@ class PriceChart(QtWidgets.QWidget):
         self.set_prices(frame, title=title)
         self._replay = True
         self._start_live()
+        self._reserve(self.bar_count() // 2 + 4096)
         return self.bar_count()
+
+    def _reserve(self, extra: int) -> None:
+        """Room for ``extra`` appended bars, made now (a copy of every column, tens of
+        milliseconds at a million bars) rather than on the first append."""
+        for series in {id(s): s for s in (self._series, self._candle_series)
+                       if s is not None}.values():
+            series.reserve(extra)
+        self._fields.reserve(extra)
 
     def is_replay(self) -> bool:
         """:meth:`start_replay` was called and no :meth:`set_prices` since."""
