@@ -349,6 +349,8 @@ class LiveFeed:
     close_after_s : float or None
         A bar with no tick of a later bar closes this many seconds after its end (a quiet
         market); None = only a later tick closes it.
+    resubscribe_s : float or None
+        While connected, the subscription is sent again this often (a heartbeat); None = never.
     rng : random.Random, optional
         Jitter source (seeded in tests).
     """
@@ -359,6 +361,7 @@ class LiveFeed:
                  backoff: Backoff = Backoff(), clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Any] | None = None, tz: str = "UTC",
                  after: pd.Timestamp | None = None, close_after_s: float | None = 10.0,
+                 resubscribe_s: float | None = 15.0,
                  rng: random.Random | None = None) -> None:
         self.symbol = symbol.strip().upper()
         self.builder = TickBarBuilder(interval, tz=tz, after=after)
@@ -366,6 +369,8 @@ class LiveFeed:
         self.client_factory = client_factory
         self.backoff, self.clock, self.rng = backoff, clock, rng or random.Random()
         self.close_after_s = close_after_s
+        self.resubscribe_s = resubscribe_s
+        self._subscribed_at = 0.0
         self._sleep = sleep
         self._stop = threading.Event()
         self._lock = threading.Lock()  # the builder and on_bar: one tick or flush at a time
@@ -390,10 +395,8 @@ class LiveFeed:
         self._thread = threading.Thread(target=self._run, name=f"live-{self.symbol}",
                                         daemon=True)
         self._thread.start()
-        if self.close_after_s is not None:
-            self._timer = threading.Thread(target=self._tick_timer, name="live-timer",
-                                           daemon=True)
-            self._timer.start()
+        self._timer = threading.Thread(target=self._tick_timer, name="live-timer", daemon=True)
+        self._timer.start()
         return self
 
     def stop(self, timeout: float | None = 10.0) -> None:
@@ -459,6 +462,9 @@ class LiveFeed:
             if self._stop.is_set():
                 return "stopped"
             client.subscribe([self.symbol])
+            self._subscribed_at = self.clock()
+            if self._stop.is_set():
+                return "stopped"
             self.connections += 1
             self._set_state(LIVE)
             client.listen(self._on_message)
@@ -500,11 +506,27 @@ class LiveFeed:
             self.bars += 1
 
     def _tick_timer(self) -> None:
-        """Close quiet bars while connected (during an outage ticks may be missing: wait)."""
+        """Once a second while connected: close a quiet bar (not during an outage, when ticks
+        may be missing) and renew the subscription when it is due."""
         while not self._stop.wait(1.0):
-            if self.state.status == LIVE:
+            if self.state.status != LIVE:
+                continue
+            if self.close_after_s is not None:
                 with contextlib.suppress(_Stopping):
                     self.flush()
+            self._resubscribe()
+
+    def _resubscribe(self) -> None:
+        """Send the subscription again every ``resubscribe_s`` (yfinance's async client does
+        the same as a heartbeat; its sync client does not)."""
+        if self.resubscribe_s is None or self.clock() - self._subscribed_at < self.resubscribe_s:
+            return
+        with self._client_lock:
+            client = self._client
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.subscribe([self.symbol])
+            self._subscribed_at = self.clock()
 
     def _close_client(self) -> None:
         with self._client_lock:

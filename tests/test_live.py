@@ -361,6 +361,23 @@ def test_the_timer_closes_a_bar_in_a_quiet_market_by_the_streams_time(messages):
     feed.stop()
 
 
+def test_the_subscription_is_renewed_while_connected(messages):
+    now = [100.0]
+    stream = FakeStream([messages[:2]], drop_kinds=[])
+    feed = live.LiveFeed(SYMBOL, "1m", on_bar=lambda bar: None, client_factory=stream,
+                         clock=lambda: now[0], close_after_s=None, resubscribe_s=15.0)
+    feed.start()
+    assert stream.delivered.wait(5)
+    time.sleep(1.2)
+    assert stream.subscribed == [[SYMBOL]]  # not yet due
+    now[0] += 15.0
+    deadline = time.monotonic() + 5
+    while len(stream.subscribed) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    feed.stop()
+    assert stream.subscribed == [[SYMBOL], [SYMBOL]]
+
+
 # --- the decision log -----------------------------------------------------------------------
 
 
