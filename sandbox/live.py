@@ -108,15 +108,25 @@ class Tick:
     day_volume: int | None = None
 
 
-def parse_message(message: Any, symbol: str | None = None) -> Tick | None:
+#: ``market_hours`` of a message in the regular session (Yahoo's MarketHoursType: 0 pre-market,
+#: absent from the dict as proto3 leaves defaults out; 1 regular; 2 post-market; 3 extended)
+REGULAR_MARKET = 1
+
+
+def parse_message(message: Any, symbol: str | None = None, *, regular_only: bool = False
+                  ) -> Tick | None:
     """One message dict of the streaming client -> a :class:`Tick`, or None to ignore it.
 
     Ignored: undecodable frames (yfinance passes ``{"error": ..., "raw_base64": ...}``),
-    another symbol's message, a missing or non-positive price, a missing time.
+    another symbol's message, a missing or non-positive price, a missing time; and with
+    ``regular_only``, a print outside the regular session (``market_hours`` not 1), as
+    Yahoo's intraday history leaves pre- and post-market trades out.
     """
     if not isinstance(message, dict) or "error" in message:
         return None
     if symbol is not None and str(message.get("id", "")).upper() != symbol.upper():
+        return None
+    if regular_only and message.get("market_hours", 0) != REGULAR_MARKET:
         return None
     try:
         price = float(message["price"])
@@ -351,6 +361,8 @@ class LiveFeed:
         market); None = only a later tick closes it.
     resubscribe_s : float or None
         While connected, the subscription is sent again this often (a heartbeat); None = never.
+    regular_only : bool
+        Ignore prints outside the regular session (see :func:`parse_message`).
     rng : random.Random, optional
         Jitter source (seeded in tests).
     """
@@ -361,7 +373,7 @@ class LiveFeed:
                  backoff: Backoff = Backoff(), clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Any] | None = None, tz: str = "UTC",
                  after: pd.Timestamp | None = None, close_after_s: float | None = 10.0,
-                 resubscribe_s: float | None = 15.0,
+                 resubscribe_s: float | None = 15.0, regular_only: bool = False,
                  rng: random.Random | None = None) -> None:
         self.symbol = symbol.strip().upper()
         self.builder = TickBarBuilder(interval, tz=tz, after=after)
@@ -370,6 +382,7 @@ class LiveFeed:
         self.backoff, self.clock, self.rng = backoff, clock, rng or random.Random()
         self.close_after_s = close_after_s
         self.resubscribe_s = resubscribe_s
+        self.regular_only = regular_only
         self._subscribed_at = 0.0
         self._sleep = sleep
         self._stop = threading.Event()
@@ -479,7 +492,7 @@ class LiveFeed:
     def _on_message(self, message: Any) -> None:
         if self._stop.is_set():
             raise _Stopping
-        tick = parse_message(message, self.symbol)
+        tick = parse_message(message, self.symbol, regular_only=self.regular_only)
         if tick is None:
             return
         self._last_tick = self.clock()
@@ -720,7 +733,8 @@ def cli_live(args: Any) -> int:
     bundle = export.load_bundle(bundle_dir)
     trained = bundle.config.data.interval
     if trained != interval:
-        _say(f"note: the model was trained on {trained} bars; these are {interval} bars")
+        _say(f"note: the model was trained on {trained} bars; these are {interval} bars, a kind "
+             f"it has not seen (--interval {trained} streams its own)")
     history = _history(symbol, interval, int(bundle.feature_state["window"]))
     decide, history_end = _decider(bundle, history, args)
     path = Path(args.log) if args.log else Path(f"live-{symbol}.csv")
@@ -746,7 +760,8 @@ def _run_feed(symbol: str, interval: str, decide: Callable[[Bar], dict[str, Any]
     def on_state(state: FeedState) -> None:
         _say(f"[{state.describe()}]")
 
-    feed = LiveFeed(symbol, interval, on_bar=on_bar, on_state=on_state, tz=tz, after=after)
+    feed = LiveFeed(symbol, interval, on_bar=on_bar, on_state=on_state, tz=tz, after=after,
+                    regular_only=True)
     quiet = QUIET_NOTE_S
     with _stop_on_sigint() as stop:
         feed.start()
@@ -825,11 +840,9 @@ def _history(symbol: str, interval: str, window: int) -> pd.DataFrame:
     for warning in loaded.warnings:
         _say(f"warning: {warning}", sys.stderr)
     frame = loaded.frame
-    if len(frame) and interval != "1d":  # Yahoo's last intraday bar is still forming
-        now = pd.Timestamp.now(tz="UTC")
-        last = _in_tz(frame.index[-1], "UTC")
-        if last + pd.Timedelta(pd.tseries.frequencies.to_offset(bar_rule(interval))) > now:
-            frame = frame.iloc[:-1]
+    step = pd.Timedelta(pd.tseries.frequencies.to_offset(bar_rule(interval)))
+    if len(frame) and _in_tz(frame.index[-1], "UTC") + step > pd.Timestamp.now(tz="UTC"):
+        frame = frame.iloc[:-1]  # Yahoo's last bar is still forming
     return frame
 
 

@@ -115,6 +115,16 @@ def test_a_message_becomes_a_tick_and_others_are_ignored(messages):
     assert no_volume is not None and no_volume.day_volume is None
 
 
+def test_prints_outside_the_regular_session_can_be_left_out(messages):
+    first = messages[0]
+    pre = {k: v for k, v in first.items() if k != "market_hours"}  # 0: left out of the dict
+    post = {**first, "market_hours": 2}
+    for m in (pre, post):
+        assert live.parse_message(m, SYMBOL) is not None
+        assert live.parse_message(m, SYMBOL, regular_only=True) is None
+    assert live.parse_message(first, SYMBOL, regular_only=True) is not None
+
+
 # --- ticks -> bars ----------------------------------------------------------------------------
 
 
