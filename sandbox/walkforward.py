@@ -411,12 +411,15 @@ def run(frame: pd.DataFrame, config: RunConfig, *, on_event: OnEvent = None,
     else:
         used_jobs = jobs if jobs is not None else runs.parallel_jobs(n_folds)
         used_jobs = max(1, min(used_jobs, n_folds))
+        # the longest folds first, so no worker is left with a long one at the end
+        order = sorted(pl.folds, key=lambda f: (f.first_row - f.val_start, f.fold))
         cold = [make_job(base, f, config, pl.horizon, seed=fold_seed(seed, f.fold),
-                         epochs=config.train.epochs, threads=1) for f in pl.folds]
+                         epochs=config.train.epochs, threads=1) for f in order]
         for f in pl.folds:
             started(f)
-        outputs = runs.map_calls(_fit_cold, cold, jobs=used_jobs,
-                                 on_result=lambda _i, out: finished(out), cancel=cancel)
+        done = runs.map_calls(_fit_cold, cold, jobs=used_jobs,
+                              on_result=lambda _i, out: finished(out), cancel=cancel)
+        outputs = sorted(done, key=lambda out: out.fold)
     return _stitch(frame, pl, spec, outputs, base, used_jobs)
 
 

@@ -292,3 +292,31 @@ def test_a_set_cancel_stops_the_run(prices):
     cancel.set()
     with pytest.raises(Cancelled):
         run(wf_config(prices), prices, cancel=cancel)
+
+
+def test_cancel_during_a_warm_fold_stops_within_the_fold(prices):
+    cancel = threading.Event()
+    seen: list = []
+
+    def on_event(event):
+        seen.append(event)
+        if isinstance(event, FoldFinished):
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        run(wf_config(prices, warm=True), prices, cancel=cancel, on_event=on_event)
+    assert [e.fold for e in seen if isinstance(e, FoldFinished)] == [0]
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*tasks which were still being processed:UserWarning")
+def test_cancel_ends_parallel_cold_folds(prices):
+    cancel = threading.Event()
+
+    def on_event(event):
+        if isinstance(event, FoldFinished):
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        pipeline.run(wf_config(prices, epochs=30), prices=prices, jobs=2, evidence=False,
+                     cancel=cancel, on_event=on_event)
