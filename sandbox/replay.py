@@ -704,8 +704,33 @@ def cli_replay(args: Any) -> int:
     atomic.write_folder(out, lambda tmp: atomic.write_csv(tmp / C.REPLAY_CSV, table))
     for line in summary_lines(frame, table, strategy):
         _say(line)
+    _count_look(frame, table, bundle)
     _say(str(out / C.REPLAY_CSV))
     return 0
+
+
+def _count_look(frame: pd.DataFrame, table: pd.DataFrame, bundle: Any) -> None:
+    """A replay that shows rows of the model's test split is a look at it, counted as
+    ``sandbox predict`` counts one (shared with the app); say what it means."""
+    import sys
+
+    from sandbox import cli, looks
+    from sandbox.errors import SandboxError
+    from sandbox.pipeline import trained_labels
+
+    test = trained_labels(table.index, bundle.splits) == C.TEST
+    returns = table.loc[test, C.STRATEGY_RETURN].dropna()
+    if returns.empty:
+        return
+    try:
+        _, ev = looks.look_at_test(frame, returns)
+    except SandboxError as exc:  # the counts file cannot be written: say so, keep the replay
+        sys.stderr.write(f"{cli.PROG}: warning: this look at the test split was not counted: "
+                         f"{exc}\n")
+        return
+    times = "once" if ev.count == 1 else "twice" if ev.count == 2 else f"{ev.count} times"
+    _say(f"test split seen {times} on this data (this replay shows {len(returns)} of its "
+         f"returns); PSR {cli._fmt(ev.psr)} (P[true Sharpe > 0])")
 
 
 def _position_of(index: pd.DatetimeIndex, date: Any) -> int:
