@@ -569,3 +569,51 @@ def test_cli_live_offline_says_it_needs_history(bundle_dir, tmp_path, monkeypatc
     err = capsys.readouterr().err
     assert "live needs recent 1m bars of AAPL to warm the model" in err
     assert not (tmp_path / "x.csv").exists()
+
+
+_WRITER = """
+import sys, pandas as pd
+from sandbox import live
+book = live.DecisionLog(sys.argv[1]).open()
+for i in range(100000):
+    book.append({"date": pd.Timestamp("2026-01-05 15:00", tz="UTC") + pd.Timedelta(minutes=i),
+                 "close": 100.0 + i / 7, "position": 1.0})
+    print(i, flush=True)
+"""
+
+
+def test_a_killed_writer_loses_no_appended_bar(tmp_path):
+    """A process killed while it appends: every line append() returned for is in the file,
+    and the log reopens cleanly."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "live.csv"
+    child = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE,
+                             text=True, cwd=Path(__file__).parent.parent)
+    done = -1
+    for line in child.stdout:
+        done = int(line)
+        if done >= 40:
+            break
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(10)
+    child.stdout.close()
+    with live.DecisionLog(path) as book:
+        assert book.rows >= done + 1
+        rows = book.rows
+    frame = pd.read_csv(path)
+    assert len(frame) == rows
+    np.testing.assert_array_equal(frame[C.CLOSE].to_numpy(), 100.0 + np.arange(rows) / 7)
+
+
+def test_importing_live_loads_neither_torch_nor_qt():
+    import subprocess
+    import sys
+
+    code = ("import sys, sandbox.live; "
+            "print(sorted(m for m in ('torch', 'PySide6') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).parent.parent, check=True).stdout
+    assert out.strip() == "[]"
