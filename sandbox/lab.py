@@ -93,7 +93,7 @@ BUDGET_LSTM_HIDDEN = 16
 LAYERS = 1
 HEADS = 2
 #: optimiser steps per kind and lag (each on a fresh batch), sequences per step, Adam's rate
-STEPS = 400
+STEPS = 1000
 BATCH = 32
 LR = 1e-2
 GRAD_CLIP = 1.0
@@ -359,6 +359,7 @@ def run_memory(kinds: Sequence[str] = KINDS, lags: Sequence[int] = DEFAULT_LAGS,
     for kind in kinds:
         for lag in lags:
             index = len(cells)
+            _stop_if(cancel)
             if on_progress is not None:
                 on_progress(MemoryProgress(index, total, kind, lag, 0, steps))
             cell = _train_cell(kind, lag, seed=seed, steps=steps, index=index, total=total,
