@@ -47,6 +47,7 @@ __all__ = [
 LOD_VISIBLE = 1500  # more visible bars than this are aggregated into buckets
 MAX_ITEMS = 3000  # upper bound on candles (or buckets) recorded in one picture
 CACHE_MARGIN = 0.5  # the picture spans the view plus this fraction of its width on each side
+TAIL_MAX = 64  # buckets an append re-records at the data's end before re-recording it all
 BODY_FRACTION = 0.7  # candle body width as a fraction of the bar (or bucket) width
 MIN_BODY_PX = 2.0  # narrower bodies are not drawn (the high-low line shows the bar)
 UP_COLOR = "#26a69a"  # teal green: readable on dark and light backgrounds
@@ -311,6 +312,12 @@ def aggregate_ohlcv(series: OhlcSeries, *, start: int, stop: int, size: int) -> 
     )
 
 
+def _take(b: OhlcBuckets, s: slice) -> OhlcBuckets:
+    """Buckets ``s`` of ``b``."""
+    return OhlcBuckets(b.size, b.first[s], b.x[s], b.open[s], b.high[s], b.low[s], b.close[s],
+                       b.volume[s])
+
+
 def bucket_size_for(visible_bars: float, pixels: float) -> int:
     """Bars per bucket for ``visible_bars`` bars shown across ``pixels`` pixel columns.
 
@@ -363,6 +370,12 @@ class _LodItem(pg.GraphicsObject):
         super().__init__()
         self._series: OhlcSeries | None = None
         self._picture = QtGui.QPicture()
+        # Where the picture reaches the data's end, its last buckets are recorded apart (the
+        # tail, from bar _tail_first on): an appended bar re-records the tail only.
+        self._tail = QtGui.QPicture()
+        self._tail_first: int | None = None
+        self._main_bounds = QtCore.QRectF()
+        self._main_x = np.empty(0)
         self._bounds = QtCore.QRectF()
         self._cache_lo = 0.0  # x span covered by the picture
         self._cache_hi = -1.0
@@ -384,10 +397,18 @@ class _LodItem(pg.GraphicsObject):
         """The series grew past its first ``old_n`` bars (:meth:`OhlcSeries.append`): the
         picture stays valid up to the bucket that held the last old bar, and is recorded
         again when the view reaches beyond that (now or on a later pan)."""
-        if self._series is None or self._size <= 0:
+        series = self._series
+        if series is None or self._size <= 0:
             self.refresh()
             return
         if self._cache_hi == math.inf:
+            if self._tail_first is not None:
+                tail = aggregate_ohlcv(series, start=self._tail_first, stop=series.n,
+                                       size=self._size)
+                if len(tail) <= TAIL_MAX:
+                    self._set_tail(tail)
+                    self.refresh()  # the view may still ask for another picture
+                    return
             self._cache_hi = old_n - old_n % self._size - 0.5
         self.refresh()
 
@@ -437,7 +458,8 @@ class _LodItem(pg.GraphicsObject):
                 start, stop = 0, min(series.n, size)
             else:
                 start, stop = max(0, series.n - size), series.n
-        self._record(aggregate_ohlcv(series, start=start, stop=stop, size=size))
+        self._record(aggregate_ohlcv(series, start=start, stop=stop, size=size),
+                     to_end=stop == series.n)
         # The picture is valid over the bars it holds; a view reaching past the data's ends is
         # covered too when the picture holds those ends.
         self._cache_lo = -math.inf if start == 0 else start - 0.5
@@ -465,6 +487,8 @@ class _LodItem(pg.GraphicsObject):
             self._paint_in_view(p)
             return
         p.drawPicture(0, 0, self._picture)
+        if self._tail_first is not None:
+            p.drawPicture(0, 0, self._tail)
 
     def buckets_in_view(self) -> OhlcBuckets | None:
         """The candles (or buckets, at the current level of detail) whose centre is in view."""
@@ -506,25 +530,47 @@ class _LodItem(pg.GraphicsObject):
     def _record_empty(self) -> None:
         self.prepareGeometryChange()
         self._picture = QtGui.QPicture()
+        self._tail = QtGui.QPicture()
+        self._tail_first = None
         self._bounds = QtCore.QRectF()
         self._x = np.empty(0)
         self._size = -1
         self._cache_lo, self._cache_hi = 0.0, -1.0
         self.update()
 
-    def _record(self, buckets: OhlcBuckets) -> None:
+    def _record(self, buckets: OhlcBuckets, *, to_end: bool = False) -> None:
+        """Record ``buckets``; with ``to_end`` (they end with the data's last bar) the last
+        bucket goes to the tail picture."""
+        split = len(buckets) - 1 if to_end and len(buckets) > 1 else len(buckets)
+        main = _take(buckets, slice(0, split))
+        self._picture, self._main_bounds = self._picture_of(main)
+        self._main_x = np.ascontiguousarray(main.x)
+        self._tail_first = int(buckets.first[split]) if split < len(buckets) else None
+        self._set_tail(_take(buckets, slice(split, None)))
+        self.rebuilds += 1
+
+    def _set_tail(self, tail: OhlcBuckets) -> None:
+        """Record the tail picture (the buckets from ``_tail_first`` on)."""
+        self.prepareGeometryChange()
+        if len(tail):
+            self._tail, bounds = self._picture_of(tail)
+            self._bounds = (bounds if self._main_bounds.isNull()
+                            else self._main_bounds.united(bounds))
+            self._x = np.concatenate([self._main_x, tail.x])
+        else:
+            self._tail = QtGui.QPicture()
+            self._bounds = QtCore.QRectF(self._main_bounds)
+            self._x = self._main_x
+        self.update()
+
+    def _picture_of(self, buckets: OhlcBuckets) -> tuple[QtGui.QPicture, QtCore.QRectF]:
         picture = QtGui.QPicture()
         painter = QtGui.QPainter(picture)
         try:
             bounds = self._draw(painter, buckets)
         finally:
             painter.end()
-        self.prepareGeometryChange()
-        self._picture = picture
-        self._bounds = bounds
-        self._x = np.ascontiguousarray(buckets.x)
-        self.rebuilds += 1
-        self.update()
+        return picture, bounds
 
     def _draw(self, painter: QtGui.QPainter, buckets: OhlcBuckets) -> QtCore.QRectF:
         raise NotImplementedError
