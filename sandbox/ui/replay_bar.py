@@ -41,6 +41,11 @@ SPEEDS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 100.0, MAX_SPEED)
 DEFAULT_SPEED = 10.0
 #: how often the chart and the strip are updated while playing (ms): ~30 Hz
 FRAME_MS = 33
+#: a frame's drawing (the chart's append, then its paint, about as long) may take at most
+#: this share of the UI thread: a costlier frame spaces the next one out
+FRAME_SHARE = 0.5
+#: the longest wait between two frames (ms), however costly they are
+MAX_FRAME_MS = 250
 #: the worker thread hands the steps to the UI thread at most this often (s)
 HAND_OVER_S = 0.03
 PAPER_ONLY = "Paper trading only: nothing here places an order."
@@ -576,14 +581,22 @@ class ReplayBar(QtWidgets.QWidget):
         else:
             # a frame late does not make the playback jump ahead by more than a frame or two
             self._budget = min(self._budget + elapsed * self._speed,
-                               max(1.0, 2 * FRAME_MS / 1000 * self._speed))
+                               max(1.0, 2 * self._timer.interval() / 1000 * self._speed))
             n = min(int(self._budget), tape.pending)
             self._budget -= n
         if n:
+            began = time.perf_counter()
             self._show(tape.take(n))
+            self._pace((time.perf_counter() - began) * 1000.0)
         if tape.complete and tape.pending == 0:
             self._set_playing(False)
             self._show_progress()
+
+    def _pace(self, spent_ms: float) -> None:
+        """Space the frames so that drawing them (``spent_ms`` to append, about as long to
+        paint) keeps to :data:`FRAME_SHARE` of the UI thread."""
+        wanted = 2.0 * spent_ms / FRAME_SHARE
+        self._timer.setInterval(int(min(max(FRAME_MS, wanted), MAX_FRAME_MS)))
 
     def _release_owed(self) -> None:
         tape = self._tape
