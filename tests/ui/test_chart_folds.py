@@ -57,7 +57,9 @@ def test_one_item_per_pane_however_many_folds_and_cleared_by_an_empty_list(chart
     items = fold_items(chart)
     assert len(items) == 3  # price, volume, equity panes
     assert all(item.isVisible() for item in items)
-    chart.set_return_view(True)  # a pane built later gets them too (while it has data)
+    returns = chart.returns_plot  # a pane built later gets them too
+    assert chart._fold_item(returns)._x.tolist() == chart.fold_lines()
+    assert len(fold_items(chart)) == 4
     chart.set_fold_lines([])
     assert chart.fold_lines() == []
     assert not any(item.isVisible() for item in fold_items(chart))

@@ -738,7 +738,8 @@ class PriceChart(QtWidgets.QWidget):
             x = bars[keep].astype(np.float64)
             text = [name for name, k in zip(names, keep, strict=True) if k]
         for plot in self._plots():
-            self._fold_item(plot).set_lines(x, text if plot is self.price_plot else None)
+            if x.size or id(plot) in self._fold_items:  # no items until there are folds
+                self._fold_item(plot).set_lines(x, text if plot is self.price_plot else None)
         self._fold_x = x
         self._fold_text = text
 
