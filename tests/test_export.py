@@ -131,3 +131,37 @@ def test_nan_metrics_become_null(result, tmp_path):
     broken = dataclasses.replace(result, metrics={**result.metrics, "x": math.nan})
     path = export.write_metrics(broken, tmp_path / C.METRICS_JSON)
     assert json.loads(path.read_text())["x"] is None
+
+
+def test_walk_forward_folder_holds_one_loadable_bundle_per_fold(prices, tmp_path):
+    from sandbox.config import WalkForwardSpec
+
+    config = RunConfig(model=ModelConfig(window=10, hidden=4, layers=1),
+                       train=TrainConfig(epochs=1, threads=1),
+                       walk_forward=WalkForwardSpec(start=str(prices.index[200].date()),
+                                                    retrain_every=40, val_length=30))
+    result = pipeline.run(config, prices=prices, jobs=1, evidence=False)
+    out = tmp_path / "wf"
+    paths = export.write_run(result, out)
+    assert set(paths) == {C.PREDICTIONS_CSV, C.METRICS_JSON, C.MODEL_WEIGHTS, C.RUN_JSON,
+                          C.FOLDS_DIR}
+    assert sorted(os.listdir(out / C.FOLDS_DIR)) == ["000", "001", "002"]  # 100 bars / 40
+    header = (out / C.PREDICTIONS_CSV).read_text().splitlines()[0].split(",")
+    assert header == [*C.PREDICTION_COLUMNS, C.FOLD]
+    for k, record in enumerate(result.folds):
+        bundle = export.load_bundle(out / C.FOLDS_DIR / f"{k:03d}")
+        assert bundle.feature_state == result.fold_states[k]
+        assert bundle.config.walk_forward is None and bundle.config.train.seed == record["seed"]
+        assert bundle.splits[export.SPLIT_TEST_START] == record["predict_start"]
+        info = json.loads((out / C.FOLDS_DIR / f"{k:03d}" / C.RUN_JSON).read_text())
+        assert info[C.FOLD]["fold"] == k
+        rows = result.predictions.index[result.predictions[C.FOLD] == k]
+        again = bundle.predict(prices.loc[: rows[-1]])
+        np.testing.assert_allclose(again.loc[rows, C.PREDICTED_RETURN],
+                                   result.predictions.loc[rows, C.PREDICTED_RETURN],
+                                   rtol=1e-6, atol=0)
+    newest = export.load_bundle(out)  # the folder itself: the newest fold's model
+    assert newest.feature_state == result.fold_states[-1]
+    run_json = json.loads((out / C.RUN_JSON).read_text())
+    assert run_json[C.WALK_FORWARD]["start"] == prices.index[200].isoformat()
+    assert run_json["folds"] == json.loads(json.dumps(result.folds))

@@ -320,3 +320,13 @@ def test_cancel_ends_parallel_cold_folds(prices):
     with pytest.raises(Cancelled):
         pipeline.run(wf_config(prices, epochs=30), prices=prices, jobs=2, evidence=False,
                      cancel=cancel, on_event=on_event)
+
+
+def test_retrade_keeps_the_folds_and_rescores_the_out_of_sample_rows(expanding):
+    again = expanding.retrade(expanding.config.strategy.replace(cost_bps=50.0))
+    assert again.metrics[C.SPLIT] == C.WALK_FORWARD
+    assert again.folds == expanding.folds and again.walk_forward == expanding.walk_forward
+    assert again.metrics[C.MODEL][C.RMSE] == expanding.metrics[C.MODEL][C.RMSE]
+    np.testing.assert_array_equal(again.predictions[C.FOLD], expanding.predictions[C.FOLD])
+    if expanding.metrics[C.MODEL]["n_trades"]:
+        assert again.metrics[C.MODEL][C.TOTAL_RETURN] < expanding.metrics[C.MODEL][C.TOTAL_RETURN]
