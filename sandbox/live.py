@@ -752,7 +752,15 @@ def cli_live(args: Any) -> int:
 
 def _run_feed(symbol: str, interval: str, decide: Callable[[Bar], dict[str, Any]],
               book: DecisionLog, *, after: pd.Timestamp | None, tz: str) -> int:
+    previous = after
+
     def on_bar(bar: Bar) -> None:
+        nonlocal previous
+        if previous is not None and bar.start > previous + feed.builder.step:
+            _say(f"note: no bars from {_in_tz(previous + feed.builder.step, tz).isoformat()} to "
+                 f"{bar.start.isoformat()} (the market was closed, or no trade reached the "
+                 "stream); the model sees this bar next")
+        previous = bar.start
         decision = decide(bar)
         book.append(bar_row(bar, decision, logged_at=pd.Timestamp.now(tz="UTC")))
         _say(_bar_line(bar, decision))

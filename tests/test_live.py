@@ -503,6 +503,13 @@ def test_cli_live_logs_each_closed_bar_and_stops_on_ctrl_c(bundle_dir, messages,
     assert frame[C.PREDICTED_RETURN].notna().all()
     assert set(frame[C.POSITION]) <= {0.0, 1.0}
     assert frame["partial"].tolist() == [1] + [0] * 9
+    gaps = [line for line in out.splitlines() if line.startswith("note: no bars")]
+    assert gaps == ["note: no bars from 2026-11-25T16:00:00-05:00 to 2026-11-27T09:30:00-05:00 "
+                    "(the market was closed, or no trade reached the stream); the model sees "
+                    "this bar next",
+                    "note: no bars from 2026-11-27T09:33:00-05:00 to 2026-11-27T09:34:00-05:00 "
+                    "(the market was closed, or no trade reached the stream); the model sees "
+                    "this bar next"]
 
     # a restart on the same log replays the same stream: nothing is logged twice
     monkeypatch.setattr(live, "CLIENT_FACTORY", _interrupting_stream(messages))
