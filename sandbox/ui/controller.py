@@ -284,6 +284,7 @@ class RunController(QtCore.QObject):
         # every new result (trained, re-traded, loaded, opened) starts on validation
         if result is not self._shown:
             self._showing_test = False
+            self._show_test_pending = False
             if self._look is not None and self._look[0] is not result:
                 self._look = None
         self._shown = result
@@ -447,6 +448,7 @@ class RunController(QtCore.QObject):
         self._train_worker = None
         self.busy_changed.emit()
         self.run_ended.emit(self._run_ended)
+        self._show_pending_test()
 
     # ============================================================== sweep ===============
     def run_sweep(self, base: RunConfig, grid: dict, seeds: int, jobs: int) -> bool:
@@ -583,15 +585,17 @@ class RunController(QtCore.QObject):
         without counting; a hidden test split (a sweep configuration not selected) or data
         without test rows never does."""
         result = self._result
+        if (not self._closing and is_walk_forward(result)
+                and (self._task_worker is not None or self.is_training())):
+            # its run is ending or a task holds the slot: counted as soon as they end
+            self._show_test_pending = True
+            return
         if (self._closing or result is None or result.test_hidden or self.is_training()
                 or not has_test_rows(result)):
             return
         if self._look is not None and self._look[0] is result:
             self._showing_test = True
             self.test_shown.emit(result, self._look[1])
-            return
-        if self._task_worker is not None and is_walk_forward(result):
-            self._show_test_pending = True  # counted as soon as the running task ends
             return
         known = self._fingerprint
         fingerprint = known[1] if known is not None and known[0] is result.data.frame else None
@@ -742,9 +746,13 @@ class RunController(QtCore.QObject):
         pending, self._retrade_pending = self._retrade_pending, None
         if pending is not None:
             self.retrade(pending)
-        if self._show_test_pending and self._task_worker is None:
+        self._show_pending_test()
+        self.task_ended.emit(kind, ok)
+
+    def _show_pending_test(self) -> None:
+        """Count the look a walk-forward run waited for (its run or a task had to end)."""
+        if self._show_test_pending and self._task_worker is None and not self.is_training():
             self._show_test_pending = False
             if is_walk_forward(self._result):
                 self.show_test()
-        self.task_ended.emit(kind, ok)
 
