@@ -497,8 +497,8 @@ def replay_frame(
 
     Parameters
     ----------
-    bundle : sandbox.export.Bundle or path
-        The saved model (a folder is loaded).
+    bundle : sandbox.export.Bundle, path or run
+        The saved model (a folder is loaded; a run as :func:`as_bundle` takes it).
     prices : pandas.DataFrame
         A validated price frame; the bars before the first replayed one fill the window.
     start : date, optional
@@ -531,10 +531,9 @@ def replay_frame(
     Cancelled
         The replay was cancelled.
     """
-    from sandbox import evaluate, export
+    from sandbox import evaluate
 
-    if not isinstance(bundle, export.Bundle):
-        bundle = export.load_bundle(bundle)
+    bundle = as_bundle(bundle)
     strategy = strategy or bundle.config.strategy
     control = control or ReplayControl(speed, cancel)
     if cancel is not None and control.cancel is not cancel:
@@ -590,6 +589,7 @@ def stream_replay(
     strategy: StrategyConfig | None = None,
     *,
     on_result: Callable[[list[ReplayStep]], None] | None = None,
+    on_steps: Callable[[list[ReplayStep]], None] | None = None,
     cancel: Any = None,
     control: ReplayControl | None = None,
     speed: float = 0.0,
@@ -600,8 +600,9 @@ def stream_replay(
     """:func:`replay_frame` as the app's torch process runs it: ``source`` may be a run
     (:class:`sandbox.pipeline.RunResult`, its model rebuilt from its weights when it comes
     without one), a bundle or a bundle folder, and ``on_result`` receives each batch of
-    steps (a list of :class:`ReplayStep`)."""
-    return replay_frame(as_bundle(source), prices, start, strategy, on_steps=on_result,
+    steps (a list of :class:`ReplayStep`; ``on_steps`` is the same)."""
+    return replay_frame(as_bundle(source), prices, start, strategy,
+                        on_steps=on_result or on_steps,
                         cancel=cancel, control=control, speed=speed, batch_ms=batch_ms,
                         batch_bars=batch_bars, periods_per_year=periods_per_year)
 
@@ -620,13 +621,12 @@ def as_bundle(source: Any) -> Any:
         return source
     if isinstance(source, str | bytes) or hasattr(source, "__fspath__"):
         return export.load_bundle(source)
-    model = getattr(source, "model", None)
-    if model is None:
-        weights = getattr(source, "weights", None)
-        if weights is None:
-            raise ConfigError("this run keeps no single model to replay (an ensemble's "
-                              "average is not one network); replay one of its seeds' bundles")
-        model = _model_from_weights(source.config, source.feature_state, weights)
+    from sandbox.audit import predictor_of
+
+    if getattr(source, "model", None) is None and getattr(source, "weights", None) is None:
+        raise ConfigError("this run keeps no single model to replay (an ensemble's average is "
+                          "not one network): replay a run trained with Seeds 1 or a saved model")
+    model = predictor_of(source).model  # its model, or one rebuilt from its weights
     splits = getattr(source, "trained_split", None)
     if not splits:
         try:
@@ -635,17 +635,6 @@ def as_bundle(source: Any) -> Any:
             splits = None
     return export.Bundle(config=source.config, feature_state=source.feature_state,
                          model=model.eval(), splits=splits or None)
-
-
-def _model_from_weights(config: Any, state: dict[str, Any], weights: bytes) -> Any:
-    """The run's network, built from its config and its safetensors bytes."""
-    from safetensors.torch import load
-
-    from sandbox import models
-
-    model = models.build_model(config.model, len(state["feature_names"]))
-    model.load_state_dict(load(weights))
-    return model.eval()
 
 
 def _chain(cancel: threading.Event, control: ReplayControl) -> None:

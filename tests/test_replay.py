@@ -17,7 +17,7 @@ from sandbox import backtest, cli, evaluate, export, models, pipeline, replay
 from sandbox import constants as C
 from sandbox.config import ModelConfig, RunConfig, SplitSpec, StrategyConfig, TrainConfig
 from sandbox.data import LoadedPrices
-from sandbox.errors import Cancelled, DataError
+from sandbox.errors import Cancelled, ConfigError, DataError
 
 VAL_START, TEST_START = "2000-09-01", "2000-11-01"
 WINDOW = 10
@@ -295,3 +295,13 @@ def test_cli_refuses_bad_input_with_exit_2(bundles, prices, tmp_path, capsys):
     assert cli.main(["replay", "--model", model, "--csv", str(src), "--speed", "-1",
                      "--out", str(tmp_path / "o")]) == 2
     assert not (tmp_path / "o").exists()
+
+
+def test_a_run_without_a_single_model_is_refused(prices):
+    class Ensemble:  # what the app holds for a seed ensemble's average: no model, no weights
+        model = None
+        weights = None
+        feature_state: dict = {}
+
+    with pytest.raises(ConfigError, match="no single model to replay"):
+        replay.stream_replay(Ensemble(), prices, TEST_START)
