@@ -301,7 +301,7 @@ def test_a_run_without_a_single_model_is_refused(prices):
     class Ensemble:  # what the app holds for a seed ensemble's average: no model, no weights
         model = None
         weights = None
-        feature_state: dict = {}
+        feature_state = None
 
     with pytest.raises(ConfigError, match="no single model to replay"):
         replay.stream_replay(Ensemble(), prices, TEST_START)
