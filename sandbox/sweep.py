@@ -208,12 +208,10 @@ def expand_grid(base: RunConfig, grid: dict[str, list], *, seeds: int = 1) -> li
     for name in grid:
         if name not in known or name in _FORBIDDEN:
             raise ConfigError(f"grid parameter {name!r}: not a model, training or strategy field")
-    names = list(grid)
-    combos = list(itertools.product(*(grid[n] for n in names)))
+    combos = _distinct_combinations(base, grid)
     width = max(2, len(str(len(combos))))
     tasks: list[Task] = []
-    for ci, combo in enumerate(combos):
-        params = dict(zip(names, combo, strict=True))
+    for ci, params in enumerate(combos):
         changes: dict[str, dict[str, Any]] = {s: {} for s, _ in _SECTIONS}
         for name, value in params.items():
             changes[known[name][0]][name] = value
@@ -228,6 +226,35 @@ def expand_grid(base: RunConfig, grid: dict[str, list], *, seeds: int = 1) -> li
                   for t in seed_tasks(config, seeds, first_index=len(tasks),
                                       config_id=f"c{ci + 1:0{width}d}", params=params)]
     return tasks
+
+
+def _distinct_combinations(base: RunConfig, grid: dict[str, list]) -> list[dict[str, Any]]:
+    """The grid's combinations in grid order, each one that trains a distinct model once.
+
+    Only the Transformer has attention heads: a recurrent network's combination drops its
+    ``heads`` value, so ``model=lstm,transformer heads=2,4`` trains the LSTM once (twice
+    would be the same model counted as two trials).
+
+    Raises
+    ------
+    ConfigError
+        The grid varies ``heads`` but no combination is a Transformer.
+    """
+    names = list(grid)
+    out: list[dict[str, Any]] = []
+    seen: set[tuple] = set()
+    for combo in itertools.product(*(grid[n] for n in names)):
+        params = dict(zip(names, combo, strict=True))
+        if params.get("kind", base.model.kind) != C.TRANSFORMER:
+            params.pop("heads", None)
+        key = tuple(params.items())
+        if key not in seen:
+            seen.add(key)
+            out.append(params)
+    if "heads" in grid and not any("heads" in p for p in out):
+        raise ConfigError("grid part heads: only the Transformer has attention heads "
+                          f"(add model={C.TRANSFORMER})")
+    return out
 
 
 def format_params(params: dict[str, Any], seed: int | None = None) -> str:

@@ -14,10 +14,11 @@ import torch
 from test_features import make_prices
 from torch import nn
 
-from sandbox import cli, export, models, pipeline, training
+from sandbox import cli, export, models, pipeline, sweep, training
 from sandbox import constants as C
 from sandbox.config import ModelConfig, RunConfig, SplitSpec, TrainConfig
 from sandbox.data import LoadedPrices
+from sandbox.errors import ConfigError
 
 
 def _model(seed: int = 0, **shape) -> models.TransformerPredictor:
@@ -185,3 +186,33 @@ def test_training_runs_the_shared_fit_loop(run):
     assert isinstance(history, training.TrainHistory)
     assert history.epochs_run == 2 and len(history.val_loss) == 2
     assert history.best_val_loss == min(history.val_loss)
+
+
+# --- sweep grids -------------------------------------------------------------------------------
+
+
+def test_a_grid_over_kinds_and_heads_trains_each_recurrent_network_once():
+    grid = sweep.parse_grid("model=lstm,transformer heads=2,4 hidden=16")
+    tasks = sweep.expand_grid(RunConfig(), grid, seeds=2)
+    configs = {t.config_id: (t.config.model.kind, t.config.model.heads) for t in tasks}
+    # by hand: lstm once (its heads are unused), the transformer with 2 and with 4 heads
+    assert sorted(configs.values()) == [(C.LSTM, 4), (C.TRANSFORMER, 2), (C.TRANSFORMER, 4)]
+    assert len(tasks) == 6
+    lstm = [t for t in tasks if t.config.model.kind == C.LSTM]
+    assert all("heads" not in t.params and "heads" not in t.label for t in lstm)
+
+
+def test_a_heads_axis_without_a_transformer_is_refused():
+    with pytest.raises(ConfigError, match="heads"):
+        sweep.expand_grid(RunConfig(), sweep.parse_grid("heads=2,4"))
+
+
+def test_a_transformer_base_varies_its_heads():
+    base = RunConfig(model=ModelConfig(kind=C.TRANSFORMER, hidden=16))
+    tasks = sweep.expand_grid(base, sweep.parse_grid("heads=1,2,8"))
+    assert [t.config.model.heads for t in tasks] == [1, 2, 8]
+
+
+def test_a_width_the_heads_do_not_divide_is_refused_in_a_grid():
+    with pytest.raises(ConfigError, match="multiple"):
+        sweep.expand_grid(RunConfig(), sweep.parse_grid("model=lstm,transformer hidden=30"))
