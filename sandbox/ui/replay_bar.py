@@ -48,6 +48,10 @@ FRAME_SHARE = 0.5
 MAX_FRAME_MS = 250
 #: the worker thread hands the steps to the UI thread at most this often (s)
 HAND_OVER_S = 0.03
+#: bars of history in view when a replay starts (the view then moves along with new bars)
+VIEW_BARS = 150
+#: room kept right of the last bar, for the predicted next close drawn there
+VIEW_AHEAD = 3
 PAPER_ONLY = "Paper trading only: nothing here places an order."
 _NO_RUN_TIP = "Train a model or load a saved one to replay it bar by bar."
 _ENSEMBLE_TIP = ("An average of several models has no single model to replay: train one "
@@ -276,13 +280,15 @@ class ReplayBar(QtWidgets.QWidget):
         font = self.paper_label.font()
         font.setItalic(True)
         self.paper_label.setFont(font)
-        self.equity_label = _metric_label("Equity of the replayed account (1.0 at the start)")
+        self.equity_label = _metric_label("Equity of the replayed account (1.0 at the start)",
+                                          "Equity  00.0000")
         self.sharpe_label = _metric_label("Annualised Sharpe ratio of the strategy returns "
-                                          "realised so far")
+                                          "realised so far", "Sharpe so far  -00.00")
         self.hits_label = _metric_label("Bars whose predicted direction was right, of those "
-                                        "realised so far")
-        self.hold_label = _metric_label("The account against buying and holding from the "
-                                        "same bar")
+                                        "realised so far", "Hits so far  0,000/0,000 (00.0%)")
+        self.hold_label = _metric_label("The account's equity minus buy & hold's from the "
+                                        "same bar, in points", "vs buy & hold  +000.00 pts "
+                                        "(B&H 00.0000)")
 
         controls = QtWidgets.QHBoxLayout()
         controls.setContentsMargins(0, 0, 0, 0)
@@ -450,8 +456,10 @@ class ReplayBar(QtWidgets.QWidget):
         self._steps_owed = 0
         self._budget = 0.0
         self._error = ""
-        self.chart.start_replay(frame, start, title=run.data.label,
-                                fill=run.config.strategy.fill)
+        shown = self.chart.start_replay(frame, start, title=run.data.label,
+                                        fill=run.config.strategy.fill)
+        if shown:  # the last bars of history, big enough to read; new bars come in at right
+            self.chart.set_x_range(shown - 0.5 - VIEW_BARS, shown - 0.5 + VIEW_AHEAD)
         self._show_metrics(None)
         self.replay_started.emit()
         if self._needs_look(run, start):
@@ -707,11 +715,13 @@ def chart_frame(batch: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(columns, index=pd.DatetimeIndex(batch[DATE], name=C.INDEX_NAME))
 
 
-def _metric_label(tip: str) -> QtWidgets.QLabel:
+def _metric_label(tip: str, widest: str) -> QtWidgets.QLabel:
+    """A figure of the strip, as wide as its ``widest`` text, so that figures do not move
+    as their values change."""
     label = QtWidgets.QLabel()
     label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
     label.setToolTip(tip)
-    label.setMinimumWidth(120)
+    label.setMinimumWidth(label.fontMetrics().horizontalAdvance(widest) + 12)
     return label
 
 
