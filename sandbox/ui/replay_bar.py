@@ -448,6 +448,11 @@ class ReplayBar(QtWidgets.QWidget):
         """A fresh replay from the From date: history on the chart, the job started (after
         counting a look when it reaches the test split)."""
         self._end_replay()
+        busy = self._torch_busy()
+        if busy:
+            self._error = f"Replay waits: {busy} holds the torch process; try again after it."
+            self._show_progress()
+            return
         run = self._run
         self._frame = frame = run.data.frame
         start = frame.index[first_replayed(run, self.start_date())]
@@ -468,6 +473,18 @@ class ReplayBar(QtWidgets.QWidget):
             self._start_job(run, start)
         self._set_playing(playing)
         self.busy_changed.emit()
+
+    def _torch_busy(self) -> str:
+        """What holds the app's torch process now ("" when nothing does): a replay started
+        meanwhile would wait behind it."""
+        ctl = self.controller
+        if ctl.is_training():
+            return "training"
+        if ctl.is_sweeping():
+            return "the sweep"
+        if ctl.is_auditing():
+            return "the leakage audit"
+        return ""
 
     def _needs_look(self, run: Any, start: pd.Timestamp) -> bool:
         """Replaying from ``start`` shows test rows of ``run`` whose look is not counted."""

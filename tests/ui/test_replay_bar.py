@@ -360,3 +360,19 @@ def test_a_trained_model_shows_the_replays_own_values(qtbot, chart, controller, 
     assert bar.sharpe_label.text() == f"Sharpe so far  {last.sharpe_so_far:.2f}"
     assert bar.hits_label.text().startswith(
         f"Hits so far  {last.hits_so_far:,}/{last.calls_so_far:,}")
+
+
+def test_no_replay_starts_while_training_holds_the_torch_process(qtbot, make_bar, chart,
+                                                                 controller, monkeypatch):
+    bar = make_bar()
+    bar.set_run(fake_run())
+    monkeypatch.setattr(controller, "is_training", lambda: True)
+    bar.play()
+    assert not bar.is_replaying() and not bar.is_computing()
+    assert "training" in bar.progress_label.text()
+    assert not chart.is_replay()
+    monkeypatch.setattr(controller, "is_training", lambda: False)
+    bar.set_speed(rb.MAX_SPEED)
+    bar.play()
+    wait_complete(qtbot, bar)
+    assert bar.bars_shown() == N_BARS - TEST_FROM
