@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -197,9 +198,12 @@ class Replayer:
             self.predictor.warm(history)
             self._last_date = pd.Timestamp(history.index[-1])
         self._recent: deque[_Row] = deque(maxlen=max(self.lag, self._hit_lag) + 2)
-        self._rows: list[_Row] = []
-        self._returns: list[float] = []
-        self._equities: list[float] = []
+        # the table, column by column (8 bytes a value: a million bars stay small)
+        self._dates = array("q")  # int64 nanoseconds (UTC for aware dates)
+        self._tz: Any = None
+        self._unit: str | None = None
+        self._close, self._predicted, self._positions = array("d"), array("d"), array("d")
+        self._returns, self._equities = array("d"), array("d")
         self.steps_done = 0
         self._equity = 1.0
         self._bh_equity = 1.0
@@ -238,7 +242,7 @@ class Replayer:
         self._prev_position = position
         row = _Row(b.date, b.open, b.close, predicted, position)
         self._recent.append(row)
-        self._rows.append(row)
+        self._record(row)
         self._last_date = b.date
         realised_date, ret = self._fill()
         self._score_hit()
@@ -318,21 +322,36 @@ class Replayer:
 
     # --- the table -----------------------------------------------------------------------------
 
+    def _record(self, row: _Row) -> None:
+        if self._unit is None:
+            self._tz, self._unit = row.date.tz, row.date.unit
+        self._dates.append(row.date.value)
+        self._close.append(row.close)
+        self._predicted.append(row.predicted)
+        self._positions.append(row.position)
+
     def frame(self) -> pd.DataFrame:
         """Every replayed row: ``date`` index; ``close``, ``predicted_return``, ``position``,
         ``strategy_return``, ``equity`` (the last ``lag`` rows NaN: no return known yet)."""
-        n, m = len(self._rows), len(self._returns)
+        n, m = len(self._dates), len(self._returns)
         ret = np.full(n, np.nan)
         equity = np.full(n, np.nan)
-        ret[:m] = self._returns
-        equity[:m] = self._equities
-        index = pd.DatetimeIndex([r.date for r in self._rows], name=C.INDEX_NAME)
+        ret[:m] = _floats(self._returns)
+        equity[:m] = _floats(self._equities)
+        index = pd.DatetimeIndex(_floats(self._dates, np.int64).view("M8[ns]"))
+        if self._tz is not None:
+            index = index.tz_localize("UTC").tz_convert(self._tz)
+        if self._unit is not None:
+            index = index.as_unit(self._unit)
         return pd.DataFrame({
-            C.CLOSE: np.array([r.close for r in self._rows], dtype=np.float64),
-            C.PREDICTED_RETURN: np.array([r.predicted for r in self._rows], dtype=np.float64),
-            C.POSITION: np.array([r.position for r in self._rows], dtype=np.float64),
-            C.STRATEGY_RETURN: ret, C.EQUITY: equity,
-        }, index=index).loc[:, list(REPLAY_COLUMNS)]
+            C.CLOSE: _floats(self._close), C.PREDICTED_RETURN: _floats(self._predicted),
+            C.POSITION: _floats(self._positions), C.STRATEGY_RETURN: ret, C.EQUITY: equity,
+        }, index=index.rename(C.INDEX_NAME)).loc[:, list(REPLAY_COLUMNS)]
+
+
+def _floats(values: array, dtype: Any = np.float64) -> np.ndarray:
+    """A copy of an ``array.array`` as a numpy array (empty when it is)."""
+    return np.frombuffer(values, dtype=dtype).copy() if len(values) else np.zeros(0, dtype)
 
 
 def _periods(value: float | None, strategy: StrategyConfig,

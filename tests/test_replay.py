@@ -305,3 +305,13 @@ def test_a_run_without_a_single_model_is_refused(prices):
 
     with pytest.raises(ConfigError, match="no single model to replay"):
         replay.stream_replay(Ensemble(), prices, TEST_START)
+
+
+def test_the_table_keeps_the_bars_timezone(bundles, prices):
+    bundle = export.load_bundle(bundles[C.LSTM])
+    aware = prices.tz_localize("America/New_York")
+    got = replay.replay_frame(bundle, aware, "2000-12-01")
+    naive = replay.replay_frame(bundle, prices, "2000-12-01")
+    assert got.index.equals(aware.index[aware.index >= got.index[0]])
+    assert str(got.index.tz) == "America/New_York"
+    np.testing.assert_array_equal(got.to_numpy(), naive.to_numpy())
