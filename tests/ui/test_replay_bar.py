@@ -376,3 +376,28 @@ def test_no_replay_starts_while_training_holds_the_torch_process(qtbot, make_bar
     bar.play()
     wait_complete(qtbot, bar)
     assert bar.bars_shown() == N_BARS - TEST_FROM
+
+
+def test_a_zoomed_view_stays_put_while_the_replay_appends(qtbot, make_bar, chart):
+    """The user zooms into history during a replay: 100 more bars leave the x range as it
+    was; a view at the last bar moves along with the bars."""
+    bar = make_bar()
+    run = fake_run()
+    bar.set_run(run)
+    bar.set_start_date(run.data.frame.index[100])  # 200 bars to replay
+    bar.step()
+    qtbot.waitUntil(lambda: bar.bars_received() == N_BARS - 100, timeout=5_000)
+    x0, x1 = chart.visible_range()
+    assert x1 >= chart.bar_count() - 1  # the replay starts with the last bar in view
+    chart.set_x_range(40.0, 90.0)  # zoomed into history
+    shown = bar.bars_shown()
+    for _ in range(100):
+        bar.step()
+    assert bar.bars_shown() == shown + 100
+    assert chart.visible_range() == pytest.approx((40.0, 90.0))
+    chart.follow_last_bar()  # back to the last bar: the view follows again
+    width = chart.visible_range()[1] - chart.visible_range()[0]
+    bar.step()
+    x0, x1 = chart.visible_range()
+    assert x1 >= chart.bar_count() - 1
+    assert x1 - x0 == pytest.approx(width)
