@@ -1,5 +1,6 @@
 """Chart widgets: candles with level of detail, a date-labelled index axis, the composite
-price chart (candles, volume, predictions, equity) and the live loss plot.
+price chart (candles, volume, predictions, equity; it grows bar by bar for replay and live
+feeds, and marks walk-forward folds) and the live loss plot.
 
 Import the widgets from here::
 

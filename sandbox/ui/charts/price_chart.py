@@ -18,6 +18,14 @@ and equity panes can be drawn on a log scale (:attr:`PriceChart.log_price_action
 as before. The volume pane is left out when the data has no volume. :meth:`PriceChart.set_note`
 shows a line under the title. Exported pictures leave out the crosshair and its readout
 (:meth:`PriceChart.hide_transients`, :meth:`PriceChart.exporting`).
+
+The chart grows (replay, live feeds): :meth:`PriceChart.start_replay` shows the bars before a
+date, and :meth:`PriceChart.append_bar` / :meth:`PriceChart.append_bars` add bars with what a
+replay decided at their close (predicted close, markers, equity). The level of detail is
+updated, not rebuilt, so a bar costs about a pan step whatever the history's length. While
+the last bar is in view the view moves along with the new bars; otherwise the user's x range
+stays as it is. :meth:`PriceChart.set_fold_lines` marks walk-forward folds' first predicted
+bars with thin numbered vertical lines.
 """
 
 from __future__ import annotations
