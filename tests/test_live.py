@@ -5,6 +5,7 @@ client replaying a recorded stream, dropping twice), the append-only decision lo
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import random
 import signal
@@ -624,3 +625,81 @@ def test_importing_live_loads_neither_torch_nor_qt():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).parent.parent, check=True).stdout
     assert out.strip() == "[]"
+
+
+# --- yfinance's own client against a loopback server speaking Yahoo's protocol --------------
+
+
+class _LoopbackYahoo:
+    """A local websocket server that answers yfinance's subscribe with the recorded stream as
+    Yahoo frames it (JSON ``{"message": base64 PricingData}``): the first connection gets a
+    first piece and is then cut off; the next ones get the rest and stay open."""
+
+    def __init__(self, messages, cut):
+        from websockets.sync.server import serve
+
+        self.frames = [self._frame(m) for m in messages if "error" not in m]
+        self.cut = cut
+        self.connections = 0
+        self.subscriptions = []
+        self.delivered = threading.Event()
+        self.server = serve(self._handle, "127.0.0.1", 0)
+        self.url = f"ws://127.0.0.1:{self.server.socket.getsockname()[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def _frame(m):
+        from yfinance.pricing_pb2 import PricingData
+
+        fields = {k: (int(v) if isinstance(v, str) and k not in ("id", "currency", "exchange")
+                      else v) for k, v in m.items()}
+        raw = base64.b64encode(PricingData(**fields).SerializeToString()).decode()
+        return json.dumps({"type": "pricing", "message": raw})
+
+    def _handle(self, ws):
+        self.connections += 1
+        first = self.connections == 1
+        self.subscriptions.append(json.loads(ws.recv()))
+        for frame in self.frames[:self.cut] if first else self.frames[self.cut - 3:]:
+            ws.send(frame)
+        if first:
+            ws.socket.close()  # the connection dies without a close frame
+            return
+        self.delivered.set()
+        with contextlib.suppress(Exception):
+            while True:
+                ws.recv()  # heartbeats, until the client closes
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.mark.parametrize("hide_exceptions", [True, False])
+@pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager")
+def test_yfinances_client_through_a_drop_on_a_loopback_server(messages, hide_exceptions):
+    import yfinance as yf
+
+    server = _LoopbackYahoo(messages, cut=30)
+    before = yf.config.debug.hide_exceptions
+    yf.config.debug.hide_exceptions = hide_exceptions  # yfinance drops or raises on errors
+    bars, states = [], []
+    try:
+        feed = live.LiveFeed(SYMBOL, "1m", on_bar=bars.append, on_state=states.append,
+                             client_factory=lambda: yf.WebSocket(url=server.url, verbose=False),
+                             sleep=lambda s: None, close_after_s=None)
+        feed.start()
+        assert server.delivered.wait(10)
+        deadline = time.monotonic() + 10
+        want = expected_bars(messages, "1min").iloc[:-1]
+        while len(bars) < len(want) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        began = time.monotonic()
+        feed.stop()
+        assert time.monotonic() - began < 5 and feed.stopped
+    finally:
+        yf.config.debug.hide_exceptions = before
+        server.close()
+    pd.testing.assert_frame_equal(as_frame(bars), want, check_freq=False, check_names=False)
+    assert server.subscriptions == [{"subscribe": [SYMBOL]}] * 2
+    assert [s.status for s in states].count(live.RECONNECTING) == 1
+    assert states[-1].status == live.STOPPED
