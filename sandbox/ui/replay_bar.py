@@ -213,12 +213,15 @@ class ReplayBar(QtWidgets.QWidget):
         The replay was stopped or replaced (the chart keeps what it shows).
     stepped(int)
         Bars shown so far in this replay (after each update of the chart).
+    replay_failed(Failure)
+        The replay's job failed (the bar says so too; a window may show the dialog).
     """
 
     busy_changed = Signal()
     replay_started = Signal()
     replay_ended = Signal()
     stepped = Signal(int)
+    replay_failed = Signal(object)
 
     def __init__(self, controller: Any, chart: Any,
                  parent: QtWidgets.QWidget | None = None) -> None:
@@ -549,9 +552,15 @@ class ReplayBar(QtWidgets.QWidget):
 
     @QtCore.Slot(object)
     def _on_job_failed(self, failure: Any) -> None:
+        if self.sender() not in (self._worker, self._look_worker):
+            return  # a stopped job's
         self._error = f"Replay failed: {failure.message}"
-        self._set_playing(False)
+        if self._tape is not None:
+            self._tape.complete = True  # what came before the failure still plays out
+        if self.sender() is self._look_worker:
+            self._set_playing(False)
         self._show_progress()
+        self.replay_failed.emit(failure)
 
     @QtCore.Slot()
     def _on_job_finished(self) -> None:

@@ -21,7 +21,7 @@ import pytest
 
 from sandbox import constants as C
 from sandbox.config import RunConfig
-from sandbox.errors import Cancelled
+from sandbox.errors import Cancelled, DataError
 from sandbox.ui import replay_bar as rb
 
 N_BARS = 300
@@ -92,13 +92,17 @@ def fake_step(date: pd.Timestamp, k: int) -> FakeStep:
 
 
 def fake_replay(run: Any, frame: pd.DataFrame, start: Any, strategy: Any, *, on_result: Any,
-                cancel: Any = None, batch: int = 7, pause_s: float = 0.0) -> None:
-    """Stands in for sandbox.replay.stream_replay: the steps from ``start`` on, in batches."""
+                cancel: Any = None, batch: int = 7, pause_s: float = 0.0,
+                fail_at: int | None = None) -> None:
+    """Stands in for sandbox.replay.stream_replay: the steps from ``start`` on, in batches
+    (a DataError at step ``fail_at``)."""
     first = int(frame.index.searchsorted(pd.Timestamp(start)))
     steps: list[FakeStep] = []
     for k, date in enumerate(frame.index[first:]):
         if cancel is not None and cancel.is_set():
             raise Cancelled("stopped")
+        if k == fail_at:
+            raise DataError("bar 42 gives a feature that is not finite")
         steps.append(fake_step(date, k))
         if len(steps) == batch:
             on_result(steps)
@@ -401,3 +405,15 @@ def test_a_zoomed_view_stays_put_while_the_replay_appends(qtbot, make_bar, chart
     x0, x1 = chart.visible_range()
     assert x1 >= chart.bar_count() - 1
     assert x1 - x0 == pytest.approx(width)
+
+
+def test_a_failed_replay_says_so_and_keeps_what_it_showed(qtbot, make_bar, chart):
+    bar = make_bar(batch=5, fail_at=42)
+    bar.set_run(fake_run())
+    bar.set_speed(rb.MAX_SPEED)
+    with qtbot.waitSignal(bar.replay_failed, timeout=5_000) as failed:
+        bar.play()
+    assert "not finite" in failed.args[0].message
+    qtbot.waitUntil(lambda: not bar.is_computing() and not bar.is_playing(), timeout=5_000)
+    assert bar.progress_label.text().startswith("Replay failed: bar 42")
+    assert bar.bars_shown() == 40 == chart.bar_count() - TEST_FROM  # the batches before it
