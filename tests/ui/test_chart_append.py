@@ -249,3 +249,20 @@ def test_appending_while_on_a_log_scale_draws_log_prices(make_chart):
     chart.set_prices(frame.iloc[:150])
     chart.append_bars(frame.iloc[150:])
     assert np.allclose(chart.candles._series.high, np.log10(frame["high"].to_numpy()))
+
+
+def test_a_price_at_or_below_zero_turns_the_log_scale_off_and_nan_prices_are_refused(make_chart):
+    frame = random_walk(100)
+    chart = make_chart()
+    chart.set_log_price(True)
+    chart.set_prices(frame.iloc[:90])
+    assert chart.is_log_price()
+    chart.append_bar(frame.index[90], 1.0, 2.0, -0.5, 1.5, np.nan)  # a negative low
+    assert not chart.is_log_price() and not chart.log_price_action.isEnabled()
+    assert chart.candles._series.low[-1] == -0.5  # drawn on the linear scale
+    assert chart.volume._series.volume[-1] == 0.0  # unknown volume counts as none
+    (_, _), (y0, y1) = chart.price_plot.getViewBox().viewRange()
+    assert np.isfinite([y0, y1]).all()
+    with pytest.raises(ValueError, match="not NaN"):
+        chart.append_bar(frame.index[91], np.nan, 2.0, 0.5, 1.5)
+    assert chart.bar_count() == 91

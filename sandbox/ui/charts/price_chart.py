@@ -1215,6 +1215,9 @@ class PriceChart(QtWidgets.QWidget):
             return self.bar_count() - 1
         if any(p.shape != (k,) for p in [*prices, *overlays.values()]):
             raise ValueError("append: one value per bar in every column")
+        if not all(np.isfinite(p).all() for p in prices[:4]):
+            raise ValueError("append: open, high, low and close must be numbers (not NaN)")
+        prices[4] = np.where(np.isfinite(prices[4]), prices[4], 0.0)  # no volume known: 0
         if self.bar_count() == 0:
             self._append_first(dates, prices, overlays)
             return self.bar_count() - 1
@@ -1233,7 +1236,11 @@ class PriceChart(QtWidgets.QWidget):
         old = series.n
         series.append(*prices)
         if self._candle_series is not None and self._candle_series is not series:
-            self._candle_series.append(*[log10_positive(p) for p in prices[:4]], prices[4])
+            if all((p > 0).all() for p in prices[:4]):
+                self._candle_series.append(*[np.log10(p) for p in prices[:4]], prices[4])
+            else:  # a price at or below 0 has no place on a log scale: draw linear
+                self.log_price_action.setEnabled(False)
+                self._on_log_price_toggled(False)
         self._fields.append(dates)
         for axis in self.axes:
             axis.dates_appended()
