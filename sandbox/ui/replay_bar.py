@@ -71,9 +71,26 @@ def replayable(result: Any) -> bool:
     return result is not None and bool(result.can_save) and not result.is_ensemble
 
 
+def model_start(result: Any) -> pd.Timestamp | None:
+    """The earliest bar the run's model may replay without having seen it: for a
+    walk-forward run, whose model is its last fold's, that fold's first predicted bar
+    (earlier bars were in its training rows); None for any other run."""
+    if getattr(result, "walk_forward", None) is None or C.FOLD not in result.predictions:
+        return None
+    fold = pd.to_numeric(result.predictions[C.FOLD], errors="coerce").to_numpy(np.float64)
+    if not np.isfinite(fold).any():
+        return None
+    first = int(np.flatnonzero(fold == np.nanmax(fold))[0])
+    return pd.Timestamp(result.predictions.index[first])
+
+
 def default_start(result: Any) -> pd.Timestamp | None:
     """Where a replay of ``result`` starts unless the user picks a date: its first test-split
-    bar (else the trained run's test start, else its last fifth)."""
+    bar (else the trained run's test start, else its last fifth); for a walk-forward run,
+    its last fold's first predicted bar."""
+    last_fold = model_start(result)
+    if last_fold is not None:
+        return last_fold
     predictions = result.predictions
     if has_test_rows(result):
         start, _stop = split_bounds(predictions, C.TEST)
@@ -88,15 +105,19 @@ def default_start(result: Any) -> pd.Timestamp | None:
 def first_replayed(result: Any, date: Any) -> int:
     """Position in ``result``'s prices of the first bar a replay from ``date`` shows: the
     first bar on or after it (None: the first possible), never before the first bar with a
-    full window (as :func:`sandbox.replay.replay_start`) nor after the last bar."""
+    full window (as :func:`sandbox.replay.replay_start`), nor before a walk-forward model's
+    own fold (:func:`model_start`), nor after the last bar."""
     from sandbox.features import in_rows_timezone
 
     index = result.data.frame.index
-    window = int(result.feature_state.get("window", 1))
+    lowest = int(result.feature_state.get("window", 1)) - 1
+    own = model_start(result)
+    if own is not None:
+        lowest = max(lowest, int(index.searchsorted(in_rows_timezone(index, own))))
     first = 0
     if date is not None:
         first = int(index.searchsorted(in_rows_timezone(index, pd.Timestamp(date))))
-    return max(0, min(max(first, window - 1), len(index) - 1))
+    return max(0, min(max(first, lowest), len(index) - 1))
 
 
 class Tape:
@@ -716,7 +737,10 @@ def replay_arguments(run: Any, start: pd.Timestamp) -> tuple:
     ``start``: the run without its tables (the torch process rebuilds the model from its
     weights; the predictions and baselines would only make the message larger), the
     prices, the start and the strategy."""
-    slim = dataclasses.replace(run, predictions=run.predictions.iloc[:0], baselines={})
+    tables = {"predictions": run.predictions.iloc[:0], "baselines": {}}
+    names = {f.name for f in dataclasses.fields(run)}
+    tables.update({name: [] for name in ("fold_weights", "fold_states") if name in names})
+    slim = dataclasses.replace(run, **tables)
     return (slim, run.data.frame, start, run.config.strategy)
 
 

@@ -58,6 +58,7 @@ class FakeRun:
     trained_split: dict | None = None
     can_save: bool = True
     is_ensemble: bool = False
+    walk_forward: dict | None = None
 
 
 def fake_run(frame: pd.DataFrame | None = None) -> FakeRun:
@@ -417,3 +418,22 @@ def test_a_failed_replay_says_so_and_keeps_what_it_showed(qtbot, make_bar, chart
     qtbot.waitUntil(lambda: not bar.is_computing() and not bar.is_playing(), timeout=5_000)
     assert bar.progress_label.text().startswith("Replay failed: bar 42")
     assert bar.bars_shown() == 40 == chart.bar_count() - TEST_FROM  # the batches before it
+
+
+def test_a_walk_forward_model_replays_only_its_own_folds_bars(qtbot, make_bar, chart):
+    """A walk-forward run's model is its last fold's, trained on every earlier bar: no replay
+    starts before that fold's first predicted bar, whatever date is asked for."""
+    run = fake_run()
+    fold = np.full(N_BARS, np.nan)
+    fold[TEST_FROM:] = np.repeat([0, 1, 2, 3], 25)  # the last fold from bar 275
+    run.predictions[C.FOLD] = fold
+    run.walk_forward = {"retrain_every": 25}
+    bar = make_bar()
+    bar.set_run(run)
+    assert bar.start_date() == run.data.frame.index[275]
+    bar.set_start_date(run.data.frame.index[150])
+    bar.set_speed(rb.MAX_SPEED)
+    bar.play()
+    assert chart.bar_count() == 275
+    wait_complete(qtbot, bar)
+    assert bar.bars_shown() == N_BARS - 275
