@@ -84,6 +84,24 @@ def model_start(result: Any) -> pd.Timestamp | None:
     return pd.Timestamp(result.predictions.index[first])
 
 
+def trained_until(result: Any) -> pd.Timestamp | None:
+    """The last bar ``result``'s model was trained on, when known (its last train-split row);
+    a replay of it and earlier bars shows the model bars it has seen."""
+    from sandbox.features import in_rows_timezone
+
+    own = model_start(result)
+    index = result.data.frame.index
+    if own is not None:  # a walk-forward model saw every bar before its fold
+        i = int(index.searchsorted(in_rows_timezone(index, own)))
+        return pd.Timestamp(index[i - 1]) if i > 0 else None
+    predictions = result.predictions
+    if len(predictions) and predictions[C.SPLIT].iat[0] == C.TRAIN:
+        _start, stop = split_bounds(predictions, C.TRAIN)
+        return pd.Timestamp(predictions.index[stop - 1])
+    end = (result.trained_split or {}).get("train_end")
+    return in_rows_timezone(index, pd.Timestamp(end)) if end else None
+
+
 def default_start(result: Any) -> pd.Timestamp | None:
     """Where a replay of ``result`` starts unless the user picks a date: its first test-split
     bar (else the trained run's test start, else its last fifth); for a walk-forward run,
@@ -256,6 +274,7 @@ class ReplayBar(QtWidgets.QWidget):
         self._tape: Tape | None = None
         self._frame: pd.DataFrame | None = None  # the prices being replayed
         self._start: pd.Timestamp | None = None  # their first replayed bar
+        self._trained_until: pd.Timestamp | None = None  # the run's last training bar
         self._playing = False
         self._steps_owed = 0  # Step presses waiting for bars to arrive
         self._budget = 0.0  # bars the speed allows and not shown yet
@@ -481,6 +500,7 @@ class ReplayBar(QtWidgets.QWidget):
         self._frame = frame = run.data.frame
         start = frame.index[first_replayed(run, self.start_date())]
         self._start = start
+        self._trained_until = trained_until(run)
         self._tape = Tape()
         self._steps_owed = 0
         self._budget = 0.0
@@ -688,6 +708,8 @@ class ReplayBar(QtWidgets.QWidget):
             text = f"bar {tape.shown:,} of {tape.received:,}{total}"
             if self._shown_date is not None:
                 text += f"  {_date_text(self._shown_date)}"
+                if self._trained_until is not None and self._shown_date <= self._trained_until:
+                    text += "  (a bar the model was trained on)"
         self.progress_label.setText(text)
 
     def _show_metrics(self, row: dict[str, Any] | None) -> None:

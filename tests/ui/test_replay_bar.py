@@ -437,3 +437,18 @@ def test_a_walk_forward_model_replays_only_its_own_folds_bars(qtbot, make_bar, c
     assert chart.bar_count() == 275
     wait_complete(qtbot, bar)
     assert bar.bars_shown() == N_BARS - 275
+
+
+def test_bars_the_model_was_trained_on_are_marked(qtbot, make_bar):
+    run = fake_run()  # train split: bars 0 .. 149
+    bar = make_bar()
+    bar.set_run(run)
+    bar.set_start_date(run.data.frame.index[140])
+    bar.step()
+    qtbot.waitUntil(lambda: bar.bars_shown() == 1, timeout=5_000)
+    assert bar.progress_label.text().endswith("(a bar the model was trained on)")
+    for _ in range(9):
+        bar.step()  # bar 149: the last training bar
+    assert bar.progress_label.text().endswith("(a bar the model was trained on)")
+    bar.step()  # bar 150: validation
+    assert "trained on" not in bar.progress_label.text()
