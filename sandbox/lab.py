@@ -67,6 +67,7 @@ __all__ = [
     "parse_lags",
     "reach_frame",
     "reach_of",
+    "read_memory",
     "run_memory",
     "write_memory",
     "write_reach",
@@ -376,6 +377,34 @@ def memory_frame(result: MemoryResult) -> pd.DataFrame:
     """memory.csv as a frame: one row per kind and lag (:data:`MEMORY_COLUMNS`)."""
     return pd.DataFrame([[getattr(c, name) for name in MEMORY_COLUMNS] for c in result.cells],
                         columns=list(MEMORY_COLUMNS))
+
+
+def read_memory(path: str | Path) -> MemoryResult:
+    """A :class:`MemoryResult` from a ``memory.csv`` (or its folder) written by
+    :func:`write_memory`; the cells keep the file's order.
+
+    Raises
+    ------
+    DataError
+        The file is missing or lacks the memory.csv columns.
+    """
+    from sandbox.errors import DataError
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / C.MEMORY_CSV
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not readable as {C.MEMORY_CSV} ({exc})") from None
+    missing = [c for c in MEMORY_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: not a {C.MEMORY_CSV} (no column {', '.join(missing)})")
+    cells = [MemoryCell(kind=str(r.kind), lag=int(r.lag), final_mse=float(r.final_mse),
+                        grad_norm_init=float(r.grad_norm_init),
+                        grad_norm_trained=float(r.grad_norm_trained))
+             for r in frame.itertuples(index=False)]
+    return MemoryResult(cells=cells)
 
 
 def _csv_text(frame: pd.DataFrame) -> str:

@@ -94,7 +94,7 @@ def memory_reading(result: lab.MemoryResult) -> str:
                          f"{_span(mse)}, about that of predicting 0 (1.0).")
         else:
             bad = mse[~(mse < LEARNED_MSE)]
-            lines.append(f"{name} learned lag {_lag_list(learned)} (error below "
+            lines.append(f"{name} learned {_lags_word(learned)} {_lag_list(learned)} (error below "
                          f"{LEARNED_MSE:g}) but not {_lag_list(failed)} (error {_span(bad)}).")
     lag = _telling_lag(result)
     cells = sorted((c for c in result.cells if c.lag == lag),
@@ -109,6 +109,10 @@ def memory_reading(result: lab.MemoryResult) -> str:
         init = [c.grad_norm_init for c in cells]
         lines.append(f"Before training it was {_grad(min(init))} to {_grad(max(init))} there.")
     return " ".join(lines)
+
+
+def _lags_word(lags: Sequence[int]) -> str:
+    return "lag" if len(lags) == 1 else "lags"
 
 
 def _span(values: np.ndarray) -> str:
@@ -499,6 +503,13 @@ class MemoryView(QtWidgets.QWidget):
         self._memory_worker = None
         self._busy()
 
+    def show_memory(self, result: lab.MemoryResult) -> None:
+        """Draw a finished memory task (e.g. :func:`sandbox.lab.read_memory` of a saved
+        ``memory.csv``) without running it."""
+        if not self.is_running():
+            self.memory = result
+            self._draw_memory()
+
     def _draw_memory(self) -> None:
         result = self.memory
         for curve in [*self.error_curves.values(), *self.grad_curves.values()]:
@@ -516,6 +527,9 @@ class MemoryView(QtWidgets.QWidget):
                             _name(kind) + label, style).setData(lags, _positive(values),
                                                                 connect="finite")
         self._show_legend(self.memory_legend, result.kinds)
+        ticks = [[(math.log10(lag), str(lag)) for lag in result.lags]] if result.lags else None
+        for plot in (self.error_plot, self.grad_plot):
+            plot.getPlotItem().getAxis("bottom").setTicks(ticks)
         self.memory_text.setText(memory_reading(result))
 
     @staticmethod
@@ -538,10 +552,12 @@ class MemoryView(QtWidgets.QWidget):
             return
         if result is None or not bool(getattr(result, "can_save", False)):
             self._pending_run = None
+            self.reach_status.show()
             self.reach_status.setText("The shown run keeps no single model (an ensemble "
                                       "averages several): its gradient reach is not measured.")
             return
         self._pending_run = result
+        self.reach_status.show()
         if self._can_reach_now():
             self._start_reach(result)
         else:
@@ -569,11 +585,13 @@ class MemoryView(QtWidgets.QWidget):
         self.reaches[reach.kind] = reach
         self._shown_kind = reach.kind
         self.reach_status.setText("")
+        self.reach_status.hide()
         self._draw_reach()
         self.reach_done.emit(reach)
 
     @QtCore.Slot(object)
     def _on_reach_failed(self, failure: Any) -> None:
+        self.reach_status.show()
         self.reach_status.setText(f"The gradient reach could not be measured: {failure.message}")
 
     @QtCore.Slot()
@@ -626,9 +644,10 @@ class MemoryView(QtWidgets.QWidget):
         self.busy_changed.emit(self.is_busy())
 
 
-def _screenshot(out: str, steps: int) -> None:
+def _screenshot(out: str, steps: int, memory_csv: str | None = None) -> None:
     """Show the tab after a small run of each kind and a memory task of ``steps`` steps per
-    cell, save it as ``out`` (PNG) and quit. The training runs in the torch process."""
+    cell (or the one saved in ``memory_csv``), save it as ``out`` (PNG) and quit. The
+    training runs in the torch process."""
     import sys
 
     from sandbox import pipeline
@@ -639,13 +658,17 @@ def _screenshot(out: str, steps: int) -> None:
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv)
     controller = RunController()
     view = MemoryView(controller)
-    view.resize(1280, 960)
+    view.resize(1280, 800)
     view.show()
     pending = list(lab.KINDS)
 
     def train_next() -> None:
         if not pending:
-            view.run_experiment(lags=lab.DEFAULT_LAGS, steps=steps)
+            if memory_csv:
+                view.show_memory(lab.read_memory(memory_csv))
+                view.memory_done.emit(view.memory)
+            else:
+                view.run_experiment(lags=lab.DEFAULT_LAGS, steps=steps)
             return
         kind = pending.pop(0)
         config = RunConfig(data=DataSpec(source="sample:GSPC", start="2014-01-01"),
@@ -667,8 +690,9 @@ def _screenshot(out: str, steps: int) -> None:
     shutdown_engine()
 
 
-if __name__ == "__main__":  # python -m sandbox.ui.memory_view OUT.png [STEPS]
+if __name__ == "__main__":  # python -m sandbox.ui.memory_view OUT.png [STEPS | MEMORY_CSV]
     import sys
 
+    _arg = sys.argv[2] if len(sys.argv) > 2 else "200"
     _screenshot(sys.argv[1] if len(sys.argv) > 1 else "memory_tab.png",
-                int(sys.argv[2]) if len(sys.argv) > 2 else 200)
+                int(_arg) if _arg.isdigit() else 0, None if _arg.isdigit() else _arg)
