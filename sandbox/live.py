@@ -106,6 +106,8 @@ class Tick:
     price: float
     #: the cumulative volume of the trading day so far; None when the message has none
     day_volume: int | None = None
+    #: printed in the regular session (``market_hours`` 1); False before or after it
+    regular: bool = True
 
 
 #: ``market_hours`` of a message in the regular session (Yahoo's MarketHoursType: 0 pre-market,
@@ -140,7 +142,8 @@ def parse_message(message: Any, symbol: str | None = None, *, regular_only: bool
         day_volume = int(volume) if volume is not None else None
     except (TypeError, ValueError):
         day_volume = None
-    return Tick(pd.Timestamp(millis, unit="ms", tz="UTC"), price, day_volume)
+    return Tick(pd.Timestamp(millis, unit="ms", tz="UTC"), price, day_volume,
+                regular=message.get("market_hours", 0) == REGULAR_MARKET)
 
 
 # --- bars ----------------------------------------------------------------------------------
@@ -182,8 +185,10 @@ class TickBarBuilder:
     same time keeps the first arrival as open, the last as close), so a bar equals
     ``pd.Series(prices, index=times).sort_index(kind="stable").resample(rule).ohlc()`` of its
     ticks. Volume is the increase of the cumulative day volume over the bar, in time order:
-    a drop at a later time is a new day, whose volume counts from zero; a tick older than the
-    newest one seen adds nothing (the newer figure already holds its trade). The stream's very
+    a tick on a new date (in ``tz``), or a drop to below half the level, starts a new day,
+    whose volume counts from zero; a smaller drop within the day is a correction that adds
+    nothing (the level is kept); a tick older than the newest one seen adds nothing (the newer
+    figure already holds its trade). Never negative. The stream's very
     first tick only sets the starting level, so the first bar (``partial``) misses the volume
     and the prices traded before the stream joined.
     """
@@ -210,19 +215,16 @@ class TickBarBuilder:
     def add(self, tick: Tick) -> list[Bar]:
         """Take one tick; return the bars it closed (zero or one)."""
         start = self.start_of(tick.time)
-        if self.last_closed is not None and start <= self.last_closed:
-            self.late += 1
+        newest = self.current.start if self.current is not None else self.last_closed
+        if newest is not None and (start < newest or (self.current is None and start == newest)):
+            self.late += 1  # its bar is closed, or older than the open one
             return []
         key = (tick.time.value, tick.price, tick.day_volume)
         if self.current is not None and start == self.current.start and key in self._seen:
             self.repeats += 1
             return []
-        closed: list[Bar] = []
-        if self.current is not None and start < self.current.start:
-            self.late += 1  # older than the open bar, whose earlier bar was never opened
-            return []
-        if self.current is not None and start > self.current.start:
-            closed.append(self._close())
+        closed = [self._close()] if self.current is not None and start > self.current.start \
+            else []
         if self.current is None:
             self.current = Bar(start, tick.price, tick.price, tick.price, tick.price,
                                partial=self._first, first_time=tick.time, last_time=tick.time)
@@ -234,6 +236,12 @@ class TickBarBuilder:
         self.current.ticks += 1
         self.current.volume += self._volume(tick)
         return closed
+
+    def level(self, tick: Tick) -> None:
+        """Take a tick's day volume as the level the next bar counts from, without making it
+        part of a bar (a pre- or post-market print when bars hold the regular session only):
+        so the day's first regular bar does not count the pre-market volume."""
+        self._volume(tick)
 
     def flush(self, now: pd.Timestamp, *, grace: pd.Timedelta | None = None) -> list[Bar]:
         """Close the open bar when ``now`` is past its end plus ``grace`` (a quiet market)."""
@@ -262,14 +270,23 @@ class TickBarBuilder:
         dv = tick.day_volume
         if dv is None:
             return 0.0
-        if self._cum is None:
+        if self._cum is None or self._cum_time is None:
             self._cum, self._cum_time = dv, tick.time
             return 0.0
         if tick.time < self._cum_time:
             return 0.0
-        added = dv - self._cum if dv >= self._cum else dv  # a drop later in time: a new day
+        if self._new_day(tick.time) or dv < self._cum / 2:
+            added = dv  # the day's count restarted
+        elif dv >= self._cum:
+            added = dv - self._cum
+        else:
+            return 0.0  # a small correction within the day: keep the level, add nothing
         self._cum, self._cum_time = dv, tick.time
         return float(added)
+
+    def _new_day(self, when: pd.Timestamp) -> bool:
+        assert self._cum_time is not None
+        return _in_tz(when, self.tz).date() != _in_tz(self._cum_time, self.tz).date()
 
 
 def _in_tz(when: pd.Timestamp, tz: str) -> pd.Timestamp:
@@ -362,7 +379,8 @@ class LiveFeed:
     resubscribe_s : float or None
         While connected, the subscription is sent again this often (a heartbeat); None = never.
     regular_only : bool
-        Ignore prints outside the regular session (see :func:`parse_message`).
+        Bars hold regular-session prints only; the others just set the day volume's level
+        (see :meth:`TickBarBuilder.level`).
     rng : random.Random, optional
         Jitter source (seeded in tests).
     """
@@ -492,7 +510,7 @@ class LiveFeed:
     def _on_message(self, message: Any) -> None:
         if self._stop.is_set():
             raise _Stopping
-        tick = parse_message(message, self.symbol, regular_only=self.regular_only)
+        tick = parse_message(message, self.symbol)
         if tick is None:
             return
         self._last_tick = self.clock()
@@ -501,7 +519,10 @@ class LiveFeed:
         first = not self._got_tick
         self._got_tick = True
         with self._lock:
-            self._emit(self.builder.add(tick))
+            if self.regular_only and not tick.regular:
+                self.builder.level(tick)
+            else:
+                self._emit(self.builder.add(tick))
         if first and self.state.status != LIVE:
             self._set_state(LIVE)
 

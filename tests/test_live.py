@@ -124,6 +124,33 @@ def test_prints_outside_the_regular_session_can_be_left_out(messages):
         assert live.parse_message(m, SYMBOL) is not None
         assert live.parse_message(m, SYMBOL, regular_only=True) is None
     assert live.parse_message(first, SYMBOL, regular_only=True) is not None
+    assert not live.parse_message(post, SYMBOL).regular and live.parse_message(first).regular
+
+
+def test_the_first_regular_bar_counts_no_pre_market_volume():
+    """Pre-market prints set the level the day's first regular bar counts from."""
+    def msg(hhmmss, price, dv, hours):
+        m = {"id": SYMBOL, "price": price, "day_volume": str(dv), "market_hours": hours,
+             "time": str(pd.Timestamp(f"2026-11-27 {hhmmss}", tz="UTC").value // 10**6)}
+        return m if hours else {k: v for k, v in m.items() if k != "market_hours"}
+
+    stream = [msg("21:05:00", 231.0, 50_000_000, 2),  # the evening before: post-market
+              msg("09:00:00", 231.5, 20_000, 0), msg("14:29:50", 231.7, 90_000, 0),
+              msg("14:30:01", 232.0, 95_000, 1), msg("14:30:40", 232.2, 96_000, 1),
+              msg("14:31:02", 232.1, 97_500, 1)]
+    stream[0]["time"] = str(pd.Timestamp("2026-11-26 21:05", tz="UTC").value // 10**6)
+    bars = []
+    fake = FakeStream([stream], drop_kinds=[])
+    feed = live.LiveFeed(SYMBOL, "1m", on_bar=bars.append, client_factory=fake,
+                         close_after_s=None, regular_only=True)
+    feed.start()
+    assert fake.delivered.wait(5)
+    feed.stop()
+    (bar,) = bars
+    assert bar.start == pd.Timestamp("2026-11-27 14:30", tz="UTC")
+    assert (bar.open, bar.close, bar.ticks) == (232.0, 232.2, 2)
+    assert bar.volume == 96_000 - 90_000
+    assert feed.builder.current.volume == 1_500
 
 
 # --- ticks -> bars ----------------------------------------------------------------------------
@@ -176,6 +203,15 @@ def test_by_hand_a_bar_from_disordered_ticks():
     assert bar.volume == 70.0  # 170 - 100: the first tick only sets the level
     assert builder.current.volume == 50.0  # a drop later in time: a new day
     assert builder.late == 1 and builder.repeats == 1  # the 99.0 tick came after 15:01 began
+
+
+def test_a_small_drop_of_the_day_volume_within_a_day_adds_nothing():
+    t0 = pd.Timestamp("2026-01-05 15:00", tz="UTC")
+    builder = live.TickBarBuilder("1m")
+    for s, v in [(1, 1000), (2, 1010), (3, 990), (4, 1015), (5, 400), (6, 420)]:
+        builder.add(live.Tick(t0 + pd.Timedelta(seconds=s), 10.0, v))
+    # +10, correction (0), +5 over the kept level 1010, then a fall below half: a restart (+400)
+    assert builder.current.volume == 10 + 5 + 400 + 20
 
 
 def test_a_quiet_bar_closes_on_the_timer_and_its_stragglers_are_ignored():
