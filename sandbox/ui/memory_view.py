@@ -303,8 +303,7 @@ class MemoryView(QtWidgets.QWidget):
         self.error_curves: dict[str, pg.PlotDataItem] = {}
         self.grad_curves: dict[tuple[str, str], pg.PlotDataItem] = {}
         self.reach_curves: dict[str, pg.PlotDataItem] = {}
-        for w in (self.reach_plot, self.heat_plot, self.error_plot, self.grad_plot):
-            w.setBackground(DARK_BACKGROUND)
+        self.set_dark(True)
 
     @staticmethod
     def _budget_words() -> str:
@@ -389,6 +388,11 @@ class MemoryView(QtWidgets.QWidget):
         self.progress_label = QtWidgets.QLabel("")
         row.addWidget(self.progress_label, 1)
         return row
+
+    def set_dark(self, dark: bool) -> None:
+        """Dark or light plot backgrounds, as the window's chart."""
+        for w in (self.reach_plot, self.heat_plot, self.error_plot, self.grad_plot):
+            w.setBackground(DARK_BACKGROUND if dark else "#ffffff")
 
     # -- state -----------------------------------------------------------------------------------
     def is_running(self) -> bool:
