@@ -1662,8 +1662,7 @@ class PriceChart(QtWidgets.QWidget):
         pad = (hi - lo) * _Y_PADDING or abs(hi) * 0.01 or 1.0
         # Extra room at the bottom and top for the buy / sell markers (drawn beyond the bars).
         marker_pad = pad if self._pred else 0.0
-        self.price_plot.getViewBox().setYRange(lo - pad - marker_pad, hi + pad + marker_pad,
-                                               padding=0.0)
+        _set_y_range(self.price_plot, lo - pad - marker_pad, hi + pad + marker_pad)
         if self._marker_x.size:
             # Markers are for reading trades, not for texture: hide them while they crowd.
             shown = (np.searchsorted(self._marker_x, x1, side="right")
@@ -1677,7 +1676,7 @@ class PriceChart(QtWidgets.QWidget):
             rlo = min(float(finite.min()), 0.0) if finite.size else -1.0
             rhi = max(float(finite.max()), 0.0) if finite.size else 1.0
             rpad = (rhi - rlo) * 0.08 or 0.1
-            self.returns_plot.getViewBox().setYRange(rlo - rpad, rhi + rpad, padding=0.0)
+            _set_y_range(self.returns_plot, rlo - rpad, rhi + rpad)
         if self._shown_volume:
             vmax = series.volume_max(x0, x1, size=max(1, self.volume.bucket_size))
             self.volume_plot.getViewBox().setYRange(0.0, vmax * 1.08 if vmax > 0 else 1.0,
@@ -1688,7 +1687,7 @@ class PriceChart(QtWidgets.QWidget):
         if log:
             elo, ehi = math.log10(elo), math.log10(ehi)
         epad = (ehi - elo) * 0.08 or (0.02 if log else 0.1)
-        self.equity_plot.getViewBox().setYRange(elo - epad, ehi + epad, padding=0.0)
+        _set_y_range(self.equity_plot, elo - epad, ehi + epad)
 
     def _on_mouse_moved(self, event) -> None:
         if self._transients_hidden:  # an export is being drawn: apply the move after it
@@ -1734,6 +1733,13 @@ class PriceChart(QtWidgets.QWidget):
 
     def _bump_revision(self, *_args: Any) -> None:
         self._revision += 1
+
+
+def _set_y_range(plot: pg.PlotItem, lo: float, hi: float) -> None:
+    """Show ``lo .. hi`` in ``plot``; a range that is not finite (values beyond float's
+    range, e.g. equity compounded over a million bars) leaves the pane as it was."""
+    if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
+        plot.getViewBox().setYRange(lo, hi, padding=0.0)
 
 
 def _fix_pane(plot: pg.PlotItem) -> None:
