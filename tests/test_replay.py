@@ -162,6 +162,7 @@ def test_step_takes_a_frame_row_or_a_mapping_and_refuses_an_old_bar(bundles, pri
         a.step(prices.iloc[150])
 
 
+@pytest.mark.slow  # 10,000 full steps: ~5 s on an idle machine, more on a busy one
 def test_cost_per_step_does_not_grow_with_history(bundles):
     long = make_prices(10_300, seed=8)
     bundle = export.load_bundle(bundles[C.RNN])
