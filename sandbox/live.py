@@ -749,10 +749,14 @@ def cli_live(args: Any) -> int:
     symbol = str(args.ticker).strip().upper()
     if not symbol:
         raise ConfigError("--ticker: the symbol is empty")
-    interval = args.interval
-    bar_rule(interval)
+    if getattr(args, "interval", None):
+        bar_rule(args.interval)  # refused before the bundle is loaded
     bundle = export.load_bundle(bundle_dir)
     trained = bundle.config.data.interval
+    interval = getattr(args, "interval", None) or trained  # default: the model's bar size
+    if interval not in _RULES:
+        raise ConfigError(f"the model was trained on {interval} bars; live bars must be one of "
+                          f"{', '.join(_RULES)}")
     if trained != interval:
         _say(f"note: the model was trained on {trained} bars; these are {interval} bars, a kind "
              f"it has not seen (--interval {trained} streams its own)")

@@ -739,3 +739,26 @@ def test_yfinances_client_through_a_drop_on_a_loopback_server(messages, hide_exc
     assert server.subscriptions == [{"subscribe": [SYMBOL]}] * 2
     assert [s.status for s in states].count(live.RECONNECTING) == 1
     assert states[-1].status == live.STOPPED
+
+
+def test_cli_live_defaults_to_the_models_bar_size(bundle_dir, messages, tmp_path, monkeypatch,
+                                                  capsys):
+    import argparse
+
+    from test_features import make_prices
+
+    daily = make_prices(60, seed=2)
+    daily.index = pd.bdate_range(end="2026-11-24", periods=60, name="date")
+    monkeypatch.setattr(live, "_history", lambda symbol, interval, window: daily)
+    monkeypatch.setattr(live, "CLIENT_FACTORY", _interrupting_stream(messages))
+    log = tmp_path / "daily.csv"
+    args = argparse.Namespace(model=str(bundle_dir), ticker="AAPL", interval=None, log=str(log))
+    assert live.cli_live(args) == 0
+    out = capsys.readouterr().out
+    assert "AAPL 1d bars" in out and "note: the model was trained" not in out
+    frame = pd.read_csv(log)
+    assert frame[C.INDEX_NAME].tolist() == ["2026-11-25T00:00:00+00:00"]  # the 27th stays open
+    ticks = accepted_ticks(messages, "1D")
+    day = ticks.loc["2026-11-25", "price"]
+    assert frame[C.OPEN][0] == day.iloc[0] and frame[C.CLOSE][0] == day.iloc[-1]
+    assert frame[C.HIGH][0] == day.max() and frame[C.LOW][0] == day.min()
