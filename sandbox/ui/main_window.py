@@ -36,6 +36,7 @@ from sandbox.ui.controller import (
 )
 from sandbox.ui.dialogs import Failure
 from sandbox.ui.folds_view import FoldProgress, FoldsView
+from sandbox.ui.memory_view import MemoryView
 from sandbox.ui.metrics_view import MetricsView
 from sandbox.ui.options import GuiOptions
 from sandbox.ui.panels import (
@@ -49,6 +50,7 @@ from sandbox.ui.panels import (
     walk_forward_preview,
 )
 from sandbox.ui.progress import PROGRESS_STEPS, LogView, RunProgress
+from sandbox.ui.replay_bar import ReplayBar
 from sandbox.ui.screenshot import StripGrab, png_bytes, svg_bytes
 from sandbox.ui.settings import Settings, resolve_config
 from sandbox.ui.sweep_view import SweepView
@@ -192,10 +194,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.sweep_view = SweepView()
         self.sweep_view.set_jobs(usable_cores())
         self.folds_view = FoldsView()
+        self.memory_view = MemoryView(self.controller)
         self.tabs = tab_widget({"Loss": self.loss_plot, "Metrics": self.metrics_view,
                                 "Log": self.log_view, "Sweep": self.sweep_view,
-                                "Folds": self.folds_view})
-        self.splitter = chart_splitter(self.chart, self.tabs)
+                                "Folds": self.folds_view, "Memory": self.memory_view})
+        # the Replay bar under the chart: the shown model trading bar by bar
+        self.replay_bar = ReplayBar(self.controller, self.chart)
+        chart_box = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout(chart_box)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.chart, 1)
+        column.addWidget(_sideways_scroll(self.replay_bar))
+        self.splitter = chart_splitter(chart_box, self.tabs)
         self.setCentralWidget(self.splitter)
         self._apply_dark(self._dark)
 
@@ -288,6 +299,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.sweep_view.open_requested.connect(self.open_sweep_config)
         self.sweep_view.export_requested.connect(self.export_sweep)
         self.metrics_view.reveal_requested.connect(self.act_show_test_results.trigger)
+        self.replay_bar.busy_changed.connect(self._update_actions)
+        self.replay_bar.replay_ended.connect(self._on_replay_ended)
+        self.replay_bar.replay_failed.connect(functools.partial(self._report,
+                                                                "The replay failed"))
+        self.memory_view.busy_changed.connect(self._update_actions)
         self.metrics_view.validation_requested.connect(self.act_show_validation.trigger)
 
     def _connect_controller(self) -> None:
@@ -365,8 +381,10 @@ class MainWindow(QtWidgets.QMainWindow):
         return self.controller.is_busy()
 
     def is_idle(self) -> bool:
-        """No load, training, sweep or task running and no result half drawn."""
-        return self.controller.is_idle() and not self._drawing and not self._grabs
+        """No load, training, sweep, task, replay job or memory lab job running and no result
+        half drawn."""
+        return (self.controller.is_idle() and not self._drawing and not self._grabs
+                and not self.replay_bar.is_computing() and not self.memory_view.is_busy())
 
     def load(self, spec: DataSpec, *, pending: PendingLoad | None = None) -> None:
         """Load ``spec`` on a worker thread; the chart shows it when it arrives."""
@@ -388,8 +406,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def stop(self) -> None:
         """Stop training, loading, the sweep or the leakage audit (training answers within
         one batch)."""
-        if self.controller.stop():
+        replaying = self.replay_bar.stop()
+        lab = self.memory_view.stop()
+        if self.controller.stop() or lab:
             self.run_progress.set_status("Stopping...")
+        elif replaying:
+            self.run_progress.set_status("Replay stopped.")
 
     def show_all(self) -> None:
         if self.prices is not None:
@@ -590,6 +612,7 @@ class MainWindow(QtWidgets.QMainWindow):
     @QtCore.Slot(object)
     def _on_prices_loaded(self, loaded: Any) -> None:
         self._fallback_to_default = False
+        self.replay_bar.set_run(None)
         self.chart.set_prices(loaded.frame, title=loaded.label)
         self.setWindowTitle(f"{loaded.label} - {dialogs.APP_TITLE}")
         self._show_load_warnings(loaded)
@@ -649,6 +672,8 @@ class MainWindow(QtWidgets.QMainWindow):
                         _jobs: int) -> None:
         self._show_token += 1  # a re-trade still being drawn stops here
         self._drawing = False
+        self.replay_bar.set_run(None)
+        self._leave_replay()
         self.chart.clear_predictions()
         self.tabs.setCurrentWidget(self.loss_plot)
         self.run_started.emit(worker)
@@ -680,9 +705,11 @@ class MainWindow(QtWidgets.QMainWindow):
         note = foreign_data(result)  # a saved model on data that is not its own
         # validation-first: the chart draws the model on the test split only once the user
         # has asked for the test results (and the look is counted), like the Metrics tab
-        steps = [*self.chart.show_run_steps(result, show_test=look is not None),
-                 lambda: self.chart.set_note(f"Predictions of {note}" if note else ""),
-                 lambda: self._show_folds(result, look),
+        # a replay owns the chart while it is on it: the figures only
+        chart = [] if self.chart.is_replay() else [
+            *self.chart.show_run_steps(result, show_test=look is not None),
+            lambda: self.chart.set_note(f"Predictions of {note}" if note else "")]
+        steps = [*chart, lambda: self._show_folds(result, look),
                  lambda: self.metrics_view.show_run(result, look)]
 
         def step() -> None:
@@ -702,7 +729,8 @@ class MainWindow(QtWidgets.QMainWindow):
         """A walk-forward run's fold lines on the chart and its Folds tab (its out-of-sample
         figures once the look is counted); none for other runs."""
         if not is_walk_forward(result):
-            self.chart.set_fold_lines([])
+            if not self.chart.is_replay():
+                self.chart.set_fold_lines([])
             if not self.fold_progress.is_active():
                 self.folds_view.clear()
             return
@@ -744,7 +772,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _show_in_metrics(self, result: Any, _source: str = "") -> None:
         """Show a result that was not on screen yet, with the Metrics tab in front; a
-        walk-forward run's out-of-sample rows once its look is counted."""
+        walk-forward run's out-of-sample rows once its look is counted. The Replay bar and
+        the Memory tab take its model."""
+        self._hand_over(result)
         if is_walk_forward(result):
             self._show_result(result)  # fold lines, the Folds tab waiting for the look
             self.controller.show_test()
@@ -752,10 +782,49 @@ class MainWindow(QtWidgets.QMainWindow):
         self._show_result(result)
         self.tabs.setCurrentWidget(self.metrics_view)
 
+    def _hand_over(self, result: Any) -> None:
+        """The Replay bar and the Memory tab take a newly shown run's model. A walk-forward
+        run's is its last fold's, trained on bars it did not predict before: replayed from
+        the first out-of-sample bar it would have seen them, so it is not replayed."""
+        walk = is_walk_forward(result)
+        self._leave_replay()
+        self.replay_bar.set_run(None if walk else result)
+        if walk:
+            self.replay_bar.setToolTip(wording.WALK_FORWARD_NO_REPLAY)
+        else:
+            self.memory_view.show_run(result)
+
+    def _leave_replay(self) -> None:
+        """Back from a replay's chart to the loaded prices (the shown run is drawn again by
+        whoever called)."""
+        if self.prices is not None and self.chart.is_replay():
+            self.chart.set_prices(self.prices.frame, title=self.prices.label)
+            self._preview_key = None
+
+    @QtCore.Slot()
+    def _on_replay_ended(self) -> None:
+        """A replay stopped: the chart shows the loaded prices and the shown run again."""
+        if self._closing or not self.chart.is_replay() or self.is_training():
+            return
+        QtCore.QTimer.singleShot(0, self._redraw_after_replay)
+
+    def _redraw_after_replay(self) -> None:
+        if (self._closing or self.replay_bar.is_replaying() or self.prices is None
+                or not self.chart.is_replay()):
+            return
+        self._leave_replay()
+        if self.result is not None:
+            self._show_result(self.result)
+        else:
+            self._update_split_preview()
+
     @QtCore.Slot(object)
     def _on_retraded(self, result: Any) -> None:
         """The shown run paper-traded again: a walk-forward run's new figures are another
         look at its out-of-sample rows (counted, then shown)."""
+        if not is_walk_forward(result):
+            self._leave_replay()
+            self.replay_bar.set_run(result)  # the replay trades with the new strategy
         self._show_result(result)
         if is_walk_forward(result):
             self.controller.show_test()
@@ -806,7 +875,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def _can_train(self) -> bool:
         return (not self._closing and self.prices is not None and self._form_error is None
                 and not self.is_training() and not self.is_loading()
-                and not self.is_sweeping() and not self.controller.is_auditing())
+                and not self.is_sweeping() and not self.controller.is_auditing()
+                and not self._torch_held())
+
+    def _torch_held(self) -> bool:
+        """The Replay bar's or the Memory tab's job holds the torch process."""
+        return self.replay_bar.is_computing() or self.memory_view.is_busy()
 
     def _update_actions(self) -> None:
         training, loading = self.is_training(), self.is_loading()
@@ -815,7 +889,8 @@ class MainWindow(QtWidgets.QMainWindow):
         has_data, has_result = self.prices is not None, result is not None
         auditing = self.controller.is_auditing()
         self.act_train.setEnabled(self._can_train())
-        self.act_stop.setEnabled(training or loading or sweeping or auditing)
+        self.act_stop.setEnabled(training or loading or sweeping or auditing
+                                 or self.replay_bar.is_replaying() or self._torch_held())
         self.act_open_csv.setEnabled(not training and not loading and not sweeping)
         test_hidden = has_result and result.test_hidden
         self.act_export_predictions.setEnabled(has_result and not task and not test_hidden)
@@ -1008,8 +1083,27 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.settings.sync()
             if self.controller.is_busy():
                 self.hide()  # feels closed at once; training stops within one batch
+            self.replay_bar.shutdown()
+            self.memory_view.shutdown()
             self.controller.shutdown()
         event.accept()
+
+
+def _sideways_scroll(widget: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
+    """``widget`` (a row of controls) in a frameless area as tall as it is, that scrolls
+    sideways when the window is narrower than the row (it never widens the window)."""
+    area = QtWidgets.QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+    area.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+    bar = area.horizontalScrollBar().sizeHint().height()
+    area.setMinimumHeight(widget.sizeHint().height())
+    area.setMaximumHeight(widget.sizeHint().height() + bar)
+    area.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
+                       QtWidgets.QSizePolicy.Policy.Fixed)
+    return area
 
 
 def _can_ask(window: QtWidgets.QWidget) -> bool:

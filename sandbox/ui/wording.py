@@ -36,6 +36,7 @@ __all__ = [
     "TEST_HIDDEN_TIP",
     "TRADING_BASELINES",
     "WALK_FORWARD_COUNTING",
+    "WALK_FORWARD_NO_REPLAY",
     "WALK_FORWARD_NO_VALIDATION",
     "bar_name",
     "batch_status",
@@ -258,6 +259,11 @@ def settings_text(config: RunConfig) -> str:
 #: the Metrics and Folds tabs of a walk-forward run before its look is counted
 WALK_FORWARD_COUNTING = ("Walk-forward: counting the look at its out-of-sample predictions "
                          "before they are shown...")
+#: why the Replay bar does not replay a walk-forward run
+WALK_FORWARD_NO_REPLAY = ("A walk-forward run keeps its last fold's model, trained on bars "
+                          "its earlier folds predicted: replayed over them it would have seen "
+                          "them. Save it (its folds are under folds/) and Load model one of "
+                          "them to replay it")
 #: why a walk-forward run has no Back to validation
 WALK_FORWARD_NO_VALIDATION = ("a walk-forward run predicts out-of-sample bars only: each "
                               "fold validated on its own bars, and there is no validation "
