@@ -83,7 +83,8 @@ def make_bars(n: int = N_BARS, *, seed: int = 0, minutes: bool = False) -> pd.Da
 def make_overlays(frame: pd.DataFrame, *, seed: int = 1
                   ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """A run's predictions and baselines on every bar: 70 / 15 / 15 % train / val / test, a
-    noisy forecast, long while it is positive, equity compounding per split."""
+    noisy forecast (noise on the scale of the bars' moves), long while it is positive, equity
+    compounding per split."""
     rng = np.random.default_rng(seed)
     n = len(frame)
     close = frame["close"].to_numpy()
@@ -101,7 +102,9 @@ def make_overlays(frame: pd.DataFrame, *, seed: int = 1
         out["equity"] = (1.0 + out["strategy_return"]).groupby(out["split"], sort=False).cumprod()
         return out
 
-    predictions = one(0.3 * np.nan_to_num(actual) + rng.normal(0.0, 0.004, n))
+    # forecast noise a third of the bars' own moves (0.004 for the daily walk)
+    noise = np.nanstd(actual) / 3.0
+    predictions = one(0.3 * np.nan_to_num(actual) + rng.normal(0.0, noise, n))
     baselines = {"buy_and_hold": one(np.ones(n)), "random_walk": one(np.zeros(n)),
                  "momentum": one(np.r_[0.0, np.nan_to_num(actual)[:-1]]),
                  "drift": one(np.full(n, 0.0002))}
