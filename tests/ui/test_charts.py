@@ -358,3 +358,13 @@ def test_loss_plot_redraws_at_most_at_the_frame_rate(qtbot):
     assert len(calls) == 0  # nothing drawn synchronously
     qtbot.waitUntil(lambda: len(calls) >= 1, timeout=1000)
     assert len(calls) <= 2
+
+
+def test_finite_range_skips_nan_and_infinity_without_copying_clean_parts():
+    from sandbox.ui.charts.equity import finite_range
+
+    parts = [np.array([np.nan, 1.0, 5.0]), np.array([[np.inf, -2.0], [np.nan, 3.0]]),
+             np.array([np.nan, np.nan]), np.empty(0)]
+    assert finite_range(parts) == (-2.0, 5.0)
+    assert finite_range([np.array([np.nan]), np.array([-np.inf, np.inf])]) is None
+    assert finite_range([]) is None

@@ -14,6 +14,8 @@ logic the tests check; :class:`EquityPane` only owns the pyqtgraph items.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pyqtgraph as pg
@@ -46,6 +48,7 @@ __all__ = [
     "baseline_label",
     "best_baseline",
     "broken_line",
+    "finite_range",
     "line_item",
     "log10_positive",
     "realised_lag",
@@ -341,6 +344,27 @@ class Band:
         return self.points == 0
 
 
+def finite_range(parts: list[np.ndarray]) -> tuple[float, float] | None:
+    """Lowest and highest finite value of all ``parts`` (None if there is none), without
+    copying them: NaN-skipping reductions over each, a copy only where one holds an
+    infinity."""
+    lows, highs = [], []
+    for part in parts:
+        if part.size == 0:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN part: NaN, skipped
+            lo, hi = np.nanmin(part), np.nanmax(part)
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            finite = part[np.isfinite(part)]
+            if finite.size == 0:
+                continue
+            lo, hi = finite.min(), finite.max()
+        lows.append(float(lo))
+        highs.append(float(hi))
+    return (min(lows), max(highs)) if lows else None
+
+
 def log10_positive(values: np.ndarray) -> np.ndarray:
     """``log10`` of ``values``, NaN where a value is not positive (a log scale has no place
     for it; lines break there)."""
@@ -568,11 +592,13 @@ class EquityPane:
         the values above 0 when ``positive``: those a log scale shows)."""
         if len(self._stack) == 0 or stop <= start:
             return None
-        values = np.concatenate([row[start:stop] for row in self._stack])
+        parts = [row[start:stop] for row in self._stack]
         if self._band_stack.size:
-            values = np.concatenate([values, self._band_stack[:, start:stop].ravel()])
-        values = values[np.isfinite(values) & (values > 0)] if positive else values[
-            np.isfinite(values)]
+            parts.append(self._band_stack[:, start:stop])
+        if not positive:
+            return finite_range(parts)
+        values = np.concatenate([part.ravel() for part in parts])
+        values = values[np.isfinite(values) & (values > 0)]
         if values.size == 0:
             return None
         return float(values.min()), float(values.max())

@@ -73,6 +73,7 @@ from sandbox.ui.charts.equity import (
     LegendRow,
     add_decimated,
     broken_line,
+    finite_range,
     line_item,
     log10_positive,
     realised_lag,
@@ -1650,12 +1651,10 @@ class PriceChart(QtWidgets.QWidget):
         if self._pred_close.size and not returns:
             parts = [self._pred_close[s.start:s.stop], self._naive_close[s.start:s.stop]]
             if self._band_close.size:
-                parts.append(self._band_close[:, s.start:s.stop].ravel())
-            window = np.concatenate(parts)
-            finite = window[np.isfinite(window)]
-            if finite.size:
-                lo = min(lo, float(finite.min()))
-                hi = max(hi, float(finite.max()))
+                parts.append(self._band_close[:, s.start:s.stop])
+            overlay = finite_range(parts)
+            if overlay is not None:
+                lo, hi = min(lo, overlay[0]), max(hi, overlay[1])
         if self._log_price:
             lo = math.log10(lo if lo > 0 else prices[0])
             hi = math.log10(hi if hi > 0 else prices[1])
@@ -1671,10 +1670,9 @@ class PriceChart(QtWidgets.QWidget):
             for markers in (self.buy_markers, self.sell_markers):
                 markers.setVisible(bool(shown <= room))
         if returns and self._return_values.size:
-            window = self._return_values[:, s.start:s.stop]
-            finite = window[np.isfinite(window)]
-            rlo = min(float(finite.min()), 0.0) if finite.size else -1.0
-            rhi = max(float(finite.max()), 0.0) if finite.size else 1.0
+            window = finite_range([self._return_values[:, s.start:s.stop]])
+            rlo = min(window[0], 0.0) if window else -1.0
+            rhi = max(window[1], 0.0) if window else 1.0
             rpad = (rhi - rlo) * 0.08 or 0.1
             _set_y_range(self.returns_plot, rlo - rpad, rhi + rpad)
         if self._shown_volume:
