@@ -479,21 +479,23 @@ def replay_start(bundle: Any, prices: pd.DataFrame, start: Any = None) -> int:
 
     window = int(bundle.feature_state["window"])
     splits = getattr(bundle, "splits", None) or {}
+    what, side = f"--from {start}", "left"
     if start is None:
         start = splits.get(export.SPLIT_TEST_START)
+        what = f"the model's test start ({str(start)[:10]})"
         if start is None and splits.get(export.SPLIT_LAST_BAR):
-            last = in_rows_timezone(prices.index, pd.Timestamp(splits[export.SPLIT_LAST_BAR]))
-            return max(window - 1, int(prices.index.searchsorted(last, side="right")))
+            start, side = splits[export.SPLIT_LAST_BAR], "right"
+            what = f"the first bar after the model's data ({str(start)[:10]})"
         if start is None:
             return window - 1
     try:
         ts = pd.Timestamp(start)
     except (ValueError, TypeError):
         raise ConfigError(f"--from {start!r}: not a date (use YYYY-MM-DD)") from None
-    i = int(prices.index.searchsorted(in_rows_timezone(prices.index, ts), side="left"))
+    i = int(prices.index.searchsorted(in_rows_timezone(prices.index, ts), side=side))
     if i >= len(prices):
-        raise ConfigError(f"--from {start}: after the last bar ({prices.index[-1]}); nothing "
-                          "to replay")
+        raise ConfigError(f"{what} is after the last bar ({prices.index[-1]}); nothing to "
+                          "replay (give --from an earlier date)")
     return max(i, window - 1)
 
 

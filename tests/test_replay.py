@@ -316,3 +316,12 @@ def test_the_table_keeps_the_bars_timezone(bundles, prices):
     assert got.index.equals(aware.index[aware.index >= got.index[0]])
     assert str(got.index.tz) == "America/New_York"
     np.testing.assert_array_equal(got.to_numpy(), naive.to_numpy())
+
+
+def test_the_default_start_after_the_data_is_refused(bundles, prices):
+    bundle = export.load_bundle(bundles[C.LSTM])
+    with pytest.raises(ConfigError, match=r"the model's test start .* after the last bar"):
+        replay.replay_frame(bundle, prices.loc[:"2000-10-20"])
+    assert replay.replay_start(bundle, prices) == prices.index.get_loc(pd.Timestamp(TEST_START))
+    older = dataclasses.replace(bundle, splits={"last_bar": "2000-12-29"})  # no split dates
+    assert prices.index[replay.replay_start(older, prices)] == pd.Timestamp("2001-01-01")
