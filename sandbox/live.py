@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import logging
 import math
@@ -360,6 +361,9 @@ class LiveFeed:
         kept in :attr:`error`.
     on_state : callable, optional
         Called with a :class:`FeedState` whenever the connection state changes.
+    on_tick : callable, optional
+        Called after each usable tick with the tick and a copy of the bar still forming (None
+        when the tick was ignored as late), e.g. to draw the forming candle.
     client_factory : callable, optional
         Makes a new client for each connection (default :data:`CLIENT_FACTORY`).
     backoff : Backoff
@@ -387,6 +391,7 @@ class LiveFeed:
 
     def __init__(self, symbol: str, interval: str, *, on_bar: Callable[[Bar], Any],
                  on_state: Callable[[FeedState], Any] | None = None,
+                 on_tick: Callable[[Tick, Bar | None], Any] | None = None,
                  client_factory: Callable[[], Any] | None = None,
                  backoff: Backoff = Backoff(), clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Any] | None = None, tz: str = "UTC",
@@ -395,7 +400,7 @@ class LiveFeed:
                  rng: random.Random | None = None) -> None:
         self.symbol = symbol.strip().upper()
         self.builder = TickBarBuilder(interval, tz=tz, after=after)
-        self.on_bar, self.on_state = on_bar, on_state
+        self.on_bar, self.on_state, self.on_tick = on_bar, on_state, on_tick
         self.client_factory = client_factory
         self.backoff, self.clock, self.rng = backoff, clock, rng or random.Random()
         self.close_after_s = close_after_s
@@ -522,7 +527,13 @@ class LiveFeed:
             if self.regular_only and not tick.regular:
                 self.builder.level(tick)
             else:
+                late = self.builder.late
                 self._emit(self.builder.add(tick))
+                forming = self.builder.current
+                if self.on_tick is not None:
+                    with contextlib.suppress(Exception):  # a display hook never stops the feed
+                        self.on_tick(tick, None if forming is None or self.builder.late > late
+                                     else dataclasses.replace(forming))
         if first and self.state.status != LIVE:
             self._set_state(LIVE)
 

@@ -333,6 +333,25 @@ def test_two_drops_lose_no_closed_bar_and_duplicate_none(messages):
     assert states[-1].status == live.STOPPED and feed.stopped
 
 
+def test_each_tick_reports_the_forming_bar(messages):
+    seen = []
+    stream = FakeStream([messages[:12]], drop_kinds=[])
+    feed = live.LiveFeed(SYMBOL, "1m", on_bar=lambda bar: None, client_factory=stream,
+                         on_tick=lambda tick, bar: seen.append((tick, bar)), close_after_s=None)
+    feed.start()
+    assert stream.delivered.wait(5)
+    feed.stop()
+    ticks = [t for t in (live.parse_message(m, SYMBOL) for m in messages[:12]) if t is not None]
+    assert [t for t, _ in seen] == ticks
+    for tick, bar in seen:
+        assert bar.start == tick.time.floor("1min") and bar.low <= tick.price <= bar.high
+    first_minute = [t.price for t in ticks if t.time.floor("1min") == ticks[0].time.floor("1min")]
+    last_of_first = max(i for i, (t, _) in enumerate(seen)
+                        if t.time.floor("1min") == ticks[0].time.floor("1min"))
+    assert seen[last_of_first][1].high == max(first_minute)
+    assert seen[0][1] is not seen[1][1]  # copies: the feed keeps building its own
+
+
 def test_stop_cuts_a_back_off_wait_short():
     def refuse():
         raise OSError("network is unreachable")
