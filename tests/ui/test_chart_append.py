@@ -167,8 +167,9 @@ def test_series_and_dates_grow_like_their_whole_counterparts():
     index = frame.index.tz_localize("UTC").tz_convert("America/New_York")
     whole = DateFields(index)
     grown = DateFields(index[:10])
-    grown.reserve(100)
+    grown.reserve(100, background=True)  # made on a worker thread, taken by the append
     series = OhlcSeries(*(frame[c].to_numpy()[:10] for c in PRICE_COLUMNS))
+    series.reserve(3000, background=True)
     for i in range(10, 5000, 37):
         grown.append(index[i:i + 37])
         series.append(*(frame[c].to_numpy()[i:i + 37] for c in PRICE_COLUMNS))

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pyqtgraph as pg
 
+from sandbox.ui.charts.candles import BackgroundCopy
+
 __all__ = ["CompactAxis", "DateFields", "DateIndexAxis", "ValueAxis", "log_ticks"]
 
 # Calendar levels, coarse to fine: (name, step). Year steps count years, month steps count
@@ -55,6 +57,7 @@ class DateFields:
         self._day_starts = np.empty(0, dtype=np.int64)  # bars that start a day, a buffer
         self._n_starts = 0
         self._derived: dict[tuple[str, int], np.ndarray] = {}
+        self._pending: BackgroundCopy | None = None  # bigger buffers being made (reserve)
         self._extend(dates, 0)
 
     def __len__(self) -> int:
@@ -82,13 +85,21 @@ class DateFields:
         """Some day holds more than one bar."""
         return self._n_starts < self.n
 
-    def reserve(self, extra: int) -> None:
-        """Make room for ``extra`` more bars (appending them then copies nothing)."""
-        for name in ("_utc", "_day", "_minute"):
-            buffer = getattr(self, name)
-            if buffer.shape[0] < self.n + extra:
-                setattr(self, name, _grow(buffer, self.n, np.empty(0, dtype=buffer.dtype),
-                                          room=self.n + extra))
+    def reserve(self, extra: int, *, background: bool = False) -> None:
+        """Make room for ``extra`` more bars (appending them then copies nothing); with
+        ``background`` on a worker thread, taken by the next append."""
+        self._take_pending()
+        need = self.n + max(0, int(extra))
+        if self._utc.shape[0] >= need and self._day.shape[0] >= need:
+            return
+        self._pending = BackgroundCopy([self._utc, self._day, self._minute], self.n, need)
+        if not background:
+            self._take_pending()
+
+    def _take_pending(self) -> None:
+        if self._pending is not None:
+            self._utc, self._day, self._minute = self._pending.result()
+            self._pending = None
 
     def append(self, dates: pd.DatetimeIndex) -> None:
         """Append bars' timestamps (after the last one, in the same timezone)."""
@@ -101,6 +112,7 @@ class DateFields:
         if (dates.tz is None) != (self.tz is None):
             raise ValueError("appended dates must share the chart's timezone (or lack of one)")
         old = self.n
+        self._take_pending()
         self._utc = _grow(self._utc, old, dates.as_unit(self.unit).asi8)
         self._index = None
         self._extend(dates, old)
@@ -185,12 +197,12 @@ class DateFields:
         return out
 
 
-def _grow(buffer: np.ndarray, n: int, values: np.ndarray, *, room: int = 0) -> np.ndarray:
+def _grow(buffer: np.ndarray, n: int, values: np.ndarray) -> np.ndarray:
     """A buffer holding ``buffer[:n]`` followed by ``values``: ``buffer`` itself while it has
-    room, else a copy grown by half (appends cost amortised O(1) per value), or to ``room``."""
+    room, else a copy grown by half (appends cost amortised O(1) per value)."""
     need = n + values.shape[0]
-    if need > buffer.shape[0] or room > buffer.shape[0]:
-        grown = np.empty(max(need, room, n * 3 // 2 + 1024), dtype=buffer.dtype)
+    if need > buffer.shape[0]:
+        grown = np.empty(max(need, n * 3 // 2 + 1024), dtype=buffer.dtype)
         grown[:n] = buffer[:n]
         buffer = grown
     buffer[n:need] = values

@@ -24,6 +24,7 @@ only the buckets that hold the new bars are recomputed (one per pyramid level fo
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,7 @@ __all__ = [
     "LOD_VISIBLE",
     "MAX_ITEMS",
     "UP_COLOR",
+    "BackgroundCopy",
     "CandleItem",
     "OhlcBuckets",
     "OhlcSeries",
@@ -72,6 +74,40 @@ class OhlcBuckets:
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
+
+
+class BackgroundCopy:
+    """Copies of ``arrays[:n]`` into new arrays of ``capacity`` entries, made on a worker
+    thread: numpy releases the GIL while it copies, so the UI thread runs on meanwhile.
+
+    The arrays must not change below ``n`` until :meth:`result` has returned.
+    """
+
+    def __init__(self, arrays: list[np.ndarray], n: int, capacity: int) -> None:
+        self._result: list[np.ndarray] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(list(arrays), n, capacity),
+                                        name="chart-buffers", daemon=True)
+        self._thread.start()
+
+    def _run(self, arrays: list[np.ndarray], n: int, capacity: int) -> None:
+        try:
+            out = []
+            for array in arrays:
+                grown = np.empty(max(capacity, n), dtype=array.dtype)
+                grown[:n] = array[:n]
+                out.append(grown)
+            self._result = out
+        except BaseException as exc:  # handed to the caller of result()
+            self._error = exc
+
+    def result(self) -> list[np.ndarray]:
+        """The copies (waits for the thread if it has not finished)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
 
 
 class _Pyramid:
@@ -162,6 +198,7 @@ class OhlcSeries:
             raise ValueError("open, high, low, close and volume must be 1-D arrays of one length")
         self._buffers = arrays  # may be the caller's arrays until the first append copies
         self._owned = False
+        self._pending: BackgroundCopy | None = None  # bigger buffers being made (reserve)
         self.n = n
         self._expose()
         self._pyramid = _Pyramid()
@@ -182,6 +219,7 @@ class OhlcSeries:
         if any(a.shape != (k,) for a in columns):
             raise ValueError("open, high, low, close and volume must have one length")
         old = self.n
+        self._take_pending()
         if not self._owned or old + k > self._buffers[0].shape[0]:
             self.reserve(max(k, old // 2 + 1024))
         for buffer, values in zip(self._buffers, columns, strict=True):
@@ -190,20 +228,30 @@ class OhlcSeries:
         self._expose()
         self._pyramid.update(self.high, self.low, self.volume, old)
 
-    def reserve(self, extra: int) -> None:
+    def reserve(self, extra: int, *, background: bool = False) -> None:
         """Make room for ``extra`` more bars, so that appending them copies nothing (the first
-        append otherwise copies every column: tens of milliseconds at a million bars)."""
+        append otherwise copies every column: a tenth of a second or more at a million bars,
+        most of it the system handing over fresh memory). With ``background`` the copy is
+        made on a worker thread and taken by the next append (which waits for it if it has
+        not finished)."""
+        self._take_pending()
         need = self.n + max(0, int(extra))
         if self._owned and need <= self._buffers[0].shape[0]:
             return
-        grown = []
-        for buffer in self._buffers:
-            new = np.empty(need)
-            new[:self.n] = buffer[:self.n]
-            grown.append(new)
-        self._buffers = grown
-        self._owned = True
-        self._expose()
+        copy = BackgroundCopy(self._buffers, self.n, need)
+        if background:
+            self._pending = copy
+        else:
+            self._pending = copy
+            self._take_pending()
+
+    def _take_pending(self) -> None:
+        """Use the copies :meth:`reserve` made, once they are done."""
+        if self._pending is not None:
+            self._buffers = self._pending.result()
+            self._pending = None
+            self._owned = True
+            self._expose()
 
     def buckets(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """High, low and volume of every bucket of ``size`` bars (a power of two > 1), aligned

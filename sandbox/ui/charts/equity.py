@@ -473,6 +473,7 @@ class EquityPane:
         self._band_stack = np.empty((0, 0))  # its bar-aligned edges, for the y range
         self.curves: dict[str, pg.PlotDataItem] = {}
         self._stack = np.empty((0, 0))  # bar-aligned values of the visible curves, for y range
+        self._stack_offset = 0  # the bar of the rows' first value
         self.baseline_name: str | None = None
         self._lag = realised_lag(FILL_NEXT_OPEN)  # bars from a decision to its realised equity
 
@@ -528,10 +529,10 @@ class EquityPane:
         self._stack = np.vstack(rows) if rows else np.empty((0, n))
 
     def show_live(self, x: np.ndarray, model: np.ndarray, hold: np.ndarray, *,
-                  rows: tuple[np.ndarray, ...], model_label: str = "model") -> None:
+                  offset: int, model_label: str = "model") -> None:
         """Draw a replay's equity as it grows: the model's and buy & hold's values at bars
-        ``x`` (NaN where there is none yet); ``rows`` are the same lines aligned on bars
-        0 .. n-1, for the y range. Called again with longer arrays on every appended bar."""
+        ``x`` = ``offset, offset + 1, ...`` (NaN where there is none yet). Called again with
+        longer arrays on every appended bar."""
         for key, item, label, values in ((MODEL, self.model, model_label, model),
                                          (BUY_AND_HOLD, self.hold, "buy & hold", hold)):
             if not np.isfinite(values).any():
@@ -540,7 +541,8 @@ class EquityPane:
             if key not in self.curves:
                 self.legend_row.add(item, label)
                 self.curves[key] = item
-        self._stack = rows
+        self._stack = (model, hold)
+        self._stack_offset = offset
 
     def set_band(self, bar_index: np.ndarray, n: int, low: np.ndarray, high: np.ndarray,
                  split: np.ndarray | None, label: str = "single-seed range") -> None:
@@ -575,6 +577,7 @@ class EquityPane:
                 item.setData([], [])
         self.curves = {}
         self._stack = np.empty((0, 0))
+        self._stack_offset = 0
         self.baseline_name = None
 
     def set_log(self, on: bool) -> None:
@@ -592,7 +595,8 @@ class EquityPane:
         the values above 0 when ``positive``: those a log scale shows)."""
         if len(self._stack) == 0 or stop <= start:
             return None
-        parts = [row[start:stop] for row in self._stack]
+        off = self._stack_offset  # the curves' rows start at this bar
+        parts = [row[max(start - off, 0):max(stop - off, 0)] for row in self._stack]
         if self._band_stack.size:
             parts.append(self._band_stack[:, start:stop])
         if not positive:

@@ -217,27 +217,31 @@ class _LiveOverlays:
 
     def __init__(self, first: int) -> None:
         self.first = first
-        self._bars = _Growing(5, first)
-        self._ahead = _Growing(4, first + 1)
+        # the buffers start at bar ``base`` (room for an equity line's 1.0 start point before
+        # the first bar), not at bar 0: a long history costs nothing
+        self.base = max(first - 1, 0)
+        self._bars = _Growing(5, first - self.base)
+        self._ahead = _Growing(4, first + 1 - self.base)
         self._marker_x = _Growing(1, 0)
-        self._x = np.arange(first + 1024, dtype=np.float64)
+        self._x = np.arange(self.base, first + 1024, dtype=np.float64)
         self.position = 0.0  # the last position decided (a fresh account is flat)
         self.marker_y: dict[bool, list[float]] = {True: [], False: []}  # buys, sells: price
         self._started = [False] * 5  # an equity line has its 1.0 start point
         self.styled = False  # the chart has shown its legend and return view for it
 
     def grow(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Room for ``n`` bars; the bar-aligned rows and the rows drawn one bar ahead."""
-        return self._bars.resize(n), self._ahead.resize(n + 1)
+        """Room for ``n`` bars; the rows of bars ``base ..`` and those drawn one bar ahead
+        (index ``i`` is bar ``base + i``)."""
+        return self._bars.resize(n - self.base), self._ahead.resize(n + 1 - self.base)
 
     def views(self) -> tuple[np.ndarray, np.ndarray]:
         return self._bars.view(), self._ahead.view()
 
     def positions(self, n: int) -> np.ndarray:
-        """``0 .. n-1`` as floats (x of the bars), from a buffer grown by half when short."""
-        if n > self._x.shape[0]:
-            self._x = np.arange(n + n // 2, dtype=np.float64)
-        return self._x[:n]
+        """``base .. n-1`` as floats (x of the bars), from a buffer grown by half when short."""
+        if n - self.base > self._x.shape[0]:
+            self._x = np.arange(self.base, n + n // 2, dtype=np.float64)
+        return self._x[:n - self.base]
 
     def start_line(self, row: int, old: int) -> None:
         """Give equity row ``row`` its 1.0 start point, on the bar before its first value
@@ -245,11 +249,11 @@ class _LiveOverlays:
         values = self._bars.view()[row]
         if self._started[row]:
             return
-        at = np.flatnonzero(np.isfinite(values[old:]))
+        at = np.flatnonzero(np.isfinite(values[old - self.base:]))
         if at.size == 0:
             return
         self._started[row] = True
-        i = old + int(at[0])
+        i = old - self.base + int(at[0])
         if i >= 1 and not np.isfinite(values[i - 1]):
             values[i - 1] = 1.0
 
@@ -374,6 +378,7 @@ class PriceChart(QtWidgets.QWidget):
         self._fold_text: list[str] = []
         self._series: OhlcSeries | None = None
         self._pred: dict[str, np.ndarray] = {}  # bar-aligned prediction columns
+        self._pred_offset = 0  # the bar at index 0 of the prediction arrays
         self._pred_close = np.empty(0)  # bar-aligned predicted close (at the predicted bar)
         self._naive_close = np.empty(0)  # bar-aligned last close, at the same bar
         self._return_values = np.empty((2, 0))  # bar-aligned predicted, actual return, in %
@@ -628,12 +633,13 @@ class PriceChart(QtWidgets.QWidget):
         return self.bar_count()
 
     def _reserve(self, extra: int) -> None:
-        """Room for ``extra`` appended bars, made now (a copy of every column, tens of
-        milliseconds at a million bars) rather than on the first append."""
+        """Room for ``extra`` appended bars, made now on a worker thread (a copy of every
+        column: a tenth of a second or more at a million bars) rather than by the first
+        append on the UI thread."""
         for series in {id(s): s for s in (self._series, self._candle_series)
                        if s is not None}.values():
-            series.reserve(extra)
-        self._fields.reserve(extra)
+            series.reserve(extra, background=True)
+        self._fields.reserve(extra, background=True)
 
     def is_replay(self) -> bool:
         """:meth:`start_replay` was called and no :meth:`set_prices` since."""
@@ -1077,6 +1083,7 @@ class PriceChart(QtWidgets.QWidget):
         self._overlay_rows = None
         self._live = None
         self._pred = {}
+        self._pred_offset = 0
         self._pred_close = np.empty(0)
         self._naive_close = np.empty(0)
         self._return_values = np.empty((2, 0))
@@ -1134,8 +1141,9 @@ class PriceChart(QtWidgets.QWidget):
             CLOSE: float(s.close[index]),
             VOLUME: float(s.volume[index]),
         }
+        at = index - self._pred_offset
         for column, values in self._pred.items():
-            value = values[index] if index < values.shape[0] else np.nan
+            value = values[at] if 0 <= at < values.shape[0] else np.nan
             if np.isfinite(value):
                 out[column] = float(value)
         return out
@@ -1287,24 +1295,25 @@ class PriceChart(QtWidgets.QWidget):
         series = self._series
         n = series.n
         rows, ahead = live.grow(n)
+        b = live.base  # buffer index = bar - b
         for key, row in _LIVE_ROWS.items():
             if key in overlays:
-                rows[row, old:n] = overlays[key]
+                rows[row, old - b:n - b] = overlays[key]
         for row in (_EQUITY_ROW, _HOLD_ROW):
             live.start_line(row, old)
         close = series.close
-        predicted = rows[_PREDICTED_ROW, old:n]
-        ahead[_AHEAD_PREDICTED, old + 1:n + 1] = close[old:n] * np.exp(predicted)
-        ahead[_AHEAD_NAIVE, old + 1:n + 1] = np.where(np.isfinite(predicted), close[old:n],
-                                                      np.nan)
-        ahead[_AHEAD_PREDICTED_PCT, old + 1:n + 1] = predicted * 100.0
+        predicted = rows[_PREDICTED_ROW, old - b:n - b]
+        ahead[_AHEAD_PREDICTED, old + 1 - b:n + 1 - b] = close[old:n] * np.exp(predicted)
+        ahead[_AHEAD_NAIVE, old + 1 - b:n + 1 - b] = np.where(np.isfinite(predicted),
+                                                              close[old:n], np.nan)
+        ahead[_AHEAD_PREDICTED_PCT, old + 1 - b:n + 1 - b] = predicted * 100.0
         lo = max(old - 1, live.first)  # rows whose next close is known now
         if n - 1 > lo:
             with np.errstate(divide="ignore", invalid="ignore"):
                 actual = np.log(close[lo + 1:n] / close[lo:n - 1])
-            rows[_ACTUAL_ROW, lo:n - 1] = actual
-            ahead[_AHEAD_ACTUAL_PCT, lo + 1:n] = actual * 100.0
-        self._add_live_markers(old, rows[_POSITION_ROW, old:n])
+            rows[_ACTUAL_ROW, lo - b:n - 1 - b] = actual
+            ahead[_AHEAD_ACTUAL_PCT, lo + 1 - b:n - b] = actual * 100.0
+        self._add_live_markers(old, rows[_POSITION_ROW, old - b:n - b])
         self._draw_live()
 
     def _add_live_markers(self, old: int, positions: np.ndarray) -> None:
@@ -1334,13 +1343,14 @@ class PriceChart(QtWidgets.QWidget):
         live = self._live
         n = self._series.n
         rows, ahead = live.views()
-        first = live.first
-        x = live.positions(n + 1)
-        self.close_curve.setData(x[first:n], self._series.close[first:n])
-        self.predicted_curve.setData(x[first + 1:n + 1], ahead[_AHEAD_PREDICTED, first + 1:])
-        self.naive_curve.setData(x[first + 1:n + 1], ahead[_AHEAD_NAIVE, first + 1:])
-        self._return_lines = ((x[first + 1:n + 1], ahead[_AHEAD_PREDICTED_PCT, first + 1:]),
-                              (x[first + 1:n + 1], ahead[_AHEAD_ACTUAL_PCT, first + 1:]))
+        first, b = live.first, live.base  # buffer index = bar - b
+        x = live.positions(n + 1)  # x[i] = b + i
+        f = first - b
+        self.close_curve.setData(x[f:n - b], self._series.close[first:n])
+        self.predicted_curve.setData(x[f + 1:], ahead[_AHEAD_PREDICTED, f + 1:])
+        self.naive_curve.setData(x[f + 1:], ahead[_AHEAD_NAIVE, f + 1:])
+        self._return_lines = ((x[f + 1:], ahead[_AHEAD_PREDICTED_PCT, f + 1:]),
+                              (x[f + 1:], ahead[_AHEAD_ACTUAL_PCT, f + 1:]))
         if self._returns is not None:
             self._returns.set_lines(self._return_lines)
         self._pred = {PREDICTED_RETURN: rows[_PREDICTED_ROW], ACTUAL_RETURN: rows[_ACTUAL_ROW],
@@ -1348,9 +1358,8 @@ class PriceChart(QtWidgets.QWidget):
         self._pred_close = ahead[_AHEAD_PREDICTED]
         self._naive_close = ahead[_AHEAD_NAIVE]
         self._return_values = ahead[_AHEAD_PREDICTED_PCT:_AHEAD_ACTUAL_PCT + 1]
-        a = max(first - 1, 0)
-        self.equity.show_live(x[a:n], rows[_EQUITY_ROW, a:n], rows[_HOLD_ROW, a:n],
-                              rows=(rows[_EQUITY_ROW], rows[_HOLD_ROW]))
+        self._pred_offset = b
+        self.equity.show_live(x[:n - b], rows[_EQUITY_ROW], rows[_HOLD_ROW], offset=b)
         if not live.styled:
             live.styled = True
             self.return_view_action.setEnabled(True)
@@ -1648,8 +1657,10 @@ class PriceChart(QtWidgets.QWidget):
         lo, hi = prices
         s = series.visible_slice(x0, x1)
         returns = self._returns_shown()
+        off = self._pred_offset  # the overlays' arrays start at this bar
+        w = slice(max(s.start - off, 0), max(s.stop - off, 0))
         if self._pred_close.size and not returns:
-            parts = [self._pred_close[s.start:s.stop], self._naive_close[s.start:s.stop]]
+            parts = [self._pred_close[w], self._naive_close[w]]
             if self._band_close.size:
                 parts.append(self._band_close[:, s.start:s.stop])
             overlay = finite_range(parts)
@@ -1670,7 +1681,7 @@ class PriceChart(QtWidgets.QWidget):
             for markers in (self.buy_markers, self.sell_markers):
                 markers.setVisible(bool(shown <= room))
         if returns and self._return_values.size:
-            window = finite_range([self._return_values[:, s.start:s.stop]])
+            window = finite_range([self._return_values[:, w]])
             rlo = min(window[0], 0.0) if window else -1.0
             rhi = max(window[1], 0.0) if window else 1.0
             rpad = (rhi - rlo) * 0.08 or 0.1
