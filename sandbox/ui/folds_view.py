@@ -33,17 +33,19 @@ __all__ = ["COLUMNS", "FoldProgress", "FoldsView", "fold_rows", "fold_summary"]
 
 #: (header, tooltip) of the table's columns, in order
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("Fold", "Fold number (1 = the first out-of-sample bars)"),
+    ("Fold", "Fold number (1 = the first out-of-sample bars; the chart's fold lines carry "
+             "the same numbers)"),
     ("Trained on", "First and last bar of the fold's training data (its validation bars, "
                    "held out for early stopping, follow them: see the tooltip)"),
     ("Predicted", "The out-of-sample bars this fold's model predicted"),
     ("Epochs", "Epochs trained (early stopping may end a fold sooner)"),
-    ("Best val loss", "Lowest validation loss of the fold (the weights kept)"),
+    ("Best val", "Lowest validation loss of the fold (the weights kept)"),
     ("Model RMSE", "RMSE of the model's forecasts on the fold's predicted bars"),
-    ("Random walk RMSE", "RMSE of \"no change\" on the same bars"),
-    ("Difference", "Model RMSE minus the random walk's: below 0, the model forecast this "
-                   "fold's bars better than \"no change\""),
+    ("RW RMSE", "RMSE of the random walk (\"no change\") on the same bars"),
+    ("Model \u2212 RW", "Model RMSE minus the random walk's: below 0, the model forecast "
+                        "this fold's bars better than \"no change\""),
 )
+TO = "\u2009\u2192\u2009"  # between the first and the last date of a range (thin spaces)
 EMPTY_TEXT = ("Choose Evaluation: Walk-forward in the Model box and train: each fold's "
               "training, predicted bars and errors show here.")
 BETTER_COLOUR = "#26a69a"
@@ -77,8 +79,8 @@ def fold_rows(folds: Sequence[Mapping[str, Any]]) -> list[list[str]]:
         walk = (metrics.get("random_walk") or {}).get("rmse")
         rows.append([
             str(int(f.get("fold", 0)) + 1),
-            f"{_date(f.get('train_start'))} .. {_date(f.get('train_end'))}",
-            f"{_date(f.get('predict_start'))} .. {_date(f.get('predict_end'))}",
+            f"{_date(f.get('train_start'))}{TO}{_date(f.get('train_end'))}",
+            f"{_date(f.get('predict_start'))}{TO}{_date(f.get('predict_end'))}",
             str(f.get("epochs", "")),
             _fmt(f.get("best_val_loss"), ".3g"),
             _fmt(model, ".6f"),
@@ -134,7 +136,8 @@ class FoldsView(QtWidgets.QWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.setLabel("bottom", "fold")
-        self.plot.setLabel("left", "model \u2212 random walk RMSE")
+        self.plot.setTitle("model \u2212 RW RMSE", size="9pt")
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.addLine(y=0, pen=pg.mkPen((128, 128, 128), width=1))
         self.plot_widget.setToolTip("Model RMSE minus the random walk's, per fold: a bar below "
                                     "0 is a fold the model forecast better than \"no change\"")
@@ -152,8 +155,10 @@ class FoldsView(QtWidgets.QWidget):
         right.addWidget(self.plot_widget)
         row = QtWidgets.QHBoxLayout(self)
         row.setContentsMargins(6, 6, 6, 6)
-        row.addLayout(left, 3)
-        row.addLayout(right, 2)
+        self.plot_widget.setMinimumWidth(180)
+        self.plot_widget.setMaximumWidth(210)
+        row.addLayout(left, 1)
+        row.addLayout(right, 0)
         self._folds: list[dict] = []
         self.clear()
 
@@ -178,7 +183,7 @@ class FoldsView(QtWidgets.QWidget):
         """A fold was queued or began: its row shows the bars it predicts."""
         row = self._row(info)
         self._set(row, 0, str(int(info["fold"]) + 1))
-        self._set(row, 2, f"{_date(info.get('predict_start'))} .. "
+        self._set(row, 2, f"{_date(info.get('predict_start'))}{TO}"
                           f"{_date(info.get('predict_end'))}")
 
     def fold_finished(self, info: Mapping[str, Any]) -> None:
@@ -254,6 +259,9 @@ class FoldsView(QtWidgets.QWidget):
         self.bars.opts["height"] = heights  # NaN kept for bar_heights(); drawn as 0
         self.plot.addItem(self.bars)
         self.plot.setXRange(0.4, len(diffs) + 0.6, padding=0)
+        step = max(1, math.ceil(len(diffs) / 6))  # whole fold numbers, six at most
+        self.plot.getAxis("bottom").setTicks(
+            [[(float(i), str(i)) for i in range(1, len(diffs) + 1, step)]])
         self.plot.enableAutoRange(axis="y")
 
 

@@ -170,7 +170,11 @@ class ScreenshotJob(QtCore.QObject):
         window.failure_reported.connect(self._on_failure)
 
     @QtCore.Slot(object)
-    def _on_ready(self, _what: object) -> None:
+    def _on_ready(self, what: object) -> None:
+        from sandbox.ui.controller import is_walk_forward
+
+        if is_walk_forward(what) and self.window.controller.shown_look() is None:
+            return  # drawn again once the look at its out-of-sample rows is counted
         if self.exit_code is None:
             # one turn of the event loop, so pending layout and paint requests are applied
             QtCore.QTimer.singleShot(0, self._save)

@@ -10,7 +10,7 @@ import pytest
 
 from sandbox import constants as C
 from sandbox.config import WalkForwardSpec
-from sandbox.ui.folds_view import FoldsView, fold_rows, fold_summary
+from sandbox.ui.folds_view import TO, FoldsView, fold_rows, fold_summary
 from tests.ui.conftest import SMALL
 
 # 2014.. GSPC (~1,250 bars): predict from 2018-01-02, retrain every 63 bars, 1 epoch a fold
@@ -33,8 +33,8 @@ def _fold_record(fold: int, diff: float | None) -> dict:
 def test_fold_rows_number_folds_from_one_and_sign_the_difference():
     rows = fold_rows([_fold_record(0, -0.0005), _fold_record(1, None)])
     assert rows[0][0] == "1" and rows[1][0] == "2"
-    assert rows[0][1] == "2014-01-02 .. 2017-09-29"
-    assert rows[0][2] == "2018-01-02 .. 2018-04-03"
+    assert rows[0][1] == f"2014-01-02{TO}2017-09-29"
+    assert rows[0][2] == f"2018-01-02{TO}2018-04-03"
     assert rows[0][5] == "0.009500" and rows[0][6] == "0.010000"
     assert rows[0][7] == "-0.000500"
     assert rows[1][7] == "n/a"
