@@ -561,13 +561,16 @@ class RunController(QtCore.QObject):
                          TaskWorker(_write_picture, path, picture), self._on_written)
 
     def save_model_to(self, folder: str) -> None:
-        """Save the shown run's model (weights and settings) as a bundle in ``folder``."""
+        """Save the shown run's model (weights and settings) as a bundle in ``folder``; a
+        walk-forward run's as ``sandbox train --walk-forward --out`` writes it: the newest
+        fold's bundle, every fold's under ``folds/``, the predictions and metrics.json."""
         if self._result is None:
             return
         from sandbox import export
 
+        write = export.write_run if is_walk_forward(self._result) else export.save_bundle
         self._start_task("save_model", "Could not save the model",
-                         TaskWorker(export.save_bundle, self._result, folder), self._on_written)
+                         TaskWorker(write, self._result, folder), self._on_written)
 
     def export_sweep_to(self, folder: str) -> None:
         """Write the last sweep's sweep.csv and summary.json into ``folder``."""

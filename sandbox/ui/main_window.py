@@ -889,6 +889,12 @@ class MainWindow(QtWidgets.QMainWindow):
         has_data, has_result = self.prices is not None, result is not None
         auditing = self.controller.is_auditing()
         self.act_train.setEnabled(self._can_train())
+        held = ("the Replay bar is computing its steps" if self.replay_bar.is_computing()
+                else "the Memory tab's job holds the training process"
+                if self.memory_view.is_busy() else "")
+        self.act_train.setToolTip("Train the model on the loaded data"
+                                  + (f" (not now: {held}; Stop ends it)" if held else ""))
+        self.train_button.setToolTip(self.act_train.toolTip() + " (Ctrl+R)")
         self.act_stop.setEnabled(training or loading or sweeping or auditing
                                  or self.replay_bar.is_replaying() or self._torch_held())
         self.act_open_csv.setEnabled(not training and not loading and not sweeping)
@@ -899,6 +905,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_save_model.setEnabled(has_result and not task and result.can_save)
         self.act_save_model.setToolTip(
             wording.NO_MODEL_TIP if has_result and not result.can_save
+            else wording.SAVE_WALK_FORWARD_TIP if is_walk_forward(result)
             else wording.SAVE_MODEL_TIP)
         self.act_export_chart.setEnabled(has_data and not task and not self._grabs)
         self.act_load_model.setEnabled(has_data and not training and not task and not sweeping)

@@ -31,6 +31,7 @@ __all__ = [
     "EXPORT_PREDICTIONS_TIP",
     "NO_MODEL_TIP",
     "SAVE_MODEL_TIP",
+    "SAVE_WALK_FORWARD_TIP",
     "SHOW_TEST_TIP",
     "SHOW_VALIDATION_TIP",
     "TEST_HIDDEN_TIP",
@@ -259,6 +260,11 @@ def settings_text(config: RunConfig) -> str:
 #: the Metrics and Folds tabs of a walk-forward run before its look is counted
 WALK_FORWARD_COUNTING = ("Walk-forward: counting the look at its out-of-sample predictions "
                          "before they are shown...")
+#: File > Save model... for a walk-forward run
+SAVE_WALK_FORWARD_TIP = ("Save the walk-forward run into a folder, as sandbox train "
+                         "--walk-forward --out writes it: the newest fold's model (loadable "
+                         "with Load model), every fold's model under folds/, "
+                         "predictions.csv with each row's fold, and metrics.json")
 #: why the Replay bar does not replay a walk-forward run
 WALK_FORWARD_NO_REPLAY = ("A walk-forward run keeps its last fold's model, trained on bars "
                           "its earlier folds predicted: replayed over them it would have seen "

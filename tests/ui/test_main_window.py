@@ -433,3 +433,37 @@ def test_other_writes_to_a_bad_place_show_a_dialog(make_window, qtbot, dialogs_s
     assert not dialogs_shown[-1][1].is_bug
     assert sorted(p.name for p in out.iterdir()) == ["a_file"]
     assert window.act_export_chart.isEnabled() and window.act_train.isEnabled()
+
+
+# ------------------------------------------------------------- Memory tab and Replay bar ----
+def test_stop_ends_the_memory_lab_and_closing_mid_work_exits_cleanly(make_window, qtbot):
+    window = make_window()
+    view = window.memory_view
+    assert window.tabs.indexOf(view) >= 0 and window.tabs.indexOf(window.folds_view) >= 0
+    assert view.run_experiment(kinds=["rnn"], lags=[5], steps=1_000_000)
+    qtbot.waitUntil(view.is_busy, timeout=10_000)
+    assert window.act_stop.isEnabled()
+    assert not window.act_train.isEnabled()  # the lab holds the torch process
+    assert "Memory tab" in window.act_train.toolTip()
+    window.act_stop.trigger()
+    qtbot.waitUntil(lambda: not view.is_busy(), timeout=30_000)
+    qtbot.waitUntil(lambda: window.act_train.isEnabled(), timeout=10_000)
+    # again, then close the window while it runs: every thread ends, nothing is reported
+    assert view.run_experiment(kinds=["rnn"], lags=[5], steps=1_000_000)
+    qtbot.waitUntil(view.is_busy, timeout=10_000)
+    window.close()
+    assert not window.pool.is_busy()
+
+
+def test_stop_stops_a_replay_and_the_window_hands_the_bar_each_shown_run(make_window, qtbot,
+                                                                         monkeypatch):
+    window = make_window()
+    bar = window.replay_bar
+    handed = []
+    monkeypatch.setattr(bar, "set_run", handed.append)
+    stopped = []
+    monkeypatch.setattr(bar, "stop", lambda: stopped.append(True) or True)
+    assert train_and_wait(qtbot, window) == "finished"
+    assert handed[-1] is window.result  # the trained run can be replayed
+    window.stop()
+    assert stopped == [True]

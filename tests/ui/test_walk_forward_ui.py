@@ -119,3 +119,46 @@ def test_stop_ends_every_fold_and_keeps_nothing(make_window, qtbot, monkeypatch)
     assert len(finished) < 4
     assert "stopped" in window.folds_view.caption.text()
     assert window.folds_view.table.rowCount() == 0
+
+
+@pytest.mark.slow
+def test_save_model_writes_the_walk_forward_run_with_every_fold(make_window, qtbot, tmp_path):
+    window = make_window(WALK.replace(walk_forward=WALK.walk_forward.replace(
+        start="2018-04-02")))
+    with qtbot.waitSignal(window.test_shown, timeout=120_000):
+        window.act_train.trigger()
+    qtbot.waitUntil(window.is_idle, timeout=60_000)
+    folds = window.result.folds
+    out = tmp_path / "wf"
+    with qtbot.waitSignal(window.task_ended, timeout=60_000) as ended:
+        window.save_model_to(str(out))
+    assert ended.args == ["save_model", True]
+    assert sorted(p.name for p in (out / C.FOLDS_DIR).iterdir()) == [
+        f"{i:03d}" for i in range(len(folds))]
+    table = pd.read_csv(out / "predictions.csv")
+    assert sorted(set(table[C.FOLD])) == list(range(len(folds)))
+    assert (out / "model.safetensors").exists()
+
+
+def test_the_evaluation_setting_is_remembered(make_window, qtbot):
+    first = make_window(explicit=False)
+    spec = WalkForwardSpec(start="2016-01-04", retrain_every=42, window_mode=C.ROLLING,
+                           train_length=600, val_length=80, warm_start=True, warm_epochs=2)
+    first.model_panel.evaluation.set_spec(spec)
+    first.close()
+    second = make_window(explicit=False)
+    assert second.model_panel.evaluation.walk_forward() == spec
+    second.model_panel.evaluation.mode_combo.setCurrentIndex(0)  # single split again
+    second.close()
+    third = make_window(explicit=False)
+    assert third.model_panel.evaluation.walk_forward() is None
+    assert third.model_panel.evaluation.spec() == spec  # the fields are kept for next time
+    assert third.current_config().walk_forward is None
+
+
+def test_a_sweep_is_refused_while_walk_forward_is_chosen(make_window):
+    window = make_window()
+    window.model_panel.evaluation.set_spec(WalkForwardSpec(start="2018-01-02"))
+    window._update_actions()
+    assert "Single split" in window.sweep_view.run_button.toolTip()
+    assert not window.sweep_view.run_button.isEnabled()
