@@ -78,6 +78,10 @@ class LossPlot(QtWidgets.QWidget):
         self._val: list[float] = []
         for item in getattr(self, "_members", []):
             self.plot.removeItem(item)
+        key = getattr(self, "_fold_key", None)
+        if key is not None and self.plot.legend is not None:
+            self.plot.legend.removeItem(key)
+        self._fold_key: pg.PlotDataItem | None = None
         self._members: list[pg.PlotDataItem] = []
         self._n_members = 0
         self._folds: dict[int, int] = {}  # fold -> epochs drawn
@@ -110,6 +114,9 @@ class LossPlot(QtWidgets.QWidget):
             self.plot.addItem(item)
             self._members.append(item)
         self._folds[fold] = max(len(train_loss), len(val_loss))
+        if len(self._folds) == 1 and self.plot.legend is not None:
+            self._fold_key = pg.PlotDataItem(pen=pg.mkPen(VAL_COLOR, width=1))
+            self.plot.legend.addItem(self._fold_key, "each fold (earlier: fainter)")
 
     def folds(self) -> list[int]:
         """Walk-forward folds whose curves are drawn, in the order they came."""
