@@ -80,6 +80,11 @@ _UPPER: dict[tuple[type, str], Callable[[], int]] = {
     (TrainConfig, "threads"): _usable_cores,
 }
 
+#: settings whose value decides what the others mean: when the rest does not fit them, the
+#: others fall back first (a Transformer's heads that do not divide its width go, not the
+#: Transformer)
+_CHOICES = frozenset({"kind"})
+
 #: what a stored value that does not fit its dataclass raises (a wrong type can reach a
 #: validator as TypeError or AttributeError, e.g. a number as the data source)
 _INVALID = (ConfigError, TypeError, ValueError, AttributeError)
@@ -251,7 +256,8 @@ def _restore(default: Any, stored: dict[str, Any]) -> Any:
         part = _valid(default, values)
         if part is not None:
             return part
-        for name in values:
+        # a setting that picks what the rest means (the network kind) is dropped last
+        for name in sorted(values, key=lambda n: n in _CHOICES):
             part = _valid(default, {k: v for k, v in values.items() if k != name})
             if part is not None:
                 return part

@@ -192,3 +192,28 @@ def test_a_damaged_store_still_opens_the_window(make_window):
     config = window.side_panel.run_config(DataSpec())
     _assert_within_limits(config)
     assert config.model.hidden == C.MAX_HIDDEN and config.model.layers == C.MAX_LAYERS
+
+
+def test_transformer_heads_are_clamped_and_a_width_they_do_not_divide_falls_back():
+    stored = ModelConfig(kind=C.TRANSFORMER, hidden=32, heads=4).to_dict()
+    assert _restored(model={**stored, "heads": 10**6}).model.heads == C.MAX_HEADS  # 32 % 16 == 0
+    config = _restored(model={**stored, "heads": 5})  # 32 is not a multiple of 5
+    _assert_within_limits(config)
+    assert config.model.kind == C.TRANSFORMER and config.model.hidden % config.model.heads == 0
+
+
+def test_damaged_walk_forward_fields_fall_back_one_by_one():
+    from sandbox.config import WalkForwardSpec
+
+    settings = Settings()
+    settings.q.setValue(S.KEY_EVALUATION, C.WALK_FORWARD)
+    settings.q.setValue(S.KEY_WALK_FORWARD, json.dumps(
+        {"start": "2015-01-02", "retrain_every": -3, "window_mode": "sideways",
+         "val_length": 90, "warm_start": True, "unknown": 1}))
+    settings.sync()
+    config = Settings().load_config(RunConfig())
+    assert config.walk_forward == WalkForwardSpec(start="2015-01-02", val_length=90,
+                                                  warm_start=True)
+    settings.q.setValue(S.KEY_EVALUATION, "split")
+    settings.sync()
+    assert Settings().load_config(RunConfig()).walk_forward is None
