@@ -258,6 +258,8 @@ class RunController(QtCore.QObject):
         self._task_ok = False
         self._retrade_pending: StrategyConfig | None = None
         self._show_test_pending = False  # a walk-forward run's look, once the task ends
+        #: jobs of other views holding the torch process (the Replay bar's, the Memory tab's)
+        self._external: dict[str, str] = {}
 
     # ============================================================== state ===============
     @property
@@ -322,9 +324,25 @@ class RunController(QtCore.QObject):
         return self.pool.is_busy()
 
     def is_idle(self) -> bool:
-        """No load, training, sweep or task running."""
+        """No load, training, sweep, task or other view's torch job running."""
         return not (self.is_loading() or self.is_training() or self.is_sweeping()
-                    or self.is_running_task())
+                    or self.is_running_task() or self._external)
+
+    def set_external_job(self, name: str, what: str | None) -> None:
+        """Another view's job holds the torch process (``what`` says it, e.g. "the Replay
+        bar is computing its steps") or let it go (None). While one does, training, sweeps,
+        the audit and Load model are not started: they would wait behind it in silence."""
+        if what:
+            changed = self._external.get(name) != what
+            self._external[name] = what
+        else:
+            changed = self._external.pop(name, None) is not None
+        if changed:
+            self.busy_changed.emit()
+
+    def external_job(self) -> str:
+        """What holds the torch process for another view ("" when nothing does)."""
+        return next(iter(self._external.values()), "")
 
     def follow(self, view: QtCore.QObject, *events: str) -> None:
         """Connect each of these signals to the ``view._on_<event>`` of the same name: how
@@ -386,7 +404,7 @@ class RunController(QtCore.QObject):
         ``seed .. seed + N - 1``) in parallel worker processes whose forecasts are averaged.
         False when there is no data or a load, training or sweep runs."""
         if (self._closing or self._prices is None or self.is_training() or self.is_loading()
-                or self.is_sweeping() or self.is_auditing()):
+                or self.is_sweeping() or self.is_auditing() or self._external):
             return False
         jobs = 1
         walk = config.walk_forward is not None
@@ -461,7 +479,7 @@ class RunController(QtCore.QObject):
             The grid does not expand (a bad value for its field).
         """
         if (self._closing or self._prices is None or self.is_training() or self.is_loading()
-                or self.is_sweeping() or self.is_auditing()):
+                or self.is_sweeping() or self.is_auditing() or self._external):
             return False
         from sandbox import sweep
 
@@ -635,7 +653,7 @@ class RunController(QtCore.QObject):
         """Predict the loaded prices with the model saved in ``folder`` (no training) and
         paper-trade it with ``strategy``. Not while training or a sweep runs: both hold the
         torch process, and the task would wait for them."""
-        if self._prices is None or self.is_training() or self.is_sweeping():
+        if self._prices is None or self.is_training() or self.is_sweeping() or self._external:
             return
         from sandbox import pipeline
 
@@ -683,7 +701,7 @@ class RunController(QtCore.QObject):
         slot is taken)."""
         result = self._result
         if (self._closing or not can_audit(result) or self.is_training() or self.is_sweeping()
-                or self.is_loading() or self._task_worker is not None):
+                or self.is_loading() or self._task_worker is not None or self._external):
             return False
         import secrets
 

@@ -65,6 +65,9 @@ RETRADE_DELAY_MS = 120  # strategy edits are re-traded once the user pauses this
 WARM_UP_DELAY_MS = 400  # the torch process starts this long after the data shows
 
 AUDIT_TITLE = "Audit for leakage"
+#: why Train, Sweep, the audit and Load model wait (another view holds the torch process)
+REPLAY_HOLDS = "the Replay bar is computing its steps"
+MEMORY_HOLDS = "the Memory tab is measuring or training"
 AUDIT_TIP = ("Check that no prediction uses later prices: predict again with the data cut at "
              "5 random dates, and with every price after each cut scrambled; a prediction "
              "at or before a cut that changes is a leak")
@@ -299,11 +302,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.sweep_view.open_requested.connect(self.open_sweep_config)
         self.sweep_view.export_requested.connect(self.export_sweep)
         self.metrics_view.reveal_requested.connect(self.act_show_test_results.trigger)
-        self.replay_bar.busy_changed.connect(self._update_actions)
+        self.replay_bar.busy_changed.connect(self._on_replay_busy)
         self.replay_bar.replay_ended.connect(self._on_replay_ended)
         self.replay_bar.replay_failed.connect(functools.partial(self._report,
                                                                 "The replay failed"))
-        self.memory_view.busy_changed.connect(self._update_actions)
+        self.memory_view.busy_changed.connect(self._on_memory_busy)
         self.metrics_view.validation_requested.connect(self.act_show_validation.trigger)
 
     def _connect_controller(self) -> None:
@@ -882,6 +885,17 @@ class MainWindow(QtWidgets.QMainWindow):
         """The Replay bar's or the Memory tab's job holds the torch process."""
         return self.replay_bar.is_computing() or self.memory_view.is_busy()
 
+    @QtCore.Slot()
+    def _on_replay_busy(self) -> None:
+        self.controller.set_external_job(
+            "replay", REPLAY_HOLDS if self.replay_bar.is_computing() else None)
+        self._update_actions()
+
+    @QtCore.Slot(bool)
+    def _on_memory_busy(self, busy: bool) -> None:
+        self.controller.set_external_job("memory", MEMORY_HOLDS if busy else None)
+        self._update_actions()
+
     def _update_actions(self) -> None:
         training, loading = self.is_training(), self.is_loading()
         sweeping, task = self.is_sweeping(), self.controller.is_running_task()
@@ -889,9 +903,8 @@ class MainWindow(QtWidgets.QMainWindow):
         has_data, has_result = self.prices is not None, result is not None
         auditing = self.controller.is_auditing()
         self.act_train.setEnabled(self._can_train())
-        held = ("the Replay bar is computing its steps" if self.replay_bar.is_computing()
-                else "the Memory tab's job holds the training process"
-                if self.memory_view.is_busy() else "")
+        held = (REPLAY_HOLDS if self.replay_bar.is_computing()
+                else MEMORY_HOLDS if self.memory_view.is_busy() else "")
         self.act_train.setToolTip("Train the model on the loaded data"
                                   + (f" (not now: {held}; Stop ends it)" if held else ""))
         self.train_button.setToolTip(self.act_train.toolTip() + " (Ctrl+R)")
@@ -908,7 +921,8 @@ class MainWindow(QtWidgets.QMainWindow):
             else wording.SAVE_WALK_FORWARD_TIP if is_walk_forward(result)
             else wording.SAVE_MODEL_TIP)
         self.act_export_chart.setEnabled(has_data and not task and not self._grabs)
-        self.act_load_model.setEnabled(has_data and not training and not task and not sweeping)
+        self.act_load_model.setEnabled(has_data and not training and not task and not sweeping
+                                       and not held)
         self.act_show_test.setEnabled(has_data)
         showing_test = self.controller.shown_look() is not None
         why = wording.why_no_test(has_result=has_result,
@@ -931,6 +945,7 @@ class MainWindow(QtWidgets.QMainWindow):
                else "a sweep is running" if sweeping
                else "data is loading" if loading
                else "the audit is running" if auditing
+               else held if held
                else "wait for the export or other task to finish" if task else "")
         self.act_audit.setEnabled(not why)
         self.act_audit.setToolTip(AUDIT_TIP + (f" (not now: {why})" if why else ""))
@@ -939,9 +954,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.side_panel.set_state(can_train=self.act_train.isEnabled(),
                                   can_stop=self.act_stop.isEnabled(),
                                   locked=training or sweeping, loading=loading)
-        why = wording.why_no_sweep(has_data=has_data, training=training, loading=loading,
-                                   task=task, form_error=self._form_error,
-                                   walk_forward=self.model_panel.evaluation.is_walk_forward())
+        why = held or wording.why_no_sweep(has_data=has_data, training=training, loading=loading,
+                                           task=task, form_error=self._form_error,
+                                           walk_forward=self.model_panel.evaluation
+                                           .is_walk_forward())
         self.sweep_view.set_enabled_to_run(
             not why and not sweeping and self._form_error is None, why)
 
@@ -1008,6 +1024,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.loss_plot.plot_widget.setBackground("#131722" if dark else "w")
         self.metrics_view.set_dark(dark)
         self.folds_view.set_dark(dark)
+        self.memory_view.set_dark(dark)
 
     def _on_about(self) -> None:
         dialogs.show_about(self)

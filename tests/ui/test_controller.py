@@ -298,3 +298,29 @@ def test_a_look_that_arrives_after_the_run_changed_is_counted_not_shown(loaded, 
     dropped = events.args("result_dropped")
     assert dropped and "counted (1 on this data)" in dropped[0][0]
     assert loaded.shown_look() is None
+
+
+def test_another_views_torch_job_holds_training_sweeps_and_the_audit(loaded, qtbot, small):
+    changes = []
+    loaded.busy_changed.connect(lambda: changes.append(loaded.external_job()))
+    loaded.set_external_job("replay", "the Replay bar is computing its steps")
+    loaded.set_external_job("replay", "the Replay bar is computing its steps")  # no change
+    assert changes == ["the Replay bar is computing its steps"]
+    assert not loaded.is_idle()
+    assert not loaded.train(small)
+    assert not loaded.run_sweep(small, {"hidden": [4, 8]}, 1, 1)
+    loaded.set_external_job("replay", None)
+    assert changes[-1] == "" and loaded.is_idle()
+    with qtbot.waitSignal(loaded.run_ended, timeout=60_000):
+        assert loaded.train(small)
+
+
+def test_is_walk_forward_tells_a_walk_forward_result():
+    from types import SimpleNamespace
+
+    from sandbox.ui.controller import is_walk_forward
+
+    assert is_walk_forward(SimpleNamespace(walk_forward={"start": "2018-01-02"}))
+    assert not is_walk_forward(SimpleNamespace(walk_forward=None))
+    assert not is_walk_forward(SimpleNamespace())  # an ensemble has no such field
+    assert not is_walk_forward(None)
