@@ -464,7 +464,9 @@ def why_no_test(*, has_result: bool, test_hidden: bool, has_test_rows: bool,
 
 def test_looked_log(result: Any, evidence: LookEvidence) -> str:
     model = _split_metrics(result, C.TEST).get(C.MODEL, {})
-    return (f"showed the test split of {result.data.label} ({look_text(evidence.count)}): "
+    what = ("the walk-forward out-of-sample rows" if getattr(result, "walk_forward", None)
+            else "the test split")
+    return (f"showed {what} of {result.data.label} ({look_text(evidence.count)}): "
             f"RMSE {format_number(model.get(C.RMSE), 6)}, total return "
             f"{format_percent(model.get(C.TOTAL_RETURN))}, PSR "
             f"{format_number(evidence.psr, 3)}, deflated Sharpe "
