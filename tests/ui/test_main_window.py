@@ -467,3 +467,21 @@ def test_stop_stops_a_replay_and_the_window_hands_the_bar_each_shown_run(make_wi
     assert handed[-1] is window.result  # the trained run can be replayed
     window.stop()
     assert stopped == [True]
+
+
+@pytest.mark.slow
+def test_a_stopped_replay_gives_the_chart_back_to_the_shown_run(make_window, qtbot):
+    window = make_window()
+    assert train_and_wait(qtbot, window) == "finished"
+    bars = len(window.prices.frame)
+    bar = window.replay_bar
+    with qtbot.waitSignal(bar.replay_started, timeout=60_000):
+        bar.step()  # needs a counted look first: the test split is replayed
+    assert window.chart.is_replay() and window.chart.bar_count() < bars
+    assert window.act_stop.isEnabled()
+    with qtbot.waitSignal(window.run_shown, timeout=30_000):
+        window.act_stop.trigger()
+    assert not window.chart.is_replay()
+    assert window.chart.bar_count() == bars
+    qtbot.waitUntil(window.is_idle, timeout=30_000)
+    assert window.act_train.isEnabled()
