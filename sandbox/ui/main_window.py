@@ -150,7 +150,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._ask_discard = self.settings.ask_before_discarding_run() if persist else True
         self._autotrain_pending = self.options.autotrain
         self._fallback_to_default = persist and not self.options.explicit_source
-        self._preview_key: tuple[int, Any] | None = None  # (window, split) shaded
+        #: what is shaded: (window, split), or (window, walk-forward spec, (target, fill))
+        self._preview_key: tuple[Any, ...] | None = None
         self._preview: pd.Series | None = None
         self._show_token = 0  # bumps with every result drawn; stale drawing steps stop
         self._drawing = False
@@ -857,6 +858,7 @@ class MainWindow(QtWidgets.QMainWindow):
     @QtCore.Slot()
     def _on_strategy_changed(self) -> None:
         self._validate_form()
+        self._update_split_preview()  # a walk-forward preview's folds depend on the fill
         if self.result is not None and self._form_error is None and not self.is_training():
             self._retrade_timer.start()  # restarts: one re-trade once the edits pause
 
@@ -978,15 +980,10 @@ class MainWindow(QtWidgets.QMainWindow):
         except ConfigError:
             return
         if walk is not None:
-            self._preview = walk_forward_preview(self.prices.frame.index, window, walk)
-            key: Any = (window, walk)
-            if self._preview is None:
-                self._preview_key = None
-                self.chart.set_splits(None)
-            elif key != self._preview_key:
-                self._preview_key = key
-                self.chart.set_splits(self._preview)
+            self._show_walk_forward_preview(window, walk)
             return
+        if self._preview_key is not None and len(self._preview_key) == 3:
+            self.chart.set_fold_lines([])  # the walk-forward preview's
         self._preview = split_preview(self.prices.frame.index, window, split)
         if self._preview is None:
             self._preview_key = None
@@ -994,6 +991,23 @@ class MainWindow(QtWidgets.QMainWindow):
         elif (window, split) != self._preview_key:
             self._preview_key = (window, split)
             self.chart.set_splits(self._preview)
+
+    def _show_walk_forward_preview(self, window: int, walk: Any) -> None:
+        """Shade where a walk-forward run will predict and draw its folds' lines, as the run
+        will plan them (before any training)."""
+        try:
+            model = self.model_panel.model_config()
+            fill = self.strategy_panel.strategy_config().fill
+        except ConfigError:
+            return
+        key: Any = (window, walk, (model.target, fill))
+        if key == self._preview_key:
+            return
+        self._preview, starts = walk_forward_preview(self.prices.frame.index, window, walk,
+                                                     target=model.target, fill=fill)
+        self._preview_key = key if self._preview is not None else None
+        self.chart.set_splits(self._preview)
+        self.chart.set_fold_lines(starts)
 
     def _report(self, title: str, failure: Failure) -> None:
         """Log a failure and show it as a dialog (unless headless)."""

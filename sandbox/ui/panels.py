@@ -46,6 +46,7 @@ __all__ = [
     "size_text",
     "split_preview",
     "tab_widget",
+    "walk_forward_plan",
     "walk_forward_preview",
 ]
 
@@ -1171,7 +1172,9 @@ class SidePanel(QtWidgets.QWidget):
             self.strategy_panel.strategy_config()
             walk = self.model_panel.evaluation.walk_forward()
             if walk is not None and index is not None:
-                _check_walk_forward(index, walk, window)
+                model = self.model_panel.model_config()
+                walk_forward_plan(index, walk, window=window, target=model.target,
+                                  fill=self.strategy_panel.strategy_config().fill)
             elif index is not None:
                 bars = len(index)
                 if window >= bars:
@@ -1223,32 +1226,25 @@ class SidePanel(QtWidgets.QWidget):
             self.strategy_panel.set_config(config.strategy)
 
 
-def _position(rows: pd.DatetimeIndex, date: str) -> int:
-    """Where the bars of ``rows`` reach ``date`` (a day in the bars' own timezone)."""
-    at = pd.Timestamp(date)
-    if rows.tz is not None:
-        at = at.tz_localize(rows.tz)
-    return int(rows.searchsorted(at))
+#: the command line's words in the walk-forward planner's refusals, and the form's
+_FLAG_WORDS = {"--val-length": "Validation", "--rolling": "rolling length",
+               "--window": "Window"}
 
 
-def _check_walk_forward(index: pd.DatetimeIndex, walk: WalkForwardSpec, window: int) -> None:
-    """Refuse a walk-forward start that leaves no bar to predict or too few to train on
-    (ConfigError in the app's words); the engine checks the rest when the run starts."""
-    rows = index[window - 1:]
-    if len(rows) < 3:
-        return
-    if isinstance(walk.start, str):
-        first = _position(rows, walk.start)
-        if first >= len(rows) - 1:
-            raise ConfigError(f"walk-forward from {walk.start}: the data ends "
-                              f"{rows[-1]:%Y-%m-%d}; choose an earlier date")
-    else:
-        first = int(len(rows) * walk.start)
-    need = walk.val_length + 2 if walk.train_length is None else walk.train_length
-    if first < need:
-        raise ConfigError(f"walk-forward: only {first:,} bars before the first predicted "
-                          f"one, fewer than the {need:,} the first fold needs to train and "
-                          "validate on; start later or use a shorter validation length")
+def walk_forward_plan(index: pd.DatetimeIndex, walk: WalkForwardSpec, *, window: int,
+                      target: str = C.TARGET_RETURN, fill: str = C.FILL_NEXT_OPEN) -> Any:
+    """The folds a walk-forward run of ``walk`` will train on bars ``index``, planned as the
+    run plans them (:func:`sandbox.walkforward.plan`; no training); ConfigError in the app's
+    words when the spec cannot work on these bars."""
+    from sandbox import walkforward
+
+    try:
+        return walkforward.plan(index, walk, window=window, target=target, fill=fill)
+    except ConfigError as exc:
+        text = str(exc)
+        for flag, words in _FLAG_WORDS.items():
+            text = text.replace(flag, words)
+        raise ConfigError(text) from None
 
 
 def _check_split_dates(rows: pd.DatetimeIndex, split: SplitSpec, *, window: int = 2,
@@ -1296,22 +1292,24 @@ def split_preview(index: pd.DatetimeIndex, window: int, split: SplitSpec) -> pd.
     return None if labels is None else pd.Series(labels, index=rows)
 
 
-def walk_forward_preview(index: pd.DatetimeIndex, window: int,
-                         walk: WalkForwardSpec) -> pd.Series | None:
-    """Where a walk-forward run will predict out of sample, before any training: rows
-    before its start shaded as training, the rest as test (the folds' own validation bars
-    are decided by the run); None when there is nothing to shade."""
+def walk_forward_preview(index: pd.DatetimeIndex, window: int, walk: WalkForwardSpec, *,
+                         target: str = C.TARGET_RETURN, fill: str = C.FILL_NEXT_OPEN
+                         ) -> tuple[pd.Series | None, list[pd.Timestamp]]:
+    """Where a walk-forward run will predict, before any training: the rows a model predicts
+    labelled train before its start and test from it (each fold's own validation bars are
+    its last training bars), and the first bar of each fold (the chart's fold lines); None
+    and no folds when the spec cannot work on these bars."""
     rows = index[window - 1:]
     if len(rows) < 3:
-        return None
-    if isinstance(walk.start, str):
-        first = _position(rows, walk.start)
-    else:
-        first = int(len(rows) * walk.start)
-    if not 0 < first < len(rows):
-        return None
+        return None, []
+    try:
+        planned = walk_forward_plan(index, walk, window=window, target=target, fill=fill)
+    except ConfigError:
+        return None, []
+    first = planned.start - (window - 1)
     labels = np.where(np.arange(len(rows)) < first, C.TRAIN, C.TEST).astype(object)
-    return pd.Series(labels, index=rows)
+    return (pd.Series(labels, index=rows),
+            [index[f.predict_start] for f in planned.folds])
 
 
 def tab_widget(pages: dict[str, QtWidgets.QWidget]) -> QtWidgets.QTabWidget:

@@ -177,9 +177,30 @@ def test_the_side_panel_puts_walk_forward_in_the_run_and_disables_the_split_date
     index = pd.bdate_range("2010-01-01", periods=1500)
     assert side.check(index) is None
     side.model_panel.evaluation.start_edit.setText("2030-01-01")
-    assert "data ends" in side.check(index)
+    assert "after the last bar" in side.check(index)
     side.model_panel.evaluation.start_edit.setText("2010-02-01")
-    assert "bars before the first predicted" in side.check(index)
+    error = side.check(index)  # the run's own planner, in the form's words
+    assert "needs at least" in error and "Validation" in error and "--" not in error
     side.model_panel.evaluation.mode_combo.setCurrentIndex(0)
     assert side.run_config(RunConfig().data).walk_forward is None
     assert side.data_panel.val_start_edit.isEnabled()
+
+
+def test_the_preview_shades_and_lines_up_the_folds_the_run_will_train():
+    import math
+
+    import pandas as pd
+
+    from sandbox.ui.panels import walk_forward_preview
+
+    index = pd.bdate_range("2010-01-01", periods=1000)
+    walk = WalkForwardSpec(start="2013-01-01", retrain_every=50, val_length=60)
+    labels, starts = walk_forward_preview(index, 10, walk)
+    first = int((index < pd.Timestamp("2013-01-01")).sum())  # the first bar on or after it
+    assert starts[0] == index[first]
+    assert len(starts) == math.ceil((len(index) - first) / 50)
+    assert pd.DatetimeIndex(starts).is_monotonic_increasing
+    assert starts[1] == index[first + 50]
+    assert (labels[labels.index < index[first]] == C.TRAIN).all()
+    assert (labels[labels.index >= index[first]] == C.TEST).all()
+    assert walk_forward_preview(index, 10, walk.replace(start="2030-01-01")) == (None, [])
