@@ -1231,14 +1231,23 @@ _FLAG_WORDS = {"--val-length": "Validation", "--rolling": "rolling length",
                "--window": "Window"}
 
 
+#: more folds than this are not planned in the form (the run plans them) nor drawn as lines
+MAX_PLANNED_FOLDS = 2_000
+MAX_PREVIEW_LINES = 300
+
+
 def walk_forward_plan(index: pd.DatetimeIndex, walk: WalkForwardSpec, *, window: int,
                       target: str = C.TARGET_RETURN, fill: str = C.FILL_NEXT_OPEN) -> Any:
     """The folds a walk-forward run of ``walk`` will train on bars ``index``, planned as the
     run plans them (:func:`sandbox.walkforward.plan`; no training); ConfigError in the app's
-    words when the spec cannot work on these bars."""
+    words when the spec cannot work on these bars; None when it has more than
+    :data:`MAX_PLANNED_FOLDS` folds (the run checks those)."""
     from sandbox import walkforward
 
     try:
+        first = walkforward.resolve_start(index, walk, window=window)
+        if walkforward.fold_count(len(index) - first, walk.retrain_every) > MAX_PLANNED_FOLDS:
+            return None  # planned when the run starts (a plan this long takes a while)
         return walkforward.plan(index, walk, window=window, target=target, fill=fill)
     except ConfigError as exc:
         text = str(exc)
@@ -1306,10 +1315,14 @@ def walk_forward_preview(index: pd.DatetimeIndex, window: int, walk: WalkForward
         planned = walk_forward_plan(index, walk, window=window, target=target, fill=fill)
     except ConfigError:
         return None, []
+    if planned is None:
+        return None, []
     first = planned.start - (window - 1)
-    labels = np.where(np.arange(len(rows)) < first, C.TRAIN, C.TEST).astype(object)
-    return (pd.Series(labels, index=rows),
-            [index[f.predict_start] for f in planned.folds])
+    labels = np.empty(len(rows), dtype=object)  # filled by reference: cheap on 2M rows
+    labels[:first] = C.TRAIN
+    labels[first:] = C.TEST
+    lines = planned.folds if len(planned.folds) <= MAX_PREVIEW_LINES else ()
+    return pd.Series(labels, index=rows), [index[f.predict_start] for f in lines]
 
 
 def tab_widget(pages: dict[str, QtWidgets.QWidget]) -> QtWidgets.QTabWidget:
