@@ -40,6 +40,7 @@ from sandbox.ui.memory_view import MemoryView
 from sandbox.ui.metrics_view import MetricsView
 from sandbox.ui.options import GuiOptions
 from sandbox.ui.panels import (
+    MAX_PREVIEW_LINES,
     SidePanel,
     chart_splitter,
     csv_filters,
@@ -739,8 +740,9 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.folds_view.clear()
             return
         folds = result.folds
-        self.chart.set_fold_lines([pd.Timestamp(f["predict_start"]) for f in folds],
-                                  [str(int(f["fold"]) + 1) for f in folds])
+        step = max(1, -(-len(folds) // MAX_PREVIEW_LINES))  # every fold, or every step-th
+        self.chart.set_fold_lines([pd.Timestamp(f["predict_start"]) for f in folds[::step]],
+                                  [str(int(f["fold"]) + 1) for f in folds[::step]])
         if look is None:
             self.folds_view.clear(wording.WALK_FORWARD_COUNTING)
         else:
