@@ -253,3 +253,11 @@ def test_bad_input_is_one_line_and_exit_2(argv, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "error:" in err[0]
     assert not (tmp_path / "m").exists() and not (tmp_path / "r").exists()
+
+
+def test_a_written_memory_csv_reads_back(tmp_path):
+    cells = [lab.MemoryCell(C.RNN, 5, 0.25, 1e-3, 0.5), lab.MemoryCell(C.GRU, 40, 1.0, 0.0, 0.0)]
+    lab.write_memory(lab.MemoryResult(cells=cells), tmp_path / "m")
+    back = lab.read_memory(tmp_path / "m")
+    assert [(c.kind, c.lag, c.final_mse, c.grad_norm_init, c.grad_norm_trained)
+            for c in back.cells] == [(C.RNN, 5, 0.25, 1e-3, 0.5), (C.GRU, 40, 1.0, 0.0, 0.0)]

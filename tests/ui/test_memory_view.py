@@ -144,3 +144,17 @@ def test_the_reach_reading_names_where_the_gradient_falls():
                            "2 bars back and below 1% of that from 3 bars back.")
     assert "largest gradient summed over the window: b." in text
     assert "Transformer 1, LSTM 0.001." in text
+
+
+def test_the_reach_is_measured_in_the_torch_process(view, qtbot, trained, child_engine):
+    from dataclasses import replace
+
+    from sandbox import export
+
+    # as the app holds it: the model stays in the torch process, its weights come back as bytes
+    shown = replace(trained, model=None, weights=export.weights_bytes(trained))
+    with qtbot.waitSignal(view.reach_done, timeout=120_000) as done:
+        view.show_run(shown)
+    qtbot.waitUntil(lambda: not view.is_busy(), timeout=10_000)
+    np.testing.assert_allclose(done.args[0].per_feature, lab.reach_of(trained).per_feature,
+                               rtol=1e-6)
