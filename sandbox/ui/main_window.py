@@ -790,14 +790,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _hand_over(self, result: Any) -> None:
         """The Replay bar and the Memory tab take a newly shown run's model. A walk-forward
-        run's is its last fold's, trained on bars it did not predict before: replayed from
-        the first out-of-sample bar it would have seen them, so it is not replayed."""
-        walk = is_walk_forward(result)
+        run's is its last fold's: the bar replays it from that fold's first predicted bar
+        only; its reach is not measured (the fold has no validation split of its own)."""
         self._leave_replay()
-        self.replay_bar.set_run(None if walk else result)
-        if walk:
-            self.replay_bar.setToolTip(wording.WALK_FORWARD_NO_REPLAY)
-        else:
+        self.replay_bar.set_run(result)
+        if not is_walk_forward(result):
             self.memory_view.show_run(result)
 
     def _leave_replay(self) -> None:
@@ -828,9 +825,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_retraded(self, result: Any) -> None:
         """The shown run paper-traded again: a walk-forward run's new figures are another
         look at its out-of-sample rows (counted, then shown)."""
-        if not is_walk_forward(result):
-            self._leave_replay()
-            self.replay_bar.set_run(result)  # the replay trades with the new strategy
+        self._leave_replay()
+        self.replay_bar.set_run(result)  # the replay trades with the new strategy
         self._show_result(result)
         if is_walk_forward(result):
             self.controller.show_test()

@@ -37,7 +37,6 @@ __all__ = [
     "TEST_HIDDEN_TIP",
     "TRADING_BASELINES",
     "WALK_FORWARD_COUNTING",
-    "WALK_FORWARD_NO_REPLAY",
     "WALK_FORWARD_NO_VALIDATION",
     "bar_name",
     "batch_status",
@@ -265,11 +264,6 @@ SAVE_WALK_FORWARD_TIP = ("Save the walk-forward run into a folder, as sandbox tr
                          "--walk-forward --out writes it: the newest fold's model (loadable "
                          "with Load model), every fold's model under folds/, "
                          "predictions.csv with each row's fold, and metrics.json")
-#: why the Replay bar does not replay a walk-forward run
-WALK_FORWARD_NO_REPLAY = ("A walk-forward run keeps its last fold's model, trained on bars "
-                          "its earlier folds predicted: replayed over them it would have seen "
-                          "them. Save it (its folds are under folds/) and Load model one of "
-                          "them to replay it")
 #: why a walk-forward run has no Back to validation
 WALK_FORWARD_NO_VALIDATION = ("a walk-forward run predicts out-of-sample bars only: each "
                               "fold validated on its own bars, and there is no validation "

@@ -90,6 +90,9 @@ def test_a_walk_forward_run_shows_folds_lines_curves_and_counts_a_look(make_wind
     assert not window.act_show_validation.isEnabled()
     assert not window.metrics_view.reveal_button.isEnabled()
     assert set(result.predictions[C.SPLIT]) == {C.TEST}
+    # the Replay bar takes its model (the last fold's: replayed from that fold's bars on)
+    assert window.replay_bar.play_button.isEnabled()
+    assert window.replay_bar.start_date() >= pd.Timestamp(folds[-1]["predict_start"][:10])
     # another strategy shown on the same out-of-sample rows is another look
     with qtbot.waitSignal(window.test_shown, timeout=60_000) as again:
         window.strategy_panel.cost_spin.setValue(12.0)
