@@ -255,11 +255,20 @@ def _run_walk_forward(config: RunConfig, loaded: LoadedPrices, on_event: OnEvent
     return result
 
 
+#: what the run's machine chose rather than its data and settings: kept out of metrics.json
+#: (which is then the same wherever the run is repeated), recorded in run.json
+_MACHINE_FOLD_KEYS = ("seconds",)
+_MACHINE_WALK_KEYS = ("jobs",)
+
+
 def walk_forward_metrics(result: RunResult) -> dict[str, Any]:
     """metrics.json of a walk-forward run: the out-of-sample ("test") metrics with
-    ``"split": "walk_forward"``, then ``"folds"`` and the resolved ``"walk_forward"`` spec."""
+    ``"split": "walk_forward"``, then ``"folds"`` and the resolved ``"walk_forward"`` spec
+    (without the wall times and worker count, which run.json keeps)."""
+    folds = [{k: v for k, v in f.items() if k not in _MACHINE_FOLD_KEYS} for f in result.folds]
+    walk = {k: v for k, v in (result.walk_forward or {}).items() if k not in _MACHINE_WALK_KEYS}
     return {**result.metrics_by_split[C.TEST], evaluate.KEY_SPLIT: C.WALK_FORWARD,
-            "folds": result.folds, C.WALK_FORWARD: result.walk_forward}
+            "folds": folds, C.WALK_FORWARD: walk}
 
 
 def retrade(result: RunResult, strategy: StrategyConfig) -> RunResult:

@@ -390,7 +390,8 @@ def run(frame: pd.DataFrame, config: RunConfig, *, on_event: OnEvent = None,
         hist = out.history
         emit(on_event, FoldFinished(out.fold, n_folds, tuple(map(float, hist.train_loss)),
                                     tuple(map(float, hist.val_loss)),
-                                    float(hist.best_val_loss or math.nan)))
+                                    math.nan if hist.best_val_loss is None
+                                    else float(hist.best_val_loss)))
 
     seed = config.train.seed
     outputs: list[FoldOutput] = []
