@@ -299,7 +299,7 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     if getattr(args, "walk_forward", False):
         walk = walk_forward_from_args(args)
         data = data.replace(start=getattr(args, "data_start", None))
-    else:
+    elif "walk_forward" in vars(args):  # a command with the walk-forward flags (train)
         given = [flag for name, flag in _WALK_FLAGS.items()
                  if getattr(args, name, None) not in (None, False)]
         if given:

@@ -162,3 +162,9 @@ def test_walk_forward_train_writes_folds_and_their_bundles_predict(capsys, tmp_p
                                    frame.loc[fold_rows, C.PREDICTED_RETURN], rtol=1e-6,
                                    atol=0, check_names=False)
     assert (again.loc[again.index >= fold_rows[0], C.SPLIT] == C.TEST).all()
+
+
+def test_sweep_jobs_is_not_taken_for_a_walk_forward_flag():
+    cfg = run_config_from_args(build_parser().parse_args(
+        ["sweep", "--grid", "hidden=8,16", "--jobs", "2", "--out", "o"]))
+    assert cfg.walk_forward is None
