@@ -210,3 +210,11 @@ def test_predict_with_a_saved_bundle_reproduces_the_run(result, prices, tmp_path
     other = StrategyConfig(strategy=C.LONG_SHORT, cost_bps=1.0)
     assert pipeline.predict(folder, loaded, spec, other).metrics == (
         pipeline.retrade(result, other).metrics)
+
+
+def test_a_single_split_run_has_no_walk_forward_parts(result):
+    assert result.walk_forward is None and not result.is_walk_forward
+    assert result.folds == [] and result.fold_histories == {} and result.fold_weights == []
+    assert C.FOLD not in result.predictions
+    assert list(result.histories) == [result.config.train.seed]
+    assert result.metrics[C.SPLIT] == C.TEST
