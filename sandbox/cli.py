@@ -110,7 +110,7 @@ def _add_periods_flag(g: Any) -> None:
                         "dates, e.g. 252 for exchange daily bars, 365 for crypto)")
 
 
-def _add_walk_forward_flags(p: argparse.ArgumentParser) -> None:
+def _add_walk_forward_flags(p: argparse.ArgumentParser, *, jobs: bool = True) -> None:
     w = WalkForwardSpec()
     g = p.add_argument_group(
         "walk-forward evaluation",
@@ -137,9 +137,10 @@ def _add_walk_forward_flags(p: argparse.ArgumentParser) -> None:
                         f"(default {w.warm_epochs})")
     g.add_argument("--data-start", metavar="DATE",
                    help="with --walk-forward: first date of the data to use (YYYY-MM-DD)")
-    g.add_argument("--jobs", type=int, metavar="N",
-                   help="with --walk-forward, cold folds: worker processes (default: one per "
-                        "core)")
+    if jobs:
+        g.add_argument("--jobs", type=int, metavar="N",
+                       help="with --walk-forward, cold folds: worker processes (default: one "
+                            "per core)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gui", help="open the desktop app (default)")
     _add_data_flags(p)
     _add_model_flags(p)
+    _add_walk_forward_flags(p, jobs=False)
     p.add_argument("--seeds", type=int, metavar="N",
                    help="train N models (seeds seed .. seed+N-1) in parallel and show their "
                         "averaged forecast with its range (default: the stored setting, 1)")
@@ -337,8 +339,10 @@ def walk_forward_from_args(args: argparse.Namespace) -> WalkForwardSpec:
 
 
 def settings_given(args: argparse.Namespace) -> bool:
-    """True when any model, training, split or strategy flag was given."""
-    return any(_given(args, m) for m in (_MODEL_FLAGS, _TRAIN_FLAGS, _SPLIT_FLAGS, _STRATEGY_FLAGS))
+    """True when any model, training, split, strategy or walk-forward flag was given."""
+    return (any(_given(args, m) for m in (_MODEL_FLAGS, _TRAIN_FLAGS, _SPLIT_FLAGS,
+                                          _STRATEGY_FLAGS))
+            or bool(getattr(args, "walk_forward", False)))
 
 
 # --- commands -------------------------------------------------------------------------------

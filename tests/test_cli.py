@@ -168,3 +168,15 @@ def test_sweep_jobs_is_not_taken_for_a_walk_forward_flag():
     cfg = run_config_from_args(build_parser().parse_args(
         ["sweep", "--grid", "hidden=8,16", "--jobs", "2", "--out", "o"]))
     assert cfg.walk_forward is None
+
+
+def test_gui_takes_the_walk_forward_flags_as_given_settings():
+    from sandbox.cli import settings_given
+
+    args = build_parser().parse_args(["gui", "--walk-forward", "--start", "2012-01-01",
+                                      "--retrain-every", "21", "--warm-start"])
+    cfg = run_config_from_args(args)
+    assert cfg.walk_forward.start == "2012-01-01" and cfg.walk_forward.retrain_every == 21
+    assert cfg.walk_forward.warm_start and cfg.data.start is None
+    assert settings_given(args)
+    assert not settings_given(build_parser().parse_args(["gui"]))
