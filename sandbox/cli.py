@@ -218,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--lags", default="5,10,20,40,80", metavar="L1,L2",
                    help="steps back the value to remember lies (default 5,10,20,40,80)")
     q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    q.add_argument("--steps", type=int, metavar="N",
+                   help="optimiser steps per network and lag (default 1000)")
     q.add_argument("--out", metavar="DIR", required=True, help="output folder (created if missing)")
     q = lab.add_parser("reach", help="how far back a saved model's gradients reach")
     q.add_argument("--model", metavar="BUNDLE_DIR", required=True,
@@ -241,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="BUNDLE_DIR", required=True,
                    help="a folder written by 'sandbox train --out' or the app's Save model")
     p.add_argument("--ticker", metavar="SYMBOL", required=True)
-    p.add_argument("--interval", default="1m", choices=C.INTERVALS, help="bar size (default 1m)")
+    p.add_argument("--interval", choices=C.INTERVALS,
+                   help="bar size (default: the bar size the model was trained on)")
     p.add_argument("--log", metavar="FILE",
                    help="append each closed bar and decision to FILE (default: live-SYMBOL.csv "
                         "in the current folder)")

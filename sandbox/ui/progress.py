@@ -262,7 +262,11 @@ class RunProgress(QtCore.QObject):
         self._stop_counting()
         self._loss_plot.flush()
         seconds = time.monotonic() - self._started
-        self._log(wording.trained_log(result.history, seconds))
+        folds = getattr(result, "folds", None) if getattr(result, "walk_forward", None) else None
+        if folds:  # its history is the last fold's; each fold was logged as it finished
+            self._log(f"walk-forward: {len(folds)} folds trained in {seconds:.1f} s")
+        else:
+            self._log(wording.trained_log(result.history, seconds))
         self._summary = wording.trained_status(result, seconds)
         self.set_status(self._summary)
         self.bar.setValue(PROGRESS_STEPS)
