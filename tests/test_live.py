@@ -585,7 +585,7 @@ def test_cli_live_predictions_use_bars_up_to_their_close_only(bundle_dir, messag
     monkeypatch.setattr(live, "_history", lambda symbol, interval, window: history)
     monkeypatch.setattr(live, "CLIENT_FACTORY", _interrupting_stream(messages))
     log = tmp_path / "aapl.csv"
-    assert cli.main(["live", "--model", str(bundle_dir), "--ticker", "AAPL",
+    assert cli.main(["live", "--model", str(bundle_dir), "--ticker", "AAPL", "--interval", "1m",
                      "--log", str(log)]) == 0
     capsys.readouterr()
     logged = pd.read_csv(log)
@@ -617,7 +617,10 @@ def test_cli_live_refuses_a_weekly_interval_before_loading_anything(tmp_path, ca
     assert "live bars must be one of" in capsys.readouterr().err
 
 
-def test_cli_live_offline_says_it_needs_history(bundle_dir, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(("flags", "bars"), [(["--interval", "1m"], "1m"),
+                                            ([], "1d")])  # no --interval: the model's own
+def test_cli_live_offline_says_it_needs_history(bundle_dir, tmp_path, monkeypatch, capsys,
+                                                flags, bars):
     from sandbox import cli
     from sandbox.data import yahoo
 
@@ -626,11 +629,11 @@ def test_cli_live_offline_says_it_needs_history(bundle_dir, tmp_path, monkeypatc
 
     monkeypatch.setattr(yahoo, "_yf_history", no_connection)
 
-    code = cli.main(["live", "--model", str(bundle_dir), "--ticker", "AAPL",
+    code = cli.main(["live", "--model", str(bundle_dir), "--ticker", "AAPL", *flags,
                      "--log", str(tmp_path / "x.csv")])
     assert code == 2
     err = capsys.readouterr().err
-    assert "live needs recent 1m bars of AAPL to warm the model" in err
+    assert f"live needs recent {bars} bars of AAPL to warm the model" in err
     assert not (tmp_path / "x.csv").exists()
 
 
