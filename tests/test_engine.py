@@ -328,15 +328,20 @@ def test_ctrl_c_in_the_terminal_is_left_to_the_app(tmp_path):
     """)
     path = tmp_path / "app.py"
     path.write_text(script)
-    proc = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    # stderr to a file, not a pipe: multiprocessing's resource tracker keeps the app's stderr
+    # open and may outlive the app by a moment, and a pipe would then wait for it
+    err_path = tmp_path / "stderr.txt"
+    with err_path.open("w") as err_file:
+        proc = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE,
+                                stderr=err_file, text=True, start_new_session=True)
+        try:
+            assert proc.stdout.readline().strip() == "ready"
+            os.killpg(proc.pid, signal.SIGINT)
+            out, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    err = err_path.read_text()
     assert proc.returncode == 0 and out.strip() == "closed", (proc.returncode, out, err)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
 
