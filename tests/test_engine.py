@@ -320,7 +320,7 @@ def test_ctrl_c_in_the_terminal_is_left_to_the_app(tmp_path):
             try:
                 # Inside the try: the signal can land as soon as "ready" is written,
                 # before print returns.
-                print("ready", flush=True)
+                print("ready", engine.pid, flush=True)
                 time.sleep(60)
             except KeyboardInterrupt:
                 engine.shutdown()
@@ -328,22 +328,45 @@ def test_ctrl_c_in_the_terminal_is_left_to_the_app(tmp_path):
     """)
     path = tmp_path / "app.py"
     path.write_text(script)
-    # stderr to a file, not a pipe: multiprocessing's resource tracker keeps the app's stderr
-    # open and may outlive the app by a moment, and a pipe would then wait for it
-    err_path = tmp_path / "stderr.txt"
-    with err_path.open("w") as err_file:
-        proc = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE,
-                                stderr=err_file, text=True, start_new_session=True)
+    # Output to files, not pipes: a pipe is read to its end, which waits for every process
+    # that inherited it (multiprocessing's resource tracker keeps stderr, and helper processes
+    # torch starts may outlive the app by a while), not for the app
+    out_path, err_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with out_path.open("w") as out_file, err_path.open("w") as err_file:
+        proc = subprocess.Popen([sys.executable, str(path)], stdout=out_file, stderr=err_file,
+                                text=True, start_new_session=True)
         try:
-            assert proc.stdout.readline().strip() == "ready"
+            deadline = time.monotonic() + 120
+            while not out_path.read_text().startswith("ready") and proc.poll() is None:
+                assert time.monotonic() < deadline, "the app did not start its engine"
+                time.sleep(0.05)
+            while not out_path.read_text().endswith("\n") and proc.poll() is None:
+                time.sleep(0.01)
             os.killpg(proc.pid, signal.SIGINT)
-            out, _ = proc.communicate(timeout=60)
+            proc.wait(timeout=60)
         finally:
             if proc.poll() is None:
                 proc.kill()
-    err = err_path.read_text()
-    assert proc.returncode == 0 and out.strip() == "closed", (proc.returncode, out, err)
+    out, err = out_path.read_text(), err_path.read_text()
+    lines = out.split()
+    assert proc.returncode == 0 and lines[0] == "ready" and lines[-1] == "closed", (
+        proc.returncode, out, err)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    child = int(lines[1])  # the engine's process: gone once the app has closed it
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child), f"the engine's process {child} outlived the app"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def test_in_process_engine_runs_on_the_calling_thread():
