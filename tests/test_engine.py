@@ -333,8 +333,11 @@ def test_ctrl_c_in_the_terminal_is_left_to_the_app(tmp_path):
     # torch starts may outlive the app by a while), not for the app
     out_path, err_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with out_path.open("w") as out_file, err_path.open("w") as err_file:
+        # SIGINT at its default in the app: an ignored SIGINT is inherited through exec, and
+        # Python then installs no KeyboardInterrupt handler (the app would sleep on, exit 0)
         proc = subprocess.Popen([sys.executable, str(path)], stdout=out_file, stderr=err_file,
-                                text=True, start_new_session=True)
+                                text=True, start_new_session=True,
+                                preexec_fn=_default_sigint)
         try:
             deadline = time.monotonic() + 120
             while not out_path.read_text().startswith("ready") and proc.poll() is None:
@@ -357,6 +360,10 @@ def test_ctrl_c_in_the_terminal_is_left_to_the_app(tmp_path):
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(child), f"the engine's process {child} outlived the app"
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _alive(pid: int) -> bool:

@@ -447,6 +447,8 @@ def test_bars_the_model_was_trained_on_are_marked(qtbot, make_bar):
     bar.step()
     qtbot.waitUntil(lambda: bar.bars_shown() == 1, timeout=5_000)
     assert bar.progress_label.text().endswith("(a bar the model was trained on)")
+    # a step shows a bar that has arrived: wait until the eleven stepped through below have
+    qtbot.waitUntil(lambda: bar.bars_received() >= 11, timeout=20_000)
     for _ in range(9):
         bar.step()  # bar 149: the last training bar
     assert bar.progress_label.text().endswith("(a bar the model was trained on)")
