@@ -495,9 +495,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from sandbox import export, pipeline
-    from sandbox.data import load_prices
+def bundle_and_data(args: argparse.Namespace) -> tuple[Path, Any, DataSpec]:
+    """``--out``, the loaded ``--model`` bundle and the data to apply it to, for the commands
+    that apply a saved model (predict, replay, lab reach).
+
+    The data flags choose the prices; without one, the bundle's own data (its ``--start`` /
+    ``--end`` narrowed by the flags). A missing or bad bundle, or ``--out`` naming the bundle's
+    folder: ConfigError / ExportError, one line.
+    """
+    from sandbox import export
 
     out = _out_dir(args.out)
     bundle_dir = Path(args.model)
@@ -507,9 +513,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out}: is the --model folder; the output replaces its folder "
                           "as a whole, so write it to another folder")
     bundle = export.load_bundle(bundle_dir)  # a bad bundle: one line, exit 2
+    own = bundle.config.data
     explicit_source = any(getattr(args, k, None) for k in ("sample", "csv", "ticker"))
-    spec = data_spec_from_args(args) if explicit_source else bundle.config.data.replace(
-        start=args.start or bundle.config.data.start, end=args.end or bundle.config.data.end)
+    spec = data_spec_from_args(args) if explicit_source else own.replace(
+        start=getattr(args, "start", None) or own.start, end=getattr(args, "end", None) or own.end)
+    return out, bundle, spec
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from sandbox import export, pipeline
+    from sandbox.data import load_prices
+
+    out, bundle, spec = bundle_and_data(args)
     strategy = bundle.config.strategy.replace(**_given(args, _STRATEGY_FLAGS))
     loaded = load_prices(spec, min_rows=int(bundle.feature_state["window"]))
     for warning in loaded.warnings:

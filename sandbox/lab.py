@@ -657,22 +657,10 @@ def cli_reach(args: argparse.Namespace) -> int:
     The data flags choose the prices; without one, the model's own data (as ``sandbox
     predict`` does).
     """
-    from sandbox import export
-    from sandbox.cli import data_spec_from_args
+    from sandbox.cli import bundle_and_data
     from sandbox.data import load_prices
 
-    out = _out_dir(args.out)
-    bundle_dir = Path(args.model)
-    if not bundle_dir.is_dir():
-        raise ConfigError(f"--model {bundle_dir}: no such folder")
-    if out.exists() and out.resolve() == bundle_dir.resolve():
-        raise ConfigError(f"--out {out}: is the --model folder; the output replaces its folder "
-                          "as a whole, so write it to another folder")
-    bundle = export.load_bundle(bundle_dir)
-    explicit = any(getattr(args, k, None) for k in ("sample", "csv", "ticker"))
-    own = bundle.config.data
-    spec = data_spec_from_args(args) if explicit else own.replace(
-        start=getattr(args, "start", None) or own.start, end=getattr(args, "end", None) or own.end)
+    out, bundle, spec = bundle_and_data(args)
     loaded = load_prices(spec, min_rows=int(bundle.feature_state["window"]))
     result = reach_of(bundle, loaded.frame)
     result.label = loaded.label

@@ -676,26 +676,14 @@ def cli_replay(args: Any) -> int:
     """``sandbox replay``: replay a saved model over its data (or the given data) and write
     ``DIR/replay.csv`` atomically; print a short summary. Returns the exit code."""
     import sys
-    from pathlib import Path
 
-    from sandbox import atomic, cli, export
+    from sandbox import atomic, cli
     from sandbox.data import load_prices
 
-    out = cli._out_dir(args.out)
-    bundle_dir = Path(args.model)
-    if not bundle_dir.is_dir():
-        raise ConfigError(f"--model {bundle_dir}: no such folder")
-    if out.exists() and out.resolve() == bundle_dir.resolve():
-        raise ConfigError(f"--out {out}: is the --model folder; the output replaces its folder "
-                          "as a whole, so write it to another folder")
     speed = float(getattr(args, "speed", 0.0) or 0.0)
     if not (math.isfinite(speed) and speed >= 0):
         raise ConfigError(f"--speed {speed}: must be a number >= 0 (0 = as fast as possible)")
-    bundle = export.load_bundle(bundle_dir)
-    explicit_source = any(getattr(args, k, None) for k in ("sample", "csv", "ticker"))
-    spec = cli.data_spec_from_args(args) if explicit_source else bundle.config.data.replace(
-        start=getattr(args, "start", None) or bundle.config.data.start,
-        end=getattr(args, "end", None) or bundle.config.data.end)
+    out, bundle, spec = cli.bundle_and_data(args)
     strategy = bundle.config.strategy.replace(**cli._given(args, cli._STRATEGY_FLAGS))
     loaded = load_prices(spec, min_rows=int(bundle.feature_state["window"]))
     for warning in loaded.warnings:
